@@ -1,0 +1,1 @@
+"""Flow schemes: one module per paper (``ift``, ``mmd_fdiv``, ``riesz``, ``variational``)."""

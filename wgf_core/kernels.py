@@ -1,0 +1,402 @@
+r"""Kernels with analytic gradients, and blocked kernel sums.
+
+Every kernel here is written as
+
+.. math::
+
+    k(x, y) = \psi(r) + e(x, y), \qquad r = |x - y|,
+
+with a radial profile :math:`\psi` and, for the two :math:`W_2`-metrizing kernels of
+Modeste & Dombry (listed in the README of the Stein et al. 2024 reference code), a
+non-radial extra term :math:`e`. The gradient in the first argument is
+
+.. math::
+
+    \nabla_1 k(x, y) = c(r)\,(x - y) + \nabla_1 e(x, y), \qquad c(r) = \psi'(r) / r,
+
+and each kernel supplies the *gradient coefficient* :math:`c` in closed form, simplified so
+that it is finite at :math:`r = 0` whenever :math:`\psi` is differentiable there. For the
+kernels that are not differentiable at coincident points (``compact`` for ``s + 2 > 1``,
+i.e. :math:`(1-r)_+^{s+2}`, a cone at 0; ``riesz`` with exponent ``s <= 1``) the gradient
+at ``x == y`` is defined as 0, the symmetric (minimal-norm) element of the sub- or
+super-differential; :math:`c(0)` is set to 0 there and never NaN.
+
+Shapes: points are ``(..., N, d)`` with any leading batch shape (e.g. ``(runs, n, d)``),
+weights ``(..., M)``. Kernel sums never form an ``N x M x d`` tensor: they work on row
+blocks of the ``N x M`` coefficient matrix, so peak memory is ``O(block * M)``.
+
+Distances are computed with ``torch.cdist(..., compute_mode="donot_use_mm_for_euclid_dist")``
+so that coincident points give exactly ``r = 0`` (the ``|x|^2 + |y|^2 - 2 x.y`` expansion
+gives ``r ~ 1e-3`` in float32, which ruins non-smooth kernels such as Riesz).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+from .validation import ParameterError, check_positive, check_range
+
+__all__ = [
+    "Kernel",
+    "KERNELS",
+    "get_kernel",
+    "pairwise_distances",
+    "kernel_sum",
+    "kernel_grad_sum",
+    "kernel_matrix",
+]
+
+
+def pairwise_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances ``|x_i - y_j|``, shape ``(..., N, M)``, exact at coincident points."""
+    return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _safe_inv(r: torch.Tensor) -> torch.Tensor:
+    """``1 / r`` where ``r > 0`` and 0 where ``r == 0``."""
+    pos = r > 0
+    return torch.where(pos, 1.0 / torch.where(pos, r, torch.ones_like(r)), torch.zeros_like(r))
+
+
+# --- radial profiles psi(r) and gradient coefficients c(r) = psi'(r) / r -------------------
+# Written with tensor *methods* (r.exp(), (1 - r).relu(), ...) so that the same functions build
+# KeOps LazyTensor formulas (wgf_core.keops); the two with a 1/r at r = 0 have lazy twins there.
+# Each entry: (psi, coeff, default parameter, parameter check). Parameter s is named as in the
+# reference README (``s > 0`` shape parameter; for ``riesz`` the exponent in (0, 2)).
+
+
+def _gauss(r, s):
+    return (-(r * r) / (2 * s)).exp()
+
+
+def _gauss_c(r, s):
+    return -(-(r * r) / (2 * s)).exp() / s
+
+
+def _imq(r, s):
+    return (s + r * r).rsqrt()
+
+
+def _imq_c(r, s):
+    return -((s + r * r) ** -1.5)
+
+
+def _matern(r, s):
+    a = math.sqrt(3.0) / s
+    return (1 + a * r) * (-a * r).exp()
+
+
+def _matern_c(r, s):
+    # psi'(r) = -a^2 r exp(-a r)
+    a = math.sqrt(3.0) / s
+    return -(a * a) * (-a * r).exp()
+
+
+def _matern2(r, s):
+    a = math.sqrt(5.0) / s
+    return (1 + a * r + (a * r) * (a * r) / 3) * (-a * r).exp()
+
+
+def _matern2_c(r, s):
+    # psi'(r) = -(a^2 r / 3)(1 + a r) exp(-a r)
+    a = math.sqrt(5.0) / s
+    return -(a * a / 3) * (1 + a * r) * (-a * r).exp()
+
+
+def _compact(r, s):
+    return (1 - r).relu() ** (s + 2)
+
+
+def _compact_c(r, s):
+    # psi'(r) = -(s+2)(1-r)_+^(s+1); not differentiable at r = 0 (cone): c(0) := 0.
+    q = s + 2
+    return -q * torch.clamp(1 - r, min=0) ** (q - 1) * _safe_inv(r)
+
+
+def _compact2(r, s):
+    p = s + 3
+    return (1 - r).relu() ** p * (p * r + 1)
+
+
+def _compact2_c(r, s):
+    # psi'(r) = -p (p+1) r (1-r)_+^(p-1)
+    p = s + 3
+    return -p * (p + 1) * (1 - r).relu() ** (p - 1)
+
+
+def _inv_log(r, s):
+    return (s + (1 + r * r).log()).rsqrt()
+
+
+def _inv_log_c(r, s):
+    r2 = r * r
+    return -((s + (1 + r2).log()) ** -1.5) / (1 + r2)
+
+
+def _inv_quad(r, s):
+    return 1.0 / (1 + s * r * r)
+
+
+def _inv_quad_c(r, s):
+    return -2 * s / (1 + s * r * r) ** 2
+
+
+def _student_const(s):
+    return math.exp(math.lgamma((s + 1) / 2) - math.lgamma(s / 2)) / math.sqrt(s * math.pi)
+
+
+def _student(r, s):
+    return _student_const(s) * (1 + r * r / s) ** (-(s + 1) / 2)
+
+
+def _student_c(r, s):
+    return -_student_const(s) * (s + 1) / s * (1 + r * r / s) ** (-(s + 3) / 2)
+
+
+def _riesz(r, s):
+    return -(r**s)
+
+
+def _riesz_c(r, s):
+    # psi'(r) = -s r^(s-1); c = -s r^(s-2) for r > 0, and 0 at r = 0 (one-sided choice).
+    pos = r > 0
+    rr = torch.where(pos, r, torch.ones_like(r))
+    return torch.where(pos, -s * rr ** (s - 2), torch.zeros_like(r))
+
+
+def _w2_extra_abs(x, y, w):
+    """sum_j w_j sum_k |x_k y_jk| = sum_k |x_k| (sum_j w_j |y_jk|); value and gradient."""
+    m = torch.einsum("...m,...mk->...k", w, y.abs())  # (..., d)
+    val = torch.einsum("...nk,...k->...n", x.abs(), m)
+    grad = torch.sign(x) * m.unsqueeze(-2)
+    return val, grad
+
+
+def _w2_extra_sq(x, y, w):
+    """sum_j w_j sum_k x_k^2 y_jk^2; value and gradient 2 x_k sum_j w_j y_jk^2."""
+    m = torch.einsum("...m,...mk->...k", w, y * y)
+    val = torch.einsum("...nk,...k->...n", x * x, m)
+    grad = 2 * x * m.unsqueeze(-2)
+    return val, grad
+
+
+@dataclass(frozen=True)
+class _Spec:
+    psi: Callable
+    coeff: Callable
+    default: float
+    doc: str
+    extra: Optional[Callable] = None
+    check: Optional[Callable] = None
+
+
+def _check_riesz(s):
+    return check_range("s", s, 0.0, 2.0)
+
+
+KERNELS: dict[str, _Spec] = {
+    "gauss": _Spec(_gauss, _gauss_c, 1.0, "exp(-r^2 / (2 s))"),
+    "imq": _Spec(_imq, _imq_c, 1.0, "(s + r^2)^(-1/2)"),
+    "matern": _Spec(_matern, _matern_c, 1.0, "(1 + sqrt(3) r / s) exp(-sqrt(3) r / s)"),
+    "matern2": _Spec(
+        _matern2, _matern2_c, 1.0, "(1 + sqrt(5) r / s + 5 r^2 / (3 s^2)) exp(-sqrt(5) r / s)"
+    ),
+    "compact": _Spec(_compact, _compact_c, 1.0, "(1 - r)_+^(s + 2)"),
+    "compact2": _Spec(_compact2, _compact2_c, 1.0, "(1 - r)_+^(s + 3) ((s + 3) r + 1)"),
+    "inv_log": _Spec(_inv_log, _inv_log_c, 1.0, "(s + log(1 + r^2))^(-1/2)"),
+    "inv_quad": _Spec(_inv_quad, _inv_quad_c, 1.0, "(1 + s r^2)^(-1)"),
+    "student": _Spec(
+        _student,
+        _student_c,
+        1.0,
+        "Gamma((s+1)/2) / (sqrt(s pi) Gamma(s/2)) (1 + r^2 / s)^(-(s+1)/2)",
+    ),
+    "riesz": _Spec(_riesz, _riesz_c, 1.0, "-r^s, s in (0, 2)", check=_check_riesz),
+    "W2_1": _Spec(_gauss, _gauss_c, 1.0, "exp(-r^2 / (2 s)) + sum_k |x_k y_k|", extra=_w2_extra_abs),
+    "W2_2": _Spec(_gauss, _gauss_c, 1.0, "exp(-r^2 / (2 s)) + sum_k x_k^2 y_k^2", extra=_w2_extra_sq),
+}
+
+
+@dataclass(frozen=True)
+class Kernel:
+    r"""A kernel :math:`k(x, y) = \psi(|x-y|) + e(x, y)` from :data:`KERNELS`.
+
+    Build with :func:`get_kernel`. ``param`` is the shape parameter ``s`` of the reference
+    README (Stein et al. 2024); for ``gauss`` :math:`k = \exp(-|x-y|^2 / (2 s))`, so a
+    bandwidth :math:`\sigma` means ``s = sigma**2``.
+    """
+
+    name: str
+    param: float
+
+    @property
+    def spec(self) -> _Spec:
+        return KERNELS[self.name]
+
+    @property
+    def is_radial(self) -> bool:
+        return self.spec.extra is None
+
+    def profile(self, r: torch.Tensor) -> torch.Tensor:
+        """Radial profile :math:`\\psi(r)` applied elementwise."""
+        return self.spec.psi(r, self.param)
+
+    def coefficient(self, r: torch.Tensor) -> torch.Tensor:
+        """Gradient coefficient :math:`c(r) = \\psi'(r)/r` (0 at r = 0 where psi has a kink)."""
+        return self.spec.coeff(r, self.param)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Gram matrix ``k(x_i, y_j)``, shape ``(..., N, M)`` (dense; for small sizes)."""
+        return kernel_matrix(self, x, y)
+
+
+def get_kernel(name: str, param: Optional[float] = None) -> Kernel:
+    """Return the kernel ``name`` with shape parameter ``param`` (its default if None).
+
+    Raises :class:`~wgf_core.validation.ParameterError` naming the allowed names or values.
+    """
+    if name not in KERNELS:
+        raise ParameterError(
+            f"parameter 'kernel' = {name!r} is not allowed: one of " + ", ".join(map(repr, KERNELS))
+        )
+    spec = KERNELS[name]
+    s = spec.default if param is None else param
+    s = spec.check(s) if spec.check is not None else check_positive("s", s)
+    return Kernel(name, float(s))
+
+
+def kernel_matrix(kernel: Kernel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Dense Gram matrix, shape ``(..., N, M)``."""
+    k = kernel.profile(pairwise_distances(x, y))
+    if kernel.spec.extra is not None:
+        if kernel.name == "W2_1":
+            k = k + torch.einsum("...nk,...mk->...nm", x.abs(), y.abs())
+        else:
+            k = k + torch.einsum("...nk,...mk->...nm", x * x, y * y)
+    return k
+
+
+def _default_block(n: int, m: int, itemsize: int, budget_bytes: int = 64 * 2**20) -> int:
+    # a few N x M temporaries per block; keep each block's matrices within the budget
+    return max(1, min(n, budget_bytes // max(1, 4 * m * itemsize)))
+
+
+def _weights(y: torch.Tensor, w: Optional[torch.Tensor]) -> torch.Tensor:
+    if w is None:
+        m = y.shape[-2]
+        return torch.full(y.shape[:-1], 1.0 / m, dtype=y.dtype, device=y.device)
+    return w
+
+
+def kernel_sum(
+    kernel: Kernel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    w: Optional[torch.Tensor] = None,
+    *,
+    block_size: Optional[int] = None,
+    backend: str = "torch",
+) -> torch.Tensor:
+    r"""Kernel sums :math:`s_i = \sum_j w_j k(x_i, y_j)`.
+
+    Parameters
+    ----------
+    kernel : Kernel
+    x : Tensor, shape ``(..., N, d)``
+    y : Tensor, shape ``(..., M, d)``
+    w : Tensor, shape ``(..., M)``, optional
+        Weights; uniform ``1/M`` if omitted.
+    block_size : int, optional
+        Rows of ``x`` per block (default: keep each block's ``block x M`` matrices near 64 MiB).
+    backend : {"torch", "keops"}
+        ``"keops"`` uses pykeops LazyTensors (must be installed; see :mod:`wgf_core.keops`).
+
+    Returns
+    -------
+    Tensor, shape ``(..., N)``
+    """
+    w = _weights(y, w)
+    if backend == "keops":
+        from .keops import keops_kernel_sum
+
+        return keops_kernel_sum(kernel, x, y, w)
+    if backend != "torch":
+        raise ParameterError(f"parameter 'backend' = {backend!r} is not allowed: 'torch' or 'keops'")
+    n, m = x.shape[-2], y.shape[-2]
+    b = block_size or _default_block(n, m, x.element_size())
+    out = []
+    for i in range(0, n, b):
+        xb = x[..., i : i + b, :]
+        kb = kernel.profile(pairwise_distances(xb, y))
+        out.append(torch.einsum("...nm,...m->...n", kb, w))
+    s = torch.cat(out, dim=-1)
+    if kernel.spec.extra is not None:
+        s = s + kernel.spec.extra(x, y, w)[0]
+    return s
+
+
+def kernel_grad_sum(
+    kernel: Kernel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    w: Optional[torch.Tensor] = None,
+    *,
+    block_size: Optional[int] = None,
+    backend: str = "torch",
+    with_value: bool = False,
+):
+    r"""Gradient sums :math:`g_i = \sum_j w_j \nabla_1 k(x_i, y_j)`.
+
+    Uses :math:`\sum_j w_j c_{ij}(x_i - y_j) = x_i (C w)_i - C (w \odot y)` on row blocks of
+    :math:`C = (c(|x_i - y_j|))_{ij}`, so no ``N x M x d`` tensor is formed.
+
+    Parameters
+    ----------
+    kernel, x, y, w, block_size, backend
+        As in :func:`kernel_sum`.
+    with_value : bool
+        Also return the kernel sums (computed from the same distance blocks).
+
+    Returns
+    -------
+    Tensor, shape ``(..., N, d)``; or a pair ``(sums (..., N), grads (..., N, d))``.
+    """
+    w = _weights(y, w)
+    if backend == "keops":
+        from .keops import keops_kernel_grad_sum
+
+        g = keops_kernel_grad_sum(kernel, x, y, w)
+        if with_value:
+            from .keops import keops_kernel_sum
+
+            return keops_kernel_sum(kernel, x, y, w), g
+        return g
+    if backend != "torch":
+        raise ParameterError(f"parameter 'backend' = {backend!r} is not allowed: 'torch' or 'keops'")
+    n, m = x.shape[-2], y.shape[-2]
+    b = block_size or _default_block(n, m, x.element_size())
+    wy = w.unsqueeze(-1) * y  # (..., M, d)
+    grads, vals = [], []
+    for i in range(0, n, b):
+        xb = x[..., i : i + b, :]
+        r = pairwise_distances(xb, y)
+        c = kernel.coefficient(r)
+        cw = torch.einsum("...nm,...m->...n", c, w)
+        grads.append(xb * cw.unsqueeze(-1) - c @ wy)
+        if with_value:
+            vals.append(torch.einsum("...nm,...m->...n", kernel.profile(r), w))
+    g = torch.cat(grads, dim=-2)
+    if kernel.spec.extra is not None:
+        ev, eg = kernel.spec.extra(x, y, w)
+        g = g + eg
+    if not with_value:
+        return g
+    v = torch.cat(vals, dim=-1)
+    if kernel.spec.extra is not None:
+        v = v + ev
+    return v, g
+
