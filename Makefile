@@ -4,7 +4,9 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install test test-unit test-notebooks book clean
+PROFILE ?= default
+
+.PHONY: install test test-unit test-notebooks book book-html browser-test clean
 
 $(STAMP): pyproject.toml constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +25,19 @@ test-unit: $(STAMP)
 
 test-notebooks: $(STAMP)
 	$(PY) -m pytest -q -m notebook
+
+# Execute every notebook at $(PROFILE) (unchanged ones are skipped), generate the report pages and
+# build book/_build/html offline. `PROFILE=ci make book` for a quick build.
+book: $(STAMP)
+	$(PY) scripts/build_book.py --profile $(PROFILE)
+
+# Regenerate the pages and HTML from the notebooks already executed (no execution).
+book-html: $(STAMP)
+	$(PY) scripts/build_book.py --profile $(PROFILE) --no-execute
+
+# Headless-Chromium test of the built book (needs Debian's chromium + chromium-driver, selenium).
+browser-test: $(STAMP)
+	$(PY) scripts/browser_test.py
 
 clean:
 	rm -rf book/_build

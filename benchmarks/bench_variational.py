@@ -1,0 +1,68 @@
+"""Variational JKO benchmark: wall time of one JKO step versus dimension d (one run).
+
+Fan et al. (ICML 2022, Sec. 4.2 / Fig. 3) claim the training time per JKO step does not depend on d
+(the map T and the dual h have fixed sizes; no Hessian log-determinants are needed). This script
+times one primal-dual JKO step for the Ornstein-Uhlenbeck problem (KL to a Gaussian target, affine
+residual map, dual MLP 64 x 3) at d = 2, 4, 8, 16, 32 in a single process, with the paper's batch
+M = 1000 and J2 = 3 but J1 = 100 map iterations by default (the paper uses 500; time scales linearly).
+
+    python benchmarks/bench_variational.py [--dims 2 4 8 16 32] [--outer 100] [--batch 1000] [--device cpu] [--json out.json]
+
+Each dimension runs a warm-up step, then ``--repeats`` timed steps; the table shows the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+
+import torch
+
+from wgf_core import pde
+from wgf_core.flows.variational import KLDivergence, VariationalJKO
+from wgf_core.validation import check_device
+
+
+def time_step(d: int, outer: int, batch: int, repeats: int, device) -> float:
+    g = torch.Generator(device=device).manual_seed(d)
+    A, b = pde.random_ou_problem(d, torch.Generator().manual_seed(d))
+    A32, b32 = A.float().to(device), b.float().to(device)
+    log_q = lambda x: -0.5 * (((x - b32) @ A32) * (x - b32)).sum(-1)
+    flow = VariationalJKO(KLDivergence(log_q), lambda n, gen: torch.randn(n, d, generator=gen, device=device), d, 0.05,
+                          map_type="linear", outer=outer, inner=3, batch=batch, lr_map=5e-3, lr_dual=5e-3,
+                          map_width=64, map_depth=3, dual_width=64, dual_depth=3, pool_size=10 * batch,
+                          device=device, generator=g)
+    flow.step()  # warm-up
+    times = [flow.step()["time_s"] for _ in range(repeats)]
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dims", type=int, nargs="+", default=[2, 4, 8, 16, 32])
+    ap.add_argument("--outer", type=int, default=100)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    device = check_device(args.device)
+    rows = []
+    print(f"variational JKO step time, J1={args.outer}, J2=3, M={args.batch}, device={device}, "
+          f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
+    print(f"{'d':>4} | {'s / JKO step':>12} | {'ms / map iteration':>18}")
+    for d in args.dims:
+        t = time_step(d, args.outer, args.batch, args.repeats, device)
+        rows.append({"d": d, "seconds_per_step": t, "ms_per_iteration": 1e3 * t / args.outer})
+        print(f"{d:4d} | {t:12.3f} | {1e3 * t / args.outer:18.2f}", flush=True)
+    ratio = max(r["seconds_per_step"] for r in rows) / min(r["seconds_per_step"] for r in rows)
+    print(f"max / min time over d: {ratio:.2f} (paper: roughly constant, 20 s +- 2 s per two steps on an RTX 3090 with J1=500)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "rows": rows, "max_over_min": ratio}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

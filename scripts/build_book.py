@@ -1,0 +1,574 @@
+#!/usr/bin/env python3
+"""Build the book: execute the notebooks, generate the report pages, render with Jupyter Book.
+
+Steps (``make book`` runs all of them):
+
+1. Discover ``notebooks/<paper>/*.ipynb`` (glob; names starting with ``_`` are skipped).
+2. Execute each with papermill at ``profile`` (default ``"default"``; ``PROFILE=ci make book``)
+   into ``book/notebooks/<paper>/<name>.ipynb`` (tmp file + rename). A notebook is skipped when
+   its source hash, its parameters and the hash of the ``wgf_core`` sources equal those stored
+   in ``<name>.run.json`` beside the output from its last successful execution.
+   Wall-clock times go to ``book/timings.json`` (per notebook, per profile, with the device).
+3. Generate ``intro.md`` (landing page + experiment table), ``report.md`` (reproduction report
+   from the metrics each executed notebook recorded, see :mod:`wgf_core.reporting`),
+   ``exec_times.md``, ``references.md`` and ``_toc.yml`` (pages grouped by paper).
+4. Vendor MathJax / require.js / the widget manager (``scripts/vendor_js.py``) and run
+   ``jupyter-book build`` (``execute_notebooks: off``) to ``book/_build/html``.
+
+Usage::
+
+    python scripts/build_book.py [--profile default] [--device cpu] [--only 'ift/*'] [--force]
+                                 [--no-execute] [--no-html] [--book-dir book] [--notebooks-dir notebooks]
+
+Exit status 1 if a notebook failed (the book is still built, the failure shows in it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import fnmatch
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+PROFILES = ("ci", "default", "paper")
+
+#: The papers, in book order. Directory under notebooks/ -> description.
+PAPERS = {
+    "ift": {
+        "caption": "Interaction-Force Transport (Gladin et al., NeurIPS 2024)",
+        "cite": "gladin2024ift",
+        "lines": "Gradient flows of the MMD in a new geometry, the inf-convolution of Wasserstein and "
+                 "(spherical) MMD tensors: particles move *and* their weights change.\n"
+                 "A JKO-splitting particle algorithm (a Wasserstein step, then a QP on the simplex) "
+                 "teleports the mass of stuck particles; compared with MMD flow, noisy MMD flow and WFR.",
+    },
+    "mmd_fdiv": {
+        "caption": "MMD-regularized f-divergences (Stein et al., 2024)",
+        "cite": "stein2024mmdfdiv",
+        "lines": "Moreau envelopes of f-divergences in an RKHS (MMD-regularized f-divergences) give "
+                 "functionals that are finite between any two measures.\n"
+                 "Their Wasserstein gradient flows are computed with particles, for many entropy functions "
+                 "and kernels, by solving a finite-dimensional dual problem per step.",
+    },
+    "riesz": {
+        "caption": "Neural WGFs with Riesz kernels (Altekrüger et al., ICML 2023)",
+        "cite": "altekrueger2023riesz",
+        "lines": "Wasserstein gradient flows of MMDs with the Riesz kernel $-|x-y|^r$, whose flows leave "
+                 "the particle setting (Dirac masses become absolutely continuous and vice versa).\n"
+                 "Neural backward (JKO) and forward schemes approximate them; checked against exact "
+                 "interaction-energy solutions.",
+    },
+    "variational": {
+        "caption": "Variational WGF (Fan et al., ICML 2022)",
+        "cite": "fan2022variational",
+        "lines": "The JKO step for functionals like KL, generalized entropy and interaction energy is "
+                 "rewritten with a variational (dual) formula so that it needs only samples.\n"
+                 "A primal-dual scheme trains a transport map per step; tested on sampling, "
+                 "Ornstein-Uhlenbeck, porous medium and aggregation-diffusion problems.",
+    },
+}
+
+#: MyST front matter: no right-hand "Contents" sidebar, so the tables get the full width.
+WIDE_PAGE = "---\nhtml_theme.sidebar_secondary.remove: true\n---\n"
+
+STATUS_LABEL = {"pass": "✓ pass", "differs": "✗ differs", "not-run": "– not run"}
+
+
+# ----------------------------------------------------------------------------- helpers
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def tree_hash(root: Path, pattern: str = "*.py") -> str:
+    """SHA-256 over the relative paths and contents of every file matching ``pattern``."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob(pattern)):
+        if "__pycache__" in p.parts:
+            continue
+        h.update(str(p.relative_to(root)).encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def md_escape(x) -> str:
+    """A value as one line of a Markdown table cell."""
+    if x is None or x == "":
+        return "—"
+    if isinstance(x, float):
+        s = f"{x:.4g}"
+    elif isinstance(x, (list, tuple)):
+        s = ", ".join(md_escape(v) for v in x)
+    elif isinstance(x, dict):
+        s = ", ".join(f"{k}: {md_escape(v)}" for k, v in x.items())
+    else:
+        s = str(x)
+    return s.replace("\n", " ").replace("|", "\\|")
+
+
+def fmt_seconds(s: Optional[float]) -> str:
+    if s is None:
+        return "—"
+    if s < 90:
+        return f"{s:.0f} s"
+    return f"{s / 60:.1f} min"
+
+
+def device_label(device: str) -> str:
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            return "GPU " + torch.cuda.get_device_name(torch.device(device))
+        except Exception:  # pragma: no cover
+            return "GPU"
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+@dataclass
+class Notebook:
+    """One experiment notebook and where its executed copy lives in the book."""
+
+    source: Path
+    paper: str
+    name: str
+    output: Path
+    title: str = ""
+    figure: str = ""
+    state: dict = field(default_factory=dict)
+    record: Optional[dict] = None
+    selected: bool = True
+    stale: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.paper}/{self.name}"
+
+    @property
+    def docname(self) -> str:
+        return f"notebooks/{self.paper}/{self.name}"
+
+    @property
+    def state_path(self) -> Path:
+        return self.output.with_name(self.name + ".run.json")
+
+
+_NUM = r"[A-Z]?\d+(?:\([a-z]\)|[a-z])?"
+_FIG_RE = re.compile(rf"\b(?:Fig(?:ure|s?\.)?|Figures?|Table|Tab\.|Section|Sec\.)\s*~?\s*{_NUM}"
+                     rf"(?:\s*(?:,|and|&|-|–)\s*{_NUM})*"
+                     r"|\bAppendix\s+[A-Z](?:\.\d+)?(?:,\s*example\s+\d+)?", re.IGNORECASE)
+
+
+def notebook_header(path: Path) -> tuple[str, str]:
+    """(title, figure reference) from the first markdown cell of a notebook."""
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return path.stem, ""
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        text = "".join(cell.get("source", ""))
+        title = ""
+        for line in text.splitlines():
+            if line.startswith("# "):
+                title = line[2:].strip()
+                break
+        figs = []
+        for m in _FIG_RE.finditer(text):
+            f = re.sub(r"\s+", " ", m.group(0)).strip()
+            if f not in figs:
+                figs.append(f)
+        return title or path.stem, ", ".join(figs[:3])
+    return path.stem, ""
+
+
+def discover(notebooks_dir: Path, book_dir: Path, only: Optional[str] = None) -> list[Notebook]:
+    """Every ``<paper>/<name>.ipynb`` under ``notebooks_dir`` (papers in :data:`PAPERS` order first)."""
+    found = []
+    for p in sorted(notebooks_dir.glob("*/*.ipynb")):
+        if p.name.startswith(("_", ".")) or p.parent.name.startswith(("_", ".")):
+            continue
+        nb = Notebook(source=p, paper=p.parent.name, name=p.stem,
+                      output=book_dir / "notebooks" / p.parent.name / p.name)
+        nb.title, nb.figure = notebook_header(p)
+        found.append(nb)
+    order = {k: i for i, k in enumerate(PAPERS)}
+    found.sort(key=lambda n: (order.get(n.paper, len(order)), n.paper, n.name))
+    for nb in found:
+        nb.state = load_json(nb.state_path, {})
+        nb.selected = only is None or any(fnmatch.fnmatch(nb.key, pat.strip()) for pat in only.split(","))
+    return found
+
+
+def load_json(path: Path, default):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+# ----------------------------------------------------------------------------- execution
+def wanted_state(nb: Notebook, params: dict, core_hash: str) -> dict:
+    return {"source_sha256": sha256_bytes(nb.source.read_bytes()), "parameters": params,
+            "wgf_core_sha256": core_hash}
+
+
+def is_up_to_date(nb: Notebook, want: dict) -> bool:
+    st = nb.state
+    return (nb.output.exists() and st.get("status") == "ok"
+            and all(st.get(k) == v for k, v in want.items()))
+
+
+def execute(nb: Notebook, params: dict, want: dict, timeout: int, log=print) -> dict:
+    """Run one notebook with papermill into ``nb.output`` (atomically); returns its new state."""
+    import papermill
+
+    nb.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = nb.output.with_name(nb.output.stem + ".tmp.ipynb")
+    t0 = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        papermill.execute_notebook(str(nb.source), str(tmp), parameters=params, cwd=str(nb.source.parent),
+                                   kernel_name="python3", progress_bar=False, log_output=False,
+                                   execution_timeout=timeout, request_save_on_cell_execute=False)
+    except Exception as exc:  # a failed cell: keep the partial output, it shows the error
+        status = "failed"
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"[:500]
+    seconds = time.perf_counter() - t0
+    if tmp.exists():
+        os.replace(tmp, nb.output)
+    state = dict(want, status=status, error=error, seconds=round(seconds, 2), profile=params["profile"],
+                 device=device_label(params.get("device", "cpu")),
+                 finished_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    atomic_write_text(nb.state_path, json.dumps(state, indent=1))
+    log(f"  {nb.key}: {status} in {seconds:.1f} s" + (f" ({error})" if error else ""))
+    return state
+
+
+def place_unexecuted(nb: Notebook) -> None:
+    """Copy the clean notebook into the book so its page exists (marked not executed)."""
+    nb.output.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(nb.source.read_text())
+    data.setdefault("metadata", {}).setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",
+                                                               "language": "python"})
+    note = {"cell_type": "markdown", "metadata": {}, "id": "wgf-not-executed",
+            "source": ["```{warning}\nThis notebook has not been executed for this build of the book "
+                       "(run `make book`); its outputs are missing.\n```"]}
+    data["cells"] = data.get("cells", [])[:1] + [note] + data.get("cells", [])[1:]
+    atomic_write_text(nb.output, json.dumps(data, indent=1))
+
+
+def update_timings(path: Path, nb: Notebook, state: dict) -> None:
+    db = load_json(path, {})
+    db.setdefault(nb.key, {})[state["profile"]] = {
+        "seconds": state["seconds"], "device": state["device"], "status": state["status"],
+        "finished_utc": state["finished_utc"]}
+    atomic_write_text(path, json.dumps(db, indent=1, sort_keys=True) + "\n")
+
+
+# ----------------------------------------------------------------------------- pages
+def paper_info(paper: str) -> dict:
+    return PAPERS.get(paper, {"caption": paper, "cite": None, "lines": ""})
+
+
+def claims_summary(nb: Notebook) -> str:
+    if nb.state.get("status") == "failed":
+        return "✗ failed"
+    if nb.record is None:
+        return "– not executed"
+    claims = nb.record.get("claims", [])
+    npass = sum(c.get("status") == "pass" for c in claims)
+    bad_checks = [k for k, v in nb.record.get("checks", {}).items() if not v]
+    s = f"{npass}/{len(claims)} pass"
+    if bad_checks:
+        s += f"; checks failed: {', '.join(bad_checks)}"
+    return s
+
+
+def time_cell(timings: dict, nb: Notebook, profile: str, gpu: bool) -> str:
+    t = timings.get(nb.key, {}).get(profile)
+    if not t or t.get("status") != "ok":
+        return "—"
+    is_gpu = str(t.get("device", "")).startswith("GPU")
+    if is_gpu != gpu:
+        return "—"
+    return fmt_seconds(t.get("seconds"))
+
+
+def render_intro(nbs: list[Notebook], timings: dict, profile: str) -> str:
+    out = [WIDE_PAGE, "# Wasserstein gradient flows: a reproducibility compendium", "",
+           "Four papers on Wasserstein gradient flows (WGFs), reproduced with one tested library "
+           "(`wgf_core`) and one parameterized notebook per experiment. Every figure in this book was "
+           f"produced by the notebook it appears in, executed by `make book` at `profile=\"{profile}\"` "
+           "on a CPU; the [reproduction report](report.md) puts each paper's claim beside our number.", "",
+           "```{admonition} Reduced sizes\n:class: note\n"
+           "The book is built on a CPU at reduced size (`profile=\"default\"`). "
+           "`profile=\"paper\"` reruns a notebook at the paper's sizes, on a GPU where it needs one.\n```",
+           "", "## The papers", ""]
+    for paper, info in PAPERS.items():
+        cite = f" {{cite}}`{info['cite']}`" if info.get("cite") else ""
+        l1, _, l2 = info["lines"].partition("\n")
+        out += [f"**{info['caption']}**{cite}. {l1}", f"{l2}", ""]
+    out += ["## Experiments", "",
+            "Grouped by paper. Times: wall-clock per profile as measured by `make book` "
+            "(— : not measured on that hardware yet); status: the notebook's headline claims that "
+            "hold at the profile the book was built with (details in the [report](report.md)).", ""]
+    for paper in dict.fromkeys(nb.paper for nb in nbs):
+        out += [f"### {paper_info(paper)['caption']}", "",
+                "| notebook | reproduces | CPU `ci` | CPU `default` | GPU `paper` | status |",
+                "|---|---|---|---|---|---|"]
+        for nb in (n for n in nbs if n.paper == paper):
+            out.append("| " + " | ".join([
+                f"{{doc}}`{md_escape(nb.title)} <{nb.docname}>`", md_escape(nb.figure or "—"),
+                time_cell(timings, nb, "ci", False), time_cell(timings, nb, "default", False),
+                time_cell(timings, nb, "paper", True), md_escape(claims_summary(nb))]) + " |")
+        out.append("")
+    if not nbs:
+        out += ["No notebooks yet.", ""]
+    out += ["Per-notebook times with dates and devices: [execution times](exec_times.md).", "",
+            "## Rerun an experiment", "",
+            "Every notebook is a papermill-parameterized script. From the repository root:", "",
+            "```bash",
+            "make book                     # execute all notebooks (profile=default) and build this book",
+            "make test                     # unit tests + every notebook at profile=ci",
+            ".venv/bin/papermill notebooks/ift/01_gaussian_2d.ipynb out.ipynb -p profile paper -p device cuda",
+            "```", "",
+            "## Explore live", "",
+            "In this static book, the frame sliders, animations and setting selectors work without a "
+            "kernel. Each notebook also has a *live panel* that reruns a small flow with the parameters "
+            "you choose: open the notebook in Jupyter (`.venv/bin/jupyter lab notebooks/`) and run it.", "",
+            "## More", "",
+            "- [Reproduction report](report.md): each headline claim, the paper's value, ours, pass / differs.",
+            "- [Execution times](exec_times.md) per notebook and profile.",
+            "- [Conventions](conventions.md): normalisations the papers leave open.",
+            "- [References](references.md).", ""]
+    return "\n".join(out)
+
+
+def render_report(nbs: list[Notebook], profile: str) -> str:
+    out = [WIDE_PAGE, "# Reproduction report", "",
+           "Generated by `scripts/build_book.py` from the metrics each notebook records with "
+           "`wgf_core.reporting.record_metrics` when it is executed; nothing on this page is typed by hand. "
+           f"This build executed the notebooks at `profile=\"{profile}\"` (reduced sizes, see each notebook "
+           "for what `paper` changes).", ""]
+    total = {"pass": 0, "differs": 0, "not-run": 0}
+    body = []
+    for paper in dict.fromkeys(nb.paper for nb in nbs):
+        info = paper_info(paper)
+        body += [f"## {info['caption']}", ""]
+        if info.get("cite"):
+            body += [f"Paper: {{cite}}`{info['cite']}`.", ""]
+        for nb in (n for n in nbs if n.paper == paper):
+            body += [f"### {{doc}}`{md_escape(nb.title)} <{nb.docname}>`", ""]
+            rec = nb.record
+            if rec is None or nb.state.get("status") != "ok":
+                why = ("it failed: " + nb.state.get("error", "")) if nb.state.get("status") == "failed" else \
+                    "it has not been executed for this build"
+                body += [f"{STATUS_LABEL['not-run']}: no claims to report, {md_escape(why)}.", ""]
+                total["not-run"] += 1
+                continue
+            when = nb.state.get("finished_utc", "")
+            body += [f"Executed at `profile=\"{rec.get('profile')}\"` on {nb.state.get('device', '?')}, "
+                     f"{when}, in {fmt_seconds(nb.state.get('seconds'))}."
+                     + (f" **Stale:** {nb.stale} (rerun `make book`)." if nb.stale else ""), ""]
+            body += ["| claim | paper | ours | tolerance | status | reason |", "|---|---|---|---|---|---|"]
+            for c in rec.get("claims", []):
+                st = c.get("status", "not-run")
+                total[st] = total.get(st, 0) + 1
+                body.append("| " + " | ".join([
+                    f"**{md_escape(c.get('id'))}**: {md_escape(c.get('claim'))}", md_escape(c.get("paper")),
+                    md_escape(c.get("ours")), md_escape(c.get("tolerance")), STATUS_LABEL.get(st, st),
+                    md_escape(c.get("reason"))]) + " |")
+            checks = rec.get("checks", {})
+            if checks:
+                bad = [k for k, v in checks.items() if not v]
+                body += ["", f"Sanity checks ({len(checks)}): " +
+                         ("all hold." if not bad else f"**failed: {', '.join(bad)}**")]
+            body.append("")
+    out += [f"**{total['pass']} claims reproduced, {total['differs']} differ, "
+            f"{total['not-run']} notebooks not executed.**", ""]
+    if not nbs:
+        out += ["No notebooks yet.", ""]
+    return "\n".join(out + body)
+
+
+def render_exec_times(nbs: list[Notebook], timings: dict) -> str:
+    out = [WIDE_PAGE, "# Execution times", "",
+           "Wall-clock time of each notebook as executed by `scripts/build_book.py` (papermill), per "
+           "profile, with the device it ran on. Recorded in `book/timings.json`; a profile not yet run "
+           "shows —. The book itself is built at `default`; `ci` is what the tests run.", "",
+           "| notebook | " + " | ".join(f"`{p}`" for p in PROFILES) + " |",
+           "|---|" + "---|" * len(PROFILES)]
+    tot = {p: 0.0 for p in PROFILES}
+    for nb in nbs:
+        cells = []
+        for p in PROFILES:
+            t = timings.get(nb.key, {}).get(p)
+            if not t:
+                cells.append("—")
+                continue
+            tot[p] += t.get("seconds", 0.0) if t.get("status") == "ok" else 0.0
+            flag = "" if t.get("status") == "ok" else f" ({t.get('status')})"
+            cells.append(f"{fmt_seconds(t.get('seconds'))} on {t.get('device', '?')}{flag}, {t.get('finished_utc', '')}")
+        out.append(f"| {{doc}}`{md_escape(nb.key)} <{nb.docname}>` | " + " | ".join(cells) + " |")
+    out.append("| **total** | " + " | ".join(fmt_seconds(tot[p]) if tot[p] else "—" for p in PROFILES) + " |")
+    out += ["", f"Machine of this build: {platform.machine()}, {os.cpu_count()} CPU cores, "
+            f"Python {platform.python_version()}.", ""]
+    return "\n".join(out)
+
+
+def render_references() -> str:
+    return "# References\n\n```{bibliography}\n:all:\n```\n"
+
+
+def render_toc(nbs: list[Notebook], book_dir: Path) -> str:
+    lines = ["# Generated by scripts/build_book.py: pages grouped by paper.", "format: jb-book", "root: intro",
+             "parts:"]
+    for paper in dict.fromkeys(nb.paper for nb in nbs):
+        lines += [f"  - caption: \"{paper_info(paper)['caption']}\"", "    chapters:"]
+        lines += [f"      - file: {nb.docname}" for nb in nbs if nb.paper == paper]
+    lines += ["  - caption: About", "    chapters:", "      - file: report", "      - file: exec_times"]
+    if (book_dir / "conventions.md").exists():
+        lines.append("      - file: conventions")
+    lines.append("      - file: references")
+    return "\n".join(lines) + "\n"
+
+
+def write_pages(nbs: list[Notebook], book_dir: Path, timings: dict, profile: str) -> None:
+    from wgf_core.reporting import read_metrics
+
+    for nb in nbs:
+        nb.record = read_metrics(nb.output) if nb.output.exists() and nb.state.get("status") == "ok" else None
+    atomic_write_text(book_dir / "intro.md", render_intro(nbs, timings, profile))
+    atomic_write_text(book_dir / "report.md", render_report(nbs, profile))
+    atomic_write_text(book_dir / "exec_times.md", render_exec_times(nbs, timings))
+    atomic_write_text(book_dir / "references.md", render_references())
+    atomic_write_text(book_dir / "_toc.yml", render_toc(nbs, book_dir))
+
+
+# ----------------------------------------------------------------------------- html
+STATIC_FILES = ("_config.yml", "references.bib", "conventions.md", "_assets")
+
+
+def prepare_book_dir(book_dir: Path) -> None:
+    """When building outside ``book/`` (tests), copy the hand-written book files there."""
+    src = ROOT / "book"
+    if book_dir.resolve() == src.resolve():
+        return
+    book_dir.mkdir(parents=True, exist_ok=True)
+    for f in STATIC_FILES:
+        if (src / f).is_dir():
+            shutil.copytree(src / f, book_dir / f, dirs_exist_ok=True)
+        elif (src / f).exists():
+            shutil.copy2(src / f, book_dir / f)
+
+
+def build_html(book_dir: Path, log=print) -> None:
+    from vendor_js import vendor
+
+    t0 = time.perf_counter()
+    vendor(book_dir / "_vendor" if book_dir == (ROOT / "book").resolve() else _shared_vendor(book_dir), quiet=True)
+    log(f"vendored JavaScript in {time.perf_counter() - t0:.1f} s")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(book_dir), "--builder", "html"]
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        log(res.stdout[-4000:])
+        log(res.stderr[-4000:])
+        raise RuntimeError(f"jupyter-book build failed ({res.returncode})")
+    warnings = [l for l in (res.stdout + res.stderr).splitlines() if "WARNING" in l]
+    for w in warnings[:20]:
+        log("  " + w)
+    log(f"jupyter-book: {book_dir / '_build' / 'html' / 'index.html'} in {time.perf_counter() - t0:.1f} s "
+        f"({len(warnings)} warnings)")
+
+
+def _shared_vendor(book_dir: Path) -> Path:
+    """Vendor into ``book_dir/_vendor`` reusing the repository's tarball cache (tests build elsewhere)."""
+    cache = ROOT / "book" / "_vendor" / "cache"
+    dst = book_dir / "_vendor"
+    if cache.exists() and not (dst / "cache").exists():
+        dst.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(cache, dst / "cache")
+    return dst
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Execute the notebooks and build the book.")
+    ap.add_argument("--profile", default=os.environ.get("PROFILE") or "default", choices=PROFILES)
+    ap.add_argument("--device", default=os.environ.get("DEVICE") or "cpu")
+    ap.add_argument("--only", default=None, help="comma-separated globs on paper/name, e.g. 'ift/*'")
+    ap.add_argument("--force", action="store_true", help="re-execute even if nothing changed")
+    ap.add_argument("--no-execute", action="store_true", help="only regenerate pages and HTML")
+    ap.add_argument("--no-html", action="store_true", help="skip the Jupyter Book build")
+    ap.add_argument("--timeout", type=int, default=3600, help="per-cell timeout (s)")
+    ap.add_argument("--book-dir", type=Path, default=ROOT / "book")
+    ap.add_argument("--notebooks-dir", type=Path, default=ROOT / "notebooks")
+    ap.add_argument("--timings", type=Path, default=None, help="default: <book-dir>/timings.json")
+    args = ap.parse_args(argv)
+
+    book_dir = args.book_dir.resolve()
+    timings_path = args.timings or book_dir / "timings.json"
+    prepare_book_dir(book_dir)
+    os.environ.setdefault("WGF_NO_PROGRESS", "1")  # no tqdm bars in the book's outputs
+    os.environ.pop("MPLBACKEND", None)  # the kernel must use the inline backend
+    nbs = discover(args.notebooks_dir.resolve(), book_dir, args.only)
+    print(f"{len(nbs)} notebooks under {args.notebooks_dir}; profile={args.profile} device={args.device}")
+    params = {"profile": args.profile, "device": args.device}
+    core_hash = tree_hash(ROOT / "wgf_core")
+    failed = []
+    t_all = time.perf_counter()
+    for nb in nbs:
+        want = wanted_state(nb, params, core_hash)
+        if args.no_execute or not nb.selected:
+            pass
+        elif not args.force and is_up_to_date(nb, want):
+            print(f"  {nb.key}: unchanged, skipped (last run {nb.state.get('seconds')} s)")
+        else:
+            print(f"  {nb.key}: executing ...", flush=True)
+            nb.state = execute(nb, params, want, args.timeout)
+            update_timings(timings_path, nb, nb.state)
+        if nb.state.get("status") == "failed":
+            failed.append(nb.key)
+        if not nb.output.exists():
+            place_unexecuted(nb)
+        elif nb.state.get("status") == "ok" and any(nb.state.get(k) != v for k, v in want.items()):
+            changed = [k.replace("_sha256", "") for k, v in want.items() if nb.state.get(k) != v]
+            nb.stale = f"the shown output predates a change of {', '.join(changed)}"
+    print(f"notebooks done in {time.perf_counter() - t_all:.1f} s")
+    write_pages(nbs, book_dir, load_json(timings_path, {}), args.profile)
+    if not args.no_html:
+        build_html(book_dir)
+    if failed:
+        print(f"FAILED notebooks: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Entropy registry: convexity, normalisation, conjugates, prox and recession constants."""
+
+import math
+
+import pytest
+import torch
+
+from wgf_core.divergences import ALIASES, ENTROPIES, get_entropy
+from wgf_core.validation import ParameterError
+
+D = torch.float64
+
+CASES = [
+    ("kl", None), ("tsallis", 0.5), ("tsallis", 1.0), ("tsallis", 2.0), ("tsallis", 3.0),
+    ("jeffreys", None), ("chi", 1.0), ("chi", 1.5), ("chi", 2.0), ("chi", 3.0), ("burg", None),
+    ("jensen_shannon", None), ("tv", None), ("matusita", 0.5), ("matusita", 0.8), ("kafka", 0.5),
+    ("marton", None), ("perimeter", 0.5), ("perimeter", -1.0), ("lindsay", 0.0), ("lindsay", 0.5),
+    ("lindsay", 1.0), ("zero", None), ("equality_indicator", None),
+]
+IDS = [f"{n}-{a}" for n, a in CASES]
+SMOOTH_EXCLUDE = {"equality_indicator", "zero", "tv"}
+
+
+def test_every_registry_entry_is_covered():
+    assert {n for n, _ in CASES} == set(ENTROPIES)
+
+
+@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+def test_normalised_nonnegative_convex(name, alpha):
+    e = get_entropy(name, alpha)
+    assert float(e.f(torch.ones(1, dtype=D))) == 0.0
+    if name == "equality_indicator":
+        assert math.isinf(float(e.f(torch.tensor([0.5], dtype=D))))
+        return
+    x = torch.linspace(1e-3, 20, 40001, dtype=D)
+    fx = e.f(x)
+    assert bool((fx >= -1e-12).all())
+    second = fx[2:] - 2 * fx[1:-1] + fx[:-2]
+    assert float(second.min()) >= -1e-9
+
+
+@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+def test_derivatives_match_autograd(name, alpha):
+    e = get_entropy(name, alpha)
+    if name in SMOOTH_EXCLUDE:
+        pytest.skip("not differentiable / trivial")
+    x = torch.tensor([0.05, 0.3, 0.7, 1.4, 2.5, 7.0], dtype=D, requires_grad=True)
+    (g,) = torch.autograd.grad(e.f(x).sum(), x)
+    torch.testing.assert_close(e.df(x.detach()), g, rtol=1e-8, atol=1e-10)
+    (g2,) = torch.autograd.grad(e.df(x).sum(), x)
+    torch.testing.assert_close(e.d2f(x.detach()), g2, rtol=1e-7, atol=1e-9)
+
+
+def _numerical_conj(e, s):
+    x = torch.cat([torch.linspace(0, 4, 100001, dtype=D), torch.linspace(4, 60, 50001, dtype=D)])
+    fx = e.f(x)
+    return (s[:, None] * x[None, :] - fx[None, :]).max(dim=1)
+
+
+@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+def test_conjugate_against_numerical_sup(name, alpha):
+    e = get_entropy(name, alpha)
+    lo = max(e.df0 - 1.0, -4.0) if math.isfinite(e.df0) else -4.0
+    hi = min(e.recession - 1e-2, 2.0) if math.isfinite(e.recession) else 2.0
+    s = torch.linspace(lo, hi, 23, dtype=D)
+    xs = e.conj_grad(s)
+    keep = xs < 40  # argmax inside the grid
+    s = s[keep]
+    val, _ = _numerical_conj(e, s)
+    fs = e.conj(s)
+    # numerical sup is a lower bound that is tight on the fine grid
+    assert bool((fs >= val - 1e-9).all())
+    torch.testing.assert_close(fs, val, rtol=1e-5, atol=1e-5)
+    # (f*)'(s) is the maximiser: f*(s) = s x - f(x)
+    xs = e.conj_grad(s)
+    if name != "equality_indicator":
+        torch.testing.assert_close(s * xs - e.f(xs), fs, rtol=1e-7, atol=1e-8)
+    # beyond the domain
+    if math.isfinite(e.recession):
+        assert math.isinf(float(e.conj(torch.tensor([e.recession + 0.5], dtype=D))))
+
+
+@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+def test_conj_grad_is_derivative_of_conj(name, alpha):
+    e = get_entropy(name, alpha)
+    if name in SMOOTH_EXCLUDE | {"marton"}:
+        pytest.skip("piecewise")
+    lo = max(e.df0 + 0.05, -3.0) if math.isfinite(e.df0) else -3.0
+    hi = min(e.recession - 0.05, 1.5) if math.isfinite(e.recession) else 1.5
+    s = torch.linspace(lo, hi, 9, dtype=D)
+    h = 1e-6
+    num = (e.conj(s + h) - e.conj(s - h)) / (2 * h)
+    torch.testing.assert_close(e.conj_grad(s), num, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+@pytest.mark.parametrize("tau", [0.05, 1.0])
+def test_prox_against_numerical_argmin(name, alpha, tau):
+    e = get_entropy(name, alpha)
+    v = torch.tensor([-1.0, 0.0, 0.2, 0.9, 1.0, 1.3, 3.0], dtype=D)
+    p = e.prox(v, tau)
+    assert bool((p >= 0).all())
+    x = torch.linspace(0, 5, 100001, dtype=D)
+    obj = tau * e.f(x)[None, :] + 0.5 * (x[None, :] - v[:, None]) ** 2
+    best, idx = obj.min(dim=1)
+    ours = tau * e.f(p) + 0.5 * (p - v) ** 2
+    assert bool((ours <= best + 1e-9).all()), (ours - best)
+    if name not in {"zero"}:  # strictly convex objective: argmin unique
+        torch.testing.assert_close(p, x[idx], rtol=0, atol=2e-4)
+
+
+@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+def test_recession_constant_is_limit_of_f_over_x(name, alpha):
+    e = get_entropy(name, alpha)
+    if name == "equality_indicator":
+        assert math.isinf(e.recession)
+        return
+    x = torch.tensor([1e6, 1e12], dtype=D)
+    ratio = e.f(x) / x
+    if math.isinf(e.recession):
+        assert float(ratio[1]) > 10 and float(ratio[1]) > float(ratio[0])
+    else:
+        assert abs(float(ratio[1]) - e.recession) < 1e-3
+        # and f'(x) -> f'_inf as well (dom f* = (-inf, f'_inf])
+        assert abs(float(e.df(x[1:]))  - e.recession) < 1e-3 or name == "tv"
+
+
+@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+def test_df0_is_right_derivative_at_zero(name, alpha):
+    e = get_entropy(name, alpha)
+    if name in {"equality_indicator", "zero", "tv"}:
+        return
+    d = float(e.df(torch.tensor([1e-14], dtype=D)))
+    if math.isinf(e.df0):
+        assert d < -5
+    else:
+        assert abs(d - e.df0) < 1e-3
+
+
+def test_aliases_and_errors():
+    for alias, name in ALIASES.items():
+        assert get_entropy(alias).name == name
+    assert get_entropy("tsallis", 1.0).conj(torch.zeros(1, dtype=D)).item() == 0.0
+    with pytest.raises(ParameterError, match="divergence"):
+        get_entropy("hellinger-ish")
+    with pytest.raises(ParameterError, match="alpha"):
+        get_entropy("chi", 0.5)
+    with pytest.raises(ParameterError, match="alpha"):
+        get_entropy("tsallis", -1.0)
+
+
+def test_kl_is_tsallis_limit():
+    x = torch.linspace(0.1, 4, 20, dtype=D)
+    kl, t = get_entropy("kl"), get_entropy("tsallis", 1.0 + 1e-7)
+    torch.testing.assert_close(t.f(x), kl.f(x), rtol=1e-5, atol=1e-6)

@@ -1,0 +1,109 @@
+"""Ground truths of wgf_core.pde: OU closed form and exact JKO, Barenblatt, 1-D Lagrangian JKO."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from wgf_core import pde
+from wgf_core.metrics import gaussian_symkl
+
+
+def _problem(d=3, seed=0):
+    return pde.random_ou_problem(d, torch.Generator().manual_seed(seed))
+
+
+def test_ou_solution_solves_moment_odes():
+    A, b = _problem()
+    t, h = 0.4, 1e-5
+    m0, S0 = pde.ou_solution(A, b, t - h)
+    m1, S1 = pde.ou_solution(A, b, t + h)
+    m, S = pde.ou_solution(A, b, t)
+    assert torch.allclose((m1 - m0) / (2 * h), -A @ (m - b), atol=1e-6)
+    eye = torch.eye(3, dtype=A.dtype)
+    assert torch.allclose((S1 - S0) / (2 * h), -A @ S - S @ A + 2 * eye, atol=1e-6)
+    m_inf, S_inf = pde.ou_solution(A, b, 60.0)
+    assert torch.allclose(m_inf, b) and torch.allclose(S_inf, torch.linalg.inv(A), atol=1e-10)
+    m_0, S_0 = pde.ou_solution(A, b, 0.0)
+    assert torch.allclose(m_0, torch.zeros(3, dtype=A.dtype)) and torch.allclose(S_0, eye)
+
+
+def test_ou_jko_converges_to_flow_first_order():
+    A, b = _problem()
+    mt, St = pde.ou_solution(A, b, 0.8)
+    errs = []
+    for k in (8, 16, 32):
+        m, S = pde.ou_jko_gaussian(A, b, 0.8 / k, k)
+        errs.append(float(gaussian_symkl(m, S, mt, St)))
+    # SymKL ~ (error)^2 ~ a^2: halving the step divides it by about 4
+    assert errs[0] > errs[1] > errs[2]
+    assert 2.5 < errs[0] / errs[1] < 5.5 and 2.5 < errs[1] / errs[2] < 5.5
+
+
+def test_ou_jko_variance_step_is_the_minimiser_1d():
+    from scipy.optimize import minimize_scalar
+
+    lam, a, s_k = 1.7, 0.3, 0.8
+    A = torch.tensor([[lam]], dtype=torch.float64)
+    b = torch.zeros(1, dtype=torch.float64)
+    # one step from variance 1: objective (sqrt s - 1)^2/(2a) + (lam s - log s)/2
+    obj = lambda s: (math.sqrt(s) - 1.0) ** 2 / (2 * a) + 0.5 * (lam * s - math.log(s))
+    s_star = minimize_scalar(obj, bounds=(1e-4, 10), method="bounded", options={"xatol": 1e-12}).x
+    _, S = pde.ou_jko_gaussian(A, b, a, 1)
+    assert abs(float(S[0, 0]) - s_star) < 1e-6
+    del s_k
+
+
+@pytest.mark.parametrize("n,m", [(1, 2.0), (3, 2.0), (6, 2.0), (2, 3.0)])
+def test_barenblatt_unit_mass(n, m):
+    mass = pde.barenblatt_mass_radial(0.01, n, m=m, t0=0.002) if n > 1 else pde.barenblatt_mass_1d(0.01, m=m, t0=0.002)
+    assert abs(mass - 1) < 1e-6
+
+
+def test_paper_constant_has_mass_two():
+    assert abs(pde.barenblatt_unit_mass_C(2.0, 1) - (3 / 64) ** (1 / 3)) < 1e-12
+    assert abs(pde.barenblatt_mass_1d(0.0, C=(3 / 16) ** (1 / 3), t0=0.002) - 2.0) < 1e-6
+
+
+def test_barenblatt_solves_pme_1d():
+    m, t0, t, h = 2.0, 0.002, 0.003, 1e-7
+    x = np.linspace(-0.05, 0.05, 11)[:, None].astype(np.float64)  # inside the support
+    dt = (pde.barenblatt(x, t + h, m=m, t0=t0) - pde.barenblatt(x, t - h, m=m, t0=t0)) / (2 * h)
+    dx = 1e-4
+    pm = lambda y: pde.barenblatt(y, t, m=m, t0=t0) ** m
+    lap = (pm(x + dx) - 2 * pm(x) + pm(x - dx)) / dx**2
+    assert np.allclose(dt, lap, rtol=1e-4, atol=1e-3)
+
+
+def test_barenblatt_samples_second_moment():
+    g = torch.Generator().manual_seed(1)
+    for n in (1, 3, 6):
+        x = pde.barenblatt_sample(200000, n, 0.01, t0=0.002, generator=g, dtype=torch.float64)
+        ref = pde.barenblatt_second_moment(0.01, n, t0=0.002)
+        assert abs(float((x**2).sum(-1).mean()) / ref - 1) < 0.01
+
+
+def test_lagrangian_jko_mass_and_convergence():
+    grid = np.linspace(-0.6, 0.6, 24001)
+    errs = []
+    for a, K in ((0.004, 2), (0.002, 4), (0.001, 8)):
+        xs = pde.porous_medium_jko_1d(400, a, K)
+        p = pde.lagrangian_density(xs[-1], grid)
+        assert abs(np.trapezoid(p, grid) - 1) < 1e-3
+        errs.append(pde.l1_distance_1d(p, pde.barenblatt(grid[:, None], a * K, t0=0.002), grid))
+    assert errs[0] > errs[1] > errs[2]
+
+
+def test_lagrangian_jko_step_is_stationary():
+    from scipy.optimize import approx_fprime
+
+    xs = pde.porous_medium_jko_1d(30, 0.001, 1)
+    x0, x1 = xs
+    N = 30
+    wq = np.ones(N + 1)
+    wq[0] = wq[-1] = 0.5
+    f = lambda x: pde._pme_objective(x, x0, 0.001, 2.0, N, wq)
+    grad = approx_fprime(x1, f, 1e-9)
+    scale = np.abs(approx_fprime(x0, f, 1e-9)).max()
+    assert np.abs(grad).max() < 1e-3 * scale

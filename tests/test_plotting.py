@@ -1,0 +1,76 @@
+"""Tests for wgf_core.plotting: shapes accepted, figures closed, animation HTML small and playable."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from wgf_core import plotting
+
+
+def test_scatter_particles_weights_and_hollow():
+    fig, ax = plt.subplots()
+    x = torch.randn(20, 2)
+    w = torch.rand(20)
+    w[:5] = 0.0
+    plotting.scatter_particles(ax, x, weights=w, target=np.random.randn(50, 2), xlim=(-3, 3))
+    # target, alive particles and hollow (vanished) particles: three collections
+    assert len(ax.collections) == 3
+    assert ax.get_xlim() == (-3, 3)
+    hollow = ax.collections[2]
+    assert len(hollow.get_offsets()) == 5
+    assert np.allclose(hollow.get_facecolors()[:, 3] if len(hollow.get_facecolors()) else 0, 0)
+    plt.close(fig)
+
+
+def test_scatter_particles_shape_errors():
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError):
+        plotting.scatter_particles(ax, np.zeros(5))
+    with pytest.raises(ValueError):
+        plotting.scatter_particles(ax, np.zeros((5, 2)), weights=np.ones(4))
+    plt.close(fig)
+
+
+def test_mean_std_band_log_geometric():
+    fig, ax = plt.subplots()
+    x = np.arange(4)
+    runs = np.array([[1e-2, 1e-3, 1e-4, 1e-5], [1e-2, 1e-1, 1e-2, 1e-3]])
+    line = plotting.mean_std_band(ax, x, torch.tensor(runs), label="m")
+    assert ax.get_yscale() == "log"
+    np.testing.assert_allclose(line.get_ydata(), np.sqrt(runs[0] * runs[1]))
+    assert len(ax.collections) == 1  # the band
+    line2 = plotting.mean_std_band(ax, x, runs, label="lin", log=False)
+    np.testing.assert_allclose(line2.get_ydata(), runs.mean(0))
+    with pytest.raises(ValueError):
+        plotting.mean_std_band(ax, np.arange(3), runs, label="bad")
+    plt.close(fig)
+
+
+def test_particle_animation_html_small_and_closed():
+    from IPython.display import HTML
+
+    before = len(plt.get_fignums())
+    T, n = 200, 30
+    frames = torch.cumsum(0.05 * torch.randn(T, n, 2), 0)
+    w = torch.rand(T, n)
+    w[-1, :10] = 0
+    html = plotting.particle_animation(frames, weights=w, target=torch.randn(40, 2), times=list(range(T)),
+                                       title="test")
+    assert isinstance(html, HTML)
+    s = html.data
+    assert "<script" in s and "anim" in s.lower()
+    assert s.count("data:image/png;base64") <= plotting.MAX_FRAMES
+    assert len(s) < 3_000_000
+    assert "http" not in s.replace("http://www.w3.org", "") and "fa fa-" not in s  # offline
+    assert len(plt.get_fignums()) == before
+
+
+def test_particle_animation_rejects_bad_shapes():
+    with pytest.raises(ValueError):
+        plotting.particle_animation(np.zeros((3, 4)))
+    with pytest.raises(ValueError):
+        plotting.particle_animation(np.zeros((3, 4, 2)), weights=np.ones((2, 4)))

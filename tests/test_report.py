@@ -1,0 +1,138 @@
+"""Tests for the generated book pages (scripts/build_book.py): report, landing table, TOC, skip logic."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import build_book as bb  # noqa: E402
+from wgf_core.reporting import claim, make_record  # noqa: E402
+
+
+def _nb(tmp_path, paper, name, status="ok", record=None, seconds=3.0):
+    src = tmp_path / "notebooks" / paper / f"{name}.ipynb"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_text(json.dumps({"cells": [{"cell_type": "markdown", "metadata": {},
+                                          "source": [f"# {name} title\n", "Reproduces Fig. 3a, Fig. 3(b) and Figure 4 of the paper."]}],
+                               "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    nb = bb.Notebook(source=src, paper=paper, name=name, output=tmp_path / "book" / "notebooks" / paper / f"{name}.ipynb")
+    nb.title, nb.figure = bb.notebook_header(src)
+    nb.state = {"status": status, "seconds": seconds, "device": "CPU (2 cores)", "finished_utc": "2026-01-01 00:00 UTC",
+                "error": "ValueError: boom" if status == "failed" else ""}
+    nb.record = record
+    return nb
+
+
+def _record(nbkey, profile="default"):
+    return make_record(nbkey, profile, [
+        claim("c-pass", "IFT reaches low MMD | fast", "1e-4 after 1000 steps", 3e-5, passed=True, tolerance="x3"),
+        claim("c-diff", "MMD flow gets stuck", "stalls", "does not stall", passed=False, reason="fixed target sample"),
+    ], checks={"finite": True, "decreased": False}, metrics={"mmd": 1e-5})
+
+
+def test_header_parsing(tmp_path):
+    nb = _nb(tmp_path, "ift", "01_a")
+    assert nb.title == "01_a title"
+    assert "Fig. 3a" in nb.figure and "Figure 4" in nb.figure and "Fig. 3(b)" in nb.figure
+
+
+def test_report_lists_every_claim_and_not_run(tmp_path):
+    a = _nb(tmp_path, "ift", "01_a", record=_record("ift/01_a"))
+    b = _nb(tmp_path, "ift", "02_b", status="failed")
+    c = _nb(tmp_path, "riesz", "01_c", status="", record=None)
+    md = bb.render_report([a, b, c], "default")
+    assert "c-pass" in md and "c-diff" in md
+    assert "✓ pass" in md and "✗ differs" in md
+    assert "fixed target sample" in md and "stalls" in md and "3e-05" in md
+    assert "IFT reaches low MMD \\| fast" in md  # pipes escaped inside table cells
+    assert md.count("– not run") == 2 and "ValueError: boom" in md and "has not been executed" in md
+    assert "failed: decreased" in md
+    assert "**1 claims reproduced, 1 differ, 2 notebooks not executed.**" in md
+    assert "{doc}`01_a title <notebooks/ift/01_a>`" in md
+    assert "{cite}`gladin2024ift`" in md and "{cite}`altekrueger2023riesz`" in md
+
+
+def test_intro_table_and_times(tmp_path):
+    a = _nb(tmp_path, "ift", "01_a", record=_record("ift/01_a"))
+    b = _nb(tmp_path, "variational", "01_b")
+    timings = {"ift/01_a": {"ci": {"seconds": 12.0, "status": "ok", "device": "CPU (2 cores)"},
+                            "default": {"seconds": 200.0, "status": "ok", "device": "CPU (2 cores)"},
+                            "paper": {"seconds": 30.0, "status": "ok", "device": "GPU NVIDIA H100"}}}
+    md = bb.render_intro([a, b], timings, "default")
+    row = next(l for l in md.splitlines() if "notebooks/ift/01_a" in l)
+    assert "12 s" in row and "3.3 min" in row and "30 s" in row and "1/2 pass" in row
+    assert "Fig. 3a" in row
+    assert "### Interaction-Force Transport" in md and "### Variational WGF" in md
+    row_b = next(l for l in md.splitlines() if "notebooks/variational/01_b" in l)
+    assert "not executed" in row_b
+    for key in ("gladin2024ift", "stein2024mmdfdiv", "altekrueger2023riesz", "fan2022variational"):
+        assert key in md
+    assert "-p profile paper -p device cuda" in md
+    et = bb.render_exec_times([a, b], timings)
+    assert "GPU NVIDIA H100" in et and "| **total** |" in et
+
+
+def test_toc_groups_by_paper(tmp_path):
+    nbs = [_nb(tmp_path, "ift", "01_a"), _nb(tmp_path, "ift", "02_b"), _nb(tmp_path, "riesz", "01_c")]
+    (tmp_path / "book").mkdir(exist_ok=True)
+    (tmp_path / "book" / "conventions.md").write_text("# C\n")
+    toc = bb.render_toc(nbs, tmp_path / "book")
+    yaml = pytest.importorskip("yaml")
+    data = yaml.safe_load(toc)
+    assert data["root"] == "intro"
+    caps = [p["caption"] for p in data["parts"]]
+    assert caps[0].startswith("Interaction-Force") and caps[-1] == "About"
+    assert [c["file"] for c in data["parts"][0]["chapters"]] == ["notebooks/ift/01_a", "notebooks/ift/02_b"]
+    assert {"file": "conventions"} in data["parts"][-1]["chapters"]
+
+
+def test_discover_and_skip_logic(tmp_path):
+    nbdir = tmp_path / "notebooks"
+    for rel in ("ift/01_a.ipynb", "riesz/01_c.ipynb", "ift/_scratch.ipynb", "_private/01_x.ipynb"):
+        p = nbdir / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    nbs = bb.discover(nbdir, tmp_path / "book", only="ift/*")
+    assert [n.key for n in nbs] == ["ift/01_a", "riesz/01_c"]  # papers in book order, _ skipped
+    assert [n.selected for n in nbs] == [True, False]
+    nb = nbs[0]
+    want = bb.wanted_state(nb, {"profile": "ci", "device": "cpu"}, "core1")
+    assert not bb.is_up_to_date(nb, want)  # never executed
+    nb.output.parent.mkdir(parents=True)
+    nb.output.write_text("{}")
+    nb.state = dict(want, status="ok")
+    assert bb.is_up_to_date(nb, want)
+    assert not bb.is_up_to_date(nb, bb.wanted_state(nb, {"profile": "default", "device": "cpu"}, "core1"))
+    assert not bb.is_up_to_date(nb, bb.wanted_state(nb, {"profile": "ci", "device": "cpu"}, "core2"))
+    nb.source.write_text(nb.source.read_text() + " ")
+    assert not bb.is_up_to_date(nb, bb.wanted_state(nb, {"profile": "ci", "device": "cpu"}, "core1"))
+    nb.state["status"] = "failed"
+    assert not bb.is_up_to_date(nb, want)
+
+
+def test_tree_hash_changes_with_content(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    h1 = bb.tree_hash(tmp_path)
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert bb.tree_hash(tmp_path) != h1
+
+
+def test_place_unexecuted_adds_warning(tmp_path):
+    nb = _nb(tmp_path, "ift", "01_a")
+    bb.place_unexecuted(nb)
+    data = json.loads(nb.output.read_text())
+    assert "not been executed" in "".join(data["cells"][1]["source"])
+    assert data["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def test_references_bib_has_dois():
+    bib = (ROOT / "book" / "references.bib").read_text()
+    for doi in ("10.48550/arXiv.2405.17075", "10.48550/arXiv.2402.04613", "10.48550/arXiv.2301.11624",
+                "10.48550/arXiv.2112.02424"):
+        assert doi in bib
+    for info in bb.PAPERS.values():
+        assert info["cite"] in bib

@@ -1,0 +1,117 @@
+"""Riesz energies, one-sided derivatives and the exact interaction-energy solution."""
+
+import math
+
+import pytest
+import torch
+
+from wgf_core import riesz as R
+from wgf_core.metrics import energy_distance
+from wgf_core.validation import ParameterError
+
+
+def _dist(a, b):
+    return (a.unsqueeze(-2) - b.unsqueeze(-3)).norm(dim=-1)
+
+
+def _dense_mmd2(x, y, r):
+    d = lambda a, b: _dist(a, b) ** r
+    return 2 * d(x, y).mean() - d(x, x).mean() - d(y, y).mean()
+
+
+@pytest.mark.parametrize("r", [0.5, 1.0, 1.5])
+def test_energies_match_double_sums(r, device):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, generator=g, dtype=torch.float64).to(device)
+    y = torch.randn(30, 3, generator=g, dtype=torch.float64).to(device) + 0.5
+    assert torch.allclose(R.interaction_energy(x, r), -0.5 * (_dist(x, x) ** r).mean())
+    assert torch.allclose(R.potential_energy(x, y, r), (_dist(x, y) ** r).mean())
+    assert torch.allclose(R.riesz_mmd2(x, y, r), _dense_mmd2(x, y, r))
+    assert torch.allclose(R.riesz_energy(x, y, r), 0.5 * _dense_mmd2(x, y, r))
+
+
+def test_mmd_r1_is_energy_distance():
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(50, 2, generator=g, dtype=torch.float64), torch.randn(60, 2, generator=g, dtype=torch.float64)
+    assert torch.allclose(R.riesz_mmd2(x, y, 1.0), energy_distance(x, y), rtol=1e-6)
+
+
+@pytest.mark.parametrize("r", [0.7, 1.0, 1.6])
+@pytest.mark.parametrize("with_target", [False, True])
+def test_gradient_matches_autograd(r, with_target):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(25, 2, generator=g, dtype=torch.float64).requires_grad_(True)
+    y = torch.randn(20, 2, generator=g, dtype=torch.float64) if with_target else None
+    F = R.riesz_energy(x, y, r)
+    (auto,) = torch.autograd.grad(F, x)
+    assert torch.allclose(R.riesz_gradient(x.detach(), y, r) / 25, auto, atol=1e-10)
+    # custom autograd function: same gradient where points are distinct
+    x2 = x.detach().clone().requires_grad_(True)
+    R.DifferentiableRieszEnergy.apply(x2, y, r).backward()
+    assert torch.allclose(x2.grad, auto, atol=1e-10)
+
+
+def test_one_sided_gradient_at_coincident_points_is_finite():
+    x = torch.zeros(10, 2, dtype=torch.float64, requires_grad=True)
+    R.DifferentiableRieszEnergy.apply(x, None, 1.0).backward()
+    assert torch.isfinite(x.grad).all() and (x.grad == 0).all()
+
+
+def test_directional_derivative_matches_one_sided_difference():
+    g = torch.Generator().manual_seed(3)
+    # two clusters of coincident particles, one particle sitting on a target point, others generic
+    x = torch.cat([torch.zeros(6, 2), torch.ones(5, 2), torch.randn(8, 2, generator=g)]).double()
+    y = torch.cat([torch.randn(9, 2, generator=g).double(), x[-1:].clone()])
+    v = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    for target in (None, y):
+        d = R.riesz_directional_derivative(x, v, target, 1.0)
+        h = 1e-7
+        fd = (R.riesz_energy(x + h * v, target, 1.0) - R.riesz_energy(x, target, 1.0)) / h
+        assert abs(float(d - fd)) < 1e-5 * max(1.0, abs(float(fd)))
+    # differentiable in v, finite gradient even when v coincide within a group
+    v0 = torch.zeros_like(v).requires_grad_(True)
+    R.riesz_directional_derivative(x, v0, y, 1.0).backward()
+    assert torch.isfinite(v0.grad).all()
+    with pytest.raises(ParameterError, match="'r'"):
+        R.riesz_directional_derivative(x, v, None, 0.5)
+
+
+def test_exact_mean_norm_number_and_sampler():
+    # E|x| = pi R / 4 = pi^2 t / 16; at t = 1.2: 0.74022 (issue value 0.7402)
+    assert R.exact_interaction_mean_norm(1.2) == pytest.approx(0.74022, abs=5e-6)
+    # quadrature of the density in polar coordinates: mass 1 and the same mean
+    t, Rr = 1.2, R.exact_interaction_radius(1.2)
+    s = torch.linspace(0, Rr, 400001, dtype=torch.float64)[:-1] + Rr / 800000
+    dens = R.exact_interaction_density(torch.stack([s, 0 * s], -1), t)
+    ds = Rr / 400000
+    assert float((2 * math.pi * s * dens).sum() * ds) == pytest.approx(1.0, abs=2e-3)
+    assert float((2 * math.pi * s * s * dens).sum() * ds) == pytest.approx(0.74022, abs=2e-3)
+    gen = torch.Generator().manual_seed(4)
+    xs = R.sample_exact_interaction(200000, t, generator=gen, dtype=torch.float64)
+    assert float(xs.norm(dim=-1).mean()) == pytest.approx(0.74022, rel=3e-3)
+    assert float(xs.norm(dim=-1).max()) <= Rr
+    sp = R.spiral_exact_interaction(20000, t, dtype=torch.float64)
+    assert float(sp.norm(dim=-1).mean()) == pytest.approx(0.74022, rel=1e-3)
+    assert float(sp.mean(0).norm()) < 1e-3
+
+
+def test_exact_solution_is_a_flow_velocity_x_over_t():
+    # self-similar with R ~ t: the velocity -grad Phi(x) = int (x-y)/|x-y| drho_t(y) must be x / t
+    gen = torch.Generator().manual_seed(5)
+    t = 0.8
+    xs = R.sample_exact_interaction(40000, t, generator=gen, dtype=torch.float64)
+    q = R.spiral_exact_interaction(50, t, dtype=torch.float64) * 0.95
+    from wgf_core.kernels import get_kernel, kernel_grad_sum
+
+    vel = -kernel_grad_sum(get_kernel("riesz", 1.0), q, xs)
+    assert torch.allclose(vel, q / t, atol=0.02)
+
+
+def test_split_diracs_is_deterministic_in_2d_and_scales_with_mass():
+    x = torch.cat([torch.zeros(300, 2), torch.full((100, 2), 3.0), torch.tensor([[5.0, 5.0]])])
+    a, b = R.split_diracs(x, 0.1), R.split_diracs(x, 0.1)
+    assert torch.equal(a, b)
+    assert torch.equal(a[-1], x[-1])
+    m0 = float(a[:300].norm(dim=-1).mean())
+    assert m0 == pytest.approx(math.pi * R.exact_interaction_radius(0.1 * 300 / 401) / 4, rel=1e-2)
+    assert torch.unique(a, dim=0).shape[0] == 401

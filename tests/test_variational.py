@@ -1,0 +1,181 @@
+"""Variational JKO: f / f* table vs numerical sup, variational energies at the optimal dual vs
+closed forms, interaction gradient vs autograd, and short flows against exact references."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from wgf_core import pde
+from wgf_core.flows import variational as vj
+from wgf_core.metrics import fit_gaussian, gaussian_symkl
+from wgf_core.validation import ParameterError
+
+
+@pytest.mark.parametrize("name", ["kl", "entropy2", "entropy3", "jsd"])
+def test_conjugates_match_numerical_sup(name):
+    xs = torch.linspace(1e-6, 60, 400001, dtype=torch.float64)
+    f, fs, ys = {
+        "kl": (vj.f_kl, vj.f_kl_conjugate, [-1.0, 0.0, 1.5]),
+        "entropy2": (lambda x: vj.f_entropy(x, 2.0), lambda y: vj.f_entropy_conjugate(y, 2.0), [0.0, 1.0, 3.0]),
+        "entropy3": (lambda x: vj.f_entropy(x, 3.0), lambda y: vj.f_entropy_conjugate(y, 3.0), [0.0, 1.0, 3.0]),
+        "jsd": (vj.f_jsd, vj.f_jsd_conjugate, [-1.0, 0.0, 0.5]),
+    }[name]
+    for y in ys:
+        num = float((xs * y - f(xs)).max())
+        assert abs(num - float(fs(torch.tensor(y, dtype=torch.float64)))) < 1e-6
+
+
+def _gauss_logpdf(x, m, s):
+    return -0.5 * ((x - m) / s) ** 2 - math.log(s * math.sqrt(2 * math.pi))
+
+
+def test_kl_variational_value_at_optimal_dual():
+    # P = N(0.3, 0.8^2), Q = N(-0.2, 1.3^2) given unnormalised (log Z = 0.7); mu = N(0, 1)
+    g = torch.Generator().manual_seed(0)
+    x = 0.3 + 0.8 * torch.randn(400000, 1, generator=g, dtype=torch.float64)
+    ref = vj.GaussianReference(torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))
+    z = ref.sample(400000, g)
+    log_q = lambda y: _gauss_logpdf(y[:, 0], -0.2, 1.3) + 0.7
+    h_opt = lambda y: _gauss_logpdf(y[:, 0], 0.3, 0.8) - ref.log_prob(y)  # log(P / mu)
+    energy = vj.KLDivergence(log_q)
+    v = float(energy.value(h_opt(x), h_opt(z), x, ref))
+    kl = math.log(1.3 / 0.8) + (0.8**2 + 0.5**2) / (2 * 1.3**2) - 0.5
+    assert abs(v - (kl - 0.7)) < 0.01
+    # any other h gives a lower value (it is a sup)
+    v_bad = float(energy.value(h_opt(x) + 0.3, h_opt(z) + 0.3, x, ref))
+    assert v_bad < v
+
+
+@pytest.mark.parametrize("m", [2.0, 3.0])
+def test_generalized_entropy_value_at_optimal_dual(m):
+    g = torch.Generator().manual_seed(1)
+    s = 0.7
+    x = s * torch.randn(400000, 1, generator=g, dtype=torch.float64)
+    ref = vj.BoxReference(torch.tensor([-6.0], dtype=torch.float64), torch.tensor([6.0], dtype=torch.float64))
+    z = ref.sample(400000, g)
+    omega = 12.0
+    dens = lambda y: torch.exp(_gauss_logpdf(y[:, 0], 0.0, s))
+    inv_softplus = lambda h: h + torch.log(-torch.expm1(-h))
+    h_raw = lambda y: inv_softplus(dens(y) * omega)
+    energy = vj.GeneralizedEntropy(m)
+    v = float(energy.value(h_raw(x), h_raw(z), x, ref))
+    # int p^m for N(0, s^2): (2 pi s^2)^{(1-m)/2} m^{-1/2}
+    exact = (2 * math.pi * s * s) ** ((1 - m) / 2) / math.sqrt(m) / (m - 1)
+    assert abs(v / exact - 1) < 0.02
+
+
+def test_jsd_value_at_optimal_dual():
+    g = torch.Generator().manual_seed(2)
+    x = 0.5 + torch.randn(400000, 1, generator=g, dtype=torch.float64)
+    z = torch.randn(400000, 1, generator=g, dtype=torch.float64)
+    lp = lambda y: _gauss_logpdf(y[:, 0], 0.5, 1.0)
+    lq = lambda y: _gauss_logpdf(y[:, 0], 0.0, 1.0)
+    # optimal g = f'(p/q) = log(2 r / (1 + r)); h_raw = softplus^{-1}(log 2 - g)
+    def h_raw(y):
+        r = torch.exp(lp(y) - lq(y))
+        gopt = torch.log(2 * r / (1 + r))
+        u = math.log(2) - gopt
+        return u + torch.log(-torch.expm1(-u))
+    energy = vj.JensenShannon(lambda n, gen: None)
+    v = float(energy.value(h_raw(x), h_raw(z), x, None))
+    grid = torch.linspace(-10, 10, 200001, dtype=torch.float64)[:, None]
+    p, q = lp(grid).exp(), lq(grid).exp()
+    mix = 0.5 * (p + q)
+    jsd = float(torch.trapezoid(p * torch.log(p / mix) + q * torch.log(q / mix), grid[:, 0]))
+    assert abs(v - jsd) < 5e-3
+
+
+def test_interaction_gradient_and_forward_step_decrease():
+    W = vj.gaussian_attraction()
+    z = torch.randn(20, 2, dtype=torch.float64, requires_grad=True)
+    (gz,) = torch.autograd.grad(W.potential(z).sum(), z)
+    assert torch.allclose(gz, W.gradient(z.detach()), atol=1e-12)
+    g = torch.Generator().manual_seed(3)
+    x = 3 * (2 * torch.rand(500, 2, generator=g, dtype=torch.float64) - 1)
+    x1 = W.forward_step(x, x, 0.5)
+    assert float(W.energy(x1)) < float(W.energy(x))
+
+
+def test_parameter_errors():
+    energy = vj.KLDivergence(lambda x: -(x**2).sum(-1))
+    p0 = lambda n, g: torch.randn(n, 2, generator=g)
+    with pytest.raises(ParameterError, match="scheme"):
+        vj.VariationalJKO(energy, p0, 2, 0.1, scheme="fb")
+    with pytest.raises(ParameterError, match="map_type"):
+        vj.VariationalJKO(energy, p0, 2, 0.1, map_type="spline")
+    with pytest.raises(ParameterError, match="step"):
+        vj.VariationalJKO(energy, p0, 2, -0.1)
+
+
+def _ou_flow(seed, d=2, outer=60):
+    g = torch.Generator().manual_seed(seed)
+    A, b = pde.random_ou_problem(d, torch.Generator().manual_seed(0))
+    A32, b32 = A.float(), b.float()
+    log_q = lambda x: -0.5 * (((x - b32) @ A32) * (x - b32)).sum(-1)
+    flow = vj.VariationalJKO(vj.KLDivergence(log_q), lambda n, gen: torch.randn(n, d, generator=gen), d, 0.05,
+                             map_type="linear", outer=outer, inner=2, batch=256, lr_map=5e-3, lr_dual=5e-3,
+                             map_width=16, map_depth=1, dual_width=32, dual_depth=2, pool_size=2048, generator=g)
+    return flow, A, b
+
+
+def test_ou_flow_tracks_exact_jko_and_is_reproducible():
+    flow, A, b = _ou_flow(0)
+    flow.run(6)
+    x = flow.sample(100000, generator=torch.Generator().manual_seed(9)).double()
+    m, S = fit_gaussian(x)
+    mj, Sj = pde.ou_jko_gaussian(A, b, 0.05, 6)
+    m0, S0 = torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    err, moved = float(gaussian_symkl(m, S, mj, Sj)), float(gaussian_symkl(m0, S0, mj, Sj))
+    assert err < 0.05 * moved
+    flow2, _, _ = _ou_flow(0)
+    flow2.run(2)
+    flow3, _, _ = _ou_flow(0)
+    flow3.run(2)
+    gen = lambda: torch.Generator().manual_seed(5)
+    assert torch.equal(flow2.sample(10, generator=gen()), flow3.sample(10, generator=gen()))
+
+
+def test_porous_medium_icnn_step_spreads_like_barenblatt():
+    g = torch.Generator().manual_seed(0)
+    p0 = lambda n, gen: pde.barenblatt_sample(n, 1, 0.0, t0=0.002, generator=gen)
+    flow = vj.VariationalJKO(vj.GeneralizedEntropy(2.0), p0, 1, 0.001, map_type="icnn", outer=150, inner=3,
+                             batch=256, lr_map=5e-3, lr_dual=5e-3, map_width=10, map_depth=2, dual_width=16,
+                             dual_depth=2, pool_size=4096, generator=g)
+    flow.run(2)
+    x = flow.sample(20000).double()
+    m2 = float((x**2).mean())
+    lo, hi = pde.barenblatt_second_moment(0.0, 1, t0=0.002), pde.barenblatt_second_moment(0.002, 1, t0=0.002)
+    assert lo * 1.05 < m2 < hi * 1.3
+
+
+def test_fb_and_non_fb_aggregation_contract():
+    g = torch.Generator().manual_seed(0)
+    p0 = lambda n, gen: 3 * (2 * torch.rand(n, 2, generator=gen) - 1)
+    for scheme in ("fb", "non_fb"):
+        flow = vj.VariationalJKO(vj.GeneralizedEntropy(3.0, weight=0.1), p0, 2, 0.5, interaction=vj.gaussian_attraction(),
+                                 scheme=scheme, map_type="icnn", outer=30, inner=1, batch=128, lr_map=5e-3,
+                                 lr_dual=5e-3, map_width=8, map_depth=2, dual_width=16, dual_depth=2, pool_size=512,
+                                 generator=g)
+        flow.run(2)
+        x = flow.sample(512, generator=torch.Generator().manual_seed(1))
+        assert torch.isfinite(x).all()
+        assert float(flow.interaction.energy(x)) < float(flow.interaction.energy(p0(512, torch.Generator().manual_seed(1))))
+
+
+def test_residual_maps_start_at_identity_and_linear_is_affine(device):
+    from wgf_core.networks import DualMLP, ResidualMLP
+
+    x = torch.randn(7, 3, device=device)
+    for act in ("prelu", "identity"):
+        T = ResidualMLP(3, width=8, depth=2, activation=act).to(device)
+        assert torch.equal(T(x), x)
+    T = ResidualMLP(3, width=8, depth=3, activation="identity").to(device)
+    torch.nn.init.normal_(T.net[-1].weight)
+    y = torch.randn(7, 3, device=device)
+    # affine: T(x + y) - T(y) = T(x) - T(0)
+    zero = torch.zeros(1, 3, device=device)
+    assert torch.allclose(T(x + y) - T(y), T(x) - T(zero), atol=1e-5)
+    h = DualMLP(3, width=8, depth=2, dropout=0.1).to(device)
+    assert h(x).shape == (7,)

@@ -1,0 +1,515 @@
+r"""Variational (primal-dual) JKO scheme of Fan, Zhang, Taghvaei, Chen (ICML 2022).
+
+One JKO step (paper eq. 4-5, 9)
+
+.. math::
+
+    T_k = \arg\min_T \; \frac{1}{2a}\,\mathbb E_{P_k}\|X - T(X)\|^2 + \sup_h V(T, h), \qquad
+    P_{k+1} = T_{k\sharp} P_k,
+
+where :math:`V(T,h) = \mathbb E_{P_k}[A(T,h)] - \mathbb E_\Gamma[B(h)]` is the variational
+(f-divergence) form of the energy (Table 1), so that no density of :math:`P_k` is ever needed.
+Algorithm 1: outer Adam on the map :math:`T_\theta` (``outer`` = :math:`J_1` iterations), for each
+of them ``inner`` = :math:`J_2` Adam steps on the dual function :math:`h_\lambda`, batches of size
+``batch`` = :math:`M`; :math:`T_\theta` is warm-started from :math:`T_{k-1}` and :math:`h_\lambda`
+from the previous step.
+
+Energies (the f / f* table is implemented as ``f_kl``, ``f_entropy``, ``f_jsd`` and their ``*_conjugate``):
+
+* :class:`KLDivergence` (Prop. 1, eq. 10): :math:`D(P\|Q)` for an unnormalised :math:`Q`,
+  :math:`A = \log h(T) + \log\mu(T) - \log Q(T)`, :math:`B = h`, :math:`\Gamma = \mu_k` the Gaussian
+  with the mean and covariance of :math:`P_k` (refitted each step).
+* :class:`GeneralizedEntropy` (Prop. 2, eq. 11): :math:`\frac1{m-1}\int P^m`,
+  :math:`A = \Omega^{1-m}\frac{m}{m-1}h(T)^{m-1}`, :math:`B = \Omega^{1-m}h^m`, :math:`\Gamma` uniform
+  on a box of volume :math:`\Omega` around the support of :math:`P_k` (refitted each step).
+* :class:`JensenShannon` (slides): :math:`f(x) = -(x+1)\log\frac{1+x}2 + x\log x`,
+  :math:`f^*(y) = -\log(2 - e^y)`, :math:`\Gamma = Q` (samples of the target).
+
+Interaction energy :math:`\mathcal W(P) = \frac12\iint W(x-y)\,dP\,dP` (:class:`Interaction`) either
+as an explicit forward step before the JKO step, :math:`P \leftarrow (I - a\nabla W * P)_\sharp P`
+(``scheme="fb"``, eq. 12-13), or inside the JKO objective as :math:`\frac12\mathbb E[W(T(X) - T(Y))]`
+(``scheme="non_fb"``, App. B.3). The paper writes :math:`\mathbb E_{X,Y}[W(T(X)-T(Y))]` without the
+1/2 in the non-FB objective; with the 1/2 both schemes discretise the same PDE
+:math:`\partial_t P = \nabla\cdot(P\,\nabla W * P) + \dots` (the gradient of
+:math:`\frac12\iint W` is :math:`\nabla W * P` for even :math:`W`), which we use.
+
+Sampling :math:`P_k`: fresh :math:`P_0` samples are pushed through the stored stages (forward step
+with its stored particle cloud, then :math:`T_i`), :meth:`VariationalJKO.sample`. Each JKO step
+draws a fresh pool of ``pool_size`` such samples and takes its mini-batches from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..diagnostics import check_finite
+from ..icnn import StronglyConvexICNN
+from ..networks import DualMLP, ResidualMLP
+from ..progress import progress
+from ..validation import ParameterError, check_choice, check_int, check_positive
+
+SCHEMES = ("jko", "fb", "non_fb")
+MAPS = ("residual", "linear", "icnn")
+
+
+# --------------------------------------------------------------------------------------------
+# f-divergence table (paper Table 1 / slides): f and its convex conjugate f*
+# --------------------------------------------------------------------------------------------
+def f_kl(x):
+    r""":math:`f(x) = x\log x`."""
+    return x * torch.log(x)
+
+
+def f_kl_conjugate(y):
+    r""":math:`f^*(y) = e^{y-1}`."""
+    return torch.exp(y - 1)
+
+
+def f_entropy(x, m: float):
+    r""":math:`f(x) = (x^m - x)/(m-1)` (generalized entropy)."""
+    return (x**m - x) / (m - 1)
+
+
+def f_entropy_conjugate(y, m: float):
+    r""":math:`f^*(y) = \big(((m-1)y + 1)/m\big)^{m/(m-1)}` for :math:`(m-1)y + 1 \ge 0`."""
+    return (((m - 1) * y + 1) / m) ** (m / (m - 1))
+
+
+def f_jsd(x):
+    r""":math:`f(x) = -(x+1)\log\frac{1+x}{2} + x\log x` (Jensen-Shannon)."""
+    return -(x + 1) * torch.log((1 + x) / 2) + x * torch.log(x)
+
+
+def f_jsd_conjugate(y):
+    r""":math:`f^*(y) = -\log(2 - e^y)` for :math:`y < \log 2`."""
+    return -torch.log(2 - torch.exp(y))
+
+
+# --------------------------------------------------------------------------------------------
+# Reference distributions Gamma
+# --------------------------------------------------------------------------------------------
+@dataclass
+class GaussianReference:
+    """:math:`\\mu_k = N(m, \\Sigma)` fitted to samples of :math:`P_k` (mean ``(d,)``, cov ``(d, d)``)."""
+
+    mean: torch.Tensor
+    cov: torch.Tensor
+    chol: torch.Tensor = field(init=False)
+
+    def __post_init__(self):
+        d = self.mean.shape[-1]
+        jitter = 1e-6 * torch.eye(d, dtype=self.cov.dtype, device=self.cov.device) * self.cov.diagonal().mean()
+        self.chol = torch.linalg.cholesky(self.cov + jitter)
+
+    @classmethod
+    def fit(cls, x: torch.Tensor) -> "GaussianReference":
+        m = x.mean(0)
+        xc = x - m
+        return cls(m, xc.T @ xc / (x.shape[0] - 1))
+
+    def sample(self, n: int, generator=None) -> torch.Tensor:
+        z = torch.randn(n, self.mean.shape[-1], generator=generator, dtype=self.mean.dtype, device=self.mean.device)
+        return self.mean + z @ self.chol.T
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.mean.shape[-1]
+        sol = torch.linalg.solve_triangular(self.chol, (x - self.mean).unsqueeze(-1), upper=False).squeeze(-1)
+        logdet = 2 * torch.log(torch.diagonal(self.chol)).sum()
+        return -0.5 * ((sol * sol).sum(-1) + logdet + d * math.log(2 * math.pi))
+
+
+@dataclass
+class BoxReference:
+    """Uniform distribution on the box ``[low, high]`` (each ``(d,)``) of volume :math:`\\Omega`."""
+
+    low: torch.Tensor
+    high: torch.Tensor
+
+    @classmethod
+    def fit(cls, x: torch.Tensor, margin: float = 0.5) -> "BoxReference":
+        """Bounding box of ``x`` widened by ``margin`` x its side length on each side."""
+        lo, hi = x.min(0).values, x.max(0).values
+        w = hi - lo
+        return cls(lo - margin * w, hi + margin * w)
+
+    @property
+    def log_volume(self) -> float:
+        return float(torch.log(self.high - self.low).sum())
+
+    def sample(self, n: int, generator=None) -> torch.Tensor:
+        u = torch.rand(n, self.low.shape[-1], generator=generator, dtype=self.low.dtype, device=self.low.device)
+        return self.low + u * (self.high - self.low)
+
+
+class SampleReference:
+    """Reference given by a sampler ``(n, generator) -> (n, d)`` (e.g. the target for JSD)."""
+
+    def __init__(self, sampler: Callable):
+        self._sampler = sampler
+
+    def sample(self, n: int, generator=None) -> torch.Tensor:
+        return self._sampler(n, generator)
+
+
+# --------------------------------------------------------------------------------------------
+# Energies in variational form
+# --------------------------------------------------------------------------------------------
+class VariationalEnergy:
+    r"""Base class: ``value(h_raw_ty, h_raw_z, ty, ref)`` returns :math:`V(T, h)` (a scalar)
+    whose sup over ``h`` is the energy of :math:`T_\sharp P_k` (up to an additive constant)."""
+
+    weight: float = 1.0
+
+    def reference(self, x: torch.Tensor):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def value(self, h_ty, h_z, ty, ref) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class KLDivergence(VariationalEnergy):
+    r""":math:`D(P\|Q)` for :math:`Q \propto e^{\log q}` (Prop. 1, eq. 10), with ``h = exp(h_raw)``:
+
+    .. math::
+
+        D(P\|Q) = 1 + \sup_h \mathbb E_P\big[\log h(X) + \log\mu(X) - \log q(X)\big] - \mathbb E_\mu[h(Z)]
+        \;(+\log Z_Q \text{ if } q \text{ is unnormalised}),
+
+    optimal :math:`h = P/\mu`; :math:`\mu = \mu_k` is the Gaussian fitted to :math:`P_k`.
+
+    Parameters
+    ----------
+    log_target : ``(B, d) -> (B,)`` unnormalised :math:`\log q`, differentiable.
+    """
+
+    def __init__(self, log_target: Callable[[torch.Tensor], torch.Tensor], weight: float = 1.0):
+        self.log_target = log_target
+        self.weight = check_positive("weight", weight)
+
+    def reference(self, x):
+        return GaussianReference.fit(x.detach())
+
+    def value(self, h_ty, h_z, ty, ref):
+        return 1 + (h_ty + ref.log_prob(ty) - self.log_target(ty)).mean() - torch.exp(h_z).mean()
+
+
+class GeneralizedEntropy(VariationalEnergy):
+    r""":math:`\mathcal G(P) = \frac1{m-1}\int P^m` (Prop. 2, eq. 11), with ``h = softplus(h_raw)``:
+
+    .. math::
+
+        \mathcal G(P) = \Omega^{1-m}\sup_h \Big(\mathbb E_P\big[\tfrac{m}{m-1}h^{m-1}(X)\big]
+        - \mathbb E_{U_\Omega}[h^m(Z)]\Big),
+
+    optimal :math:`h = P\,\Omega`; :math:`U_\Omega` is uniform on a box around the support of
+    :math:`P_k`, refitted every step (``margin`` x side length added on each side).
+    """
+
+    def __init__(self, m: float = 2.0, weight: float = 1.0, margin: float = 0.5):
+        self.m = check_positive("m - 1", m - 1) + 1
+        self.weight = check_positive("weight", weight)
+        self.margin = check_positive("margin", margin, strict=False)
+
+    def reference(self, x):
+        return BoxReference.fit(x.detach(), self.margin)
+
+    def value(self, h_ty, h_z, ty, ref):
+        m = self.m
+        scale = math.exp((1 - m) * ref.log_volume)
+        hty, hz = F.softplus(h_ty), F.softplus(h_z)
+        return scale * ((m / (m - 1)) * hty ** (m - 1)).mean() - scale * (hz**m).mean()
+
+
+class JensenShannon(VariationalEnergy):
+    r"""JSD as the f-divergence with :math:`f(x) = -(x+1)\log\frac{1+x}2 + x\log x` (slides):
+
+    .. math::
+
+        D_f(P\|Q) = \sup_g \mathbb E_P[g(X)] + \mathbb E_Q[\log(2 - e^{g(Z)})], \qquad g < \log 2,
+
+    with ``g = log 2 - softplus(h_raw)``. This is :math:`D(P\|M) + D(Q\|M)`, :math:`M = (P+Q)/2`
+    (the slides' JSD, twice the "1/2 + 1/2" convention). ``target_sampler(n, generator)`` gives Q.
+    """
+
+    def __init__(self, target_sampler: Callable, weight: float = 1.0):
+        self.target_sampler = target_sampler
+        self.weight = check_positive("weight", weight)
+
+    def reference(self, x):
+        return SampleReference(self.target_sampler)
+
+    def value(self, h_ty, h_z, ty, ref):
+        g_ty = math.log(2) - F.softplus(h_ty)
+        g_z = math.log(2) - F.softplus(h_z)
+        return g_ty.mean() + torch.log(2 - torch.exp(g_z)).mean()
+
+
+class Interaction:
+    r"""Interaction energy :math:`\mathcal W(P) = \frac12\iint W(x - y)\,dP(x)\,dP(y)` for an even ``W``.
+
+    Parameters
+    ----------
+    potential : ``(..., d) -> (...)`` the kernel :math:`W`.
+    gradient : ``(..., d) -> (..., d)`` :math:`\nabla W` (checked against autograd in the tests).
+    """
+
+    def __init__(self, potential: Callable, gradient: Callable):
+        self.potential = potential
+        self.gradient = gradient
+
+    def field(self, x: torch.Tensor, cloud: torch.Tensor, block: int = 2048) -> torch.Tensor:
+        r""":math:`(\nabla W * P)(x) = \frac1N\sum_j \nabla W(x_i - y_j)`, ``(B, d)``, blockwise in ``x``."""
+        out = []
+        for i in range(0, x.shape[0], block):
+            out.append(self.gradient(x[i:i + block, None, :] - cloud[None, :, :]).mean(1))
+        return torch.cat(out)
+
+    def forward_step(self, x: torch.Tensor, cloud: torch.Tensor, step: float) -> torch.Tensor:
+        r"""Explicit step :math:`x \mapsto x - a(\nabla W * P)(x)` with :math:`P` = ``cloud`` (eq. 12)."""
+        return x - step * self.field(x, cloud)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        r"""U-statistic of :math:`\frac12\mathbb E[W(X - Y)]`, :math:`X \ne Y` from the batch ``(B, d)``."""
+        B = x.shape[0]
+        Wm = self.potential(x[:, None, :] - x[None, :, :])
+        return 0.5 * (Wm.sum() - torch.diagonal(Wm).sum()) / (B * (B - 1))
+
+
+def gaussian_attraction() -> Interaction:
+    r""":math:`W(x) = -e^{-|x|^2}/\pi`, :math:`\nabla W(x) = \frac{2}{\pi} x e^{-|x|^2}` (paper Sec. 4.4)."""
+    return Interaction(lambda z: -torch.exp(-(z * z).sum(-1)) / math.pi,
+                       lambda z: (2 / math.pi) * z * torch.exp(-(z * z).sum(-1, keepdim=True)))
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+class VariationalJKO:
+    r"""Primal-dual JKO flow (Algorithm 1) with stored maps.
+
+    Parameters
+    ----------
+    energy : a :class:`VariationalEnergy` (KL, generalized entropy, JSD), or ``None`` for a pure
+        interaction flow.
+    sample_p0 : ``(n, generator) -> (n, d)`` sampler of :math:`P_0`.
+    dim : dimension ``d``. step : JKO step size ``a``.
+    interaction : optional :class:`Interaction`; ``scheme`` says how it enters ("fb": forward step
+        before each JKO step; "non_fb": inside the JKO objective; "jko": no interaction allowed).
+    map_type : "residual" (:class:`~wgf_core.networks.ResidualMLP`), "linear" (affine residual map)
+        or "icnn" (:math:`\nabla\varphi`, :class:`~wgf_core.icnn.StronglyConvexICNN`).
+    outer, inner, batch : :math:`J_1, J_2, M`. lr_map, lr_dual : Adam learning rates.
+    map_width, map_depth, dual_width, dual_depth, activation : network sizes.
+    pool_size : fresh samples of :math:`P_k` drawn per step (batches are taken from them); for
+        "fb" this pool is also the particle cloud of the forward step.
+    fresh_pool : if True (default) each step's pool is ``pool_size`` fresh :math:`P_0` samples pushed
+        through all stored stages (cost O(k) per step); if False the pool is carried from step to step
+        (pushed through the new stage only; O(1) per step), as needed for long FB runs. :meth:`sample`
+        always pushes fresh samples.
+    lr_final_factor : both learning rates decay linearly within each JKO step from ``lr`` to
+        ``lr * lr_final_factor`` (1.0 = constant, the paper's choice).
+    cpu_threads : torch intra-op threads used *during* a step on CPU (restored afterwards); the
+        networks are tiny, and on a loaded 2-core machine one thread was measured 8x faster than two.
+        ``None`` leaves the setting alone.
+    """
+
+    def __init__(self, energy: Optional[VariationalEnergy], sample_p0: Callable, dim: int, step: float, *,
+                 interaction: Optional[Interaction] = None, scheme: str = "jko", map_type: str = "residual",
+                 outer: int = 600, inner: int = 3, batch: int = 100, lr_map: float = 1e-3, lr_dual: float = 1e-3,
+                 map_width: int = 16, map_depth: int = 5, dual_width: int = 16, dual_depth: int = 4,
+                 activation: str = "prelu", dual_dropout: float = 0.0, pool_size: int = 10000,
+                 device="cpu", dtype=torch.float32, generator: Optional[torch.Generator] = None,
+                 cpu_threads: Optional[int] = 1, fresh_pool: bool = True, lr_final_factor: float = 1.0):
+        self.scheme = check_choice("scheme", scheme, SCHEMES)
+        self.map_type = check_choice("map_type", map_type, MAPS)
+        if scheme in ("fb", "non_fb") and interaction is None:
+            raise ParameterError(f"parameter 'scheme' = {scheme!r} needs an interaction energy")
+        if scheme == "jko" and interaction is not None:
+            raise ParameterError("parameter 'scheme' = 'jko' takes no interaction: use 'fb' or 'non_fb'")
+        if energy is None and interaction is None:
+            raise ParameterError("parameter 'energy' = None needs an interaction energy")
+        self.energy, self.interaction, self.sample_p0 = energy, interaction, sample_p0
+        self.dim = check_int("dim", dim)
+        self.step_size = check_positive("step", step)
+        self.outer, self.inner, self.batch = check_int("outer", outer), check_int("inner", inner), check_int("batch", batch)
+        self.pool_size = check_int("pool_size", pool_size, minimum=2)
+        self.lr_map, self.lr_dual = check_positive("lr_map", lr_map), check_positive("lr_dual", lr_dual)
+        self.device, self.dtype, self.generator = torch.device(device), dtype, generator
+        self.fresh_pool = bool(fresh_pool)
+        self.lr_final_factor = check_positive("lr_final_factor", lr_final_factor)
+        self._pool: Optional[torch.Tensor] = None
+        self.cpu_threads = None if cpu_threads is None else check_int("cpu_threads", cpu_threads)
+        self._map_kw = dict(width=check_int("map_width", map_width), depth=check_int("map_depth", map_depth))
+        self._activation = activation
+        self.maps: List[nn.Module] = []
+        self.clouds: List[Optional[torch.Tensor]] = []
+        self.history: List[dict] = []
+        # network initialisation is seeded from ``generator`` without touching the global RNG
+        init_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=self.device)) if generator is not None \
+            else int(torch.randint(0, 2**62, (1,)))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed)
+            self._current = self._new_map()
+            self.dual = DualMLP(dim, check_int("dual_width", dual_width), check_int("dual_depth", dual_depth),
+                                activation, dual_dropout).to(self.device, dtype) if energy is not None else None
+
+    # -- networks ------------------------------------------------------------------------------
+    def _new_map(self) -> nn.Module:
+        if self.map_type == "icnn":
+            net = StronglyConvexICNN(self.dim, **self._map_kw)
+        else:
+            act = "identity" if self.map_type == "linear" else self._activation
+            net = ResidualMLP(self.dim, activation=act, **self._map_kw)
+        return net.to(self.device, self.dtype)
+
+    def _apply_map(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return net.grad_map(x) if isinstance(net, StronglyConvexICNN) else net(x)
+
+    # -- sampling ------------------------------------------------------------------------------
+    @property
+    def particles(self) -> Optional[torch.Tensor]:
+        """The carried particle pool ``(pool_size, d)`` of :math:`P_k` when ``fresh_pool=False`` (else None)."""
+        return self._pool
+
+    def push(self, x: torch.Tensor, k: Optional[int] = None) -> torch.Tensor:
+        """Push samples of :math:`P_0` ``(n, d)`` through the first ``k`` stored stages (all by default)."""
+        k = len(self.maps) if k is None else k
+        with torch.no_grad(), self._threads():
+            for net, cloud in zip(self.maps[:k], self.clouds[:k]):
+                if cloud is not None:
+                    x = self.interaction.forward_step(x, cloud, self.step_size)
+                x = self._apply_map(net, x).detach()
+        return x
+
+    def sample(self, n: int, k: Optional[int] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``(n, d)`` fresh samples of :math:`P_k` (``k`` = number of steps done, by default)."""
+        g = self.generator if generator is None else generator
+        x0 = self.sample_p0(n, g).to(self.device, self.dtype)
+        return self.push(x0, k)
+
+    # -- one JKO step --------------------------------------------------------------------------
+    def step(self) -> dict:
+        """Train :math:`T_{k}` (Algorithm 1, one outer iteration over ``k``) and store it; returns diagnostics."""
+        with self._threads():
+            return self._step()
+
+    @contextlib.contextmanager
+    def _threads(self):
+        """Limit torch's CPU threads to ``cpu_threads`` inside the block (restored afterwards)."""
+        if self.device.type != "cpu" or self.cpu_threads is None:
+            yield
+            return
+        old = torch.get_num_threads()
+        torch.set_num_threads(self.cpu_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(old)
+
+    def _step(self) -> dict:
+        k = len(self.maps)
+        t_start = time.perf_counter()
+        g = self.generator
+        if self.fresh_pool or self._pool is None:
+            pool = self.sample(self.pool_size)
+        else:
+            pool = self._pool
+        cloud = None
+        if self.scheme == "fb":
+            cloud = pool
+            pool = self.interaction.forward_step(pool, cloud, self.step_size)
+        ref = self.energy.reference(pool) if self.energy is not None else None
+        T = self._current
+        opt_T = torch.optim.Adam(T.parameters(), lr=self.lr_map, foreach=True)
+        opt_h = torch.optim.Adam(self.dual.parameters(), lr=self.lr_dual, foreach=True) if self.dual is not None else None
+        a = self.step_size
+        for j1 in range(self.outer):
+            if self.lr_final_factor != 1.0:
+                frac = 1.0 + (self.lr_final_factor - 1.0) * j1 / max(1, self.outer - 1)
+                for opt, lr in ((opt_T, self.lr_map), (opt_h, self.lr_dual)):
+                    if opt is not None:
+                        for group in opt.param_groups:
+                            group["lr"] = lr * frac
+            idx = torch.randint(0, pool.shape[0], (self.batch,), generator=g, device=self.device)
+            y = pool[idx]
+            if self.energy is not None:
+                z = ref.sample(self.batch, g)
+                with torch.no_grad():
+                    ty = self._apply_map(T, y).detach()
+                for _ in range(self.inner):
+                    v = self.energy.value(self.dual(ty), self.dual(z), ty, ref)
+                    opt_h.zero_grad(set_to_none=True)
+                    (-v).backward()
+                    opt_h.step()
+            ty = self._apply_map(T, y)
+            transport = ((y - ty) ** 2).sum(-1).mean() / (2 * a)
+            loss = transport
+            if self.energy is not None:
+                with torch.no_grad():
+                    h_z = self.dual(z)
+                v = self.energy.value(self.dual(ty), h_z, ty, ref)
+                loss = loss + self.energy.weight * v
+            if self.scheme == "non_fb":
+                loss = loss + self.interaction.energy(ty)
+            opt_T.zero_grad(set_to_none=True)
+            if self.dual is not None:
+                self.dual.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_T.step()
+            if isinstance(T, StronglyConvexICNN):
+                T.clamp_weights()
+            if j1 % 50 == 0 or j1 == self.outer - 1:
+                check_finite(k, loss=loss.detach())
+        if not self.fresh_pool:
+            with torch.no_grad():
+                self._pool = self._apply_map(T, pool).detach()
+        frozen = copy.deepcopy(T)
+        for p in frozen.parameters():
+            p.requires_grad_(False)
+        self.maps.append(frozen)
+        self.clouds.append(cloud)
+        info = {"k": k + 1, "time_s": time.perf_counter() - t_start, "loss": float(loss.detach()),
+                "transport": float(transport.detach())}
+        if self.energy is not None:
+            info["dual_value"] = float(v.detach())
+        self.history.append(info)
+        return info
+
+    def run(self, n_steps: int, *, callback: Optional[Callable[["VariationalJKO", dict], None]] = None,
+            desc: str = "JKO steps") -> List[dict]:
+        """Do ``n_steps`` JKO steps; ``callback(flow, info)`` after each."""
+        out = []
+        for _ in progress(range(check_int("n_steps", n_steps, minimum=0)), total=n_steps, desc=desc):
+            info = self.step()
+            out.append(info)
+            if callback is not None:
+                callback(self, info)
+        return out
+
+
+def count_density_modes(x: torch.Tensor, *, bins: int = 48, extent: float = 4.0, smooth: float = 1.5,
+                        contrast: float = 3.0, window: int = 7) -> int:
+    """Number of concentrated modes ("pulses") of a 2-D sample cloud ``(n, 2)``.
+
+    Local maxima (``window`` x ``window`` neighbourhood) of the histogram on ``[-extent, extent]^2``
+    smoothed by a Gaussian filter of ``smooth`` bins that exceed ``contrast`` x the mean of the
+    occupied smoothed bins. A flat (e.g. uniform) cloud has 0 modes; four separated pulses have 4.
+    """
+    import numpy as np
+    from scipy import ndimage
+
+    h, _, _ = np.histogram2d(x[:, 0].cpu().numpy(), x[:, 1].cpu().numpy(), bins=bins,
+                             range=[[-extent, extent], [-extent, extent]])
+    hs = ndimage.gaussian_filter(h, smooth)
+    occupied = hs[hs > 1e-3 * hs.max()]
+    level = contrast * occupied.mean()
+    peaks = (hs == ndimage.maximum_filter(hs, size=window, mode="constant")) & (hs > level)
+    return int(peaks.sum())

@@ -1,0 +1,313 @@
+r"""Riesz-kernel energies, their (one-sided) derivatives, and the exact interaction-energy flow.
+
+Altekrüger, Hertrich, Steidl, "Neural Wasserstein gradient flows for discrepancies with Riesz
+kernels", ICML 2023 (arXiv:2301.11624), sections 2-4 and 6.1.
+
+Conventions (``book/conventions.md``). Riesz kernel :math:`K(x, y) = -|x - y|^r`, :math:`r \in (0, 2)`
+(``kernels.get_kernel("riesz", r)``). For empirical measures
+:math:`\mu = \frac1N\sum_i \delta_{x_i}` (or weights :math:`w`), :math:`\nu = \frac1M\sum_j \delta_{y_j}`:
+
+.. math::
+
+    \mathcal E_K(\mu) &= -\tfrac12 \iint |x - y|^r \,d\mu\,d\mu
+        \quad\text{(interaction energy, } K=-|x-y|^r)\\
+    \mathcal V_{K,\nu}(\mu) &= \iint |x - y|^r \,d\mu\,d\nu \quad\text{(potential energy)}\\
+    \mathcal F_\nu(\mu) &= \mathcal E_K(\mu) + \mathcal V_{K,\nu}(\mu) + \mathcal E_K(\nu)
+        = \tfrac12 \mathrm{MMD}_K^2(\mu, \nu)
+
+(:func:`wgf_core.metrics.mmd2` is the V-statistic :math:`\mathrm{MMD}^2` without the 1/2.)
+
+Gradients. The Wasserstein gradient of :math:`\mathcal F_\nu` at a particle is
+:math:`\nabla \Phi(x)`, :math:`\Phi(x) = -\int |x-y|^r d\mu(y) + \int |x-y|^r d\nu(y)`. The kernel is
+not differentiable at coincident points; we use the **one-sided choice 0** there (the gradient
+of :math:`|x - y|^r` at :math:`x = y` is the minimal-norm element of its subdifferential for
+:math:`r = 1`), which :func:`wgf_core.kernels.kernel_grad_sum` already implements. The exact
+*directional* (one-sided) derivative :math:`\lim_{h\downarrow 0}(\mathcal F(x + h v) - \mathcal F(x))/h`
+adds, for ``r = 1``, the terms :math:`-\tfrac12\sum_{x_i = x_j} w_i w_j |v_i - v_j|` and
+:math:`\sum_{x_i = y_j} w_i \nu_j |v_i|` (:func:`riesz_directional_derivative`); it is what lets
+mass leave a Dirac.
+
+Exact solution (paper section 4, r = 1, d = 2). The Wasserstein gradient flow of
+:math:`\mathcal E_K` from :math:`\delta_0` is self-similar, rotation invariant, supported on the
+ball of radius :math:`R(t) = \pi t / 4` with density
+
+.. math::
+
+    \rho_t(x) = \frac{1}{2\pi R \sqrt{R^2 - |x|^2}}, \qquad |x| < R(t).
+
+Its radial law has CDF :math:`F(s) = 1 - \sqrt{1 - (s/R)^2}`, hence the inverse-CDF sampler
+:math:`|x| = R\sqrt{U(2 - U)}`, :math:`U \sim \mathcal U(0, 1)`, angle uniform; and
+:math:`\mathbb E|x| = R \int_0^1 u^2 (1-u^2)^{-1/2} du = \pi R / 4 = \pi^2 t / 16`
+(0.74022 at t = 1.2).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+
+from .kernels import get_kernel, kernel_grad_sum, kernel_sum, pairwise_distances
+from .validation import ParameterError, check_positive
+
+__all__ = [
+    "interaction_energy",
+    "potential_energy",
+    "riesz_mmd2",
+    "riesz_energy",
+    "riesz_gradient",
+    "riesz_directional_derivative",
+    "directional_derivative_parts",
+    "DifferentiableRieszEnergy",
+    "exact_interaction_radius",
+    "exact_interaction_mean_norm",
+    "exact_interaction_density",
+    "sample_exact_interaction",
+    "spiral_exact_interaction",
+    "split_diracs",
+]
+
+
+def _uniform(x: torch.Tensor) -> torch.Tensor:
+    n = x.shape[-2]
+    return torch.full(x.shape[:-1], 1.0 / n, dtype=x.dtype, device=x.device)
+
+
+def interaction_energy(x: torch.Tensor, r: float = 1.0, w: Optional[torch.Tensor] = None, *,
+                       block_size: Optional[int] = None) -> torch.Tensor:
+    r"""Interaction energy :math:`-\tfrac12\sum_{i,j} w_i w_j |x_i - x_j|^r`.
+
+    Parameters
+    ----------
+    x : Tensor ``(..., N, d)``; w : Tensor ``(..., N)`` (uniform if None); r : exponent in (0, 2).
+
+    Returns
+    -------
+    Tensor ``(...)``.
+    """
+    k = get_kernel("riesz", r)
+    w = _uniform(x) if w is None else w
+    return 0.5 * (w * kernel_sum(k, x, x, w, block_size=block_size)).sum(-1)
+
+
+def potential_energy(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, wy=None, *,
+                     block_size: Optional[int] = None) -> torch.Tensor:
+    r"""Potential energy :math:`\sum_{i,j} w_i \nu_j |x_i - y_j|^r`, shape ``(...)``."""
+    k = get_kernel("riesz", r)
+    wx = _uniform(x) if wx is None else wx
+    return -(wx * kernel_sum(k, x, y, wy, block_size=block_size)).sum(-1)
+
+
+def riesz_mmd2(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, wy=None, *,
+               block_size: Optional[int] = None) -> torch.Tensor:
+    r""":math:`\mathrm{MMD}_K^2(\mu,\nu) = 2(\mathcal E_K(\mu) + \mathcal V_{K,\nu}(\mu) + \mathcal E_K(\nu))`
+    for :math:`K = -|x-y|^r` (for r = 1 the energy distance), shape ``(...)``; clamped at 0."""
+    val = 2 * (interaction_energy(x, r, wx, block_size=block_size)
+               + potential_energy(x, y, r, wx, wy, block_size=block_size)
+               + interaction_energy(y, r, wy, block_size=block_size))
+    return val.clamp_min(0.0)
+
+
+def riesz_energy(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
+                 block_size: Optional[int] = None) -> torch.Tensor:
+    r"""The flow's energy: :math:`\mathcal E_K(\mu)` if ``target`` is None, else
+    :math:`\mathcal F_\nu(\mu) = \tfrac12\mathrm{MMD}_K^2(\mu, \nu)` (uniform weights)."""
+    if target is None:
+        return interaction_energy(x, r, block_size=block_size)
+    return 0.5 * riesz_mmd2(x, target, r, block_size=block_size)
+
+
+def riesz_gradient(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
+                   block_size: Optional[int] = None, backend: str = "torch") -> torch.Tensor:
+    r"""Wasserstein gradient :math:`\nabla\Phi(x_i)` of :func:`riesz_energy` at the particles.
+
+    .. math::
+
+        \nabla\Phi(x_i) = \frac1N\sum_j \nabla_1 K(x_i, x_j) - \frac1M \sum_j \nabla_1 K(x_i, y_j),
+        \qquad \nabla_1 K(x, y) = -r|x-y|^{r-2}(x - y),
+
+    with the one-sided value 0 at coincident points. The particle flow moves
+    :math:`\dot x_i = -\nabla\Phi(x_i)`; the Euclidean gradient of the energy w.r.t. ``x_i`` is
+    this divided by ``N``.
+
+    Returns
+    -------
+    Tensor ``(..., N, d)``.
+    """
+    k = get_kernel("riesz", r)
+    g = kernel_grad_sum(k, x, x, block_size=block_size, backend=backend)
+    if target is not None:
+        g = g - kernel_grad_sum(k, x, target, block_size=block_size, backend=backend)
+    return g
+
+
+def _coincident_groups(x: torch.Tensor):
+    """Index tensors of groups of >= 2 exactly coincident rows of ``x`` (N, d)."""
+    _, inv, counts = torch.unique(x, dim=0, return_inverse=True, return_counts=True)
+    return [torch.nonzero(inv == g).flatten() for g in torch.nonzero(counts > 1).flatten().tolist()]
+
+
+def _safe_norm(v: torch.Tensor) -> torch.Tensor:
+    # |v| with gradient 0 (not NaN) at v = 0
+    sq = (v * v).sum(-1)
+    pos = sq > 0
+    return torch.where(pos, torch.sqrt(torch.where(pos, sq, torch.ones_like(sq))), torch.zeros_like(sq))
+
+
+def riesz_directional_derivative(x: torch.Tensor, v: torch.Tensor, target: Optional[torch.Tensor] = None,
+                                 r: float = 1.0, *, block_size: Optional[int] = None,
+                                 max_group: int = 4096, parts: Optional[dict] = None) -> torch.Tensor:
+    r"""Exact one-sided directional derivative :math:`D_v\mathcal F(\mu) = \lim_{h\downarrow0}
+    (\mathcal F((x + h v)_\#\mu) - \mathcal F(\mu))/h` for uniform empirical ``x`` (N, d).
+
+    .. math::
+
+        D_v\mathcal F = \frac1N\sum_i \nabla\Phi(x_i)\cdot v_i
+          \;-\; \frac{1}{2N^2}\sum_{x_i = x_j} |v_i - v_j|
+          \;+\; \frac{1}{NM}\sum_{x_i = y_j} |v_i| \qquad (r = 1),
+
+    the last two sums only for ``r = 1`` (for ``r > 1`` they vanish; for ``r < 1`` coincident
+    points make the derivative :math:`-\infty` and a :class:`ParameterError` is raised).
+    Differentiable in ``v`` (``v`` (N, d); used as the neural forward scheme's loss; ``x`` is
+    treated as fixed). ``parts`` (from :func:`directional_derivative_parts`) caches the
+    ``x``-only quantities across many calls with the same ``x``. A coincident group larger than
+    ``max_group`` uses an evenly spaced subset for its pairwise term, rescaled.
+
+    Returns
+    -------
+    Tensor ``()``.
+    """
+    if parts is None:
+        parts = directional_derivative_parts(x, target, r, block_size=block_size)
+    n = parts["n"]
+    val = (parts["grad"] * v).sum() / n
+    for idx in parts["groups"]:
+        full = idx.numel()
+        if full > max_group:
+            idx = idx[torch.linspace(0, full - 1, max_group, device=idx.device).long()]
+        vg = v[idx]
+        pair = _safe_norm(vg.unsqueeze(0) - vg.unsqueeze(1)).sum() * (full / idx.numel()) ** 2
+        val = val - pair / (2 * n * n)
+    if parts["hits"] is not None:
+        val = val + (parts["hits"] * _safe_norm(v)).sum() / (n * parts["m"])
+    return val
+
+
+def directional_derivative_parts(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
+                                 block_size: Optional[int] = None) -> dict:
+    """The ``x``-only pieces of :func:`riesz_directional_derivative`: the one-sided gradient
+    (N, d), the groups of coincident particles and the per-particle count of coinciding targets."""
+    x = x.detach()
+    parts = {"n": x.shape[-2], "grad": riesz_gradient(x, target, r, block_size=block_size),
+             "groups": [], "hits": None, "m": None}
+    if r > 1.0:
+        return parts
+    parts["groups"] = _coincident_groups(x)
+    if parts["groups"] and r < 1.0:
+        raise ParameterError(f"parameter 'r' = {r}: coincident particles have infinite slope for r < 1")
+    if target is not None:
+        t = target.detach()
+        cnt = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        b = max(1, 2**24 // max(1, t.shape[0]))
+        for i in range(0, x.shape[0], b):
+            cnt[i:i + b] = (pairwise_distances(x[i:i + b], t) == 0).sum(-1).to(x.dtype)
+        if cnt.any():
+            if r < 1.0:
+                raise ParameterError(f"parameter 'r' = {r}: particles on target points have infinite slope for r < 1")
+            parts["hits"], parts["m"] = cnt, t.shape[0]
+    return parts
+
+
+class DifferentiableRieszEnergy(torch.autograd.Function):
+    r"""``F(x)`` (:func:`riesz_energy`) with the backward pass
+    :math:`\partial F/\partial x_i = \nabla\Phi(x_i)/N` using the one-sided gradient 0 at coincident
+    points (plain autograd through ``|x_i - x_j|`` would give NaN there).
+    Call as ``DifferentiableRieszEnergy.apply(x, target, r)`` with ``x`` of shape (N, d)."""
+
+    @staticmethod
+    def forward(ctx, x, target, r):
+        ctx.save_for_backward(x, target if target is not None else torch.empty(0))
+        ctx.has_target = target is not None
+        ctx.r = r
+        return riesz_energy(x, target, r)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, target = ctx.saved_tensors
+        target = target if ctx.has_target else None
+        g = riesz_gradient(x, target, ctx.r) / x.shape[-2]
+        return grad_out * g, None, None
+
+
+# ----------------------------------------------------------------------------- exact solution
+
+def exact_interaction_radius(t: float) -> float:
+    r"""Support radius :math:`R(t) = \pi t / 4` of the exact flow (r = 1, d = 2, from :math:`\delta_0`)."""
+    return math.pi * check_positive("t", t, strict=False) / 4
+
+
+def exact_interaction_mean_norm(t: float) -> float:
+    r""":math:`\mathbb E|x| = \pi R(t)/4 = \pi^2 t / 16` under the exact solution (0.74022 at t = 1.2)."""
+    return math.pi * exact_interaction_radius(t) / 4
+
+
+def exact_interaction_density(x: torch.Tensor, t: float) -> torch.Tensor:
+    r"""Density :math:`\rho_t(x) = (2\pi R\sqrt{R^2 - |x|^2})^{-1}` on :math:`|x| < R`, 0 outside;
+    ``x`` (..., 2) -> (...)."""
+    R = exact_interaction_radius(t)
+    s2 = (x * x).sum(-1)
+    inside = s2 < R * R
+    val = 1.0 / (2 * math.pi * R * torch.sqrt(torch.where(inside, R * R - s2, torch.ones_like(s2))))
+    return torch.where(inside, val, torch.zeros_like(val))
+
+
+def _radial_inverse_cdf(u: torch.Tensor, R: float) -> torch.Tensor:
+    return R * torch.sqrt((u * (2 - u)).clamp_min(0))
+
+
+def sample_exact_interaction(n: int, t: float, *, generator: Optional[torch.Generator] = None,
+                             device="cpu", dtype=torch.float32) -> torch.Tensor:
+    r"""``n`` i.i.d. samples (n, 2) of :math:`\rho_t`: :math:`|x| = R\sqrt{U(2-U)}`, angle uniform."""
+    u = torch.rand(n, generator=generator, device=device, dtype=dtype)
+    a = 2 * math.pi * torch.rand(n, generator=generator, device=device, dtype=dtype)
+    rad = _radial_inverse_cdf(u, exact_interaction_radius(t))
+    return torch.stack([rad * torch.cos(a), rad * torch.sin(a)], -1)
+
+
+def spiral_exact_interaction(n: int, t: float, *, device="cpu", dtype=torch.float32) -> torch.Tensor:
+    r"""A deterministic quantised version (n, 2) of :math:`\rho_t`: radial quantiles
+    :math:`u_k = (k + 1/2)/n` through the inverse CDF, golden-angle azimuths (a Vogel spiral).
+    No randomness: used to leave a Dirac in the particle flow (:func:`split_diracs`)."""
+    k = torch.arange(n, device=device, dtype=torch.float64)
+    rad = _radial_inverse_cdf((k + 0.5) / n, exact_interaction_radius(t))
+    a = k * math.pi * (3 - math.sqrt(5))
+    return torch.stack([rad * torch.cos(a), rad * torch.sin(a)], -1).to(dtype)
+
+
+def split_diracs(x: torch.Tensor, t0: float, *, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    r"""Replace every group of coincident particles by the flow's short-time profile at ``t0``.
+
+    A Dirac of mass :math:`m` under the Riesz (r = 1) flow spreads at once: for small times its
+    own interaction energy dominates and (d = 2) it becomes :math:`\rho_{m t_0}` centred at the
+    Dirac (the exact self-similar solution with time rescaled by the mass). The particle flow's
+    one-sided gradient is 0 between coincident particles, so it cannot do this by itself; we
+    place each group of ``g`` coincident particles (N in all, mass ``g/N``) on
+    :func:`spiral_exact_interaction` (``g`` points, time ``t0 g / N``), deterministically.
+    For ``d != 2`` (no closed form here) the group is put uniformly on the sphere of radius
+    ``t0 g / N`` with directions from ``generator`` (an approximation; stated in the notebooks).
+
+    x : (N, d) -> (N, d) (a copy).
+    """
+    x = x.clone()
+    n, d = x.shape
+    for idx in _coincident_groups(x):
+        g = idx.numel()
+        tm = t0 * g / n
+        if d == 2:
+            off = spiral_exact_interaction(g, tm, device=x.device, dtype=x.dtype)
+        else:
+            z = torch.randn(g, d, generator=generator, device=x.device, dtype=x.dtype)
+            off = tm * z / z.norm(dim=-1, keepdim=True)
+        x[idx] = x[idx] + off
+    return x
