@@ -5,6 +5,13 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
 PROFILE ?= default
+# Data for the Riesz notebooks (Max und Moritz, smiley): ../shared/data when it is beside the clone,
+# else the loader's cache (~/.cache/wgf-compendium, filled from the network on first use).
+ifeq ($(origin WGF_DATA_DIR), undefined)
+ifneq ($(wildcard ../shared/data/max_und_moritz.png),)
+export WGF_DATA_DIR := $(abspath ../shared/data)
+endif
+endif
 
 .PHONY: install test test-unit test-notebooks book book-html browser-test clean
 

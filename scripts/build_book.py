@@ -308,11 +308,14 @@ def claims_summary(nb: Notebook) -> str:
     return s
 
 
-def time_cell(timings: dict, nb: Notebook, profile: str, gpu: bool) -> str:
+def time_cell(timings: dict, nb: Notebook, profile: str, gpu) -> str:
+    """Wall-clock time of ``nb`` at ``profile``; ``gpu=None``: either device, named in the cell."""
     t = timings.get(nb.key, {}).get(profile)
     if not t or t.get("status") != "ok":
         return "—"
     is_gpu = str(t.get("device", "")).startswith("GPU")
+    if gpu is None:
+        return f"{fmt_seconds(t.get('seconds'))} ({'GPU' if is_gpu else 'CPU'})"
     if is_gpu != gpu:
         return "—"
     return fmt_seconds(t.get("seconds"))
@@ -338,13 +341,13 @@ def render_intro(nbs: list[Notebook], timings: dict, profile: str) -> str:
             "hold at the profile the book was built with (details in the [report](report.md)).", ""]
     for paper in dict.fromkeys(nb.paper for nb in nbs):
         out += [f"### {paper_info(paper)['caption']}", "",
-                "| notebook | reproduces | CPU `ci` | CPU `default` | GPU `paper` | status |",
+                "| notebook | reproduces | CPU `ci` | CPU `default` | `paper` (device) | status |",
                 "|---|---|---|---|---|---|"]
         for nb in (n for n in nbs if n.paper == paper):
             out.append("| " + " | ".join([
                 f"{{doc}}`{md_escape(nb.title)} <{nb.docname}>`", md_escape(nb.figure or "—"),
                 time_cell(timings, nb, "ci", False), time_cell(timings, nb, "default", False),
-                time_cell(timings, nb, "paper", True), md_escape(claims_summary(nb))]) + " |")
+                time_cell(timings, nb, "paper", None), md_escape(claims_summary(nb))]) + " |")
         out.append("")
     if not nbs:
         out += ["No notebooks yet.", ""]

@@ -1,7 +1,10 @@
 """Execute every notebook at ``profile="ci"`` with papermill and check its recorded metrics.
 
 Each notebook ends with :func:`wgf_core.reporting.record_metrics`; its ``checks`` must all
-hold at every profile (e.g. no NaN, MMD decreased). Run one paper's notebooks with
+hold at every profile (e.g. no NaN, MMD decreased). The test also appends one cell that calls
+the callback of every live panel (:func:`wgf_core.widgets.live_panel`) the notebook built, with
+the smallest value of each integer control (sizes, steps) and the shown value of the others, and
+checks it returns a matplotlib figure. Run one paper's notebooks with
 ``pytest tests/test_notebooks.py -k ift``.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from wgf_core.reporting import read_metrics
@@ -20,6 +24,39 @@ NOTEBOOKS = sorted(
 )
 
 
+LIVE_CHECK = """
+import matplotlib.figure as _mf
+import matplotlib.pyplot as _plt
+from ipywidgets import IntSlider as _IntSlider, interactive as _interactive
+_seen, _panels = set(), []
+for _v in list(globals().get("Out", {}).values()) + list(globals().values()):
+    if isinstance(_v, _interactive) and hasattr(_v, "callback") and id(_v) not in _seen:
+        _seen.add(id(_v))
+        _panels.append(_v)
+for _p in _panels:
+    _kw = {_c._kwarg: (_c.min if isinstance(_c, _IntSlider) else _c.value) for _c in _p.kwargs_widgets}
+    _fig = _p.callback(**_kw)
+    assert isinstance(_fig, _mf.Figure), f"live panel callback returned {type(_fig)}"
+    _plt.close(_fig)
+print(f"LIVE_PANELS_OK {len(_panels)}")
+"""
+
+
+def _with_live_check(src: Path, dst: Path) -> Path:
+    nb = nbformat.read(src, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(LIVE_CHECK))
+    nbformat.write(nb, dst)
+    return dst
+
+
+def _live_panels_ok(out: Path) -> int:
+    nb = nbformat.read(out, as_version=4)
+    for o in nb.cells[-1].get("outputs", []):
+        if o.get("output_type") == "stream" and "LIVE_PANELS_OK" in o.get("text", ""):
+            return int(o["text"].split("LIVE_PANELS_OK")[1].split()[0])
+    return -1
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT / "notebooks")) for p in NOTEBOOKS])
 def test_notebook_runs_at_ci(path, tmp_path, monkeypatch):
@@ -27,8 +64,9 @@ def test_notebook_runs_at_ci(path, tmp_path, monkeypatch):
     monkeypatch.setenv("WGF_NO_PROGRESS", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     out = tmp_path / path.name
+    src = _with_live_check(path, tmp_path / ("in_" + path.name))
     papermill.execute_notebook(
-        str(path),
+        str(src),
         str(out),
         parameters={"profile": "ci", "device": "cpu"},
         cwd=str(path.parent),
@@ -42,3 +80,4 @@ def test_notebook_runs_at_ci(path, tmp_path, monkeypatch):
     failed = [k for k, v in rec["checks"].items() if not v]
     assert not failed, f"{path.name}: checks failed at profile='ci': {failed}"
     assert rec["claims"], f"{path.name}: no headline claim recorded"
+    assert _live_panels_ok(out) >= 1, f"{path.name}: no live panel, or its callback failed"
