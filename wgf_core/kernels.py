@@ -280,9 +280,18 @@ def kernel_matrix(kernel: Kernel, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
     return k
 
 
-def _default_block(n: int, m: int, itemsize: int, budget_bytes: int = 64 * 2**20) -> int:
-    # a few N x M temporaries per block; keep each block's matrices within the budget
-    return max(1, min(n, budget_bytes // max(1, 4 * m * itemsize)))
+def _default_block(n: int, m: int, itemsize: int, temp_bytes: int = 48 * 2**20) -> int:
+    """Rows per block: each ``block x M`` temporary is about ``temp_bytes`` (48 MiB; a block uses
+    a few of them). Deliberately above glibc's largest mmap threshold (32 MiB on 64-bit): smaller
+    temporaries come from the malloc heap, where torch's threads fragment it so badly that freed
+    blocks are not reused and the resident memory grows towards the full ``N x M`` matrix
+    (measured: N = M = 10^5 in 16 MiB blocks was killed at 24 GiB). Memory stays O(block x M)."""
+    return max(1, min(n, temp_bytes // max(1, m * itemsize)))
+
+
+def _rowsum(k: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``sum_j k[..., i, j] w[..., j]``, shape ``(..., n)``, as one (batched) matrix-vector product."""
+    return (k @ w.unsqueeze(-1)).squeeze(-1)
 
 
 def _weights(y: torch.Tensor, w: Optional[torch.Tensor]) -> torch.Tensor:
@@ -311,7 +320,8 @@ def kernel_sum(
     w : Tensor, shape ``(..., M)``, optional
         Weights; uniform ``1/M`` if omitted.
     block_size : int, optional
-        Rows of ``x`` per block (default: keep each block's ``block x M`` matrices near 64 MiB).
+        Rows of ``x`` per block (default: each ``block x M`` temporary about 48 MiB, see
+        :func:`_default_block`).
     backend : {"torch", "keops"}
         ``"keops"`` uses pykeops LazyTensors (must be installed; see :mod:`wgf_core.keops`).
 
@@ -332,7 +342,7 @@ def kernel_sum(
     for i in range(0, n, b):
         xb = x[..., i : i + b, :]
         kb = kernel.profile(pairwise_distances(xb, y))
-        out.append(torch.einsum("...nm,...m->...n", kb, w))
+        out.append(_rowsum(kb, w))
     s = torch.cat(out, dim=-1)
     if kernel.spec.extra is not None:
         s = s + kernel.spec.extra(x, y, w)[0]
@@ -385,10 +395,10 @@ def kernel_grad_sum(
         xb = x[..., i : i + b, :]
         r = pairwise_distances(xb, y)
         c = kernel.coefficient(r)
-        cw = torch.einsum("...nm,...m->...n", c, w)
+        cw = _rowsum(c, w)
         grads.append(xb * cw.unsqueeze(-1) - c @ wy)
         if with_value:
-            vals.append(torch.einsum("...nm,...m->...n", kernel.profile(r), w))
+            vals.append(_rowsum(kernel.profile(r), w))
     g = torch.cat(grads, dim=-2)
     if kernel.spec.extra is not None:
         ev, eg = kernel.spec.extra(x, y, w)
