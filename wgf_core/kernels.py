@@ -44,6 +44,7 @@ __all__ = [
     "Kernel",
     "KERNELS",
     "get_kernel",
+    "uniform_weights",
     "pairwise_distances",
     "kernel_sum",
     "kernel_grad_sum",
@@ -294,11 +295,13 @@ def _rowsum(k: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return (k @ w.unsqueeze(-1)).squeeze(-1)
 
 
+def uniform_weights(x: torch.Tensor) -> torch.Tensor:
+    """Uniform weights ``1/N`` for the points ``x`` of shape ``(..., N, d)``; shape ``(..., N)``."""
+    return torch.full(x.shape[:-1], 1.0 / x.shape[-2], dtype=x.dtype, device=x.device)
+
+
 def _weights(y: torch.Tensor, w: Optional[torch.Tensor]) -> torch.Tensor:
-    if w is None:
-        m = y.shape[-2]
-        return torch.full(y.shape[:-1], 1.0 / m, dtype=y.dtype, device=y.device)
-    return w
+    return uniform_weights(y) if w is None else w
 
 
 def kernel_sum(

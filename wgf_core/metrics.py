@@ -25,7 +25,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .kernels import Kernel, get_kernel, kernel_grad_sum, kernel_sum
+from .kernels import Kernel, get_kernel, kernel_grad_sum, kernel_sum, uniform_weights
 
 __all__ = [
     "mmd2",
@@ -39,11 +39,6 @@ __all__ = [
     "gaussian_symkl",
     "fit_gaussian",
 ]
-
-
-def _uniform(x: torch.Tensor) -> torch.Tensor:
-    n = x.shape[-2]
-    return torch.full(x.shape[:-1], 1.0 / n, dtype=x.dtype, device=x.device)
 
 
 def mmd2(
@@ -68,8 +63,8 @@ def mmd2(
     Tensor ``(...)``: :math:`w_x^\top K_{xx} w_x - 2 w_x^\top K_{xy} w_y + w_y^\top K_{yy} w_y`
     (the V-statistic, no 1/2). Clamped at 0 against round-off.
     """
-    wx = _uniform(x) if wx is None else wx
-    wy = _uniform(y) if wy is None else wy
+    wx = uniform_weights(x) if wx is None else wx
+    wy = uniform_weights(y) if wy is None else wy
     kxx = (kernel_sum(kernel, x, x, wx, block_size=block_size) * wx).sum(-1)
     kxy = (kernel_sum(kernel, x, y, wy, block_size=block_size) * wx).sum(-1)
     kyy = (kernel_sum(kernel, y, y, wy, block_size=block_size) * wy).sum(-1)
@@ -163,7 +158,7 @@ def sinkhorn_divergence(x, y, wx=None, wy=None, *, reg: float = 0.05) -> float:
 
 def fit_gaussian(x: torch.Tensor, w: Optional[torch.Tensor] = None):
     """Weighted mean ``(..., d)`` and covariance ``(..., d, d)`` of a point cloud."""
-    w = _uniform(x) if w is None else w
+    w = uniform_weights(x) if w is None else w
     m = torch.einsum("...n,...nd->...d", w, x)
     xc = x - m.unsqueeze(-2)
     cov = torch.einsum("...n,...ni,...nj->...ij", w, xc, xc)

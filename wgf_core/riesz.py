@@ -48,7 +48,7 @@ from typing import Optional
 
 import torch
 
-from .kernels import get_kernel, kernel_grad_sum, kernel_sum, pairwise_distances
+from .kernels import get_kernel, kernel_grad_sum, kernel_sum, pairwise_distances, uniform_weights
 from .validation import ParameterError, check_positive
 
 __all__ = [
@@ -69,11 +69,6 @@ __all__ = [
 ]
 
 
-def _uniform(x: torch.Tensor) -> torch.Tensor:
-    n = x.shape[-2]
-    return torch.full(x.shape[:-1], 1.0 / n, dtype=x.dtype, device=x.device)
-
-
 def interaction_energy(x: torch.Tensor, r: float = 1.0, w: Optional[torch.Tensor] = None, *,
                        block_size: Optional[int] = None) -> torch.Tensor:
     r"""Interaction energy :math:`-\tfrac12\sum_{i,j} w_i w_j |x_i - x_j|^r`.
@@ -87,7 +82,7 @@ def interaction_energy(x: torch.Tensor, r: float = 1.0, w: Optional[torch.Tensor
     Tensor ``(...)``.
     """
     k = get_kernel("riesz", r)
-    w = _uniform(x) if w is None else w
+    w = uniform_weights(x) if w is None else w
     return 0.5 * (w * kernel_sum(k, x, x, w, block_size=block_size)).sum(-1)
 
 
@@ -95,7 +90,7 @@ def potential_energy(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, 
                      block_size: Optional[int] = None) -> torch.Tensor:
     r"""Potential energy :math:`\sum_{i,j} w_i \nu_j |x_i - y_j|^r`, shape ``(...)``."""
     k = get_kernel("riesz", r)
-    wx = _uniform(x) if wx is None else wx
+    wx = uniform_weights(x) if wx is None else wx
     return -(wx * kernel_sum(k, x, y, wy, block_size=block_size)).sum(-1)
 
 
