@@ -12,6 +12,7 @@ from wgf_core.kernels import (
     kernel_grad_sum,
     kernel_matrix,
     kernel_sum,
+    pairwise_distances,
 )
 from wgf_core.validation import ParameterError
 
@@ -132,6 +133,26 @@ def test_blocked_sums_equal_dense_and_batched(name):
     torch.testing.assert_close(v, dense)
     for b in range(4):  # batched = per-run
         torch.testing.assert_close(gr[b], kernel_grad_sum(k, x[b], y[b], w[b]))
+
+
+@pytest.mark.parametrize("d", [2, 17, 784])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pairwise_distances_exact_at_coincident_and_close_points(d, dtype):
+    # against float64 differences; high d takes the matrix-product path with recomputed close pairs
+    g = torch.Generator().manual_seed(d)
+    x = torch.rand(3, 30, d, generator=g, dtype=torch.float64) + 2.0  # large norms: cancellation-prone
+    y = torch.rand(3, 40, d, generator=g, dtype=torch.float64) + 2.0
+    y[:, :10] = x[:, :10]  # coincident
+    y[:, 10:20] = x[:, 10:20] + 1e-4 * torch.randn(3, 10, d, generator=g, dtype=torch.float64)  # close
+    r = pairwise_distances(x.to(dtype), y.to(dtype))
+    xe = x.to(dtype).double()
+    exact = (xe.unsqueeze(-2) - y.to(dtype).double().unsqueeze(-3)).norm(dim=-1)  # same rounded inputs
+    assert r.shape == (3, 30, 40) and r.dtype == dtype
+    assert torch.equal(r == 0, exact == 0) and int((r == 0).sum()) == 3 * 10
+    rel = ((r.double() - exact).abs() / exact.clamp_min(1e-300))[exact > 0]
+    assert float(rel.max()) < (2e-5 if dtype == torch.float32 else 1e-12)
+    # broadcast batch shapes, like torch.cdist
+    assert pairwise_distances(x[0].to(dtype), y.to(dtype)).shape == (3, 30, 40)
 
 
 def test_uniform_weights_default():
