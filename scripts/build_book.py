@@ -246,6 +246,8 @@ def execute(nb: Notebook, params: dict, want: dict, timeout: int, log=print) -> 
     """Run one notebook with papermill into ``nb.output`` (atomically); returns its new state."""
     import papermill
 
+    log(f"  {nb.key}: executing ...")
+    sys.stdout.flush()
     nb.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = nb.output.with_name(nb.output.stem + ".tmp.ipynb")
     t0 = time.perf_counter()
@@ -265,7 +267,60 @@ def execute(nb: Notebook, params: dict, want: dict, timeout: int, log=print) -> 
                  finished_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     atomic_write_text(nb.state_path, json.dumps(state, indent=1))
     log(f"  {nb.key}: {status} in {seconds:.1f} s" + (f" ({error})" if error else ""))
+    sys.stdout.flush()
     return state
+
+
+def jobs_for(jobs: Optional[int], device: str, n_todo: int) -> int:
+    """How many notebooks run at once: ``jobs``, else one per CPU core on the CPU and 1 on a GPU."""
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if device == "cpu" else 1
+    if jobs < 1:
+        raise SystemExit(f"--jobs = {jobs} is not allowed: an integer >= 1")
+    return max(1, min(jobs, n_todo))
+
+
+def run_all(todo: list, params: dict, timeout: int, timings_path: Path, jobs: int) -> None:
+    """Execute ``todo`` [(notebook, wanted state)], ``jobs`` at a time, longest-running first.
+
+    Each kernel gets ``cpu_count // jobs`` threads (``OMP_NUM_THREADS``, read by torch at start):
+    on a small CPU, several single-threaded notebooks at once finish sooner than one after the
+    other with all threads each (small tensor operations lose more to thread synchronisation than
+    they gain). Wall-clock times are recorded per notebook with the thread count in effect.
+    """
+    if not todo:
+        return
+    before = os.environ.get("OMP_NUM_THREADS")
+    if jobs > 1 or before is None:
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    print(f"  executing {len(todo)} notebook(s), {jobs} at a time, {os.environ['OMP_NUM_THREADS']} thread(s) each",
+          flush=True)
+    try:
+        _run_all(todo, params, timeout, timings_path, jobs)
+    finally:  # the kernels have started: leave the caller's environment as it was
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
+
+
+def _run_all(todo: list, params: dict, timeout: int, timings_path: Path, jobs: int) -> None:
+    if jobs == 1:
+        for nb, want in todo:
+            nb.state = execute(nb, params, want, timeout)
+            update_timings(timings_path, nb, nb.state)
+        return
+    # longest first (by the last recorded time at this profile), so the pool ends together
+    last = load_json(timings_path, {})
+    todo = sorted(todo, key=lambda t: -float(last.get(t[0].key, {}).get(params["profile"], {}).get("seconds") or 1e9))
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(execute, nb, params, want, timeout): nb for nb, want in todo}
+        for fut in as_completed(futures):
+            nb = futures[fut]
+            nb.state = fut.result()
+            update_timings(timings_path, nb, nb.state)
 
 
 def place_unexecuted(nb: Notebook) -> None:
@@ -530,6 +585,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-execute", action="store_true", help="only regenerate pages and HTML")
     ap.add_argument("--no-html", action="store_true", help="skip the Jupyter Book build")
     ap.add_argument("--timeout", type=int, default=3600, help="per-cell timeout (s)")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="notebooks executed at once, each kernel with cpu_count/jobs torch threads "
+                         "(default: cpu_count on the CPU, 1 with a GPU)")
     ap.add_argument("--book-dir", type=Path, default=ROOT / "book")
     ap.add_argument("--notebooks-dir", type=Path, default=ROOT / "notebooks")
     ap.add_argument("--timings", type=Path, default=None, help="default: <book-dir>/timings.json")
@@ -546,6 +604,7 @@ def main(argv=None) -> int:
     core_hash = tree_hash(ROOT / "wgf_core")
     failed = []
     t_all = time.perf_counter()
+    todo = []
     for nb in nbs:
         want = wanted_state(nb, params, core_hash)
         if args.no_execute or not nb.selected:
@@ -553,9 +612,10 @@ def main(argv=None) -> int:
         elif not args.force and is_up_to_date(nb, want):
             print(f"  {nb.key}: unchanged, skipped (last run {nb.state.get('seconds')} s)")
         else:
-            print(f"  {nb.key}: executing ...", flush=True)
-            nb.state = execute(nb, params, want, args.timeout)
-            update_timings(timings_path, nb, nb.state)
+            todo.append((nb, want))
+    run_all(todo, params, args.timeout, timings_path, jobs_for(args.jobs, args.device, len(todo)))
+    for nb in nbs:
+        want = wanted_state(nb, params, core_hash)
         if nb.state.get("status") == "failed":
             failed.append(nb.key)
         if not nb.output.exists():

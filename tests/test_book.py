@@ -69,6 +69,25 @@ def test_unchanged_notebook_is_skipped(tiny_book, capsys):
     assert (book / "notebooks" / "toy" / "01_toy.run.json").read_text() == before
 
 
+def test_parallel_execution(tmp_path):
+    # two notebooks, two at a time in worker processes: both executed, timed, and the caller's
+    # environment left as it was
+    pytest.importorskip("papermill")
+    nbdir = tmp_path / "notebooks" / "toy"
+    nbdir.mkdir(parents=True)
+    for name in ("01_toy.ipynb", "02_toy.ipynb"):
+        shutil.copy(FIXTURES / "toy" / "01_toy.ipynb", nbdir / name)
+    env_before = bb.os.environ.get("OMP_NUM_THREADS")
+    rc = bb.main(["--profile", "ci", "--notebooks-dir", str(tmp_path / "notebooks"), "--book-dir",
+                  str(tmp_path / "book"), "--no-html", "--jobs", "2"])
+    assert rc == 0 and bb.os.environ.get("OMP_NUM_THREADS") == env_before
+    timings = json.loads((tmp_path / "book" / "timings.json").read_text())
+    assert {k: v["ci"]["status"] for k, v in timings.items()} == {"toy/01_toy": "ok", "toy/02_toy": "ok"}
+    assert bb.jobs_for(None, "cuda", 5) == 1 and bb.jobs_for(3, "cpu", 2) == 2
+    with pytest.raises(SystemExit, match="--jobs"):
+        bb.jobs_for(0, "cpu", 2)
+
+
 def test_html_offline(tiny_book):
     book, _, why = tiny_book
     if why:
