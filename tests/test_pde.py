@@ -107,3 +107,30 @@ def test_lagrangian_jko_step_is_stationary():
     grad = approx_fprime(x1, f, 1e-9)
     scale = np.abs(approx_fprime(x0, f, 1e-9)).max()
     assert np.abs(grad).max() < 1e-3 * scale
+
+
+def test_random_ou_problem_follows_sklearn_make_spd_matrix():
+    # the "mokrov" law is scikit-learn's make_spd_matrix for the stationary covariance A^{-1}:
+    # feed sklearn the same uniforms and compare
+    sk = pytest.importorskip("sklearn.datasets")
+    d = 7
+    A, b = pde.random_ou_problem(d, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    W = torch.rand(d, d, generator=g, dtype=torch.float64).numpy()
+    u = torch.rand(d, generator=g, dtype=torch.float64).numpy()
+
+    class Fixed(np.random.RandomState):
+        draws = [W, u]
+
+        def uniform(self, low=0.0, high=1.0, size=None):
+            return self.draws.pop(0)
+
+    cov = sk.make_spd_matrix(d, random_state=Fixed(0))
+    torch.testing.assert_close(torch.linalg.inv(A), torch.as_tensor(cov), rtol=1e-9, atol=1e-9)
+    ev = torch.linalg.eigvalsh(torch.linalg.inv(A))
+    assert float(ev[-1]) > d - 1 and float(ev[:-1].max()) < 1.0 and float(ev.min()) > 0
+    assert b.shape == (d,)
+    A2, _ = pde.random_ou_problem(d, torch.Generator().manual_seed(5), law="wishart")
+    assert float(torch.linalg.eigvalsh(A2).min()) >= 0.5 - 1e-9
+    with pytest.raises(Exception, match="law"):
+        pde.random_ou_problem(d, law="gamma")
