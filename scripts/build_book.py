@@ -605,8 +605,9 @@ def main(argv=None) -> int:
     failed = []
     t_all = time.perf_counter()
     todo = []
+    wants = {nb.key: wanted_state(nb, params, core_hash) for nb in nbs}
     for nb in nbs:
-        want = wanted_state(nb, params, core_hash)
+        want = wants[nb.key]
         if args.no_execute or not nb.selected:
             pass
         elif not args.force and is_up_to_date(nb, want):
@@ -615,7 +616,7 @@ def main(argv=None) -> int:
             todo.append((nb, want))
     run_all(todo, params, args.timeout, timings_path, jobs_for(args.jobs, args.device, len(todo)))
     for nb in nbs:
-        want = wanted_state(nb, params, core_hash)
+        want = wants[nb.key]
         if nb.state.get("status") == "failed":
             failed.append(nb.key)
         if not nb.output.exists():
