@@ -202,3 +202,16 @@ def test_blocked_sums_free_their_blocks():
     grown = rss_mib() - before
     assert torch.allclose(s, v, rtol=1e-4, atol=1e-6) and gr.shape == (6000, 2)
     assert grown < 400, f"resident memory grew by {grown:.0f} MiB (the full matrix is 1144 MiB)"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_profile_and_coefficient_in_one_pass(name):
+    """The fused (in-place) path equals profile() and coefficient(), incl. r = 0, and leaves r alone."""
+    k = _kernel(name)
+    r = torch.cat([torch.zeros(3, dtype=torch.float64), torch.rand(50, generator=torch.Generator().manual_seed(2),
+                                                                 dtype=torch.float64) * 2])
+    r0 = r.clone()
+    psi, c = k.profile_and_coefficient(r)
+    torch.testing.assert_close(psi, k.profile(r), rtol=1e-14, atol=0)
+    torch.testing.assert_close(c, k.coefficient(r), rtol=1e-14, atol=0)
+    assert torch.equal(r, r0)

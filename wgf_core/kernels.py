@@ -116,11 +116,27 @@ def _gauss_c(r, s):
 
 
 def _imq(r, s):
+    if isinstance(r, torch.Tensor):  # in place: one allocation (the flows call this every step)
+        return (r * r).add_(s).rsqrt_()
     return (s + r * r).rsqrt()
 
 
 def _imq_c(r, s):
-    return -((s + r * r) ** -1.5)
+    if isinstance(r, torch.Tensor):  # -(s + r^2)^(-3/2) in place, without pow
+        t = (r * r).add_(s).rsqrt_()
+        return (t * t).mul_(t).neg_()
+    t = (s + r * r).rsqrt()
+    return -(t * t * t)
+
+
+def _imq_both(r, s):
+    t = (r * r).add_(s).rsqrt_()
+    return t, (t * t).mul_(t).neg_()
+
+
+def _gauss_both(r, s):
+    k = (r * r).mul_(-0.5 / s).exp_()
+    return k, k / (-s)
 
 
 def _matern(r, s):
@@ -230,6 +246,7 @@ class _Spec:
     doc: str
     extra: Optional[Callable] = None
     check: Optional[Callable] = None
+    both: Optional[Callable] = None  # (psi, coeff) from one pass, dense tensors only
 
 
 def _check_riesz(s):
@@ -237,8 +254,8 @@ def _check_riesz(s):
 
 
 KERNELS: dict[str, _Spec] = {
-    "gauss": _Spec(_gauss, _gauss_c, 1.0, "exp(-r^2 / (2 s))"),
-    "imq": _Spec(_imq, _imq_c, 1.0, "(s + r^2)^(-1/2)"),
+    "gauss": _Spec(_gauss, _gauss_c, 1.0, "exp(-r^2 / (2 s))", both=_gauss_both),
+    "imq": _Spec(_imq, _imq_c, 1.0, "(s + r^2)^(-1/2)", both=_imq_both),
     "matern": _Spec(_matern, _matern_c, 1.0, "(1 + sqrt(3) r / s) exp(-sqrt(3) r / s)"),
     "matern2": _Spec(
         _matern2, _matern2_c, 1.0, "(1 + sqrt(5) r / s + 5 r^2 / (3 s^2)) exp(-sqrt(5) r / s)"
@@ -286,6 +303,12 @@ class Kernel:
     def coefficient(self, r: torch.Tensor) -> torch.Tensor:
         """Gradient coefficient :math:`c(r) = \\psi'(r)/r` (0 at r = 0 where psi has a kink)."""
         return self.spec.coeff(r, self.param)
+
+    def profile_and_coefficient(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(profile(r), coefficient(r))`` of a dense tensor, sharing work where a kernel allows it."""
+        if self.spec.both is not None:
+            return self.spec.both(r, self.param)
+        return self.profile(r), self.coefficient(r)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Gram matrix ``k(x_i, y_j)``, shape ``(..., N, M)`` (dense; for small sizes)."""
