@@ -105,6 +105,7 @@ __all__ = [
 ]
 
 LINE_SEARCHES = ("armijo", "polyak", "const")
+_SAFETY, _GROW_MAX = 0.8, 1.5  # step control: safety factor and largest growth of the substep
 
 
 @dataclass
@@ -566,7 +567,7 @@ def run_mmd_fdiv_flow(
     sol, Kxy, c0, grad = solve_at(x, None, None, lams[0])
     w, pvec = sol.w, sol.power_vec
     total_inner += sol.iterations
-    dt_prev = step_size
+    dt_next = step_size  # proposed substep length (step control)
     for k in it:
         last = k == n_steps
         if k % log_every == 0 or last:
@@ -589,9 +590,10 @@ def run_mmd_fdiv_flow(
         # substep ends with the Moreau solve at the new particles, reused by the next substep
         remaining, n_sub = step_size, 0
         while remaining > 1e-9 * step_size:
-            dt = remaining if error_tol is None else min(remaining, 2.0 * dt_prev)
+            dt = remaining if error_tol is None else min(remaining, dt_next)
             if remaining - dt < 0.2 * dt or n_sub >= max_substeps - 1:
                 dt = remaining  # no sliver substep; the capped last one covers the rest
+            truncated, retried = dt < dt_next, False
             while True:
                 x_new = x - dt * grad
                 check_finite(k, particles=x_new[:1], functional=torch.tensor(sol.primal))
@@ -599,12 +601,16 @@ def run_mmd_fdiv_flow(
                 total_inner += sol_n.iterations
                 if error_tol is None or n_sub >= max_substeps - 1:
                     break
+                # local error of Euler against Heun from the same two velocities
                 err = 0.5 * dt * float((grad_n - grad).norm(dim=1).max())
                 if err <= error_tol:
-                    dt_prev = dt * min(2.0, 0.9 * math.sqrt(error_tol / max(err, 1e-300)))
+                    grow = 1.0 if retried else _GROW_MAX  # no growth right after a rejection
+                    if not truncated:
+                        dt_next = dt * min(grow, _SAFETY * math.sqrt(error_tol / max(err, 1e-300)))
                     break
                 rejected += 1
-                dt = dt * max(0.2, 0.9 * math.sqrt(error_tol / err))
+                retried, truncated = True, False
+                dt = dt * max(0.2, _SAFETY * math.sqrt(error_tol / err))
             x, sol, Kxy, c0, grad = x_new, sol_n, Kxy_n, c0_n, grad_n
             w, pvec = sol.w, sol.power_vec
             n_sub += 1
