@@ -49,6 +49,7 @@ __all__ = [
     "pairwise_distances",
     "kernel_sum",
     "kernel_grad_sum",
+    "coefficient_grad_sum",
     "kernel_matrix",
 ]
 
@@ -121,17 +122,17 @@ def _imq(r, s):
     return (s + r * r).rsqrt()
 
 
-def _imq_c(r, s):
-    if isinstance(r, torch.Tensor):  # -(s + r^2)^(-3/2) in place, without pow
-        t = (r * r).add_(s).rsqrt_()
-        return (t * t).mul_(t).neg_()
-    t = (s + r * r).rsqrt()
-    return -(t * t * t)
-
-
 def _imq_both(r, s):
+    """Dense tensors: ``(s + r^2)^(-1/2)`` and ``-(s + r^2)^(-3/2)`` in place, without pow."""
     t = (r * r).add_(s).rsqrt_()
     return t, (t * t).mul_(t).neg_()
+
+
+def _imq_c(r, s):
+    if isinstance(r, torch.Tensor):
+        return _imq_both(r, s)[1]
+    t = (s + r * r).rsqrt()  # KeOps LazyTensor: no in-place operations
+    return -(t * t * t)
 
 
 def _gauss_both(r, s):
@@ -412,6 +413,20 @@ def kernel_sum(
     return s
 
 
+def coefficient_grad_sum(c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *,
+                         wy: Optional[torch.Tensor] = None) -> torch.Tensor:
+    r"""Gradient sums from a coefficient matrix :math:`c_{ij} = \psi'(r_{ij})/r_{ij}`:
+    :math:`g_i = \sum_j w_j c_{ij}(x_i - y_j) = x_i (C w)_i - C (w \odot y)`, shape ``(..., N, d)``.
+
+    ``c`` (..., N, M) (e.g. from :meth:`Kernel.profile_and_coefficient` of precomputed distances),
+    ``x`` (..., N, d), ``y`` (..., M, d), ``w`` (..., M); ``wy`` = ``w[..., None] * y`` if already formed.
+    No ``N x M x d`` tensor is formed. Radial part only (no ``extra`` term).
+    """
+    if wy is None:
+        wy = w.unsqueeze(-1) * y
+    return x * _rowsum(c, w).unsqueeze(-1) - c @ wy
+
+
 def kernel_grad_sum(
     kernel: Kernel,
     x: torch.Tensor,
@@ -457,11 +472,12 @@ def kernel_grad_sum(
     for i in range(0, n, b):
         xb = x[..., i : i + b, :]
         r = pairwise_distances(xb, y)
-        c = kernel.coefficient(r)
-        cw = _rowsum(c, w)
-        grads.append(xb * cw.unsqueeze(-1) - c @ wy)
         if with_value:
-            vals.append(_rowsum(kernel.profile(r), w))
+            k, c = kernel.profile_and_coefficient(r)
+            vals.append(_rowsum(k, w))
+        else:
+            c = kernel.coefficient(r)
+        grads.append(coefficient_grad_sum(c, xb, y, w, wy=wy))
     g = torch.cat(grads, dim=-2)
     if kernel.spec.extra is not None:
         ev, eg = kernel.spec.extra(x, y, w)

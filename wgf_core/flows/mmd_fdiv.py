@@ -82,7 +82,7 @@ import torch
 
 from ..diagnostics import check_finite
 from ..divergences import Entropy, get_entropy
-from ..kernels import Kernel, get_kernel, kernel_grad_sum, kernel_matrix, pairwise_distances
+from ..kernels import Kernel, coefficient_grad_sum, get_kernel, kernel_grad_sum, kernel_matrix, pairwise_distances
 from ..progress import progress
 from ..validation import (
     ParameterError,
@@ -559,8 +559,8 @@ def run_mmd_fdiv_flow(
         coef = torch.cat([-sol.w[:M] / prob.lambd, coef_x])
         if C is None:
             grad = witness_grad(kern, xs, z, coef)
-        else:  # sum_a c_a psi'(r)/r (x_i - z_a), as in kernels.kernel_grad_sum
-            grad = xs * (C @ coef).unsqueeze(1) - C @ (coef.unsqueeze(1) * z)
+        else:
+            grad = coefficient_grad_sum(C, xs, z, coef)
         grad = grad.to(x_now.dtype)
         return sol, Kxy, c0, grad
 
