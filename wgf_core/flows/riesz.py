@@ -27,6 +27,10 @@ Each scheme maps the particles ``x`` (N, d) of :math:`\mu_n = \frac1N\sum_i\delt
 
   estimated on a minibatch of particles (and of the target), warm-started from the previous
   step's network; then :math:`x_i \leftarrow T_\theta(x_i, z_i)` with fresh :math:`z_i`.
+  Options beyond the paper (off by default): ``estimator="svrg"`` estimates the gradient of the
+  same objective with a full-gradient control variate (unbiased, far less noisy than a batch of
+  the target), and ``fourier_features`` feeds :math:`\sin/\cos(2\pi Bx)` to the network so it can
+  represent displacement fields that vary on the scale of the particle spacing.
   :math:`\mathcal F` is back-propagated with the one-sided gradient
   (:class:`wgf_core.riesz.DifferentiableRieszEnergy`).
 * :class:`NeuralForward` -- a network :math:`v_\theta(x, z)` for the disintegration of the
@@ -62,6 +66,7 @@ import torch
 from torch import nn
 
 from ..diagnostics import check_finite
+from ..kernels import get_kernel, kernel_grad_sum
 from ..networks import mlp
 from ..progress import progress
 from ..riesz import (DifferentiableRieszEnergy, directional_derivative_parts, riesz_directional_derivative,
@@ -117,15 +122,30 @@ def _init_(net: nn.Module, generator: Optional[torch.Generator], scale_last: flo
 
 
 class _LatentNet(nn.Module):
-    """``(x, z) -> mlp([x, z])`` with z of ``latent_dim`` standard normal coordinates."""
+    r"""``(x, z) -> mlp([x, z])`` with z of ``latent_dim`` standard normal coordinates.
 
-    def __init__(self, dim, latent_dim, width, depth, activation):
+    With ``fourier_features = m > 0`` the input also holds :math:`\sin(2\pi Bx), \cos(2\pi Bx)`
+    for a fixed random :math:`B \in \mathbb R^{m\times d}`, :math:`B_{ij}\sim\mathcal N(0, s^2)`,
+    ``s = fourier_scale`` (Tancik et al., NeurIPS 2020): an MLP learns functions of x that vary on
+    the scale :math:`1/s` far faster with these features (plain MLPs learn high frequencies last).
+    """
+
+    def __init__(self, dim, latent_dim, width, depth, activation, fourier_features=0, fourier_scale=10.0,
+                 generator=None):
         super().__init__()
         self.latent_dim = latent_dim
-        self.net = mlp(dim + latent_dim, dim, width=width, depth=depth, activation=activation)
+        B = torch.zeros(0, dim)
+        if fourier_features:  # drawn only when asked, so the generator's stream is otherwise unchanged
+            B = torch.randn(fourier_features, dim, generator=generator,
+                            device=generator.device if generator is not None else None).cpu()
+        self.register_buffer("B", (2 * math.pi * fourier_scale) * B)
+        self.net = mlp(dim + 2 * fourier_features + latent_dim, dim, width=width, depth=depth, activation=activation)
 
     def forward(self, x, z):
-        return self.net(torch.cat([x, z], -1))
+        if self.B.shape[0] == 0:
+            return self.net(torch.cat([x, z], -1))
+        p = x @ self.B.T
+        return self.net(torch.cat([x, torch.sin(p), torch.cos(p), z], -1))
 
 
 class ParticleFlow:
@@ -148,8 +168,8 @@ class ParticleFlow:
 class _NeuralScheme:
     def __init__(self, problem: RieszProblem, dim: int, *, latent_dim: int = 2, width: int = 64, depth: int = 3,
                  activation: str = "relu", iters: int = 100, first_iters: Optional[int] = None, lr: float = 1e-3,
-                 batch_size: Optional[int] = None, generator: Optional[torch.Generator] = None,
-                 device="cpu", dtype=torch.float32):
+                 batch_size: Optional[int] = None, fourier_features: int = 0, fourier_scale: float = 10.0,
+                 generator: Optional[torch.Generator] = None, device="cpu", dtype=torch.float32):
         self.problem = problem
         self.dim = check_int("dim", dim)
         self.latent_dim = check_int("latent_dim", latent_dim)
@@ -158,7 +178,9 @@ class _NeuralScheme:
         self.lr = check_positive("lr", lr)
         self.batch_size = None if batch_size is None else check_int("batch_size", batch_size)
         self.generator = generator
-        self.net = _init_(_LatentNet(dim, latent_dim, width, depth, activation), generator,
+        ff = check_int("fourier_features", fourier_features, minimum=0)
+        self.net = _init_(_LatentNet(dim, latent_dim, width, depth, activation, ff,
+                                     check_positive("fourier_scale", fourier_scale), generator), generator,
                           scale_last=self._last_scale).to(device=device, dtype=dtype)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.lr)
         self._steps = 0
@@ -180,12 +202,51 @@ class _NeuralScheme:
 
 
 class NeuralBackward(_NeuralScheme):
-    r"""Neural backward (JKO) scheme with a generative residual network :math:`T(x,z) = x + g(x,z)`."""
+    r"""Neural backward (JKO) scheme with a generative residual network :math:`T(x,z) = x + g(x,z)`.
+
+    Extra parameters
+    ----------------
+    estimator : "minibatch" (default) or "svrg" -- how the gradient of :math:`\mathcal F` in the
+        loss is estimated on a batch (see :meth:`step`).
+    refresh : with ``estimator="svrg"``, iterations between two full-gradient snapshots (default:
+        one snapshot per step, at its start).
+    """
 
     name = "neural_backward"
     _last_scale = 0.1
 
+    def __init__(self, *args, estimator: str = "minibatch", refresh: Optional[int] = None, **kw):
+        super().__init__(*args, **kw)
+        self.estimator = check_choice("estimator", estimator, ("minibatch", "svrg"))
+        self.refresh = None if refresh is None else check_int("refresh", refresh)
+
     def step(self, x: torch.Tensor, tau: float) -> torch.Tensor:
+        r"""Train the network on the JKO objective of this step, then move every particle by it.
+
+        ``estimator="minibatch"``: the loss is the objective with :math:`\mathcal F` evaluated on a
+        batch of pushed particles and a batch of the target (``batch_size`` each), as in the paper.
+
+        ``estimator="svrg"``: the same objective, its gradient estimated with a control variate
+        (stochastic variance-reduced gradient, Johnson & Zhang 2013). Each particle keeps one
+        latent :math:`z_i` for the whole step. At a snapshot :math:`\tilde y = T_{\tilde\theta}(x, z)`
+        the exact Wasserstein gradient :math:`\nabla\Phi(\tilde y_i)` is computed for all particles;
+        a batch :math:`b` (rows = columns, and a target batch :math:`c`) then uses
+
+        .. math::
+
+            \hat g_i = \nabla\Phi(\tilde y_i) + \hat\nabla\Phi_b(y_i) - \hat\nabla\Phi_b(\tilde y_i),
+            \qquad \hat\nabla\Phi_b(y_i) = \frac{1}{|b|-1}\sum_{j\in b}\nabla_1K(y_i, y_j)
+            - \frac1{|c|}\sum_{j\in c}\nabla_1K(y_i, t_j),
+
+        and the surrogate :math:`\frac1{|b|}\sum_{i\in b}\big(\frac{|y_i - x_i|^2}{2\tau}
+        + \hat g_i\cdot y_i\big)` (:math:`\hat g` detached), whose parameter gradient is an
+        unbiased estimate of the full objective's (:math:`\partial\mathcal F/\partial y_i =
+        \nabla\Phi(y_i)/N`). Its variance vanishes as :math:`y \to \tilde y`, so fine-scale
+        structure of :math:`\nabla\Phi` (which a batch of a few hundred points cannot resolve)
+        reaches the network. Cost: one full gradient per snapshot plus twice the batch kernel sums.
+        """
+        if self.estimator == "svrg":
+            return self._step_svrg(x, tau)
         target = self.problem.target
         for _ in range(self._n_iters()):
             xb = self._batch(x)
@@ -199,6 +260,52 @@ class NeuralBackward(_NeuralScheme):
         self._steps += 1
         with torch.no_grad():
             return x + self.net(x, self._z(x.shape[0], x))
+
+    def _batch_gradient(self, y, t, r):
+        """Batch estimate of the Wasserstein gradient at the rows of ``y`` (B, d): the rows are also
+        the particle columns (U-statistic), ``t`` (C, d) the target columns or None."""
+        k = get_kernel("riesz", r)
+        b = y.shape[0]
+        g = kernel_grad_sum(k, y, y) * (b / max(1, b - 1))  # kernel_grad_sum averages over the columns
+        if t is not None:
+            g = g - kernel_grad_sum(k, y, t)
+        return g
+
+    def svrg_surrogate(self, x, z, idx, tb, snap, snap_grad, tau):
+        """The surrogate loss of the "svrg" estimator on the batch ``idx`` (rows of ``x`` (N, d), latents
+        ``z`` (N, d_z)) with target batch ``tb`` (C, d) or None, snapshot positions ``snap`` (N, d) and
+        their exact gradients ``snap_grad`` (N, d) (see :meth:`step`)."""
+        r = self.problem.r
+        xb = x[idx]
+        y = xb + self.net(xb, z[idx])
+        with torch.no_grad():
+            g = snap_grad[idx] + self._batch_gradient(y, tb, r) - self._batch_gradient(snap[idx], tb, r)
+        return ((y - xb) ** 2).sum(-1).mean() / (2 * tau) + (g * y).sum(-1).mean()
+
+    def _step_svrg(self, x: torch.Tensor, tau: float) -> torch.Tensor:
+        target = self.problem.target
+        n = x.shape[0]
+        z = self._z(n, x)
+        n_iters = self._n_iters()
+        refresh = self.refresh or n_iters
+        bsz = min(n, self.batch_size or n)
+        snap = snap_grad = None
+        for it in range(n_iters):
+            if it % refresh == 0:
+                with torch.no_grad():
+                    snap = x + self.net(x, z)
+                    snap_grad = self.problem.gradient(snap)
+            idx = torch.randperm(n, generator=self.generator, device=x.device)[:bsz]
+            tb = None if target is None else self._batch(target)
+            loss = self.svrg_surrogate(x, z, idx, tb, snap, snap_grad, tau)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+        self._steps += 1
+        with torch.no_grad():
+            x_new = x + self.net(x, z)
+        self.last_loss = float(loss.detach())  # the surrogate's value (its gradient, not its value, is the objective's)
+        return x_new
 
 
 class NeuralForward(_NeuralScheme):
@@ -255,7 +362,8 @@ def make_scheme(name: str, problem: RieszProblem, dim: int, *, generator: Option
     """Build a scheme by name (``"particle"``, ``"neural_backward"``, ``"neural_forward"``).
 
     ``options`` go to the scheme (neural: ``latent_dim, width, depth, activation, iters,
-    first_iters, lr, batch_size``; particle: ``split_diracs_first``).
+    first_iters, lr, batch_size, fourier_features, fourier_scale``; neural backward also
+    ``estimator, refresh``; particle: ``split_diracs_first``).
     """
     check_choice("scheme", name, SCHEMES)
     if name == "particle":
