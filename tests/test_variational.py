@@ -179,3 +179,29 @@ def test_residual_maps_start_at_identity_and_linear_is_affine(device):
     assert torch.allclose(T(x + y) - T(y), T(x) - T(zero), atol=1e-5)
     h = DualMLP(3, width=8, depth=2, dropout=0.1).to(device)
     assert h(x).shape == (7,)
+
+
+def test_learning_rates_decay_linearly_within_each_step(monkeypatch):
+    # map: lr -> lr * lr_final_factor over the J1 map updates of every step; dual: its own factor
+    seen = []
+    orig = torch.optim.Adam.step
+
+    def spy(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    log_q = lambda x: -0.5 * (x**2).sum(-1)
+    flow = vj.VariationalJKO(vj.KLDivergence(log_q), lambda n, g: torch.randn(n, 2, generator=g), 2, 0.1,
+                             map_type="linear", outer=5, inner=1, batch=32, lr_map=1e-2, lr_dual=2e-3,
+                             pool_size=64, lr_final_factor=0.1, lr_dual_final_factor=0.5,
+                             generator=torch.Generator().manual_seed(0))
+    flow.run(2)
+    # per outer iteration: one dual step, then one map step
+    dual, maps = seen[0::2], seen[1::2]
+    expect_map = [1e-2 * (1 + (0.1 - 1) * j / 4) for j in range(5)] * 2
+    expect_dual = [2e-3 * (1 + (0.5 - 1) * j / 4) for j in range(5)] * 2
+    assert maps == pytest.approx(expect_map) and dual == pytest.approx(expect_dual)
+    with pytest.raises(ParameterError, match="'lr_dual_final_factor'"):
+        vj.VariationalJKO(vj.KLDivergence(log_q), lambda n, g: torch.randn(n, 2, generator=g), 2, 0.1,
+                          lr_dual_final_factor=0.0)

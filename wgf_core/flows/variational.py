@@ -314,8 +314,9 @@ class VariationalJKO:
         through all stored stages (cost O(k) per step); if False the pool is carried from step to step
         (pushed through the new stage only; O(1) per step), as needed for long FB runs. :meth:`sample`
         always pushes fresh samples.
-    lr_final_factor : both learning rates decay linearly within each JKO step from ``lr`` to
-        ``lr * lr_final_factor`` (1.0 = constant, the paper's choice).
+    lr_final_factor : the map's learning rate decays linearly within each JKO step from ``lr_map`` to
+        ``lr_map * lr_final_factor`` (1.0 = constant, the paper's choice).
+    lr_dual_final_factor : the same for the dual's learning rate (default: ``lr_final_factor``).
     cpu_threads : torch intra-op threads used *during* a step on CPU (restored afterwards); the
         networks are tiny, and on a loaded 2-core machine one thread was measured 8x faster than two.
         ``None`` leaves the setting alone.
@@ -327,7 +328,8 @@ class VariationalJKO:
                  map_width: int = 16, map_depth: int = 5, dual_width: int = 16, dual_depth: int = 4,
                  activation: str = "prelu", dual_dropout: float = 0.0, pool_size: int = 10000,
                  device="cpu", dtype=torch.float32, generator: Optional[torch.Generator] = None,
-                 cpu_threads: Optional[int] = 1, fresh_pool: bool = True, lr_final_factor: float = 1.0):
+                 cpu_threads: Optional[int] = 1, fresh_pool: bool = True, lr_final_factor: float = 1.0,
+                 lr_dual_final_factor: Optional[float] = None):
         self.scheme = check_choice("scheme", scheme, SCHEMES)
         self.map_type = check_choice("map_type", map_type, MAPS)
         if scheme in ("fb", "non_fb") and interaction is None:
@@ -345,6 +347,8 @@ class VariationalJKO:
         self.device, self.dtype, self.generator = torch.device(device), dtype, generator
         self.fresh_pool = bool(fresh_pool)
         self.lr_final_factor = check_positive("lr_final_factor", lr_final_factor)
+        self.lr_dual_final_factor = self.lr_final_factor if lr_dual_final_factor is None else \
+            check_positive("lr_dual_final_factor", lr_dual_final_factor)
         self._pool: Optional[torch.Tensor] = None
         self.cpu_threads = None if cpu_threads is None else check_int("cpu_threads", cpu_threads)
         self._map_kw = dict(width=check_int("map_width", map_width), depth=check_int("map_depth", map_depth))
@@ -432,12 +436,12 @@ class VariationalJKO:
         opt_h = torch.optim.Adam(self.dual.parameters(), lr=self.lr_dual, foreach=True) if self.dual is not None else None
         a = self.step_size
         for j1 in range(self.outer):
-            if self.lr_final_factor != 1.0:
-                frac = 1.0 + (self.lr_final_factor - 1.0) * j1 / max(1, self.outer - 1)
-                for opt, lr in ((opt_T, self.lr_map), (opt_h, self.lr_dual)):
-                    if opt is not None:
-                        for group in opt.param_groups:
-                            group["lr"] = lr * frac
+            progress_j = j1 / max(1, self.outer - 1)
+            for opt, lr, fac in ((opt_T, self.lr_map, self.lr_final_factor),
+                                 (opt_h, self.lr_dual, self.lr_dual_final_factor)):
+                if opt is not None and fac != 1.0:
+                    for group in opt.param_groups:
+                        group["lr"] = lr * (1.0 + (fac - 1.0) * progress_j)
             idx = torch.randint(0, pool.shape[0], (self.batch,), generator=g, device=self.device)
             y = pool[idx]
             if self.energy is not None:
