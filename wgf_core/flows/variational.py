@@ -260,11 +260,16 @@ class Interaction:
     ----------
     potential : ``(..., d) -> (...)`` the kernel :math:`W`.
     gradient : ``(..., d) -> (..., d)`` :math:`\nabla W` (checked against autograd in the tests).
+    substeps : the forward step of size :math:`a` is taken as ``substeps`` explicit Euler steps of size
+        :math:`a/n`, the cloud moving with them (1 = the paper's single step, eq. 12). An explicit step
+        is stable only while :math:`a\,\|\nabla^2 W * P\| < 2`; a concentrated pulse of mass :math:`M` under
+        :math:`W = -e^{-|x|^2}/\pi` has :math:`\|\nabla^2 W * P\| \approx 2M/\pi`.
     """
 
-    def __init__(self, potential: Callable, gradient: Callable):
+    def __init__(self, potential: Callable, gradient: Callable, substeps: int = 1):
         self.potential = potential
         self.gradient = gradient
+        self.substeps = check_int("substeps", substeps)
 
     def field(self, x: torch.Tensor, cloud: torch.Tensor, block: int = 2048) -> torch.Tensor:
         r""":math:`(\nabla W * P)(x) = \frac1N\sum_j \nabla W(x_i - y_j)`, ``(B, d)``, blockwise in ``x``."""
@@ -273,9 +278,26 @@ class Interaction:
             out.append(self.gradient(x[i:i + block, None, :] - cloud[None, :, :]).mean(1))
         return torch.cat(out)
 
-    def forward_step(self, x: torch.Tensor, cloud: torch.Tensor, step: float) -> torch.Tensor:
-        r"""Explicit step :math:`x \mapsto x - a(\nabla W * P)(x)` with :math:`P` = ``cloud`` (eq. 12)."""
-        return x - step * self.field(x, cloud)
+    def cloud_path(self, cloud: torch.Tensor, step: float) -> List[torch.Tensor]:
+        """The cloud at the start of each of the ``substeps`` substeps, then the cloud after the step
+        (``substeps + 1`` tensors); the cloud moves by its own field."""
+        h = step / self.substeps
+        path = [cloud]
+        for _ in range(self.substeps):
+            cloud = cloud - h * self.field(cloud, cloud)
+            path.append(cloud)
+        return path
+
+    def forward_step(self, x: torch.Tensor, cloud, step: float) -> torch.Tensor:
+        r"""Explicit step :math:`x \mapsto x - a(\nabla W * P)(x)` with :math:`P` = ``cloud`` (eq. 12).
+
+        ``cloud`` is a tensor (its path is computed) or a path from :meth:`cloud_path` (as stored by
+        the FB scheme); with ``substeps = n`` the step is n substeps of size a/n along the path."""
+        path = self.cloud_path(cloud, step) if torch.is_tensor(cloud) else cloud
+        h = step / self.substeps
+        for c in path[:self.substeps]:
+            x = x - h * self.field(x, c)
+        return x
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         r"""U-statistic of :math:`\frac12\mathbb E[W(X - Y)]`, :math:`X \ne Y` from the batch ``(B, d)``."""
@@ -284,10 +306,15 @@ class Interaction:
         return 0.5 * (Wm.sum() - torch.diagonal(Wm).sum()) / (B * (B - 1))
 
 
-def gaussian_attraction() -> Interaction:
-    r""":math:`W(x) = -e^{-|x|^2}/\pi`, :math:`\nabla W(x) = \frac{2}{\pi} x e^{-|x|^2}` (paper Sec. 4.4)."""
-    return Interaction(lambda z: -torch.exp(-(z * z).sum(-1)) / math.pi,
-                       lambda z: (2 / math.pi) * z * torch.exp(-(z * z).sum(-1, keepdim=True)))
+def gaussian_attraction(mass: float = 1.0, substeps: int = 1) -> Interaction:
+    r""":math:`W(x) = -M e^{-|x|^2}/\pi`, :math:`\nabla W(x) = \frac{2M}{\pi} x e^{-|x|^2}` (paper Sec. 4.4).
+
+    ``mass`` = :math:`M`: the flow of a density of mass :math:`M` written for the probability
+    :math:`P/M` (the interaction then scales by :math:`M`, an entropy :math:`\int P^m` by :math:`M^{m-1}`).
+    """
+    M = check_positive("mass", mass)
+    return Interaction(lambda z: -M * torch.exp(-(z * z).sum(-1)) / math.pi,
+                       lambda z: (2 * M / math.pi) * z * torch.exp(-(z * z).sum(-1, keepdim=True)), substeps=substeps)
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,7 +381,7 @@ class VariationalJKO:
         self._map_kw = dict(width=check_int("map_width", map_width), depth=check_int("map_depth", map_depth))
         self._activation = activation
         self.maps: List[nn.Module] = []
-        self.clouds: List[Optional[torch.Tensor]] = []
+        self.clouds: List[Optional[List[torch.Tensor]]] = []  # FB: the forward step's cloud path
         self.history: List[dict] = []
         # network initialisation is seeded from ``generator`` without touching the global RNG
         init_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=self.device)) if generator is not None \
@@ -383,11 +410,12 @@ class VariationalJKO:
         """The carried particle pool ``(pool_size, d)`` of :math:`P_k` when ``fresh_pool=False`` (else None)."""
         return self._pool
 
-    def push(self, x: torch.Tensor, k: Optional[int] = None) -> torch.Tensor:
-        """Push samples of :math:`P_0` ``(n, d)`` through the first ``k`` stored stages (all by default)."""
+    def push(self, x: torch.Tensor, k: Optional[int] = None, start: int = 0) -> torch.Tensor:
+        """Push samples of :math:`P_{start}` ``(n, d)`` through the stored stages ``start, ..., k - 1``
+        (from :math:`P_0` through all of them by default)."""
         k = len(self.maps) if k is None else k
         with torch.no_grad(), self._threads():
-            for net, cloud in zip(self.maps[:k], self.clouds[:k]):
+            for net, cloud in zip(self.maps[start:k], self.clouds[start:k]):
                 if cloud is not None:
                     x = self.interaction.forward_step(x, cloud, self.step_size)
                 x = self._apply_map(net, x).detach()
@@ -428,8 +456,8 @@ class VariationalJKO:
             pool = self._pool
         cloud = None
         if self.scheme == "fb":
-            cloud = pool
-            pool = self.interaction.forward_step(pool, cloud, self.step_size)
+            cloud = self.interaction.cloud_path(pool, self.step_size)  # stored: fresh samples follow it
+            pool = cloud[-1]
         ref = self.energy.reference(pool) if self.energy is not None else None
         T = self._current
         opt_T = torch.optim.Adam(T.parameters(), lr=self.lr_map, foreach=True)
