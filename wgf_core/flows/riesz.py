@@ -27,12 +27,12 @@ Each scheme maps the particles ``x`` (N, d) of :math:`\mu_n = \frac1N\sum_i\delt
 
   estimated on a minibatch of particles (and of the target), warm-started from the previous
   step's network; then :math:`x_i \leftarrow T_\theta(x_i, z_i)` with fresh :math:`z_i`.
+  :math:`\mathcal F` is back-propagated with the one-sided gradient
+  (:class:`wgf_core.riesz.DifferentiableRieszEnergy`).
   Options beyond the paper (off by default): ``estimator="svrg"`` estimates the gradient of the
   same objective with a full-gradient control variate (unbiased, far less noisy than a batch of
   the target), and ``fourier_features`` feeds :math:`\sin/\cos(2\pi Bx)` to the network so it can
   represent displacement fields that vary on the scale of the particle spacing.
-  :math:`\mathcal F` is back-propagated with the one-sided gradient
-  (:class:`wgf_core.riesz.DifferentiableRieszEnergy`).
 * :class:`NeuralForward` -- a network :math:`v_\theta(x, z)` for the disintegration of the
   steepest-descent velocity plan. Normalised loss (the slope: the most negative one-sided
   directional derivative per unit :math:`L^2(\mu)` norm)
