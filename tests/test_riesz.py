@@ -115,3 +115,16 @@ def test_split_diracs_is_deterministic_in_2d_and_scales_with_mass():
     m0 = float(a[:300].norm(dim=-1).mean())
     assert m0 == pytest.approx(math.pi * R.exact_interaction_radius(0.1 * 300 / 401) / 4, rel=1e-2)
     assert torch.unique(a, dim=0).shape[0] == 401
+
+
+def test_unbiased_gradient_is_the_u_statistic():
+    # unbiased=True: the interaction term averages over the N - 1 other particles (explicit sum)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(12, 2, generator=g, dtype=torch.float64)
+    t = torch.randn(9, 2, generator=g, dtype=torch.float64)
+    r = 1.3
+    grad1 = lambda a, b: -r * (a - b).norm() ** (r - 2) * (a - b)
+    want = torch.stack([sum(grad1(x[i], x[j]) for j in range(12) if j != i) / 11
+                        - sum(grad1(x[i], t[j]) for j in range(9)) / 9 for i in range(12)])
+    assert torch.allclose(R.riesz_gradient(x, t, r, unbiased=True), want, atol=1e-12)
+    assert not torch.allclose(R.riesz_gradient(x, t, r), want, atol=1e-6)

@@ -114,7 +114,7 @@ def riesz_energy(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: floa
 
 
 def riesz_gradient(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
-                   block_size: Optional[int] = None, backend: str = "torch") -> torch.Tensor:
+                   block_size: Optional[int] = None, backend: str = "torch", unbiased: bool = False) -> torch.Tensor:
     r"""Wasserstein gradient :math:`\nabla\Phi(x_i)` of :func:`riesz_energy` at the particles.
 
     .. math::
@@ -126,12 +126,18 @@ def riesz_gradient(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: fl
     :math:`\dot x_i = -\nabla\Phi(x_i)`; the Euclidean gradient of the energy w.r.t. ``x_i`` is
     this divided by ``N``.
 
+    ``unbiased=True`` averages the first sum over the ``N - 1`` other particles (a U-statistic): for
+    ``x`` a random batch of a larger cloud, this is an unbiased estimate of the cloud's interaction term.
+
     Returns
     -------
     Tensor ``(..., N, d)``.
     """
     k = get_kernel("riesz", r)
     g = kernel_grad_sum(k, x, x, block_size=block_size, backend=backend)
+    if unbiased:
+        n = x.shape[-2]
+        g = g * (n / max(1, n - 1))  # kernel_grad_sum averages over all N columns, the own one being 0
     if target is not None:
         g = g - kernel_grad_sum(k, x, target, block_size=block_size, backend=backend)
     return g

@@ -66,7 +66,6 @@ import torch
 from torch import nn
 
 from ..diagnostics import check_finite
-from ..kernels import get_kernel, kernel_grad_sum
 from ..networks import mlp
 from ..progress import progress
 from ..riesz import (DifferentiableRieszEnergy, directional_derivative_parts, riesz_directional_derivative,
@@ -261,16 +260,6 @@ class NeuralBackward(_NeuralScheme):
         with torch.no_grad():
             return x + self.net(x, self._z(x.shape[0], x))
 
-    def _batch_gradient(self, y, t, r):
-        """Batch estimate of the Wasserstein gradient at the rows of ``y`` (B, d): the rows are also
-        the particle columns (U-statistic), ``t`` (C, d) the target columns or None."""
-        k = get_kernel("riesz", r)
-        b = y.shape[0]
-        g = kernel_grad_sum(k, y, y) * (b / max(1, b - 1))  # kernel_grad_sum averages over the columns
-        if t is not None:
-            g = g - kernel_grad_sum(k, y, t)
-        return g
-
     def svrg_surrogate(self, x, z, idx, tb, snap, snap_grad, tau):
         """The surrogate loss of the "svrg" estimator on the batch ``idx`` (rows of ``x`` (N, d), latents
         ``z`` (N, d_z)) with target batch ``tb`` (C, d) or None, snapshot positions ``snap`` (N, d) and
@@ -279,7 +268,8 @@ class NeuralBackward(_NeuralScheme):
         xb = x[idx]
         y = xb + self.net(xb, z[idx])
         with torch.no_grad():
-            g = snap_grad[idx] + self._batch_gradient(y, tb, r) - self._batch_gradient(snap[idx], tb, r)
+            g = (snap_grad[idx] + riesz_gradient(y, tb, r, unbiased=True)
+                 - riesz_gradient(snap[idx], tb, r, unbiased=True))
         return ((y - xb) ** 2).sum(-1).mean() / (2 * tau) + (g * y).sum(-1).mean()
 
     def _step_svrg(self, x: torch.Tensor, tau: float) -> torch.Tensor:
