@@ -242,3 +242,47 @@ def test_push_from_an_intermediate_stage():
     flow.run(3)
     x0 = p0(50, torch.Generator().manual_seed(1))
     assert torch.allclose(flow.push(flow.push(x0, 1), 3, start=1), flow.push(x0, 3), atol=1e-6)
+
+
+def _four_pulses(n, s, c=1.5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.tensor([[c, c], [-c, c], [c, -c], [-c, -c]])
+    return centres[torch.arange(n) % 4] + s * torch.randn(n, 2, generator=g)
+
+
+def test_count_density_modes_on_samples_and_weighted_grids():
+    from wgf_core.flows.variational import count_density_modes
+    g = torch.Generator().manual_seed(1)
+    assert count_density_modes(_four_pulses(8000, 0.2)) == 4
+    assert count_density_modes(0.2 * torch.randn(8000, 2, generator=g)) == 1
+    assert count_density_modes(3 * (2 * torch.rand(8000, 2, generator=g) - 1)) == 0
+    # the same four-pulse density given as a grid with weights counts the same
+    xs = np.linspace(-4, 4, 161)
+    X, Y = np.meshgrid(xs, xs, indexing="ij")
+    dens = sum(np.exp(-((X - a) ** 2 + (Y - b) ** 2) / (2 * 0.2 ** 2)) for a in (-1.5, 1.5) for b in (-1.5, 1.5))
+    pts = np.stack([X.ravel(), Y.ravel()], 1)
+    assert count_density_modes(pts, weights=dens.ravel()) == 4
+    assert count_density_modes(pts, weights=np.exp(-(X ** 2 + Y ** 2) / 0.08).ravel()) == 1
+    # a flat-topped pulse with a rippled plateau (as the m = 3 entropy makes) is one mode
+    plateau = np.clip(1 - (X ** 2 + Y ** 2), 0, None) ** (1 / 8) * (1 + 0.03 * np.cos(12 * X) * np.cos(12 * Y))
+    assert count_density_modes(pts, weights=plateau.ravel()) == 1
+
+
+def test_quadrant_spread_is_the_pulse_rms_radius():
+    from wgf_core.flows.variational import quadrant_spread
+    for s in (0.05, 0.3):
+        x = _four_pulses(40000, s)
+        assert abs(quadrant_spread(x) - s * math.sqrt(2)) < 0.03 * s * math.sqrt(2)
+    xs = np.linspace(-4, 4, 201)
+    X, Y = np.meshgrid(xs, xs, indexing="ij")
+    dens = sum(np.exp(-((X - a) ** 2 + (Y - b) ** 2) / (2 * 0.3 ** 2)) for a in (-2, 2) for b in (-2, 2))
+    pts = np.stack([X.ravel(), Y.ravel()], 1)
+    assert abs(quadrant_spread(pts, weights=dens.ravel()) - 0.3 * math.sqrt(2)) < 0.01
+
+
+def test_pulse_timeline():
+    from wgf_core.flows.variational import pulse_timeline
+    assert pulse_timeline([0, 0, 4, 4, 3, 1, 1]) == {"first": 3, "last": 4, "one_from": 6}
+    assert pulse_timeline([0, 1, 4, 4]) == {"first": 3, "last": 4, "one_from": None}
+    assert pulse_timeline([1, 1]) == {"first": None, "last": None, "one_from": 1}
+    assert pulse_timeline([]) == {"first": None, "last": None, "one_from": None}

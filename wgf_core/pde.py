@@ -362,3 +362,126 @@ def lagrangian_density(boundaries: np.ndarray, xs: np.ndarray) -> np.ndarray:
 def l1_distance_1d(p: np.ndarray, q: np.ndarray, xs: np.ndarray) -> float:
     """:math:`\\int |p - q| dx` on the grid ``xs`` (trapezoid rule)."""
     return float(np.trapezoid(np.abs(p - q), xs))
+
+
+# --------------------------------------------------------------------------------------------
+# Aggregation-diffusion: finite-volume reference on a grid
+# --------------------------------------------------------------------------------------------
+class AggregationDiffusionFV:
+    r"""Finite-volume reference for :math:`\partial_t\rho = \nabla\cdot(\rho\,\nabla W * \rho) + \nu\,\Delta\rho^m` in 2-D.
+
+    The equation is the Wasserstein gradient flow of
+    :math:`\frac12\iint W(x-y)\,d\rho\,d\rho + \frac{\nu}{m-1}\int\rho^m`, written as
+    :math:`\partial_t\rho = -\nabla\cdot(\rho u)` with :math:`u = -\nabla\xi`,
+    :math:`\xi = \frac{\nu m}{m-1}\rho^{m-1} + W * \rho`. This is the first-order version of the
+    positivity-preserving, energy-decreasing finite-volume scheme of Carrillo, Chertock & Huang
+    (Commun. Comput. Phys. 17, 2015): cell averages on a uniform grid, face velocities
+    :math:`u_{i+1/2} = -(\xi_{i+1} - \xi_i)/h`, upwind fluxes :math:`u^+\rho_i + u^-\rho_{i+1}`,
+    no flux through the outer boundary (mass is conserved exactly), and Heun's method (SSP-RK2) in
+    time with :math:`\Delta t = \mathrm{cfl}\cdot\min\big(h/(4\max|u|),\ h^2/(4\max D)\big)`,
+    :math:`D = \nu m\rho^{m-1}` (the transport and the explicit-diffusion stability limits).
+
+    The attraction is the Gaussian :math:`W(x) = -s\,e^{-|x|^2/\ell^2}` (paper of Fan et al., Sec. 4.4:
+    :math:`s = 1/\pi`, :math:`\ell = 1`). It is separable, so the discrete convolution
+    :math:`(W*\rho)_{ij} = h^2\sum_{kl} W(x_{ij} - x_{kl})\rho_{kl} = -s h^2 (G\rho G)_{ij}`,
+    :math:`G_{ik} = e^{-(x_i - x_k)^2/\ell^2}`, costs two ``(n, n)`` matrix products.
+
+    Parameters
+    ----------
+    n : cells per axis on the square ``[-extent, extent]^2`` (cell width :math:`h = 2\,\mathrm{extent}/n`).
+    nu, m : diffusion weight :math:`\nu \ge 0` and exponent :math:`m > 1`.
+    strength, width : :math:`s \ge 0` and :math:`\ell > 0` of the attraction (``strength=0``: pure porous medium).
+    cfl : safety factor in (0, 1].
+    """
+
+    def __init__(self, n: int = 120, extent: float = 4.5, *, nu: float = 0.1, m: float = 3.0,
+                 strength: float = 1 / math.pi, width: float = 1.0, cfl: float = 0.5):
+        self.n = check_int("n", n, minimum=4)
+        self.extent = check_positive("extent", extent)
+        if not (nu >= 0 and math.isfinite(nu)):
+            raise ValueError(f"nu must be a finite number >= 0, got {nu!r}")
+        self.nu = float(nu)
+        self.m = 1 + check_positive("m - 1", m - 1)
+        if not (strength >= 0 and math.isfinite(strength)):
+            raise ValueError(f"strength must be a finite number >= 0, got {strength!r}")
+        self.strength = float(strength)
+        self.width = check_positive("width", width)
+        if not (0 < cfl <= 1):
+            raise ValueError(f"cfl must be in (0, 1], got {cfl!r}")
+        self.cfl = float(cfl)
+        edges = np.linspace(-extent, extent, n + 1)
+        self.centers = 0.5 * (edges[1:] + edges[:-1])
+        self.h = float(edges[1] - edges[0])
+        self._G = np.exp(-((self.centers[:, None] - self.centers[None, :]) / self.width) ** 2)
+
+    def grid(self):
+        """Cell centres ``(X, Y)``, each ``(n, n)``, ``X[i, j] = x_i``, ``Y[i, j] = x_j``."""
+        return np.meshgrid(self.centers, self.centers, indexing="ij")
+
+    def uniform_square(self, half_width: float = 3.0, mass: float = 1.0) -> np.ndarray:
+        """Cell averages of ``mass`` spread uniformly on ``[-half_width, half_width]^2`` (exact cell overlaps)."""
+        edges = np.linspace(-self.extent, self.extent, self.n + 1)
+        overlap = np.clip(np.minimum(edges[1:], half_width) - np.maximum(edges[:-1], -half_width), 0, None) / self.h
+        rho = np.outer(overlap, overlap)
+        return rho * (check_positive("mass", mass) / (rho.sum() * self.h ** 2))
+
+    def convolve(self, rho: np.ndarray) -> np.ndarray:
+        r""":math:`(W*\rho)` at the cell centres (midpoint quadrature), ``(n, n)``."""
+        return -self.strength * self.h ** 2 * (self._G @ rho @ self._G)
+
+    def potential(self, rho: np.ndarray) -> np.ndarray:
+        r""":math:`\xi = \frac{\nu m}{m-1}\rho^{m-1} + W*\rho`, the first variation of :meth:`energy`."""
+        return self.nu * self.m / (self.m - 1) * rho ** (self.m - 1) + self.convolve(rho)
+
+    def energy(self, rho: np.ndarray) -> float:
+        r""":math:`h^2\sum \big(\frac{\nu}{m-1}\rho^m + \frac12\rho\,(W*\rho)\big)`."""
+        return float(self.h ** 2 * (self.nu / (self.m - 1) * (rho ** self.m).sum() + 0.5 * (rho * self.convolve(rho)).sum()))
+
+    def rate(self, rho: np.ndarray):
+        """:math:`d\\rho/dt` of the semi-discrete scheme and the largest stable step."""
+        h = self.h
+        xi = self.potential(rho)
+        ux = -(xi[1:, :] - xi[:-1, :]) / h
+        uy = -(xi[:, 1:] - xi[:, :-1]) / h
+        fx = np.maximum(ux, 0) * rho[:-1, :] + np.minimum(ux, 0) * rho[1:, :]
+        fy = np.maximum(uy, 0) * rho[:, :-1] + np.minimum(uy, 0) * rho[:, 1:]
+        d = np.zeros_like(rho)
+        d[:-1, :] -= fx
+        d[1:, :] += fx
+        d[:, :-1] -= fy
+        d[:, 1:] += fy
+        umax = max(float(np.abs(ux).max()), float(np.abs(uy).max()), 1e-300)
+        dmax = self.nu * self.m * float(rho.max()) ** (self.m - 1)
+        dt = self.cfl * min(h / (4 * umax), h * h / (4 * dmax) if dmax > 0 else math.inf)
+        return d / h, dt
+
+    def solve(self, rho0: np.ndarray, times, *, max_steps: int = 10_000_000):
+        r"""Densities at the increasing ``times`` (``(len(times), n, n)``) from ``rho0`` at time 0.
+
+        The steps are shortened to land on every requested time. Raises ``FloatingPointError`` on a
+        non-finite or negative density (with the step number and time)."""
+        times = np.asarray(times, dtype=float)
+        if times.ndim != 1 or np.any(np.diff(times) < 0) or (times.size and times[0] < 0):
+            raise ValueError(f"times must be a non-decreasing 1-D sequence of times >= 0, got {times!r}")
+        rho = np.array(rho0, dtype=float, copy=True)
+        if rho.shape != (self.n, self.n):
+            raise ValueError(f"rho0 must have shape ({self.n}, {self.n}), got {rho.shape}")
+        out = np.empty((len(times),) + rho.shape)
+        t, step = 0.0, 0
+        for i, target in enumerate(times):
+            while t < target:
+                d1, dt = self.rate(rho)
+                dt = min(dt, target - t)
+                r1 = rho + dt * d1
+                d2, _ = self.rate(r1)
+                rho = 0.5 * (rho + r1 + dt * d2)
+                t = target if target - t - dt <= 1e-12 * max(1.0, target) else t + dt
+                step += 1
+                if step % 1000 == 0 and not (np.isfinite(rho).all() and rho.min() > -1e-12 * rho.max()):
+                    raise FloatingPointError(f"finite-volume solution broke down at step {step} (t = {t:.4g})")
+                if step >= max_steps:
+                    raise RuntimeError(f"max_steps={max_steps} reached at t = {t:.4g} before time {target}")
+            out[i] = rho
+        if not np.isfinite(out).all():
+            raise FloatingPointError(f"finite-volume solution is not finite after step {step}")
+        return out
