@@ -202,3 +202,18 @@ def test_fv_parameter_errors():
         fv.solve(np.zeros((4, 4)), [1.0])
     with pytest.raises(ValueError, match="times"):
         fv.solve(np.zeros((8, 8)), [2.0, 1.0])
+
+
+def test_fv_aggregation_square_forms_four_pulses_then_one():
+    """The paper's Sec. 4.4 problem on a coarse grid: four pulses, later one (the behaviour of Fig. 5)."""
+    from wgf_core.flows.variational import count_density_modes, pulse_timeline
+
+    fv = pde.AggregationDiffusionFV(n=48, extent=4.0, nu=0.1, m=3.0)
+    ks = np.arange(1, 401)
+    out = fv.solve(fv.uniform_square(3.0, mass=1.0), 0.5 * ks)
+    X, Y = fv.grid()
+    pts = np.stack([X.ravel(), Y.ravel()], 1)
+    modes = [count_density_modes(pts, weights=r.ravel() * fv.h ** 2) for r in out]
+    tl = pulse_timeline(modes)
+    assert tl["first"] is not None and 40 <= tl["first"] <= 90, tl
+    assert tl["one_from"] is not None and tl["last"] < tl["one_from"] <= 400, tl

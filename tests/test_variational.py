@@ -286,3 +286,15 @@ def test_pulse_timeline():
     assert pulse_timeline([0, 1, 4, 4]) == {"first": 3, "last": 4, "one_from": None}
     assert pulse_timeline([1, 1]) == {"first": None, "last": None, "one_from": 1}
     assert pulse_timeline([]) == {"first": None, "last": None, "one_from": None}
+
+
+def test_box_reference_of_a_collapsed_cloud_has_a_positive_volume():
+    x = torch.tensor([[0.5, -1.0]] * 10 + [[0.5, 2.0]])
+    ref = vj.BoxReference.fit(x, margin=0.5, min_side=0.01)
+    assert torch.allclose(ref.high - ref.low, torch.tensor([0.02, 6.0]))
+    assert torch.allclose(0.5 * (ref.high + ref.low), torch.tensor([0.5, 0.5]))
+    assert math.isfinite(ref.log_volume)
+    # a cloud wider than min_side is untouched: bounding box plus margin
+    y = torch.tensor([[0.0, 0.0], [1.0, 2.0]])
+    r2 = vj.BoxReference.fit(y, margin=0.5)
+    assert torch.allclose(r2.low, torch.tensor([-0.5, -1.0])) and torch.allclose(r2.high, torch.tensor([1.5, 3.0]))

@@ -7,6 +7,9 @@ r"""Ground truths for the variational JKO experiments (Fan, Zhang, Taghvaei, Che
   :func:`barenblatt` with the unit-mass constant :func:`barenblatt_unit_mass_C`, its numerical mass
   :func:`barenblatt_mass_1d` / :func:`barenblatt_mass_radial`, samples :func:`barenblatt_sample`,
   and a discrete 1-D JKO reference :func:`porous_medium_jko_1d`.
+* Aggregation-diffusion :math:`\partial_t P = \nabla\cdot(P\nabla W*P) + \nu\Delta P^m` in 2-D (paper Sec. 4.4):
+  the finite-volume reference :class:`AggregationDiffusionFV` (the paper compares with a finite-difference
+  solution of Carrillo et al. 2021 but does not show it).
 
 The 1-D JKO reference is **not** the paper's CVXOPT coupling program (appendix C.3, eq. 18); it
 is the equivalent Lagrangian (quantile) formulation of the same JKO step: in 1-D,

@@ -135,10 +135,18 @@ class BoxReference:
     high: torch.Tensor
 
     @classmethod
-    def fit(cls, x: torch.Tensor, margin: float = 0.5) -> "BoxReference":
-        """Bounding box of ``x`` widened by ``margin`` x its side length on each side."""
+    def fit(cls, x: torch.Tensor, margin: float = 0.5, min_side: float = 1e-2) -> "BoxReference":
+        """Bounding box of ``x`` widened by ``margin`` x its side length on each side; a side shorter than
+        ``min_side`` is widened to it about its centre (a cloud collapsing to a point, as the pulses of the
+        aggregation experiment can, would otherwise give a box of volume 0 and a non-finite energy)."""
         lo, hi = x.min(0).values, x.max(0).values
         w = hi - lo
+        short = w < min_side
+        if bool(short.any()):
+            mid = 0.5 * (lo + hi)
+            lo = torch.where(short, mid - 0.5 * min_side, lo)
+            hi = torch.where(short, mid + 0.5 * min_side, hi)
+            w = torch.clamp(w, min=min_side)
         return cls(lo - margin * w, hi + margin * w)
 
     @property
