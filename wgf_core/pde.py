@@ -35,7 +35,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .validation import check_choice, check_int, check_positive
+from .validation import ParameterError, check_choice, check_int, check_positive, check_range
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,17 +401,11 @@ class AggregationDiffusionFV:
                  strength: float = 1 / math.pi, width: float = 1.0, cfl: float = 0.5):
         self.n = check_int("n", n, minimum=4)
         self.extent = check_positive("extent", extent)
-        if not (nu >= 0 and math.isfinite(nu)):
-            raise ValueError(f"nu must be a finite number >= 0, got {nu!r}")
-        self.nu = float(nu)
+        self.nu = check_positive("nu", nu, strict=False)
         self.m = 1 + check_positive("m - 1", m - 1)
-        if not (strength >= 0 and math.isfinite(strength)):
-            raise ValueError(f"strength must be a finite number >= 0, got {strength!r}")
-        self.strength = float(strength)
+        self.strength = check_positive("strength", strength, strict=False)
         self.width = check_positive("width", width)
-        if not (0 < cfl <= 1):
-            raise ValueError(f"cfl must be in (0, 1], got {cfl!r}")
-        self.cfl = float(cfl)
+        self.cfl = check_range("cfl", cfl, 0.0, 1.0, closed="right")
         edges = np.linspace(-extent, extent, n + 1)
         self.centers = 0.5 * (edges[1:] + edges[:-1])
         self.h = float(edges[1] - edges[0])
@@ -465,10 +459,10 @@ class AggregationDiffusionFV:
         non-finite or negative density (with the step number and time)."""
         times = np.asarray(times, dtype=float)
         if times.ndim != 1 or np.any(np.diff(times) < 0) or (times.size and times[0] < 0):
-            raise ValueError(f"times must be a non-decreasing 1-D sequence of times >= 0, got {times!r}")
+            raise ParameterError(f"parameter 'times' = {times!r} is not allowed: a non-decreasing 1-D sequence of times >= 0")
         rho = np.array(rho0, dtype=float, copy=True)
         if rho.shape != (self.n, self.n):
-            raise ValueError(f"rho0 must have shape ({self.n}, {self.n}), got {rho.shape}")
+            raise ParameterError(f"parameter 'rho0' has shape {rho.shape}; it must have shape ({self.n}, {self.n})")
         out = np.empty((len(times),) + rho.shape)
         t, step = 0.0, 0
         for i, target in enumerate(times):

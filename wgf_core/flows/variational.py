@@ -54,6 +54,7 @@ from torch.nn import functional as F
 from ..diagnostics import check_finite
 from ..icnn import StronglyConvexICNN
 from ..networks import DualMLP, ResidualMLP
+from ..plotting import to_numpy
 from ..progress import progress
 from ..validation import ParameterError, check_choice, check_int, check_positive
 
@@ -564,9 +565,8 @@ def quadrant_spread(x, weights=None) -> float:
     """
     import numpy as np
 
-    x = x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x, dtype=float)
-    w = np.ones(len(x)) if weights is None else np.asarray(
-        weights.detach().cpu().numpy() if torch.is_tensor(weights) else weights, dtype=float)
+    x = to_numpy(x)
+    w = np.ones(len(x)) if weights is None else to_numpy(weights)
     q = (x[:, 0] >= 0).astype(int) + 2 * (x[:, 1] >= 0).astype(int)
     total, acc = 0.0, 0.0
     for i in range(4):
@@ -595,8 +595,8 @@ def count_density_modes(x, *, weights=None, bins: int = 48, extent: float = 4.0,
     import numpy as np
     from scipy import ndimage
 
-    x = x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
-    w = None if weights is None else (weights.detach().cpu().numpy() if torch.is_tensor(weights) else np.asarray(weights))
+    x = to_numpy(x)
+    w = None if weights is None else to_numpy(weights)
     h, _, _ = np.histogram2d(x[:, 0], x[:, 1], bins=bins, range=[[-extent, extent], [-extent, extent]], weights=w)
     hs = ndimage.gaussian_filter(h, smooth)
     occupied = hs[hs > 1e-3 * hs.max()]
