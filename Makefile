@@ -5,6 +5,8 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
 PROFILE ?= default
+# Base seed of every notebook's seed ensembles (SEED=1000 make book reruns every claim on other draws).
+SEED    ?= 0
 # Data for the Riesz notebooks (Max und Moritz, smiley): ../shared/data when it is beside the clone,
 # else the loader's cache (~/.cache/wgf-compendium, filled from the network on first use).
 ifeq ($(origin WGF_DATA_DIR), undefined)
@@ -36,11 +38,11 @@ test-notebooks: $(STAMP)
 # Execute every notebook at $(PROFILE) (unchanged ones are skipped), generate the report pages and
 # build book/_build/html offline. `PROFILE=ci make book` for a quick build.
 book: $(STAMP)
-	$(PY) scripts/build_book.py --profile $(PROFILE)
+	$(PY) scripts/build_book.py --profile $(PROFILE) --seed $(SEED)
 
 # Regenerate the pages and HTML from the notebooks already executed (no execution).
 book-html: $(STAMP)
-	$(PY) scripts/build_book.py --profile $(PROFILE) --no-execute
+	$(PY) scripts/build_book.py --profile $(PROFILE) --seed $(SEED) --no-execute
 
 # Headless-Chromium test of the built book (needs Debian's chromium + chromium-driver, selenium).
 browser-test: $(STAMP)

@@ -4,8 +4,13 @@ Each notebook ends with :func:`wgf_core.reporting.record_metrics`; its ``checks`
 hold at every profile (e.g. no NaN, MMD decreased). The test also appends one cell that calls
 the callback of every live panel (:func:`wgf_core.widgets.live_panel`) the notebook built, with
 the smallest value of each integer control (sizes, steps) and the shown value of the others, and
-checks it returns a matplotlib figure. Run one paper's notebooks with
-``pytest tests/test_notebooks.py -k ift``.
+checks it returns a matplotlib figure.
+
+Every notebook is executed **twice** with the same seed: the two records must be identical
+(:func:`wgf_core.reporting.comparable`: everything but wall-clock times), which is the
+same-machine determinism promised in ``book/conventions.md``. The record must decide exactly the
+claims the registry (:mod:`wgf_core.claims`) assigns to the notebook. Run one paper's notebooks
+with ``pytest tests/test_notebooks.py -k ift``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from wgf_core.reporting import read_metrics
+from wgf_core import claims as C
+from wgf_core.reporting import comparable, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(
@@ -65,19 +71,21 @@ def test_notebook_runs_at_ci(path, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     out = tmp_path / path.name
     src = _with_live_check(path, tmp_path / ("in_" + path.name))
-    papermill.execute_notebook(
-        str(src),
-        str(out),
-        parameters={"profile": "ci", "device": "cpu"},
-        cwd=str(path.parent),
-        kernel_name="python3",
-        progress_bar=False,
-        execution_timeout=600,
-    )
+    run = dict(parameters={"profile": "ci", "device": "cpu", "seed": 0}, cwd=str(path.parent),
+               kernel_name="python3", progress_bar=False, execution_timeout=600)
+    papermill.execute_notebook(str(src), str(out), **run)
     rec = read_metrics(out)
     assert rec is not None, f"{path.name} recorded no metrics (call wgf_core.reporting.record_metrics)"
-    assert rec["profile"] == "ci"
+    assert rec["profile"] == "ci" and rec["seed"] == 0
     failed = [k for k, v in rec["checks"].items() if not v]
     assert not failed, f"{path.name}: checks failed at profile='ci': {failed}"
     assert rec["claims"], f"{path.name}: no headline claim recorded"
+    key = f"{path.parent.name}/{path.stem}"
+    assert sorted(c["id"] for c in rec["claims"]) == sorted(c.id for c in C.for_notebook(key)), \
+        f"{key}: the record must decide exactly the claims registered for it"
     assert _live_panels_ok(out) >= 1, f"{path.name}: no live panel, or its callback failed"
+    # same seed, same machine: the record is bitwise identical (wall-clock times aside)
+    again = tmp_path / ("again_" + path.name)
+    papermill.execute_notebook(str(path), str(again), **run)
+    rec2 = read_metrics(again)
+    assert comparable(rec2) == comparable(rec), f"{key}: two runs with the same seed gave different records"

@@ -1,21 +1,24 @@
-"""Machine-readable headline metrics recorded by each executed notebook.
+"""The record each executed notebook leaves, its rendering, and prose glued from the run.
 
-A notebook ends with :func:`record_metrics`, which displays one JSON output with the MIME
-type :data:`METRICS_MIME`. The book's reproduction report (``scripts/build_book.py``) and
-the notebook tests (``tests/test_notebooks.py``) read it back with :func:`read_metrics`.
+A notebook ends with :func:`record_metrics`, which displays one JSON output with the MIME type
+:data:`METRICS_MIME` and the claims' verdicts as Markdown. The book's reproduction report
+(``scripts/build_book.py``) and the notebook tests (``tests/test_notebooks.py``) read it back with
+:func:`read_metrics`.
 
 Record format::
 
     {
       "notebook": "ift/01_gaussian_2d",
       "profile": "default",
-      "claims": [
-        {"id": "ift-stuck", "claim": "...", "paper": "...", "ours": "...",
-         "tolerance": "...", "status": "pass" | "differs", "reason": "..."}
-      ],
-      "checks": {"no_nan": true, "mmd_decreased": true},   # must hold at every profile
-      "metrics": {...}                                      # free-form numbers
+      "seed": 0,                          # the base seed of every ensemble in the notebook
+      "claims": [ ...entries of wgf_core.claims.assess... ],
+      "checks": {"no_nan": true},         # sanity checks that must hold at every profile
+      "metrics": {...},                   # free-form numbers, deterministic for a given seed
+      "timings": {...}                    # wall-clock seconds: vary from run to run
     }
+
+Measured numbers in a notebook's Markdown come from the run through :func:`glue` (myst-nb's
+``glue``; referenced in Markdown as ``{glue:text}`name:.3g``` or ``{glue:md}`name```).
 """
 
 from __future__ import annotations
@@ -25,8 +28,13 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
+from .claims.core import STATUSES
+
 METRICS_MIME = "application/vnd.wgf-compendium.metrics+json"
-STATUSES = ("pass", "differs", "not-run")
+
+#: How a verdict is shown on the pages.
+STATUS_LABEL = {"pass": "✓ pass", "differs": "✗ differs", "unstable": "≈ unstable", "not-run": "– not run"}
+KIND_LABEL = {"paper": "paper claim", "check": "project check"}
 
 
 def _clean(obj: Any) -> Any:
@@ -44,17 +52,16 @@ def _clean(obj: Any) -> Any:
     return str(obj)
 
 
-def claim(id: str, claim: str, paper: Any, ours: Any, *, passed: bool, tolerance: str = "",
-          reason: str = "") -> dict:
-    """One headline claim: the paper's value or statement, ours, and pass/differs."""
-    return {"id": id, "claim": claim, "paper": _clean(paper), "ours": _clean(ours), "tolerance": tolerance,
-            "status": "pass" if passed else "differs", "reason": reason}
-
-
-def make_record(notebook: str, profile: str, claims: Iterable[dict], checks: Optional[Mapping[str, bool]] = None,
-                metrics: Optional[Mapping[str, Any]] = None) -> dict:
-    rec = {"notebook": notebook, "profile": profile, "claims": list(claims),
-           "checks": {k: bool(v) for k, v in (checks or {}).items()}, "metrics": _clean(dict(metrics or {}))}
+def make_record(notebook: str, profile: str, seed: int, claims: Iterable[dict],
+                checks: Optional[Mapping[str, bool]] = None, metrics: Optional[Mapping[str, Any]] = None,
+                timings: Optional[Mapping[str, Any]] = None) -> dict:
+    """The record of one execution; ``claims`` are entries of :func:`wgf_core.claims.assess`."""
+    rec = {"notebook": notebook, "profile": profile, "seed": int(seed), "claims": _clean(list(claims)),
+           "checks": {k: bool(v) for k, v in (checks or {}).items()}, "metrics": _clean(dict(metrics or {})),
+           "timings": _clean(dict(timings or {}))}
+    ids = [c.get("id") for c in rec["claims"]]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"claims recorded twice: {sorted(i for i in set(ids) if ids.count(i) > 1)}")
     for c in rec["claims"]:
         if c.get("status") not in STATUSES:
             raise ValueError(f"claim {c.get('id')!r}: status must be one of {STATUSES}")
@@ -62,13 +69,17 @@ def make_record(notebook: str, profile: str, claims: Iterable[dict], checks: Opt
     return rec
 
 
-def record_metrics(notebook: str, profile: str, claims: Iterable[dict], checks=None, metrics=None) -> dict:
-    """Display the record as a JSON output (and a readable table) in the running notebook."""
-    rec = make_record(notebook, profile, claims, checks, metrics)
+def record_metrics(notebook: str, profile: str, seed: int, claims: Iterable[dict], checks=None, metrics=None,
+                   timings=None, show: bool = True) -> dict:
+    """Display the record as a JSON output and, if ``show``, the verdicts as Markdown."""
+    rec = make_record(notebook, profile, seed, claims, checks, metrics, timings)
     try:
-        from IPython.display import display
+        from IPython.display import Markdown, display
 
-        display({METRICS_MIME: rec, "text/plain": json.dumps(rec, indent=1)}, raw=True)
+        display({METRICS_MIME: rec, "text/plain": f"metrics record of {notebook} ({len(rec['claims'])} claims)"},
+                raw=True)
+        if show:
+            display(Markdown(claims_markdown(rec["claims"])))
     except ImportError:  # pragma: no cover
         print(json.dumps(rec, indent=1))
     return rec
@@ -84,3 +95,149 @@ def read_metrics(notebook_path) -> Optional[dict]:
                 rec = data[METRICS_MIME]
                 return json.loads(rec) if isinstance(rec, str) else rec
     return None
+
+
+def comparable(record: Mapping) -> dict:
+    """The part of a record that must be bitwise identical when the same seed runs twice.
+
+    Drops ``timings`` and, for claims flagged ``timing`` (they compare wall-clock times), their
+    per-seed values, spread and verdict.
+    """
+    rec = json.loads(json.dumps(record))
+    rec.pop("timings", None)
+    for c in rec.get("claims", []):
+        if c.get("timing"):
+            for k in ("per_seed", "min", "median", "max", "status", "reason"):
+                c.pop(k, None)
+    return rec
+
+
+# ----------------------------------------------------------------------------- rendering
+def fmt_value(x: Any) -> str:
+    """A measured value for a page: 4 significant digits, ``—`` for none."""
+    if x is None or x == "":
+        return "—"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, (int, float)):
+        x = float(x)
+        if not math.isfinite(x):
+            return str(x)
+        if x == int(x) and abs(x) < 1e6:
+            return str(int(x))
+        return f"{x:.4g}"
+    return str(x)
+
+
+def spread_text(entry: Mapping) -> str:
+    """``n = 3, seeds 0-2: min / median / max = a / b / c`` for a claim entry."""
+    seeds = entry.get("seeds") or []
+    if not seeds:
+        return "not run"
+    srange = f"seed {seeds[0]}" if len(seeds) == 1 else (
+        f"seeds {seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else
+        "seeds " + ", ".join(map(str, seeds)))
+    head = f"n = {len(seeds)} ({srange})"
+    if entry.get("min") is None:
+        return head + ": no finite value"
+    if len(seeds) == 1:
+        return f"{head}: {fmt_value(entry.get('median'))}"
+    return (f"{head}: min / median / max = {fmt_value(entry.get('min'))} / {fmt_value(entry.get('median'))} / "
+            f"{fmt_value(entry.get('max'))}")
+
+
+def configuration_text(conf: Mapping) -> str:
+    """The configuration a claim ran at, in one line."""
+    if not conf:
+        return "—"
+    head = f"`{conf.get('profile')}`"
+    if conf.get("paper_config"):
+        return head + ": the paper's configuration"
+    parts = list(conf.get("deviations") or []) + list(conf.get("notes") or [])
+    return head + ": " + "; ".join(parts)
+
+
+def _cell(s: Any) -> str:
+    return str(s if s not in (None, "") else "—").replace("\n", " ").replace("|", "\\|")
+
+
+def claims_table(entries: Iterable[Mapping]) -> str:
+    """A Markdown table: claim, the paper's words, criterion, configuration, seeds, verdict."""
+    rows = ["| claim | the paper's words (where) | criterion (why this tolerance) | configuration | "
+            "seeds: value | verdict |", "|---|---|---|---|---|---|"]
+    for c in entries:
+        vl = f" ({c['value_label']})" if c.get("value_label") else ""
+        reason = f" {c['reason']}" if c.get("reason") else ""
+        rows.append("| " + " | ".join(_cell(x) for x in [
+            f"**{c.get('id')}**: {c.get('statement')}",
+            f"“{c.get('quote')}” ({c.get('where')})",
+            f"{c.get('criterion')} *Why:* {c.get('tolerance_reason')}",
+            configuration_text(c.get("configuration") or {}),
+            spread_text(c) + vl,
+            f"**{STATUS_LABEL.get(c.get('status'), c.get('status'))}**{reason}",
+        ]) + " |")
+    return "\n".join(rows)
+
+
+def claims_markdown(entries: Iterable[Mapping]) -> str:
+    """The verdicts as Markdown blocks, paper claims first, then project checks."""
+    entries = list(entries)
+    out = []
+    for kind in ("paper", "check"):
+        sel = [c for c in entries if c.get("kind") == kind]
+        if not sel:
+            continue
+        out.append(f"**{'Paper claims' if kind == 'paper' else 'Project checks (not statements of the paper)'}**")
+        out.append("")
+        for c in sel:
+            out.append(f"- **{c.get('id')}** ({KIND_LABEL.get(kind, kind)}): "
+                       f"**{STATUS_LABEL.get(c.get('status'), c.get('status'))}**. {c.get('statement')}")
+            out.append(f"  - Paper ({c.get('where')}): “{c.get('quote')}”"
+                       + (f" Paper's value: {c['paper_value']}." if c.get("paper_value") else ""))
+            out.append(f"  - Criterion: {c.get('criterion')} Why this tolerance: {c.get('tolerance_reason')}")
+            out.append(f"  - Configuration: {configuration_text(c.get('configuration') or {})}")
+            vl = f" ({c['value_label']})" if c.get("value_label") else ""
+            out.append(f"  - Seeds: {spread_text(c)}{vl}")
+            for s in c.get("per_seed") or []:
+                out.append(f"    - seed {s.get('seed')}: {'meets' if s.get('passed') else 'misses'} the criterion"
+                           + (f": {s.get('text')}" if s.get("text") else ""))
+            if c.get("reason"):
+                out.append(f"  - {c['reason']}")
+        out.append("")
+    return "\n".join(out) if out else "No claims recorded."
+
+
+def verdict_counts(entries: Iterable[Mapping], kind: Optional[str] = None) -> dict:
+    """``{status: count}`` over claim entries (of one ``kind`` if given)."""
+    counts = {s: 0 for s in STATUSES}
+    for c in entries:
+        if kind is None or c.get("kind") == kind:
+            counts[c.get("status", "not-run")] = counts.get(c.get("status", "not-run"), 0) + 1
+    return counts
+
+
+# ----------------------------------------------------------------------------- prose from the run
+def glue(name: str, value: Any, fmt: Optional[str] = None) -> Any:
+    """Glue a value measured by the run for the notebook's Markdown (myst-nb), without displaying it.
+
+    Numbers are glued as they are and formatted in the Markdown role
+    (``{glue:text}`name:.3g```); strings, and numbers when ``fmt`` is given, are glued as Markdown
+    text (``{glue:md}`name```), so sentences can depend on the run (``"later"`` / ``"earlier"``).
+    Returns ``value``.
+    """
+    from IPython.display import Markdown
+
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # 0-d tensor / numpy scalar
+        value = value.item()
+    if isinstance(value, str):
+        obj = Markdown(value)
+    elif fmt is not None:
+        obj = Markdown(format(value, fmt))
+    else:
+        obj = value
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # pragma: no cover - myst-nb comes with the dev extra
+        return value
+    _glue(name, obj, display=False)
+    return value

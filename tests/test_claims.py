@@ -1,0 +1,112 @@
+"""The claim registry and the verdict rule (wgf_core.claims)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from wgf_core import claims as C
+from wgf_core.claims.core import Claim, Outcome
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _below(value, limit=1.0):
+    return Outcome(value < limit, value, f"{value:.3g} vs {limit}")
+
+
+def _claim(**kw):
+    base = dict(id="x-claim", notebook="x/01_nb", kind="paper", statement="s", quote="q", where="Sec. 1",
+                criterion_text="value < 1", tolerance_reason="closed form", criterion=_below)
+    base.update(kw)
+    return Claim(**base)
+
+
+@pytest.mark.parametrize("passed, expected", [
+    ([True, True, True], "pass"),
+    ([False, False, False], "differs"),
+    ([True, False, True], "unstable"),   # a majority would say pass: the rule does not
+    ([False, True, False], "unstable"),
+    ([], "not-run"),
+])
+def test_verdict_rule(passed, expected):
+    assert C.verdict(passed) == expected
+
+
+def test_assess_records_spread_and_status():
+    c = _claim()
+    e = C.assess(c, [dict(value=0.5), dict(value=2.0), dict(value=0.1)], [10, 11, 12],
+                 configuration=C.configuration("default", {"n": 5}, {"n": 50}))
+    assert e["status"] == "unstable"
+    assert (e["n"], e["min"], e["median"], e["max"]) == (3, 0.1, 0.5, 2.0)
+    assert [s["passed"] for s in e["per_seed"]] == [True, False, True]
+    assert e["configuration"]["deviations"] == ["n = 5 (paper 50)"] and not e["configuration"]["paper_config"]
+    json.dumps(e)
+
+
+def test_assess_needs_three_seeds_outside_ci():
+    c = _claim()
+    conf = C.configuration("default", {}, {})
+    with pytest.raises(ValueError, match="at least 3 seeds"):
+        C.assess(c, [dict(value=0.5)] * 2, [0, 1], configuration=conf)
+    ci = C.configuration("ci", {}, {})
+    assert C.assess(c, [dict(value=0.5)], [0], configuration=ci)["status"] == "pass"
+    det = _claim(stochastic=False)
+    assert C.assess(det, [dict(value=3.0)], [0], configuration=conf)["status"] == "differs"
+    with pytest.raises(ValueError, match="deterministic"):
+        C.assess(det, [dict(value=3.0)] * 3, [0, 1, 2], configuration=conf)
+
+
+def test_assess_rejects_mismatch_and_repeats():
+    c, conf = _claim(), C.configuration("ci", {}, {})
+    with pytest.raises(ValueError, match="measurements"):
+        C.assess(c, [dict(value=0.5)], [0, 1], configuration=conf)
+    with pytest.raises(ValueError, match="repeated"):
+        C.assess(c, [dict(value=0.5)] * 2, [0, 0], configuration=conf)
+
+
+def test_nan_value_fails_and_is_left_out_of_spread():
+    c = _claim()
+    e = C.assess(c, [dict(value=float("nan")), dict(value=0.2), dict(value=0.4)], [0, 1, 2],
+                 configuration=C.configuration("default", {}, {}))
+    assert e["status"] == "unstable" and e["min"] == 0.2 and e["max"] == 0.4
+    assert math.isnan(e["per_seed"][0]["value"])
+
+
+def test_configuration_paper_and_notes():
+    same = C.configuration("paper", {"steps": 6000, "sigma": 10.0}, {"steps": 6000, "sigma": 10})
+    assert same["paper_config"] and same["deviations"] == []
+    noted = C.configuration("paper", {"steps": 6000}, {"steps": 6000}, notes=["svrg estimator (not in the paper)"])
+    assert not noted["paper_config"] and noted["notes"] == ["svrg estimator (not in the paper)"]
+
+
+def test_seed_list_shifts_with_base():
+    assert C.seed_list(0, 3) == [0, 1, 2] and C.seed_list(1000, 3) == [1000, 1001, 1002]
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError):
+            C.seed_list(0, bad)
+
+
+def test_claim_validation():
+    with pytest.raises(ValueError, match="kind"):
+        _claim(kind="claim")
+    with pytest.raises(ValueError, match="quote is empty"):
+        _claim(quote=" ")
+    with pytest.raises(TypeError, match="Outcome"):
+        _claim(criterion=lambda value: value < 1).check({"value": 0.5})
+
+
+def test_registry_ids_unique_and_notebooks_exist():
+    reg = C.registry()
+    for cid, c in reg.items():
+        nb = ROOT / "notebooks" / (c.notebook + ".ipynb")
+        assert nb.exists(), f"claim {cid}: notebook {c.notebook} does not exist"
+        assert cid in nb.read_text(), f"claim {cid} is registered but {c.notebook} never decides it"
+
+
+def test_get_names_known_ids():
+    with pytest.raises(KeyError, match="no claim"):
+        C.get("ift-no-such-claim")

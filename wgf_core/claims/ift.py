@@ -1,0 +1,3 @@
+"""Claims of the ift paper (filled by the registry work)."""
+
+CLAIMS = ()

@@ -1,0 +1,3 @@
+"""Claims of the mmd_fdiv paper (filled by the registry work)."""
+
+CLAIMS = ()

@@ -1,0 +1,3 @@
+"""Claims of the riesz paper (filled by the registry work)."""
+
+CLAIMS = ()

@@ -1,0 +1,3 @@
+"""Claims of the variational paper (filled by the registry work)."""
+
+CLAIMS = ()
