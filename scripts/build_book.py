@@ -540,6 +540,28 @@ def write_pages(nbs: list[Notebook], book_dir: Path, timings: dict, profile: str
     atomic_write_text(book_dir / "exec_times.md", render_exec_times(nbs, timings))
     atomic_write_text(book_dir / "references.md", render_references())
     atomic_write_text(book_dir / "_toc.yml", render_toc(nbs, book_dir))
+    atomic_write_text(book_dir / "verdicts.json", json.dumps(verdicts(nbs, profile), indent=1) + "\n")
+
+
+def verdicts(nbs: list[Notebook], profile: str) -> dict:
+    """This build's verdict per claim id (with the seeds and spread), for comparing builds."""
+    out = {"profile": profile, "seeds": sorted({nb.record.get("seed") for nb in nbs if nb.record}), "claims": {}}
+    for nb in nbs:
+        for c in (nb.record or {}).get("claims", []):
+            out["claims"][c["id"]] = {k: c.get(k) for k in ("kind", "status", "seeds", "min", "median", "max")}
+            out["claims"][c["id"]]["notebook"] = nb.key
+    return out
+
+
+def compare_verdicts(a: dict, b: dict) -> list[str]:
+    """The claims whose verdicts differ between two builds (or that only one build decided)."""
+    diffs = []
+    for cid in sorted(set(a["claims"]) | set(b["claims"])):
+        sa = a["claims"].get(cid, {}).get("status", "absent")
+        sb = b["claims"].get(cid, {}).get("status", "absent")
+        if sa != sb:
+            diffs.append(f"{cid}: {sa} vs {sb}")
+    return diffs
 
 
 # ----------------------------------------------------------------------------- html

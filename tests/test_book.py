@@ -44,7 +44,7 @@ def test_notebook_executed_with_metrics(tiny_book):
     assert rc == 0
     out = book / "notebooks" / "toy" / "01_toy.ipynb"
     state = json.loads((book / "notebooks" / "toy" / "01_toy.run.json").read_text())
-    assert state["status"] == "ok" and state["parameters"] == {"profile": "ci", "device": "cpu"}
+    assert state["status"] == "ok" and state["parameters"] == {"profile": "ci", "device": "cpu", "seed": 0}
     nb = json.loads(out.read_text())
     assert "application/vnd.jupyter.widget-state+json" in nb["metadata"]["widgets"]  # for the static controls
     timings = json.loads((book / "timings.json").read_text())

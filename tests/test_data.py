@@ -24,7 +24,7 @@ def test_image_to_points_follows_intensity_and_is_seeded():
     img[10:20, 60:70] = 0.0  # one dark square (mass after inversion)
     a = D.image_to_points(img, 500, resolution=None, blur=0.0, box=2.0, generator=torch.Generator().manual_seed(0))
     b = D.image_to_points(img, 500, resolution=None, blur=0.0, box=2.0, generator=torch.Generator().manual_seed(0))
-    assert a.shape == (500, 2) and torch.equal(a, b)
+    assert a.shape == (500, 2) and torch.equal(a, b)  # exactness is the property: same seed, same points
     # square columns 60..70 of 80 -> x in [0.5, 0.75]; rows 10..20 of 40 (y up) -> y in [0, 0.25]
     assert a[:, 0].min() >= 0.5 - 1e-6 and a[:, 0].max() <= 0.75 + 1e-6
     assert a[:, 1].min() >= 0.0 - 1e-6 and a[:, 1].max() <= 0.25 + 1e-6

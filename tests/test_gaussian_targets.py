@@ -35,6 +35,7 @@ def test_random_mixture_properties():
     assert torch.allclose(mix.covs, mix.covs.transpose(-1, -2))
     again = gt.random_mixture(100, 3, seed=3, dtype=torch.float64)
     other = gt.random_mixture(100, 3, seed=4, dtype=torch.float64)
+    # exactness is the property: the same seed gives the same problem
     assert torch.equal(mix.means, again.means) and torch.equal(mix.covs, again.covs)
     assert not torch.allclose(mix.means, other.means)
 

@@ -37,7 +37,7 @@ def test_sampling_moments_and_seed():
     gm = _mixture()
     a = gm.sample(200_000, torch.Generator().manual_seed(0))
     b = gm.sample(200_000, torch.Generator().manual_seed(0))
-    assert torch.equal(a, b)
+    assert torch.equal(a, b)  # exactness is the property: same seed, same draws
     mean = (gm.weights[:, None] * gm.means).sum(0)
     torch.testing.assert_close(a.mean(0), mean, atol=0.02, rtol=0)
     assert gm.sample(5, shape=(3, 2)).shape == (3, 2, 5, 2)

@@ -148,6 +148,7 @@ def test_pairwise_distances_exact_at_coincident_and_close_points(d, dtype):
     xe = x.to(dtype).double()
     exact = (xe.unsqueeze(-2) - y.to(dtype).double().unsqueeze(-3)).norm(dim=-1)  # same rounded inputs
     assert r.shape == (3, 30, 40) and r.dtype == dtype
+    # exactness is the property: coincident points give a distance of exactly 0, and only they do
     assert torch.equal(r == 0, exact == 0) and int((r == 0).sum()) == 3 * 10
     rel = ((r.double() - exact).abs() / exact.clamp_min(1e-300))[exact > 0]
     assert float(rel.max()) < (2e-5 if dtype == torch.float32 else 1e-12)
@@ -214,4 +215,4 @@ def test_profile_and_coefficient_in_one_pass(name):
     psi, c = k.profile_and_coefficient(r)
     torch.testing.assert_close(psi, k.profile(r), rtol=1e-14, atol=0)
     torch.testing.assert_close(c, k.coefficient(r), rtol=1e-14, atol=0)
-    assert torch.equal(r, r0)
+    assert torch.equal(r, r0)  # exactness is the property: the input is not modified in place

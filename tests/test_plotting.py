@@ -13,16 +13,23 @@ from wgf_core import plotting
 
 def test_scatter_particles_weights_and_hollow():
     fig, ax = plt.subplots()
-    x = torch.randn(20, 2)
-    w = torch.rand(20)
+    x = torch.randn(20, 2, generator=torch.Generator().manual_seed(0))
+    w = torch.linspace(0.1, 1.0, 20)
     w[:5] = 0.0
-    plotting.scatter_particles(ax, x, weights=w, target=np.random.randn(50, 2), xlim=(-3, 3))
+    target = np.random.default_rng(0).standard_normal((50, 2))
+    plotting.scatter_particles(ax, x, weights=w, target=target, xlim=(-3, 3))
     # target, alive particles and hollow (vanished) particles: three collections
     assert len(ax.collections) == 3
     assert ax.get_xlim() == (-3, 3)
-    hollow = ax.collections[2]
+    filled, hollow = ax.collections[1], ax.collections[2]
+    assert len(filled.get_offsets()) == 15 and (filled.get_facecolors()[:, 3] > 0).all()
+    # opacity follows the weight: 0.15 + 0.85 w / max w
+    alive = w[5:].numpy()
+    assert np.allclose(filled.get_facecolors()[:, 3], 0.15 + 0.85 * alive / alive.max())
     assert len(hollow.get_offsets()) == 5
-    assert np.allclose(hollow.get_facecolors()[:, 3] if len(hollow.get_facecolors()) else 0, 0)
+    assert hollow.get_facecolors().shape[0] == 0  # facecolors="none": no face is drawn
+    ec = hollow.get_edgecolors()
+    assert ec.shape[0] >= 1 and (ec[:, 3] > 0).all()  # but the outline is
     plt.close(fig)
 
 

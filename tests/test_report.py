@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import build_book as bb  # noqa: E402
-from wgf_core.reporting import claim, make_record  # noqa: E402
+from wgf_core import claims as C  # noqa: E402
+from wgf_core.claims.core import Claim, Outcome  # noqa: E402
+from wgf_core.reporting import make_record  # noqa: E402
 
 
 def _nb(tmp_path, paper, name, status="ok", record=None, seconds=3.0):
@@ -27,10 +29,27 @@ def _nb(tmp_path, paper, name, status="ok", record=None, seconds=3.0):
     return nb
 
 
+def _below(value, limit):
+    return Outcome(value < limit, value, f"{value:g} vs {limit:g}")
+
+
+def _claim(cid, kind="paper", statement="IFT reaches low MMD | fast"):
+    return Claim(id=cid, notebook="ift/01_a", kind=kind, statement=statement, quote="low MMD after 1000 steps",
+                 where="Sec. 4, Fig. 3(a)", criterion_text="MMD^2 < 3x floor", tolerance_reason="noise floor",
+                 criterion=_below)
+
+
 def _record(nbkey, profile="default"):
-    return make_record(nbkey, profile, [
-        claim("c-pass", "IFT reaches low MMD | fast", "1e-4 after 1000 steps", 3e-5, passed=True, tolerance="x3"),
-        claim("c-diff", "MMD flow gets stuck", "stalls", "does not stall", passed=False, reason="fixed target sample"),
+    conf = C.configuration(profile, {"runs": 5}, {"runs": 50})
+    seeds = [0, 1, 2]
+    return make_record(nbkey, profile, 0, [
+        C.assess(_claim("c-pass"), [dict(value=3e-5, limit=1e-4)] * 3, seeds, configuration=conf),
+        C.assess(_claim("c-diff", statement="MMD flow gets stuck"), [dict(value=1.0, limit=0.5)] * 3, seeds,
+                 configuration=conf, reason="fixed target sample"),
+        C.assess(_claim("c-unst", statement="noise helps"), [dict(value=v, limit=0.5) for v in (0.1, 0.9, 0.2)],
+                 seeds, configuration=conf),
+        C.assess(_claim("c-speed", kind="check", statement="faster than dense"), [dict(value=0.2, limit=1.0)] * 3,
+                 seeds, configuration=conf),
     ], checks={"finite": True, "decreased": False}, metrics={"mmd": 1e-5})
 
 
@@ -45,15 +64,21 @@ def test_report_lists_every_claim_and_not_run(tmp_path):
     b = _nb(tmp_path, "ift", "02_b", status="failed")
     c = _nb(tmp_path, "riesz", "01_c", status="", record=None)
     md = bb.render_report([a, b, c], "default")
-    assert "c-pass" in md and "c-diff" in md
-    assert "✓ pass" in md and "✗ differs" in md
-    assert "fixed target sample" in md and "stalls" in md and "3e-05" in md
+    for cid in ("c-pass", "c-diff", "c-unst", "c-speed"):
+        assert cid in md
+    assert "✓ pass" in md and "✗ differs" in md and "≈ unstable" in md
+    assert "fixed target sample" in md and "“low MMD after 1000 steps” (Sec. 4, Fig. 3(a))" in md
+    assert "runs = 5 (paper 50)" in md and "min / median / max = 0.1 / 0.2 / 0.9" in md
     assert "IFT reaches low MMD \\| fast" in md  # pipes escaped inside table cells
     assert md.count("– not run") == 2 and "ValueError: boom" in md and "has not been executed" in md
     assert "failed: decreased" in md
-    assert "**1 claims reproduced, 1 differ, 2 notebooks not executed.**" in md
+    assert ("**Paper claims: 1 reproduced, 1 differ, 1 unstable. Project checks: 1 pass, 0 differ, 0 unstable. "
+            "2 notebooks not executed.**") in md
+    # project checks in their own section, after the papers
+    assert md.index("## Project checks") > md.index("## Neural WGFs") and md.index("c-speed") > md.index("## Project checks")
     assert "{doc}`01_a title <notebooks/ift/01_a>`" in md
     assert "{cite}`gladin2024ift`" in md and "{cite}`altekrueger2023riesz`" in md
+    assert "base seed 0" in md
 
 
 def test_intro_table_and_times(tmp_path):
@@ -64,7 +89,7 @@ def test_intro_table_and_times(tmp_path):
                             "paper": {"seconds": 30.0, "status": "ok", "device": "GPU NVIDIA H100"}}}
     md = bb.render_intro([a, b], timings, "default")
     row = next(l for l in md.splitlines() if "notebooks/ift/01_a" in l)
-    assert "12 s" in row and "3.3 min" in row and "30 s" in row and "1/2 pass" in row
+    assert "12 s" in row and "3.3 min" in row and "30 s" in row and "1/3 pass, 1 unstable" in row
     assert "Fig. 3a" in row
     assert "### Interaction-Force Transport" in md and "### Variational WGF" in md
     row_b = next(l for l in md.splitlines() if "notebooks/variational/01_b" in l)
@@ -136,3 +161,15 @@ def test_references_bib_has_dois():
         assert doi in bib
     for info in bb.PAPERS.values():
         assert info["cite"] in bib
+
+
+def test_verdicts_and_their_comparison(tmp_path):
+    a = _nb(tmp_path, "ift", "01_a", record=_record("ift/01_a"))
+    v = bb.verdicts([a], "default")
+    assert v["seeds"] == [0] and v["claims"]["c-unst"]["status"] == "unstable"
+    assert v["claims"]["c-pass"]["notebook"] == "ift/01_a" and v["claims"]["c-speed"]["kind"] == "check"
+    assert bb.compare_verdicts(v, json.loads(json.dumps(v))) == []
+    w = json.loads(json.dumps(v))
+    w["claims"]["c-unst"]["status"] = "pass"
+    del w["claims"]["c-diff"]
+    assert bb.compare_verdicts(v, w) == ["c-diff: differs vs absent", "c-unst: unstable vs pass"]

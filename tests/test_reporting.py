@@ -1,17 +1,38 @@
-"""The metrics record round-trips through an executed notebook's outputs."""
+"""The metrics record round-trips through an executed notebook's outputs; its rendering."""
 
 import json
 
 import nbformat
 import pytest
 
-from wgf_core.reporting import METRICS_MIME, claim, make_record, read_metrics
+from wgf_core import claims as C
+from wgf_core.claims.core import Claim, Outcome
+from wgf_core.reporting import (METRICS_MIME, claims_markdown, claims_table, comparable, make_record, read_metrics,
+                                spread_text, verdict_counts)
+
+
+def _crit(mmd, floor):
+    return Outcome(mmd < 2 * floor, mmd, f"MMD {mmd:.3g} vs 2 x floor {floor:.3g}")
+
+
+CLAIM = Claim(id="t-reaches", notebook="t/01_nb", kind="paper", statement="the flow reaches the target",
+              quote="the particles reach the target", where="Sec. 6.2", criterion_text="MMD < 2 x noise floor",
+              tolerance_reason="two-sample noise floor of n points", criterion=_crit, value_label="MMD")
+SPEED = Claim(id="t-speed", notebook="t/01_nb", kind="check", statement="faster than the dense reference",
+              quote="dense torch reference, same run", where="project check", criterion_text="ratio > 1",
+              tolerance_reason="any speed-up", criterion=lambda ratio: Outcome(ratio > 1, ratio), timing=True)
+
+
+def _entries(values=(0.01, 0.03, 0.015), ratio=2.0):
+    conf = C.configuration("default", {"steps": 100}, {"steps": 1000}, notes=["svrg estimator"])
+    return [C.assess(CLAIM, [dict(mmd=v, floor=0.01) for v in values], [0, 1, 2], configuration=conf),
+            C.assess(SPEED, [dict(ratio=ratio)] * 3, [0, 1, 2], configuration=conf)]
 
 
 def test_record_round_trip(tmp_path):
-    c = claim("c1", "MMD decays", "1e-3", 2e-3, passed=False, tolerance="x2", reason="smaller n")
-    rec = make_record("ift/01", "ci", [c], checks={"no_nan": True}, metrics={"x": float("nan")})
-    assert rec["metrics"]["x"] == "nan" and rec["claims"][0]["status"] == "differs"
+    rec = make_record("t/01_nb", "default", 0, _entries(), checks={"no_nan": True}, metrics={"x": float("nan")},
+                      timings={"seconds": 1.5})
+    assert rec["metrics"]["x"] == "nan" and rec["claims"][0]["status"] == "unstable"
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("record")
     cell.outputs = [nbformat.v4.new_output("display_data", data={METRICS_MIME: rec, "text/plain": "..."})]
@@ -21,12 +42,39 @@ def test_record_round_trip(tmp_path):
     assert read_metrics(p) == json.loads(json.dumps(rec))
 
 
-def test_bad_status_rejected():
+def test_bad_status_and_duplicates_rejected():
     with pytest.raises(ValueError, match="status"):
-        make_record("a", "ci", [{"id": "x", "status": "ok"}])
+        make_record("a", "ci", 0, [{"id": "x", "status": "ok"}])
+    e = _entries()[0]
+    with pytest.raises(ValueError, match="twice"):
+        make_record("a", "ci", 0, [e, e])
 
 
 def test_notebook_without_record(tmp_path):
     p = tmp_path / "nb.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), p)
     assert read_metrics(p) is None
+
+
+def test_comparable_ignores_only_timings():
+    a = make_record("t/01_nb", "ci", 0, _entries(ratio=2.0), metrics={"m": 1.0}, timings={"s": 1.0})
+    b = make_record("t/01_nb", "ci", 0, _entries(ratio=0.5), metrics={"m": 1.0}, timings={"s": 9.0})
+    assert comparable(a) == comparable(b)  # a timing claim's verdict and wall times may differ
+    c = make_record("t/01_nb", "ci", 0, _entries(values=(0.01, 0.03, 0.016)), metrics={"m": 1.0})
+    assert comparable(a) != comparable(c)  # any other number may not
+    d = make_record("t/01_nb", "ci", 0, _entries(), metrics={"m": 1.0 + 1e-15})
+    assert comparable(a) != comparable(d)
+
+
+def test_rendering_shows_quote_where_configuration_seeds_verdict():
+    entries = _entries()
+    table = claims_table(entries)
+    for s in ("t-reaches", "“the particles reach the target” (Sec. 6.2)", "MMD < 2 x noise floor",
+              "two-sample noise floor", "steps = 100 (paper 1000)", "svrg estimator",
+              "n = 3 (seeds 0–2): min / median / max = 0.01 / 0.015 / 0.03", "≈ unstable"):
+        assert s in table, s
+    md = claims_markdown(entries)
+    assert md.index("Paper claims") < md.index("Project checks")
+    assert "seed 1: misses the criterion: MMD 0.03 vs 2 x floor 0.01" in md
+    assert verdict_counts(entries, "paper")["unstable"] == 1 and verdict_counts(entries, "check")["pass"] == 1
+    assert spread_text({"seeds": [5], "min": 1.0, "median": 1.0, "max": 1.0}) == "n = 1 (seed 5): 1"

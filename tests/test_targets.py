@@ -14,7 +14,7 @@ def test_shapes_seeding_and_scale(name):
     assert x0.shape == (17, d) and y.shape == (23, d)
     assert torch.isfinite(y).all() and torch.isfinite(x0).all()
     x1, y1 = target_and_prior(name, 17, 23, seed=3)
-    assert torch.equal(x0, x1) and torch.equal(y, y1)
+    assert torch.equal(x0, x1) and torch.equal(y, y1)  # exactness is the property: same seed, same draws
     _, y2 = target_and_prior(name, 17, 23, seed=4)
     assert not torch.equal(y, y2)
     big = sample_target(name, 2000, torch.Generator().manual_seed(0))

@@ -31,7 +31,7 @@ def test_messages_name_parameter_value_and_allowed():
 
 
 def test_accepted_values_pass_through():
-    assert check_positive("tau", "2") == 2.0
+    assert check_positive("tau", "2") == 2.0  # exact: a parsed integer string is an exact float
     assert check_positive("beta", 0, strict=False) == 0.0
     assert check_int("n", 3.0) == 3
     assert select_profile("ci", {"ci": {"n": 1}, "default": {}, "paper": {}}) == {"n": 1}

@@ -80,12 +80,16 @@ def test_live_panel_callback_and_progress():
     assert "method" not in calls  # manual: nothing runs before the button is pressed
     names = [getattr(c, "description", None) for c in panel.children]
     assert "step" in names and "method" in names
-    # callback is testable directly
-    fig = panel.callback(step=0.5, method="mmd", progress=lambda it, **k: it)
-    assert calls["method"] == "mmd" and hasattr(fig, "savefig")
-    plt.close(fig)
-    # pressing the button runs it with a progress hook
+    assert panel.callback is cb  # exposed so that tests can drive it
+    # pressing the button runs the callback with the controls' values and a progress hook,
+    # displays the figure and closes it
     before = len(plt.get_fignums())
     panel.update()
     assert calls["method"] == "ift" and callable(calls["progress"])
+    assert len(plt.get_fignums()) == before
+    controls = {c.description: c for c in panel.kwargs_widgets}
+    controls["method"].value = "mmd"
+    controls["step"].value = 0.5
+    panel.update()
+    assert calls["method"] == "mmd"
     assert len(plt.get_fignums()) == before
