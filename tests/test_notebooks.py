@@ -89,3 +89,15 @@ def test_notebook_runs_at_ci(path, tmp_path, monkeypatch):
     papermill.execute_notebook(str(path), str(again), **run)
     rec2 = read_metrics(again)
     assert comparable(rec2) == comparable(rec), f"{key}: two runs with the same seed gave different records"
+
+
+@pytest.mark.notebook
+def test_unknown_parameter_refused(tmp_path):
+    """`papermill -p stpes 3` fails in the first cell naming the closest declared parameter."""
+    papermill = pytest.importorskip("papermill")
+    toy = ROOT / "tests" / "data" / "notebooks" / "toy" / "01_toy.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError, match=r"'stpes' is not a parameter.*did you mean 'steps'"):
+        papermill.execute_notebook(str(toy), str(tmp_path / "out.ipynb"), parameters={"profile": "ci", "stpes": 3},
+                                   kernel_name="python3", progress_bar=False, cwd=str(toy.parent))
+    papermill.execute_notebook(str(toy), str(tmp_path / "ok.ipynb"), parameters={"profile": "ci", "steps": 3},
+                               kernel_name="python3", progress_bar=False, cwd=str(toy.parent))

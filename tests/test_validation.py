@@ -9,6 +9,9 @@ from wgf_core.validation import (
     check_device,
     check_dtype,
     check_int,
+    check_int_list,
+    check_notebook_parameters,
+    check_parameter_names,
     check_positive,
     check_range,
     select_profile,
@@ -51,3 +54,31 @@ def test_cpu_and_unavailable_cuda():
             check_device("cuda")
     else:
         assert check_device("cuda").type == "cuda"
+
+
+def test_int_list_accepts_lists_and_strings_and_names_the_whole_value():
+    assert check_int_list("dims", [2, 6]) == [2, 6]
+    assert check_int_list("dims", "2,6") == [2, 6] and check_int_list("dims", "[2, 6]") == [2, 6]
+    assert check_int_list("dims", 3) == [3] and check_int_list("dims", (4.0,)) == [4]
+    for bad in ("abc", "2,x", [], "", [2, 0], [2.5], [True], None):
+        with pytest.raises(ParameterError, match=r"parameter 'dims' = .* not allowed: a non-empty list") as e:
+            check_int_list("dims", bad)
+        assert repr(bad) in str(e.value)  # the whole value, not its first character
+
+
+DECLARED = 'profile = "default"\ndevice = "cpu"\nseed = 0\nsigma = None  # bandwidth\nsteps: int = 10\n'
+
+
+def test_unknown_parameter_named_with_closest_known():
+    check_parameter_names(DECLARED, '# Parameters\nprofile = "ci"\nsigma = 5.0\nsteps = 3\n')
+    with pytest.raises(ParameterError, match=r"'sigmaa' is not a parameter.*did you mean 'sigma'\?.*profile, device"):
+        check_parameter_names(DECLARED, '# Parameters\nprofile = "ci"\nsigmaa = 5.0\n')
+    with pytest.raises(ParameterError, match=r"'typo_param' is not a parameter of this notebook: its parameters"):
+        check_parameter_names(DECLARED, "# Parameters\ntypo_param = 3\n")
+
+
+def test_notebook_history_finds_the_injected_cell():
+    check_notebook_parameters(["", DECLARED, "x = 1"])  # not run by papermill: nothing to check
+    check_notebook_parameters(["", DECLARED, "# Parameters\nseed = 4\n", "y = 2"])
+    with pytest.raises(ParameterError, match="'sed'.*did you mean 'seed'"):
+        check_notebook_parameters(["", DECLARED, "# Parameters\nsed = 4\n", "y = 2"])

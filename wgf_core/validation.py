@@ -6,8 +6,10 @@ compute, so that a bad value is reported as ``parameter 'x' = value: allowed ...
 
 from __future__ import annotations
 
+import ast
+import difflib
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 import torch
 
@@ -51,6 +53,36 @@ def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
     if v < minimum:
         _fail(name, value, f"an integer >= {minimum}")
     return v
+
+
+def check_int_list(name: str, value: Any, *, minimum: int = 1) -> list[int]:
+    """Return ``value`` as a non-empty list of integers ``>= minimum``.
+
+    Accepts a list or tuple of integers, one integer, or a string such as ``"2,6"`` or ``"[2, 6]"``
+    (what ``papermill -p dims ...`` may pass). Any other value is reported whole, naming the
+    parameter: ``parameter 'dims' = 'abc' is not allowed: ...``.
+    """
+    allowed = f"a non-empty list of integers >= {minimum}, e.g. [2, 6] or '2,6'"
+    items = value
+    if isinstance(value, str):
+        text = value.strip().strip("[]()").strip()
+        items = [t.strip() for t in text.split(",")] if text else []
+        try:
+            items = [int(t) for t in items]
+        except ValueError:
+            _fail(name, value, allowed)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        items = [value]
+    if not isinstance(items, (list, tuple)) or not items:
+        _fail(name, value, allowed)
+    out = []
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, int) and not (isinstance(v, float) and v.is_integer()):
+            _fail(name, value, allowed)
+        if int(v) < minimum:
+            _fail(name, value, allowed)
+        out.append(int(v))
+    return out
 
 
 def check_range(name: str, value: Any, low: float, high: float, *, closed: str = "neither") -> float:
@@ -112,3 +144,63 @@ def select_profile(profile: str, table: Mapping[str, Mapping[str, Any]]) -> dict
     if missing:
         raise KeyError(f"profile table lacks {missing}")
     return dict(table[profile])
+
+
+def _assigned_names(source: str) -> list[str]:
+    """Names assigned at the top level of a cell (``x = ...``, ``x: int = ...``), in order."""
+    names = []
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AnnAssign) else []
+        for t in targets:
+            if isinstance(t, ast.Name) and t.id not in names:
+                names.append(t.id)
+    return names
+
+
+def check_parameter_names(declared_source: str, injected_source: str) -> None:
+    """Refuse injected parameters that the ``parameters`` cell does not declare.
+
+    Parameters
+    ----------
+    declared_source : str
+        Source of the notebook's cell tagged ``parameters``.
+    injected_source : str
+        Source of the cell papermill injected after it (``# Parameters`` ...).
+
+    Raises
+    ------
+    ParameterError
+        Naming the unknown parameter, the closest declared name and all declared names.
+    """
+    declared = _assigned_names(declared_source)
+    for name in _assigned_names(injected_source):
+        if name not in declared:
+            close = difflib.get_close_matches(name, declared, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ParameterError(f"parameter {name!r} is not a parameter of this notebook: {hint}"
+                                 f"its parameters are {', '.join(declared)}")
+
+
+def check_notebook_parameters(history: Optional[list] = None) -> None:
+    """In a notebook executed by papermill, refuse ``-p name value`` for an undeclared ``name``.
+
+    Papermill only warns about an unknown parameter and runs the notebook with the defaults, so a
+    mistyped ``sigma`` would silently give the default figure. Called in the first cell after the
+    ``parameters`` cell; it reads the kernel's input history (``In``): papermill's injected cell
+    (first line ``# Parameters``) and the cell executed just before it, the ``parameters`` cell.
+    Outside papermill (no injected cell) it does nothing.
+    """
+    if history is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover
+            return
+        ip = get_ipython()
+        if ip is None:
+            return
+        history = list(ip.user_ns.get("In", []))
+    for i in range(len(history) - 1, 0, -1):
+        if history[i].lstrip().startswith("# Parameters"):
+            check_parameter_names(history[i - 1], history[i])
+            return
