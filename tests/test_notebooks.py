@@ -55,6 +55,23 @@ def _with_live_check(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _first_difference(a, b, path="record"):
+    """Where two JSON values first differ (for the failure message)."""
+    if type(a) is not type(b):
+        return f"{path}: {a!r} vs {b!r}"
+    if isinstance(a, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{path}.{k}")
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return f"{path}: lengths {len(a)} vs {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
+    return f"{path}: {a!r} vs {b!r}"
+
+
 def _live_panels_ok(out: Path) -> int:
     nb = nbformat.read(out, as_version=4)
     for o in nb.cells[-1].get("outputs", []):
@@ -88,7 +105,8 @@ def test_notebook_runs_at_ci(path, tmp_path, monkeypatch):
     again = tmp_path / ("again_" + path.name)
     papermill.execute_notebook(str(path), str(again), **run)
     rec2 = read_metrics(again)
-    assert comparable(rec2) == comparable(rec), f"{key}: two runs with the same seed gave different records"
+    a, b = comparable(rec), comparable(rec2)
+    assert a == b, f"{key}: two runs with the same seed gave different records: {_first_difference(a, b)}"
 
 
 @pytest.mark.notebook
