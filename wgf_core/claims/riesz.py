@@ -50,22 +50,22 @@ _PARA = "; the statement paraphrases the paper, whose text is not in shared/seed
 
 #: The paper's settings per notebook, from the authors' scripts (commit ce361f6). ``depth`` counts
 #: hidden layers as :func:`wgf_core.networks.mlp` does: the scripts' ``hidden_layers = h`` builds
-#: ``h + 1`` hidden layers. ``start_jitter``: the particle flow starts from the Diracs plus a
+#: ``h + 1`` hidden layers; ``batch``: particles per network iteration. ``start_jitter``: the particle flow starts from the Diracs plus a
 #: uniform jitter of this width (float64), the neural schemes from the exact Diracs.
 PAPER_SETTINGS = {
     "01_interaction_energy": dict(n_particles=2000, tau=0.05, end_time=1.2, iters=5000, first_iters=5000,
-                                  width=64, depth=2, batch=100, latent_dim=2, start_jitter=1e-9),
+                                  width=64, depth=2, batch=100, latent_dim=2, lr=1e-3, start_jitter=1e-9),
     "02_diracs": dict(n_particles=2000, tau=0.1, end_time=40.0, iters=2000, first_iters=4000, width=128,
-                      depth=5, batch=2000, start_jitter=1e-9),
+                      depth=5, batch=2000, latent_dim=2, lr=1e-3, start_jitter=1e-9),
     "03_smiley": dict(n_particles=2000, tau=0.1, end_time=50.0, iters=2000, first_iters=4000, width=128,
-                      depth=5, batch=2000, start_jitter=1e-9),
+                      depth=5, batch=2000, latent_dim=2, lr=1e-3, start_jitter=1e-9),
     "04_max_und_moritz": dict(n_particles=6000, tau=0.5, end_time=100.0, iters_forward=1000,
                               first_iters_forward=5000, iters_backward=10000, first_iters_backward=20000,
-                              width=128, depth=5, batch=6000, backward_estimator="minibatch", fourier_features=0,
-                              start_jitter=1e-9),
+                              width=128, depth=5, batch=6000, latent_dim=2, lr=1e-3, backward_estimator="minibatch",
+                              fourier_features=0, start_jitter=1e-9),
     # tau: 0.5 to t = 5, 1 to 25, 2 to 50, 3 to 6000, then 6 ("schedule")
     "05_mnist": dict(n_particles=25, tau="schedule", end_time=48000.0, iters=2000, first_iters=5000, width=2048,
-                     depth=3, latent_dim=784, batch=25, start_jitter=1e-9),
+                     depth=3, latent_dim=784, batch=25, lr=1e-3, start_jitter=1e-9),
 }
 
 
