@@ -5,6 +5,7 @@ import torch
 from wgf_core import gaussian_targets as gt
 from wgf_core.diagnostics import FlowDivergedError
 from wgf_core.flows import ift
+from wgf_core.gmm import GaussianMixture
 from wgf_core.kernels import get_kernel
 from wgf_core.metrics import mmd2
 from wgf_core.validation import ParameterError
@@ -230,7 +231,115 @@ def test_stuck_mass():
     x = torch.tensor([[[0.0, 0.0], [10.0, 10.0], [20.0, 0.0]]], dtype=F64)
     w = torch.tensor([[0.5, 0.5, 0.0]], dtype=F64)
     mass, count = ift.stuck_mass(x, w, tgt)
-    assert float(mass[0]) == 0.5 and int(count[0]) == 1
+    assert float(mass[0]) == pytest.approx(0.5) and int(count[0]) == 1
+    assert ift.far_from_target(x, tgt).tolist() == [[False, True, True]]
+
+
+def test_far_from_target_threshold_is_mahalanobis():
+    # target N(0, diag(1, 4)): (0, 7.9) is at Mahalanobis distance 3.95, (0, 8.1) at 4.05
+    tgt = GaussianMixture(torch.zeros(1, 2, dtype=F64), torch.diag(torch.tensor([1.0, 4.0], dtype=F64))[None],
+                          torch.ones(1, dtype=F64))
+    x = torch.tensor([[[0.0, 7.9], [0.0, 8.1], [4.1, 0.0], [3.9, 0.0]]], dtype=F64)
+    assert ift.far_from_target(x, tgt, threshold=4.0).tolist() == [[False, True, True, False]]
+    with pytest.raises(ParameterError, match="threshold"):
+        ift.far_from_target(x, tgt, threshold=0.0)
+
+
+def _result(mmd2_rows, steps, x, w):
+    """A FlowResult with given logs and final state (for the measurement functions)."""
+    return ift.FlowResult(np.asarray(steps), np.asarray(mmd2_rows, dtype=float), np.zeros(0, dtype=int),
+                          np.zeros(0), np.zeros(0), x, w, 0.0, int(steps[-1]))
+
+
+def test_run_measurements_per_run():
+    """Measurement only (the claims' thresholds live in wgf_core.claims.ift): per run, final MMD²,
+    MMD² before the noise switch-off and at an early step, and the stuck-particle numbers."""
+    tgt = gt.gaussian_2d_target(dtype=F64)
+    near, far = [0.0, 0.0], [20.0, 0.0]
+    x = torch.tensor([[near, far, far], [near, near, far]], dtype=F64)
+    w_van = torch.full((2, 3), 1 / 3, dtype=F64)
+    w_ift = torch.tensor([[1.0, 0.0, 0.0], [0.6, 0.4 - 1e-9, 1e-9]], dtype=F64)
+    steps = [0, 50, 100, 150]
+    res = {"mmd": _result([[4, 3, 2, 1], [8, 6, 4, 2]], steps, x, w_van),
+           "ift": _result([[4, 1, 0.5, 0.25], [8, 2, 1, 0.5]], steps, x, w_ift)}
+    out = ift.run_measurements(res, target=tgt, noise_off=100, early_step=60)
+    assert len(out) == 2
+    assert out[0]["mmd_final"] == pytest.approx(1) and out[1]["ift_final"] == pytest.approx(0.5)
+    assert out[0]["mmd_before_off"] == pytest.approx(3) and out[1]["ift_before_off"] == pytest.approx(2)  # step 99 -> log 50
+    assert out[0]["ift_early"] == pytest.approx(1) and out[1]["mmd_early"] == pytest.approx(6)  # step 60 -> log 50
+    assert (out[0]["mmd_far_count"], out[0]["mmd_stuck_count"]) == (2, 2)
+    assert out[0]["mmd_stuck_mass"] == pytest.approx(2 / 3)
+    assert (out[0]["ift_far_count"], out[0]["ift_stuck_count"], out[0]["ift_stuck_mass"]) == (2, 0, 0.0)
+    assert (out[1]["ift_far_count"], out[1]["ift_stuck_count"]) == (1, 0)  # 1e-9 < 1e-3 / 3: vanished
+    assert out[1]["ift_stuck_mass"] == pytest.approx(1e-9)
+    assert all(o["n"] == 3 for o in out)
+    assert isinstance(out[0]["mmd_far_count"], int) and isinstance(out[0]["mmd_final"], float)
+    bare = ift.run_measurements(res)
+    assert set(bare[0]) == {"mmd_final", "ift_final", "n"}
+    with pytest.raises(ParameterError, match="runs"):
+        ift.run_measurements({"mmd": res["mmd"], "one": _result([[1, 1, 1, 1]], steps, x[:1], w_van[:1])})
+
+
+def test_batch_equals_alone_with_noise_and_fresh_targets():
+    """Run r of a batch is seed member seeds[r]: alone it gives the same numbers, also for the in-loop
+    draws (noise injection, fresh target samples). With one generator for the whole batch (the old
+    code) row r depended on the number of runs."""
+    init, tgt = gt.gaussian_2d_init(), gt.mixture_2d_target()
+    conv = ift.Convention(target="fresh")
+    kw = dict(n=12, steps=30, sigma=3.0, tau=2.0, eta=0.1, noise=1.0, noise_off=20, convention=conv, log_every=2,
+              show_progress=False)
+    seeds = [7, 8, 11]
+    for method in ("mmd_noise", "ift", "wfr"):
+        batched = ift.run_experiment(method, init, tgt, seeds=seeds, **kw)
+        for r, s in enumerate(seeds):
+            alone = ift.run_experiment(method, init, tgt, seeds=[s], **kw)
+            np.testing.assert_allclose(alone.mmd2[0], batched.mmd2[r], rtol=1e-10, atol=1e-14)
+            assert torch.allclose(alone.x[0], batched.x[r], rtol=1e-10, atol=1e-12)
+
+
+def test_run_seeds():
+    assert ift.run_seeds(5, 3) == [5, 6, 7]
+    assert ift.run_seeds(seeds=[3, 1]) == [3, 1]
+    assert ift.run_seeds(0, 2, [4, 9]) == [4, 9]
+    for bad in (dict(runs=None), dict(seeds=[]), dict(seeds=[1, 1]), dict(runs=3, seeds=[1, 2])):
+        with pytest.raises(ParameterError):
+            ift.run_seeds(0, **bad)
+    a = ift.run_experiment("mmd", gt.gaussian_2d_init(), gt.gaussian_2d_target(), n=5, runs=2, seed=3, steps=2,
+                           sigma=2.0, tau=1.0, show_progress=False)
+    b = ift.run_experiment("mmd", gt.gaussian_2d_init(), gt.gaussian_2d_target(), n=5, seeds=[3, 4], steps=2,
+                           sigma=2.0, tau=1.0, show_progress=False)
+    np.testing.assert_allclose(a.mmd2, b.mmd2, rtol=1e-12)
+
+
+def test_fresh_target_sampler_equals_mixture_sample_per_run():
+    tgt = gt.mixture_2d_target(dtype=F64)
+    sampler = ift.fresh_target_sampler(tgt, 9)
+    out = sampler([_gen(1), _gen(2)])
+    assert out.shape == (2, 9, 2)
+    for r, s in enumerate((1, 2)):
+        assert torch.allclose(out[r], tgt.sample(9, _gen(s)), atol=1e-12)
+
+
+def test_standard_normal_like_per_run_generators():
+    x = torch.zeros(3, 4, 2, dtype=F64)
+    z = ift.standard_normal_like(x, [_gen(0), _gen(1), _gen(2)])
+    assert torch.allclose(z[1], torch.randn(4, 2, generator=_gen(1), dtype=F64))
+    with pytest.raises(ParameterError, match="one generator per run"):
+        ift.standard_normal_like(x, [_gen(0)])
+
+
+def test_noise_floors_and_distance_to_law_per_seed():
+    tgt = gt.gaussian_2d_target()
+    k = get_kernel("gauss", 100.0)
+    floors = ift.target_noise_floors(tgt, k, 50, [0, 1], repeats=3)
+    assert len(floors) == 2 and floors[0] != pytest.approx(floors[1]) and all(f > 0 for f in floors)
+    assert ift.target_noise_floors(tgt, k, 50, [1], repeats=3)[0] == pytest.approx(floors[1], rel=1e-12)
+    res = ift.run_experiment("mmd", gt.gaussian_2d_init(), tgt, n=10, seeds=[0, 1], steps=4, sigma=10.0, tau=50.0,
+                             show_progress=False)
+    law = ift.mmd2_to_law(res, k, tgt, [0, 1], size=200)
+    assert len(law) == 2 and all(v > 0 for v in law)
+    with pytest.raises(ParameterError, match="seeds"):
+        ift.mmd2_to_law(res, k, tgt, [0], size=200)
 
 
 def test_noise_floor_positive():

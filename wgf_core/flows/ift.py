@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -63,7 +63,7 @@ from ..gmm import GaussianMixture
 from ..kernels import Kernel, get_kernel, pairwise_distances
 from ..metrics import mmd2, mmd2_noise_floor, mmd_witness, mmd_witness_grad
 from ..progress import progress
-from ..random import make_generator, run_generators
+from ..random import make_generator
 from ..validation import (
     ParameterError,
     check_choice,
@@ -89,8 +89,14 @@ __all__ = [
     "run_experiment",
     "target_noise_floor",
     "convention_grid",
+    "far_from_target",
     "stuck_mass",
-    "assess_claims",
+    "run_measurements",
+    "run_seeds",
+    "standard_normal_like",
+    "fresh_target_sampler",
+    "target_noise_floors",
+    "mmd2_to_law",
 ]
 
 
@@ -331,6 +337,45 @@ def ift_weight_qp(kernel: Kernel, x, alpha, y, *, eta: float, scale: float = 0.5
 
 
 # ---------------------------------------------------------------------------------------------
+# Per-run random draws
+
+
+def standard_normal_like(x: torch.Tensor, generator=None) -> torch.Tensor:
+    """Standard normal draws shaped like ``x`` ``(runs, n, d)``.
+
+    ``generator``: one :class:`torch.Generator` for the whole batch, or a sequence of one generator
+    per run; then run ``r``'s draws come from its own generator only, so they do not depend on how
+    many runs share the batch (run ``r`` alone gives the same numbers as row ``r`` of the batch).
+    """
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != x.shape[0]:
+            raise ParameterError(f"one generator per run: got {len(generator)} generators for {x.shape[0]} runs")
+        return torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=x.device) for g in generator])
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+
+
+def fresh_target_sampler(target: GaussianMixture, m: int) -> Callable:
+    """``sampler(generators) -> (runs, m, d)``: a fresh ``m``-point sample of ``target`` per run.
+
+    Run ``r`` draws its component labels and its normal vectors from ``generators[r]`` in the
+    order :meth:`GaussianMixture.sample` uses (labels, then normals), so its sample equals
+    ``target.sample(m, generators[r])`` and does not depend on the other runs. The Cholesky factors
+    are computed once; the affine maps of all runs are one batched product.
+    """
+    chol = torch.linalg.cholesky(target.covs)  # (K, d, d), once
+    d = target.dim
+
+    def sampler(generators):
+        comp = torch.stack([torch.multinomial(target.weights, m, replacement=True, generator=g) for g in generators])
+        z = torch.stack([torch.randn(m, d, generator=g, dtype=target.means.dtype, device=target.means.device)
+                         for g in generators])
+        every = torch.einsum("kij,rnj->rnki", chol, z) + target.means  # (runs, m, K, d): cheap for few components
+        return every.gather(2, comp[..., None, None].expand(-1, -1, 1, d)).squeeze(2)
+
+    return sampler
+
+
+# ---------------------------------------------------------------------------------------------
 # Schemes
 
 
@@ -353,7 +398,7 @@ class MMDFlow:
 
     def iterate(self, energy: MMDEnergy, x, w, y, step: int, generator):
         noisy = self.noise > 0 and (self.noise_off is None or step < self.noise_off)
-        z = x + self.noise * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device) if noisy else x
+        z = x + self.noise * standard_normal_like(x, generator) if noisy else x
         _, g = energy.first_variation(z, x, w, y)
         return x - self.tau * g, w
 
@@ -482,13 +527,16 @@ def run_flow(scheme, energy: MMDEnergy, x0: torch.Tensor, y: torch.Tensor, *, st
     y : Tensor ``(runs, m, d)``, the target sample used by the flow (and for logging if
         ``eval_y`` is None).
     target_sampler : callable ``(generator) -> (runs, m, d)``, optional
-        If given, a fresh target sample is drawn every iteration (the "fresh target" convention).
+        If given, a fresh target sample is drawn every iteration (the "fresh target" convention),
+        from ``generator`` (e.g. :func:`fresh_target_sampler`, which takes one generator per run).
     eval_y : Tensor ``(runs, m', d)``, optional; the fixed sample :math:`\mathrm{MMD}^2` is logged against.
     log_every : int
         Log :math:`\mathrm{MMD}^2(\mu, \hat\pi)` (all runs, one tensor op) every ``log_every`` steps.
     snapshot_every : int, optional
         Store positions and weights every ``snapshot_every`` steps (for animations).
-    generator : torch.Generator, optional; for the in-loop noise and fresh target samples.
+    generator : torch.Generator or sequence of them, optional
+        For the in-loop noise and fresh target samples: one generator for the batch, or one per run
+        (then run ``r``'s draws do not depend on the other runs; :func:`standard_normal_like`).
     check_every : int, optional
         NaN check (:func:`wgf_core.diagnostics.check_finite`, a host sync) period in steps
         (default: every log).
@@ -558,59 +606,102 @@ def _run_loop(scheme, energy, x, w, y, iters, spi, log_it, snap_it, chk_it, targ
                       eval_y)
 
 
-def run_experiment(method: str, init: GaussianMixture, target: GaussianMixture, *, n: int, runs: int, steps: int,
-                   sigma: float, tau: float, eta: float = 0.1, noise: float = 0.0, noise_off: Optional[int] = None,
-                   convention: Convention = Convention(), m: Optional[int] = None, seed: int = 0, device="cpu",
+def run_experiment(method: str, init: GaussianMixture, target: GaussianMixture, *, n: int,
+                   runs: Optional[int] = None, steps: int, sigma: float, tau: float, eta: float = 0.1,
+                   noise: float = 0.0, noise_off: Optional[int] = None, convention: Convention = Convention(),
+                   m: Optional[int] = None, seed: int = 0, seeds: Optional[Sequence[int]] = None, device="cpu",
                    dtype=torch.float64, log_every: int = 10, snapshot_every: Optional[int] = None,
                    qp_tol: float = 1e-7, qp_max_iter: int = 1000, kernel: Optional[str] = None,
                    show_progress: bool = True) -> FlowResult:
-    r"""One method of the IFT experiments on ``runs`` independent runs in one batch.
+    r"""One method of the IFT experiments on independent runs in one batch, one run per seed.
 
-    Run ``r`` draws its ``n`` initial particles from ``init`` and its ``m`` (default ``n``)
-    target points from ``target`` with the generator seeded ``seed + r``
-    (:func:`wgf_core.random.run_generators`), so every method sees the same samples and run ``r``
-    is reproducible alone. The in-loop randomness (noise injection, fresh target samples) uses one
-    generator for the whole batch, seeded ``seed + 1_000_003``. The MMD² is logged against the
-    run's initial target sample. ``tau`` is the paper's step; the convention may divide it by ``n``.
-    ``kernel``: a name from :data:`wgf_core.kernels.KERNELS` other than ``"gauss"`` replaces the
-    Gaussian kernel, with shape parameter ``s = sigma`` (the bandwidth convention then does not apply).
+    Run ``r`` has the seed ``seeds[r]`` (default ``seed + r`` for ``r < runs``): it draws its ``n``
+    initial particles and its ``m`` (default ``n``) target points from the generator seeded
+    ``seeds[r]``, and its in-loop randomness (noise injection, fresh target samples) from its own
+    generator seeded ``seeds[r] + 1_000_003``. So every method sees the same samples, and run ``r``
+    alone (``seeds=[seeds[r]]``) gives the same numbers as row ``r`` of the batch: one run is one
+    member of a seed ensemble (:func:`wgf_core.claims.seed_list`), all members in one tensor pass.
+    The MMD² is logged against the run's initial target sample. ``tau`` is the paper's step; the
+    convention may divide it by ``n``. ``kernel``: a name from :data:`wgf_core.kernels.KERNELS`
+    other than ``"gauss"`` replaces the Gaussian kernel, with shape parameter ``s = sigma`` (the
+    bandwidth convention then does not apply).
     """
     check_choice("method", method, METHODS)
     n = check_int("n", n)
-    runs = check_int("runs", runs)
+    seeds = run_seeds(seed, runs, seeds)
+    runs = len(seeds)
     m = n if m is None else check_int("m", m)
     dev = check_device(device)
     dtype = check_dtype(dtype)
     init, target = init.to(dev, dtype), target.to(dev, dtype)
-    gens = run_generators(seed, runs, dev)
+    gens = [make_generator(s, dev) for s in seeds]
     x0 = torch.stack([init.sample(n, g) for g in gens])
     y = torch.stack([target.sample(m, g) for g in gens])
     kern = convention.kernel(sigma) if kernel in (None, "gauss") else get_kernel(kernel, sigma)
     energy = MMDEnergy(kern, convention.energy_scale)
     scheme = make_scheme(method, tau=convention.step(check_positive("tau", tau), n), eta=eta, noise=noise,
                          noise_off=noise_off, qp_tol=qp_tol, qp_max_iter=qp_max_iter)
-    loop_gen = make_generator(seed + 1_000_003, dev)
-    sampler = None
-    if convention.target == "fresh":
-        chol = torch.linalg.cholesky(target.covs)  # once, not every iteration
-
-        def sampler(g):
-            comp = torch.multinomial(target.weights, runs * m, replacement=True, generator=g)
-            z = torch.randn(runs * m, target.dim, generator=g, dtype=dtype, device=dev)
-            every = torch.einsum("kij,nj->nki", chol, z) + target.means  # (N, K, d): cheap for few components
-            out = every.gather(1, comp.view(-1, 1, 1).expand(-1, 1, target.dim)).squeeze(1)
-            return out.reshape(runs, m, target.dim)
+    loop_gens = [make_generator(s + LOOP_SEED_OFFSET, dev) for s in seeds]
+    sampler = fresh_target_sampler(target, m) if convention.target == "fresh" else None
     return run_flow(scheme, energy, x0, y, steps=steps, target_sampler=sampler, eval_y=y, log_every=log_every,
-                    snapshot_every=snapshot_every, generator=loop_gen, show_progress=show_progress,
+                    snapshot_every=snapshot_every, generator=loop_gens, show_progress=show_progress,
                     desc=METHOD_LABELS[method])
+
+
+#: Offset of run ``r``'s in-loop generator seed from its seed (noise, fresh target samples).
+LOOP_SEED_OFFSET = 1_000_003
+#: Offset of the seed of a run's noise-floor samples from its seed.
+FLOOR_SEED_OFFSET = 2_000_003
+
+
+def run_seeds(seed: int = 0, runs: Optional[int] = None, seeds: Optional[Sequence[int]] = None) -> list[int]:
+    """The seeds of the runs: ``seeds`` if given (``runs``, if also given, must match), else
+    ``seed, seed + 1, ..., seed + runs - 1``."""
+    if seeds is None:
+        if runs is None:
+            raise ParameterError("give 'runs' or 'seeds'")
+        return [int(seed) + r for r in range(check_int("runs", runs))]
+    seeds = [check_int("seeds", s, minimum=0) for s in seeds]
+    if not seeds:
+        raise ParameterError("'seeds' is empty")
+    if len(set(seeds)) != len(seeds):
+        raise ParameterError(f"'seeds' has repeated entries: {seeds}")
+    if runs is not None and check_int("runs", runs) != len(seeds):
+        raise ParameterError(f"'runs' = {runs} but {len(seeds)} seeds")
+    return seeds
 
 
 def target_noise_floor(target: GaussianMixture, kernel: Kernel, n: int, *, repeats: int = 20, seed: int = 0,
                        device="cpu", dtype=torch.float64) -> float:
-    """MMD² between two independent ``n``-point target samples, averaged (the curves' noise floor)."""
+    """MMD² between two independent ``n``-point target samples, averaged over ``repeats`` pairs
+    (the curves' noise floor), drawn from the generator seeded ``seed + FLOOR_SEED_OFFSET``."""
     target = target.to(check_device(device), check_dtype(dtype))
-    g = make_generator(seed + 2_000_003, device)
+    g = make_generator(seed + FLOOR_SEED_OFFSET, device)
     return mmd2_noise_floor(kernel, lambda k, gen: target.sample(k, gen), n, repeats=repeats, generator=g)
+
+
+def target_noise_floors(target: GaussianMixture, kernel: Kernel, n: int, seeds: Sequence[int], *,
+                        repeats: int = 20, device="cpu", dtype=torch.float64) -> list[float]:
+    """:func:`target_noise_floor` of each run, from that run's seed (one value per seed)."""
+    return [target_noise_floor(target, kernel, n, repeats=repeats, seed=s, device=device, dtype=dtype)
+            for s in run_seeds(seeds=seeds)]
+
+
+def mmd2_to_law(result: "FlowResult", kernel: Kernel, target: GaussianMixture, seeds: Sequence[int], *,
+                size: int = 2000) -> list[float]:
+    r"""Final :math:`\mathrm{MMD}^2` of each run against a large independent target sample of ``size``
+    points drawn from the generator seeded ``seeds[r] + 17`` (the flows with a fixed target sample
+    fit that sample, not the law: this is the distance to the law)."""
+    seeds = run_seeds(seeds=seeds)
+    x, w = result.x, result.w
+    if len(seeds) != x.shape[0]:
+        raise ParameterError(f"{len(seeds)} seeds for {x.shape[0]} runs")
+    target = target.to(x.device, x.dtype)
+    out = []
+    for r, s in enumerate(seeds):
+        big = target.sample(check_int("size", size), make_generator(s + 17, x.device))
+        out.append(float(mmd2(kernel, x[r], big, w[r])))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -628,59 +719,88 @@ def convention_grid() -> list[Convention]:
     return out
 
 
-def stuck_mass(x: torch.Tensor, w: torch.Tensor, target: GaussianMixture, *, threshold: float = 4.0):
-    r"""Mass and count of particles far from every target component.
+def far_from_target(x: torch.Tensor, target: GaussianMixture, *, threshold: float = 4.0) -> torch.Tensor:
+    r"""Whether each particle is *far* from the target: its Mahalanobis distance
+    :math:`\sqrt{(x-m_k)^\top\Sigma_k^{-1}(x-m_k)}` to every component is above ``threshold``.
 
-    A particle is *stuck* if its Mahalanobis distance :math:`\sqrt{(x-m_k)^\top\Sigma_k^{-1}(x-m_k)}`
-    to every component is above ``threshold`` (4: probability :math:`e^{-8} \approx 3\cdot10^{-4}`
-    in 2-D). Returns ``(mass (runs,), count (runs,))``; ``count`` counts only particles of weight
-    above :math:`10^{-3}/n` (the others have vanished).
+    ``x`` ``(..., n, d)`` to a bool tensor ``(..., n)``. With ``threshold = 4`` in 2-D a draw of a
+    component lies that far with probability :math:`e^{-8} \approx 3\cdot10^{-4}` (the squared
+    distance is :math:`\chi^2_2`).
     """
+    check_positive("threshold", threshold)
     target = target.to(x.device, x.dtype)
     L = torch.linalg.cholesky(target.covs)
     diff = x.unsqueeze(-2) - target.means  # (..., n, K, d)
     sol = torch.linalg.solve_triangular(L, diff.unsqueeze(-1), upper=False).squeeze(-1)
     maha = (sol * sol).sum(-1).sqrt().min(-1).values  # (..., n)
-    far = maha > threshold
-    alive = w > 1e-3 / x.shape[-2]
+    return maha > threshold
+
+
+#: A particle whose weight is below ``VANISHED / n`` (a thousandth of the uniform weight) has
+#: vanished: the trajectory plots draw it hollow, as the paper's Fig. 4 and 5 do.
+VANISHED = 1e-3
+
+
+def stuck_mass(x: torch.Tensor, w: torch.Tensor, target: GaussianMixture, *, threshold: float = 4.0):
+    r"""Mass and count of particles far from every target component (:func:`far_from_target`).
+
+    Returns ``(mass (runs,), count (runs,))``: the total weight of the far particles, and the number
+    of far particles that have not vanished (weight above ``VANISHED / n``).
+    """
+    far = far_from_target(x, target, threshold=threshold)
+    alive = w > VANISHED / x.shape[-2]
     return (w * far).sum(-1), (far & alive).sum(-1)
 
 
-def assess_claims(results: dict, target: GaussianMixture, *, noise_off: int, early_step: int = 1000,
-                  threshold: float = 4.0) -> dict:
-    r"""Test the paper's three claims for Fig. 3-5 on the results of one convention.
+def run_measurements(results: dict, *, target: Optional[GaussianMixture] = None, noise_off: Optional[int] = None,
+                     early_step: Optional[int] = None, threshold: float = 4.0) -> list[dict]:
+    r"""What each run measured, for the claims of :mod:`wgf_core.claims.ift` (one dict per run).
 
-    ``results`` maps ``"mmd"``, ``"mmd_noise"``, ``"ift"`` to :class:`FlowResult` (same runs).
-    Numbers are means over runs; :math:`\mathrm{MMD}^2` at a step is the last logged value.
+    Measurement only: no threshold of a claim is applied here.
 
-    * ``stuck``: vanilla MMD flow leaves particles stuck far from the target (mean stuck mass
-      :math:`\ge 0.01`, i.e. at least one of 100 particles per run, Mahalanobis distance > 4 from
-      every component) **and** stalls: its final :math:`\mathrm{MMD}^2` is at least 5 times that
-      of the better of noisy MMD flow and IFT.
-    * ``noise_after_off``: noise helps only after it is switched off: noisy final
-      :math:`\mathrm{MMD}^2` below half the vanilla final, while just before the switch-off the
-      noisy flow is not below the vanilla one.
-    * ``ift_teleport``: IFT removes the stuck mass (IFT stuck mass at most a tenth of vanilla's,
-      and vanilla has some) **and** reaches, by step ``early_step``, an :math:`\mathrm{MMD}^2` within a
-      factor 2 of the noisy flow's final one.
+    Parameters
+    ----------
+    results : dict
+        Method name (``"mmd"``, ``"mmd_noise"``, ``"ift"``, ``"wfr"``, ...) to :class:`FlowResult`,
+        all over the same runs.
+    target : GaussianMixture, optional
+        If given, the stuck-particle numbers (:func:`stuck_mass`) at the final step.
+    noise_off : int, optional
+        If given, :math:`\mathrm{MMD}^2` just before the noise is switched off (the last log before
+        step ``noise_off``).
+    early_step : int, optional
+        If given, :math:`\mathrm{MMD}^2` at step ``early_step`` (last log at or before it).
 
-    Returns a dict of numbers and the three booleans.
+    Returns
+    -------
+    list of dict
+        Per run, for each method ``m``: ``{m}_final`` (:math:`\mathrm{MMD}^2` at the last step);
+        ``{m}_before_off`` and ``{m}_early`` if asked; with ``target``: ``{m}_stuck_mass`` (weight
+        of the far particles), ``{m}_stuck_count`` (far particles that have not vanished) and
+        ``{m}_far_count`` (all far particles); and ``n``, the number of particles.
     """
-    van, noi, ift_ = results["mmd"], results["mmd_noise"], results["ift"]
-    out = {}
-    for key, r in (("mmd", van), ("mmd_noise", noi), ("ift", ift_)):
-        mass, count = stuck_mass(r.x, r.w, target, threshold=threshold)
-        out[f"{key}_final"] = float(np.mean(r.mmd2[:, -1]))
-        out[f"{key}_stuck_mass"] = float(mass.mean())
-        out[f"{key}_stuck_count"] = float(count.double().mean())
-    before = max(0, noise_off - 1)
-    out["mmd_before_off"] = float(np.mean(van.mmd2_at(before)))
-    out["mmd_noise_before_off"] = float(np.mean(noi.mmd2_at(before)))
-    out["ift_at_early"] = float(np.mean(ift_.mmd2_at(early_step)))
-    best_other = min(out["mmd_noise_final"], out["ift_final"])
-    out["stuck"] = bool(out["mmd_stuck_mass"] >= 0.01 and out["mmd_final"] >= 5 * best_other)
-    out["noise_after_off"] = bool(out["mmd_noise_final"] < 0.5 * out["mmd_final"]
-                                  and out["mmd_noise_before_off"] >= out["mmd_before_off"])
-    out["ift_teleport"] = bool(out["mmd_stuck_mass"] > 0 and out["ift_stuck_mass"] <= 0.1 * out["mmd_stuck_mass"]
-                               and out["ift_at_early"] <= 2 * out["mmd_noise_final"])
+    if not results:
+        raise ParameterError("'results' is empty")
+    runs = {r.mmd2.shape[0] for r in results.values()}
+    if len(runs) != 1:
+        raise ParameterError(f"the results have different numbers of runs: {sorted(runs)}")
+    runs = runs.pop()
+    out = [dict() for _ in range(runs)]
+    for key, r in results.items():
+        cols = {f"{key}_final": r.mmd2[:, -1]}
+        if noise_off is not None:
+            cols[f"{key}_before_off"] = r.mmd2_at(max(0, check_int("noise_off", noise_off, minimum=0) - 1))
+        if early_step is not None:
+            cols[f"{key}_early"] = r.mmd2_at(check_int("early_step", early_step, minimum=0))
+        if target is not None:
+            mass, count = stuck_mass(r.x, r.w, target, threshold=threshold)
+            cols[f"{key}_stuck_mass"] = mass.detach().cpu().numpy()
+            cols[f"{key}_stuck_count"] = count.cpu().numpy()
+            cols[f"{key}_far_count"] = far_from_target(r.x, target, threshold=threshold).sum(-1).cpu().numpy()
+        for name, col in cols.items():
+            for i in range(runs):
+                v = col[i]
+                out[i][name] = int(v) if name.endswith("_count") else float(v)
+        for i in range(runs):
+            out[i]["n"] = int(r.x.shape[-2])
     return out
