@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from wgf_core import riesz as R
+from wgf_core.kernels import get_kernel
 from wgf_core.metrics import energy_distance
 from wgf_core.validation import ParameterError
 
@@ -128,3 +129,34 @@ def test_unbiased_gradient_is_the_u_statistic():
                         - sum(grad1(x[i], t[j]) for j in range(9)) / 9 for i in range(12)])
     assert torch.allclose(R.riesz_gradient(x, t, r, unbiased=True), want, atol=1e-12)
     assert not torch.allclose(R.riesz_gradient(x, t, r), want, atol=1e-6)
+
+
+def test_jittered_diracs_is_the_scripts_start():
+    g = lambda: torch.Generator().manual_seed(4)
+    x = R.jittered_diracs([[-0.5, 0.0], [0.5, 0.0]], [3, 5], generator=g())
+    assert x.shape == (8, 2) and x.dtype == torch.float64
+    centres = torch.tensor([[-0.5, 0.0]] * 3 + [[0.5, 0.0]] * 5, dtype=torch.float64)
+    dev = (x - centres).abs()
+    assert float(dev.max()) <= 0.5e-9 and float(dev.min()) >= 0 and len(set(x[:, 1].tolist())) == 8  # all distinct
+    assert torch.equal(x, R.jittered_diracs([[-0.5, 0.0], [0.5, 0.0]], [3, 5], generator=g()))  # exact: same seed
+    with pytest.raises(ParameterError, match="'counts'"):
+        R.jittered_diracs([[0.0, 0.0]], [3, 4])
+
+
+def test_null_mmds_match_the_closed_form_of_iid_samples():
+    # E MMD^2(nu_n, nu) = E|Y - Y'| / n for i.i.d. samples of size n (r = 1, V-statistic): the typed
+    # 0.02 floor of the Dirac notebook replaced by this computed one (issue 14)
+    atoms = torch.tensor([[1.0, 1.0], [-1.0, -1.0]], dtype=torch.float64)
+    n, gen = 600, torch.Generator().manual_seed(0)
+    vals = R.null_mmds(lambda k: R.sample_atoms(atoms, n, generator=gen), atoms, draws=400)
+    expected = (0.5 * 2 * math.sqrt(8.0)) / 2 / n    # E|Y - Y'| = P(Y != Y') |a - b| = 0.5 * 2 sqrt 2
+    assert sum(v * v for v in vals) / len(vals) == pytest.approx(expected, rel=0.15)
+    assert 0.0 < max(vals) < 0.2 and len(vals) == 400
+    fine = R.null_mmds(lambda k: R.sample_atoms(atoms, n, generator=gen), atoms, draws=3,
+                       kernel=get_kernel("gauss", 0.1))
+    assert len(fine) == 3 and all(v >= 0 for v in fine)
+
+
+def test_mean_nearest_distance():
+    t = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    assert R.mean_nearest_distance(torch.tensor([[1.0, 0.0], [7.0, 0.0]]), t) == pytest.approx(2.0)

@@ -11,12 +11,13 @@ Each scheme maps the particles ``x`` (N, d) of :math:`\mu_n = \frac1N\sum_i\delt
 * :class:`ParticleFlow` -- explicit Euler :math:`x_i \leftarrow x_i - \tau\nabla\Phi(x_i)` with the
   one-sided gradient 0 between coincident particles (:func:`wgf_core.riesz.riesz_gradient`).
   Coincident particles therefore never separate by themselves, while the exact flow spreads a
-  Dirac at once. At the **first** step only, each group of coincident particles is replaced by
-  the exact short-time profile of its own interaction energy at time ``tau``
-  (:func:`wgf_core.riesz.split_diracs`; deterministic in d = 2, for d = 2 and the
-  interaction energy from :math:`\delta_0` this *is* the exact :math:`\mu_\tau`), plus the Euler
-  drift from the rest of the energy. No random jitter (d = 2); in other dimensions the split uses
-  random directions on a small sphere (stated where used).
+  Dirac at once. As in the authors' scripts, a Dirac start is given to the particle flow as
+  :func:`wgf_core.riesz.jittered_diracs` (the Diracs plus a uniform 1e-9 jitter, float64): the
+  first Euler step then spreads each Dirac over a region of size :math:`\tau`, shaped by the
+  scheme itself. (``split_diracs_first=True`` instead places every group of coincident particles
+  on the exact short-time profile at the first step, :func:`wgf_core.riesz.split_diracs`; that
+  start already *is* the exact solution of the interaction energy at :math:`t = \tau`, so no
+  claim about the scheme is decided from it.)
 * :class:`NeuralBackward` -- a generative Markov kernel :math:`T_\theta(x, z) = x + g_\theta(x, z)`,
   :math:`z\sim\mathcal N(0, I_{d_z})`, trained at every step on the JKO objective (paper section 3)
 
@@ -60,7 +61,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -70,10 +71,10 @@ from ..networks import mlp
 from ..progress import progress
 from ..riesz import (DifferentiableRieszEnergy, directional_derivative_parts, riesz_directional_derivative,
                      riesz_energy, riesz_gradient, riesz_mmd2, split_diracs)
-from ..validation import check_choice, check_int, check_positive, check_range
+from ..validation import ParameterError, check_choice, check_int, check_positive, check_range
 
 __all__ = ["RieszProblem", "ParticleFlow", "NeuralBackward", "NeuralForward", "make_scheme", "SCHEMES", "run_schemes",
-           "RieszFlowResult", "run_riesz_flow"]
+           "RieszFlowResult", "run_riesz_flow", "paper_mnist_tau", "paper_mnist_taus", "scheme_notes"]
 
 SCHEMES = ("particle", "neural_backward", "neural_forward")
 
@@ -152,7 +153,7 @@ class ParticleFlow:
 
     name = "particle"
 
-    def __init__(self, problem: RieszProblem, *, split_diracs_first: bool = True,
+    def __init__(self, problem: RieszProblem, *, split_diracs_first: bool = False,
                  generator: Optional[torch.Generator] = None):
         self.problem, self.split, self.generator, self._first = problem, split_diracs_first, generator, True
 
@@ -380,62 +381,117 @@ class RieszFlowResult:
         return torch.stack(self.snapshots).numpy()
 
 
-def run_riesz_flow(x0: torch.Tensor, problem: RieszProblem, scheme, *, tau: float, steps: int,
-                   log_every: int = 1, snapshot_every: Optional[int] = None, desc: str = "") -> RieszFlowResult:
-    r"""Run ``steps`` steps of ``scheme`` from the particles ``x0`` (N, d) with step ``tau``.
+def run_riesz_flow(x0: torch.Tensor, problem: RieszProblem, scheme, *, tau: Optional[float] = None,
+                   steps: Optional[int] = None, taus: Optional[Sequence[float]] = None, log_every: int = 1,
+                   snapshot_every: Optional[int] = None, desc: str = "") -> RieszFlowResult:
+    r"""Run ``scheme`` from the particles ``x0`` (N, d): ``steps`` steps of size ``tau``, or one step
+    per entry of ``taus`` (a step-size schedule, e.g. :func:`paper_mnist_taus`).
 
     Logs the energy (and :math:`\mathrm{MMD}_K` to the target) at t = 0 and every ``log_every``
     steps, keeps CPU snapshots every ``snapshot_every`` steps (and the last), checks for NaN.
     """
-    tau = check_positive("tau", tau)
-    steps = check_int("steps", steps)
+    if taus is None:
+        if tau is None or steps is None:
+            raise ParameterError("run_riesz_flow needs tau and steps, or taus")
+        tau = check_positive("tau", tau)
+        steps = check_int("steps", steps)
+        taus = [tau] * steps
+    else:
+        taus = [check_positive("taus", t) for t in taus]
+        steps = check_int("steps", len(taus))
     log_every = check_int("log_every", log_every)
     snapshot_every = check_int("snapshot_every", snapshot_every or max(1, steps // 20))
     res = RieszFlowResult(scheme=scheme.name, mmd=[] if problem.target is not None else None)
 
-    def log(k, x):
+    def log(t, x):
         with torch.no_grad():
-            res.times.append(k * tau)
+            res.times.append(t)
             res.energy.append(float(problem.energy(x)))
             if res.mmd is not None:
                 res.mmd.append(float(problem.mmd(x)))
 
     x = x0.clone()
-    log(0, x)
+    log(0.0, x)
     res.snapshot_times.append(0.0)
     res.snapshots.append(x.detach().cpu().clone())
     t0 = time.perf_counter()
+    t = 0.0
     for k in progress(range(1, steps + 1), total=steps, desc=desc or scheme.name):
-        x = scheme.step(x, tau).detach()
+        x = scheme.step(x, taus[k - 1]).detach()
+        t += taus[k - 1]
         if k % 5 == 0 or k == steps:
             check_finite(k, x=x)
         if k % log_every == 0 or k == steps:
-            log(k, x)
+            log(t, x)
         if k % snapshot_every == 0 or k == steps:
-            res.snapshot_times.append(k * tau)
+            res.snapshot_times.append(t)
             res.snapshots.append(x.cpu().clone())
     res.wall = time.perf_counter() - t0
     res.x = x
     return res
 
 
-def run_schemes(x0: torch.Tensor, problem: RieszProblem, *, tau: float, steps: int,
-                options: Optional[dict] = None, schemes=SCHEMES, seed: int = 0, log_every: int = 1,
-                snapshot_every: Optional[int] = None, device="cpu", dtype=torch.float32) -> dict:
-    """Run several schemes from the same ``x0`` with the same ``tau``/``steps``.
+def paper_mnist_tau(t: float) -> float:
+    """The MNIST step size of the authors' ``run_mnist.py`` at time ``t``: 0.5 before t = 5, 1 before
+    25, 2 up to 50, 3 before 6000, then 6."""
+    if t >= 6000:
+        return 6.0
+    if t > 50:
+        return 3.0
+    if t >= 25:
+        return 2.0
+    if t >= 5:
+        return 1.0
+    return 0.5
+
+
+def paper_mnist_taus(end_time: float) -> list:
+    """The step sizes of :func:`paper_mnist_tau` from t = 0 until ``end_time`` is reached (48000 in
+    the paper: 9026 steps; the script's loop count overshoots to t = 48204)."""
+    end_time = check_positive("end_time", end_time)
+    taus, t = [], 0.0
+    while t < end_time - 1e-9:
+        taus.append(paper_mnist_tau(t))
+        t += taus[-1]
+    return taus
+
+
+def scheme_notes(name: str, options: Optional[dict] = None) -> list:
+    """What a scheme's ``options`` change against the paper's scheme, as configuration notes
+    (:func:`wgf_core.claims.configuration`): the svrg estimator and Fourier features of the neural
+    backward scheme, and a particle flow started on the exact short-time profile."""
+    options = options or {}
+    notes = []
+    if name == "neural_backward" and options.get("estimator", "minibatch") == "svrg":
+        notes.append("neural backward scheme with the svrg gradient estimator (a full-gradient control variate "
+                     "of the same JKO objective): not in the paper, which uses plain (mini)batches")
+    if name in ("neural_backward", "neural_forward") and int(options.get("fourier_features", 0) or 0) > 0:
+        notes.append(f"{name.replace('_', ' ')} network fed {int(options['fourier_features'])} Fourier features of x "
+                     f"(scale {options.get('fourier_scale', 10.0):g}): not in the paper, whose networks see x itself")
+    if name == "particle" and options.get("split_diracs_first"):
+        notes.append("particle flow started on the exact short-time profile of each Dirac (not the paper's jitter)")
+    return notes
+
+
+def run_schemes(x0: torch.Tensor, problem: RieszProblem, *, tau: Optional[float] = None,
+                steps: Optional[int] = None, taus: Optional[Sequence[float]] = None, options: Optional[dict] = None,
+                schemes=SCHEMES, seed: int = 0, log_every: int = 1, snapshot_every: Optional[int] = None, device="cpu",
+                dtype=torch.float32) -> dict:
+    """Run several schemes from the same ``x0`` with the same ``tau``/``steps`` (or ``taus``).
 
     ``options`` maps a scheme name to its keyword options (see :func:`make_scheme`). Each scheme
-    gets its own generator seeded from ``seed`` (scheme ``k`` uses ``seed + 1000 k``), so runs
-    are reproducible and independent of the order. Returns ``{name: RieszFlowResult}``.
+    gets its own generator seeded from ``seed``: scheme ``SCHEMES[k]`` uses ``seed + 1000 k``, so a
+    run is reproducible and the same whether it runs alone or with other schemes, in any order.
+    Returns ``{name: RieszFlowResult}``.
     """
     from ..random import make_generator
 
     options = options or {}
     out = {}
-    for k, name in enumerate(schemes):
-        gen = make_generator(seed + 1000 * k, device)
+    for name in schemes:
+        gen = make_generator(seed + 1000 * SCHEMES.index(check_choice("scheme", name, SCHEMES)), device)
         sch = make_scheme(name, problem, x0.shape[-1], generator=gen, device=device, dtype=dtype,
                           **options.get(name, {}))
-        out[name] = run_riesz_flow(x0, problem, sch, tau=tau, steps=steps, log_every=log_every,
+        out[name] = run_riesz_flow(x0, problem, sch, tau=tau, steps=steps, taus=taus, log_every=log_every,
                                    snapshot_every=snapshot_every, desc=name)
     return out
