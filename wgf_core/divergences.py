@@ -53,6 +53,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import numpy as np
 import torch
 
 from .validation import ParameterError, check_choice, check_range
@@ -242,6 +243,61 @@ def _kl() -> Entropy:
     )
 
 
+def _tsallis3_prox(v, tau):
+    r"""Tsallis :math:`\alpha = 3`: :math:`x + \tfrac{3\tau}2 (x^2 - 1) = v`, a quadratic; its
+    non-negative root :math:`x = 2c / (1 + \sqrt{1 + 6\tau c})`, :math:`c = v + \tfrac32\tau`
+    (0 when :math:`c \le 0`, i.e. :math:`v \le \tau f'(0^+)`); written without cancellation."""
+    tau = torch.as_tensor(tau, dtype=v.dtype, device=v.device)
+    c = torch.clamp(v + 1.5 * tau, min=0)
+    return 2 * c / (1 + torch.sqrt(1 + 6 * tau * c))
+
+
+def _tsallis_half_prox(v, tau):
+    r"""Tsallis :math:`\alpha = 1/2` (:math:`f' = 1 - x^{-1/2}`): with :math:`u = \sqrt x`,
+    :math:`x + \tau f'(x) = v` is the cubic :math:`g(u) = u^3 + p u - \tau = 0`, :math:`p = \tau - v`.
+
+    It has exactly one positive root :math:`u^*` (:math:`g(0) = -\tau < 0`; :math:`g` is convex on
+    :math:`u > 0`). Where the discriminant :math:`\Delta = \tau^2/4 + p^3/27 \ge 0` (always when
+    :math:`p > 0`) Cardano's :math:`u = A + B`, :math:`A = (\tau/2 + \sqrt\Delta)^{1/3}`,
+    :math:`B = -p/(3A)`, is evaluated as :math:`u = \tau / (A^2 + p/3 + B^2)` (from
+    :math:`A^3 + B^3 = \tau`), which has no cancellation; otherwise (three real roots) the largest
+    root of the trigonometric form. Then Newton steps polish it (at most a few). CPU tensors are
+    computed in NumPy: the solver calls this on short vectors every iteration, where torch's
+    per-operation overhead dominates.
+    """
+    tau_t = torch.as_tensor(tau, dtype=v.dtype, device=v.device)
+    if v.device.type == "cpu" and not v.requires_grad and not tau_t.requires_grad:
+        vn, tn = v.numpy(), tau_t.numpy()
+        u = _tsallis_half_root(vn, tn, np, lambda a: np.maximum(a, 0.0))
+        return torch.from_numpy(np.asarray(u * u, dtype=vn.dtype))
+    u = _tsallis_half_root(v, tau_t, torch, lambda a: torch.clamp(a, min=0))
+    return u * u
+
+
+def _tsallis_half_root(v, tau, xp, relu):
+    """The positive root u of u^3 + (tau - v) u - tau = 0 (see :func:`_tsallis_half_prox`); ``xp``
+    is ``numpy`` or ``torch`` (both have the functions used here), ``relu`` is max(., 0)."""
+    p = tau - v
+    q2 = tau / 2 + 0 * p  # broadcast
+    disc = q2 * q2 + (p / 3) ** 3
+    one = disc >= 0
+    A = (q2 + xp.sqrt(relu(disc))) ** (1 / 3)  # > 0
+    A = xp.where(one, A, 1 + 0 * p)
+    cardano = 2 * q2 / (A * A + p / 3 + (p / (3 * A)) ** 2)
+    r = xp.sqrt(relu(-p / 3))  # three real roots: p < 0 and r^3 > tau / 2 > 0
+    trig = 2 * r * xp.cos(xp.arccos(xp.where(one, 0 * p, q2 / xp.where(one, 1 + 0 * p, r**3))) / 3)
+    u = xp.where(one, cardano, trig)
+    for _ in range(20):
+        g = u * (u * u + p) - 2 * q2
+        dg = 3 * u * u + p
+        ok = dg > 0
+        step = xp.where(ok, g / xp.where(ok, dg, 1 + 0 * p), 0 * p)
+        u = relu(u - step)
+        if bool((xp.abs(step) <= 4e-16 * u).all()):
+            break
+    return u
+
+
 def _tsallis(a: float) -> Entropy:
     if a == 1.0:
         e = _kl()
@@ -267,9 +323,8 @@ def _tsallis(a: float) -> Entropy:
         val = b ** (a / (a - 1)) - 1
         return torch.where(ok, val, torch.full_like(s, INF))
 
-    prox = None
-    if a == 2.0:
-        prox = lambda v, tau: torch.clamp((v + 2 * tau) / (1 + 2 * tau), min=0)  # noqa: E731
+    prox = {2.0: lambda v, tau: torch.clamp((v + 2 * tau) / (1 + 2 * tau), min=0),  # noqa: E731
+            3.0: _tsallis3_prox, 0.5: _tsallis_half_prox}.get(a)
     return Entropy(
         "tsallis", a,
         f_=lambda x: (x**a - a * x + a - 1) / (a - 1),
