@@ -198,6 +198,11 @@ def test_conventions():
     assert conv.step(50, 100) == 0.5 and ift.Convention().step(50, 100) == 50
     assert conv.energy_scale == 1.0 and ift.Convention().energy_scale == 0.5
     assert len(ift.convention_grid()) == 16 and len(set(ift.convention_grid())) == 16
+    fields = ("bandwidth", "step_scale", "energy", "target")
+    for base in (ift.Convention(), conv):
+        near = ift.convention_neighbours(base)
+        assert near[0] == base and len(set(near)) == 5 and set(near) <= set(ift.convention_grid())
+        assert all(sum(getattr(c, f) != getattr(base, f) for f in fields) == 1 for c in near[1:])
     res = ift.run_experiment("mmd", gt.gaussian_2d_init(), gt.gaussian_2d_target(), n=10, runs=2, steps=5,
                              sigma=3.0, tau=1.0, convention=conv, show_progress=False)
     assert np.isfinite(res.mmd2).all()

@@ -51,6 +51,7 @@ initial particles / targets per run from the seed and applies a :class:`Conventi
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
@@ -89,6 +90,7 @@ __all__ = [
     "run_experiment",
     "target_noise_floor",
     "convention_grid",
+    "convention_neighbours",
     "far_from_target",
     "stuck_mass",
     "run_measurements",
@@ -194,7 +196,7 @@ class MMDEnergy:
         m = y.shape[-2]
         pts = torch.cat([x, y], dim=-2)
         v = torch.cat([w, torch.full(y.shape[:-1], -1.0 / m, dtype=w.dtype, device=w.device)], dim=-1) * f
-        batch = int(np.prod(z.shape[:-2])) if z.dim() > 2 else 1
+        batch = math.prod(z.shape[:-2]) if z.dim() > 2 else 1
         rows = max(1, self.max_block // max(1, batch * pts.shape[-2]))
         if rows < z.shape[-2]:  # large problems: row blocks keep memory at O(block * (n + m))
             hs, gs = [], []
@@ -716,6 +718,20 @@ def convention_grid() -> list[Convention]:
             for en in ("half", "full"):
                 for tg in ("fixed", "fresh"):
                     out.append(Convention(bw, st, en, tg))
+    return out
+
+
+def convention_neighbours(base: Convention = Convention()) -> list[Convention]:
+    """``base`` and the 4 conventions that differ from it in exactly one field (5 in all).
+
+    A one-at-a-time sensitivity sweep: each row changes one choice the paper leaves open.
+    """
+    out = [base]
+    options = {"bandwidth": ("2sigma2", "sigma2"), "step_scale": ("none", "1/n"), "energy": ("half", "full"),
+               "target": ("fixed", "fresh")}
+    for name, values in options.items():
+        other = values[1] if getattr(base, name) == values[0] else values[0]
+        out.append(Convention(**{**{k: getattr(base, k) for k in options}, name: other}))
     return out
 
 
