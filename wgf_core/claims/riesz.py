@@ -154,10 +154,9 @@ def _interaction_claims():
     where = f"Sec. 6.1 ({_SEEDS_README}{_PARA})"
     out = []
     for s in SCHEMES:
-        start = "a jittered Dirac delta_0" if s == "particle" else "delta_0"
         out.append(Claim(
             id=f"riesz-interaction-{s}-mean", notebook=nb, kind="paper",
-            statement=(f"From {start}, {_SCHEME_WORDS[s]} follows the exact self-similar flow of the interaction "
+            statement=(f"From delta_0, {_SCHEME_WORDS[s]} follows the exact self-similar flow of the interaction "
                        f"energy (r = 1, d = 2): mean |x| at t = 1.2 equals pi^2 t / 16."),
             quote=quote, where=where, criterion_text=_INTERACTION_TOL, tolerance_reason=_INTERACTION_WHY,
             criterion=interaction_mean, value_label="mean |x| at t = 1.2",
