@@ -261,37 +261,38 @@ def _tsallis_half_prox(v, tau):
     :math:`p > 0`) Cardano's :math:`u = A + B`, :math:`A = (\tau/2 + \sqrt\Delta)^{1/3}`,
     :math:`B = -p/(3A)`, is evaluated as :math:`u = \tau / (A^2 + p/3 + B^2)` (from
     :math:`A^3 + B^3 = \tau`), which has no cancellation; otherwise (three real roots) the largest
-    root of the trigonometric form. Then Newton steps polish it (at most a few). CPU tensors are
+    root of the trigonometric form. Then Newton steps polish it (usually one). CPU tensors are
     computed in NumPy: the solver calls this on short vectors every iteration, where torch's
     per-operation overhead dominates.
     """
-    tau_t = torch.as_tensor(tau, dtype=v.dtype, device=v.device)
-    if v.device.type == "cpu" and not v.requires_grad and not tau_t.requires_grad:
-        vn, tn = v.numpy(), tau_t.numpy()
-        u = _tsallis_half_root(vn, tn, np, lambda a: np.maximum(a, 0.0))
+    if v.device.type == "cpu" and not v.requires_grad and not (torch.is_tensor(tau) and tau.requires_grad):
+        vn = v.numpy()
+        tn = tau.numpy() if torch.is_tensor(tau) else np.asarray(tau, dtype=vn.dtype)
+        u = _tsallis_half_root(vn, tn.astype(vn.dtype, copy=False), np, np.cbrt, lambda a: np.maximum(a, 0.0))
         return torch.from_numpy(np.asarray(u * u, dtype=vn.dtype))
-    u = _tsallis_half_root(v, tau_t, torch, lambda a: torch.clamp(a, min=0))
+    tau_t = torch.as_tensor(tau, dtype=v.dtype, device=v.device)
+    u = _tsallis_half_root(v, tau_t, torch, lambda a: a ** (1 / 3), lambda a: torch.clamp(a, min=0))
     return u * u
 
 
-def _tsallis_half_root(v, tau, xp, relu):
+def _tsallis_half_root(v, tau, xp, cbrt, relu):
     """The positive root u of u^3 + (tau - v) u - tau = 0 (see :func:`_tsallis_half_prox`); ``xp``
-    is ``numpy`` or ``torch`` (both have the functions used here), ``relu`` is max(., 0)."""
+    is ``numpy`` or ``torch``, ``cbrt`` the cube root of a non-negative array, ``relu`` max(., 0)."""
     p = tau - v
-    q2 = tau / 2 + 0 * p  # broadcast
-    disc = q2 * q2 + (p / 3) ** 3
-    one = disc >= 0
-    A = (q2 + xp.sqrt(relu(disc))) ** (1 / 3)  # > 0
-    A = xp.where(one, A, 1 + 0 * p)
-    cardano = 2 * q2 / (A * A + p / 3 + (p / (3 * A)) ** 2)
-    r = xp.sqrt(relu(-p / 3))  # three real roots: p < 0 and r^3 > tau / 2 > 0
-    trig = 2 * r * xp.cos(xp.arccos(xp.where(one, 0 * p, q2 / xp.where(one, 1 + 0 * p, r**3))) / 3)
-    u = xp.where(one, cardano, trig)
-    for _ in range(20):
-        g = u * (u * u + p) - 2 * q2
-        dg = 3 * u * u + p
-        ok = dg > 0
-        step = xp.where(ok, g / xp.where(ok, dg, 1 + 0 * p), 0 * p)
+    p3 = p / 3
+    q2 = tau / 2
+    disc = q2 * q2 + p3 * p3 * p3
+    A = cbrt(q2 + xp.sqrt(relu(disc)))  # > 0
+    B = p3 / A
+    u = tau / (A * A + p3 + B * B)  # Cardano without cancellation (valid where disc >= 0)
+    three = disc < 0
+    if bool(three.any()):  # three real roots (p < 0, r^3 > tau / 2 > 0): the largest, trigonometric form
+        r = xp.sqrt(relu(-p3))
+        r3 = xp.where(three, r * r * r, 1 + 0 * r)
+        trig = 2 * r * xp.cos(xp.arccos(xp.where(three, q2 / r3, 0 * r)) / 3)
+        u = xp.where(three, trig, u)
+    for _ in range(20):  # g' = 3u^2 + p > 0 at the (simple) root, and the start is next to it
+        step = (u * (u * u + p) - tau) / (3 * u * u + p)
         u = relu(u - step)
         if bool((xp.abs(step) <= 4e-16 * u).all()):
             break
