@@ -214,3 +214,11 @@ def test_default_ensembles_have_three_seeds():
     for name in ("01_interaction_energy", "02_diracs", "03_smiley", "04_max_und_moritz", "05_mnist"):
         ns = _setup(name, "default")
         assert len(ns["seeds"]) >= C.MIN_SEEDS, name
+
+
+def test_particle_flows_run_at_the_papers_step_outside_ci():
+    for name in ("02_diracs", "03_smiley", "04_max_und_moritz"):
+        for profile in ("default", "paper"):
+            ns = _setup(name, profile)
+            assert ns["sizes"]["particle_tau"] == ns["PAPER"]["tau"], (name, profile)
+            assert ns["sizes"]["end_time"] == ns["PAPER"]["end_time"], (name, profile)   # the paper's horizon

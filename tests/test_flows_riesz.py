@@ -183,3 +183,23 @@ def test_fourier_features_learn_fine_scale_fields_faster():
     assert errs[64] < 0.3 and errs[0] > 0.8  # measured: 0.10 and 0.99
     with pytest.raises(ParameterError, match="'fourier_features'"):
         make_scheme("neural_backward", RieszProblem(), 2, fourier_features=-1)
+
+
+def test_problem_energy_and_mmd_are_the_riesz_functions():
+    # the cached target self term and the shared MMD pass of the log change no value: exact equality is the property
+    from wgf_core.kernels import get_kernel
+    from wgf_core.metrics import mmd2
+
+    gen = torch.Generator().manual_seed(5)
+    target, x = torch.randn(300, 2, generator=gen, dtype=torch.float64), torch.randn(200, 2, generator=gen, dtype=torch.float64)
+    prob = RieszProblem(target, 1.0)
+    for _ in range(2):
+        assert torch.equal(prob.energy(x), R.riesz_energy(x, target, 1.0))
+        assert torch.equal(prob.mmd(x), R.riesz_mmd2(x, target, 1.0).sqrt())
+    res = run_riesz_flow(x, prob, make_scheme("particle", prob, 2), tau=0.1, steps=2)
+    assert res.energy[-1] == float(R.riesz_energy(res.x, target, 1.0))
+    assert res.mmd[-1] == float(R.riesz_mmd2(res.x, target, 1.0).sqrt())
+    draws = [torch.randn(200, 2, generator=gen, dtype=torch.float64) for _ in range(3)]
+    fine = get_kernel("gauss", 0.05)
+    assert R.null_mmds(lambda k: draws[k], target, draws=3) == [float(R.riesz_mmd2(d, target).sqrt()) for d in draws]
+    assert R.null_mmds(lambda k: draws[k], target, draws=3, kernel=fine) == [float(mmd2(fine, d, target).sqrt()) for d in draws]

@@ -99,12 +99,17 @@ def potential_energy(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, 
 
 
 def riesz_mmd2(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, wy=None, *,
-               block_size: Optional[int] = None) -> torch.Tensor:
+               block_size: Optional[int] = None, target_energy: Optional[torch.Tensor] = None) -> torch.Tensor:
     r""":math:`\mathrm{MMD}_K^2(\mu,\nu) = 2(\mathcal E_K(\mu) + \mathcal V_{K,\nu}(\mu) + \mathcal E_K(\nu))`
-    for :math:`K = -|x-y|^r` (for r = 1 the energy distance), shape ``(...)``; clamped at 0."""
+    for :math:`K = -|x-y|^r` (for r = 1 the energy distance), shape ``(...)``; clamped at 0.
+
+    ``target_energy``: :math:`\mathcal E_K(\nu)` (``interaction_energy(y, r, wy)``) when already
+    computed, e.g. for many ``x`` against one target; the result is the same."""
+    if target_energy is None:
+        target_energy = interaction_energy(y, r, wy, block_size=block_size)
     val = 2 * (interaction_energy(x, r, wx, block_size=block_size)
                + potential_energy(x, y, r, wx, wy, block_size=block_size)
-               + interaction_energy(y, r, wy, block_size=block_size))
+               + target_energy)
     return val.clamp_min(0.0)
 
 
@@ -366,15 +371,21 @@ def null_mmds(draw, target: torch.Tensor, *, draws: int = 19, r: float = 1.0, ke
     :math:`\mathbb E\,\mathrm{MMD}^2(\hat\nu_n, \nu) = \mathbb E|Y - Y'| / n` (V-statistic), which the
     tests check.
     """
-    from .metrics import mmd2
-
     out = []
+    if kernel is None:
+        ey = interaction_energy(target, r, block_size=block_size)
+    else:  # the target's self term of metrics.mmd2, once
+        wy = uniform_weights(target)
+        kyy = (kernel_sum(kernel, target, target, wy, block_size=block_size) * wy).sum(-1)
     for k in range(check_int("draws", draws)):
         x = draw(k).to(dtype=target.dtype, device=target.device)
         if kernel is None:
-            v = riesz_mmd2(x, target, r, block_size=block_size)
-        else:
-            v = mmd2(kernel, x, target, block_size=block_size).clamp_min(0.0)
+            v = riesz_mmd2(x, target, r, block_size=block_size, target_energy=ey)
+        else:  # metrics.mmd2(kernel, x, target), term by term
+            wx = uniform_weights(x)
+            kxx = (kernel_sum(kernel, x, x, wx, block_size=block_size) * wx).sum(-1)
+            kxy = (kernel_sum(kernel, x, target, wy, block_size=block_size) * wx).sum(-1)
+            v = torch.clamp(kxx - 2 * kxy + kyy, min=0)
         out.append(float(v.sqrt()))
     return out
 

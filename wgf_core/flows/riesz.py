@@ -69,8 +69,8 @@ from torch import nn
 from ..diagnostics import check_finite
 from ..networks import mlp
 from ..progress import progress
-from ..riesz import (DifferentiableRieszEnergy, directional_derivative_parts, riesz_directional_derivative,
-                     riesz_energy, riesz_gradient, riesz_mmd2, split_diracs)
+from ..riesz import (DifferentiableRieszEnergy, directional_derivative_parts, interaction_energy,
+                     riesz_directional_derivative, riesz_energy, riesz_gradient, riesz_mmd2, split_diracs)
 from ..validation import ParameterError, check_choice, check_int, check_positive, check_range
 
 __all__ = ["RieszProblem", "ParticleFlow", "NeuralBackward", "NeuralForward", "make_scheme", "SCHEMES", "run_schemes",
@@ -91,19 +91,29 @@ class RieszProblem:
     r: float = 1.0
     block_size: Optional[int] = None
     backend: str = "torch"
+    _target_energy: Optional[torch.Tensor] = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.r = check_range("r", self.r, 0.0, 2.0)
         check_choice("backend", self.backend, ("torch", "keops"))
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
-        return riesz_energy(x, self.target, self.r, block_size=self.block_size)
+        if self.target is None:
+            return riesz_energy(x, None, self.r, block_size=self.block_size)
+        return 0.5 * self.mmd2(x)  # riesz_energy's formula, with the target's self term computed once
+
+    def mmd2(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        r""":math:`\mathrm{MMD}_K^2(\mu,\nu)` (:func:`riesz_mmd2`), None without target."""
+        if self.target is None:
+            return None
+        if self._target_energy is None:  # E_K(nu), computed once per problem
+            self._target_energy = interaction_energy(self.target, self.r, block_size=self.block_size)
+        return riesz_mmd2(x, self.target, self.r, block_size=self.block_size, target_energy=self._target_energy)
 
     def mmd(self, x: torch.Tensor) -> Optional[torch.Tensor]:
         r""":math:`\mathrm{MMD}_K(\mu,\nu)` (the square root of :func:`riesz_mmd2`), None without target."""
-        if self.target is None:
-            return None
-        return riesz_mmd2(x, self.target, self.r, block_size=self.block_size).sqrt()
+        m2 = self.mmd2(x)
+        return None if m2 is None else m2.sqrt()
 
     def gradient(self, x: torch.Tensor) -> torch.Tensor:
         return riesz_gradient(x, self.target, self.r, block_size=self.block_size, backend=self.backend)
@@ -406,9 +416,12 @@ def run_riesz_flow(x0: torch.Tensor, problem: RieszProblem, scheme, *, tau: Opti
     def log(t, x):
         with torch.no_grad():
             res.times.append(t)
-            res.energy.append(float(problem.energy(x)))
-            if res.mmd is not None:
-                res.mmd.append(float(problem.mmd(x)))
+            if res.mmd is None:
+                res.energy.append(float(problem.energy(x)))
+            else:  # one MMD pass for both: F = MMD^2 / 2
+                m2 = problem.mmd2(x)
+                res.energy.append(float(0.5 * m2))
+                res.mmd.append(float(m2.sqrt()))
 
     x = x0.clone()
     log(0.0, x)
