@@ -217,3 +217,15 @@ def test_fv_aggregation_square_forms_four_pulses_then_one():
     tl = pulse_timeline(modes)
     assert tl["first"] is not None and 40 <= tl["first"] <= 90, tl
     assert tl["one_from"] is not None and tl["last"] < tl["one_from"] <= 400, tl
+
+
+def test_ou_floor_law_is_reproducible_and_matches_single_draws():
+    g = lambda: torch.Generator().manual_seed(4)
+    a = pde.ou_floor_law(6, 0.05, 18, 5, g())
+    assert a.shape == (5,) and np.isfinite(a).all()
+    assert np.array_equal(a, pde.ou_floor_law(6, 0.05, 18, 5, g()))  # same generator: bitwise (the property)
+    gen = g()
+    A, b = pde.random_ou_problem(6, gen)
+    assert math.isclose(a[0], math.log10(pde.ou_jko_floor(A, b, 0.05, 18)), rel_tol=1e-12)
+    # a smaller step has a smaller time-discretisation floor
+    assert pde.ou_jko_floor(A, b, 0.01, 90) < pde.ou_jko_floor(A, b, 0.05, 18)

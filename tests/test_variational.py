@@ -298,3 +298,39 @@ def test_box_reference_of_a_collapsed_cloud_has_a_positive_volume():
     y = torch.tensor([[0.0, 0.0], [1.0, 2.0]])
     r2 = vj.BoxReference.fit(y, margin=0.5)
     assert torch.allclose(r2.low, torch.tensor([-0.5, -1.0])) and torch.allclose(r2.high, torch.tensor([1.5, 3.0]))
+
+
+def test_linear_maps_push_as_one_affine_product():
+    # map_type="linear": the stored maps are pushed as x @ W + c (one (d, d) product), equal to the layers
+    flow, _, _ = _ou_flow(3, d=3, outer=5)
+    flow.run(2)
+    for net in flow.maps:
+        torch.nn.init.normal_(net.net[-1].weight, std=0.3)  # a map far from the identity
+    flow._affine = [vj.VariationalJKO.affine_form(net, 3) for net in flow.maps]
+    x = torch.randn(50, 3, generator=torch.Generator().manual_seed(1))
+    layers = x
+    for net in flow.maps:
+        layers = net(layers)
+    assert torch.allclose(flow.push(x), layers, atol=1e-5)
+    assert torch.allclose(flow.push(flow.push(x, 1), start=1), layers, atol=1e-5)
+
+
+def test_step_reports_the_training_time_apart():
+    flow, _, _ = _ou_flow(0, outer=3)
+    info = flow.step()
+    assert {"time_s", "train_s", "train_cpu_s"} <= set(info)
+    assert 0 <= info["train_s"] <= info["time_s"] and info["train_cpu_s"] >= 0
+
+
+def test_two_sample_null_ranks_a_matching_sample_inside_and_a_shifted_one_outside():
+    from wgf_core.diagnostics import two_sample_null
+    from wgf_core.metrics import energy_distance
+
+    sampler = lambda n, g: torch.randn(n, 2, generator=g)
+    g = torch.Generator().manual_seed(0)
+    y = sampler(300, g)
+    null = two_sample_null(energy_distance, sampler, y, 19, g)
+    assert len(null) == 19 and all(v > -1e-9 for v in null)
+    assert float(energy_distance(sampler(300, g) + 1.0, y)) > max(null)
+    again = two_sample_null(energy_distance, sampler, y, 19, torch.Generator().manual_seed(7))
+    assert again == two_sample_null(energy_distance, sampler, y, 19, torch.Generator().manual_seed(7))

@@ -142,6 +142,35 @@ def random_ou_problem(d: int, generator: Optional[torch.Generator] = None, *, la
     return 0.5 * (A + A.T), b
 
 
+def ou_jko_floor(A: torch.Tensor, b: torch.Tensor, step: float, k: int) -> float:
+    r"""SymKL between the exact discrete JKO iterate :math:`P_k` and the exact law :math:`P_{ak}`.
+
+    The time-discretisation error of any JKO scheme with step ``a`` that solves each step exactly
+    (the *floor* of a JKO solver), for the OU problem ``(A, b)`` from :math:`N(0, I)`.
+    """
+    from .metrics import gaussian_symkl
+
+    mj, Sj = ou_jko_gaussian(A, b, step, k)
+    mt, St = ou_solution(A, b, step * k)
+    return float(gaussian_symkl(mj, Sj, mt, St))
+
+
+def ou_floor_law(d: int, step: float, k: int, draws: int, generator: Optional[torch.Generator] = None, *,
+                 law: str = "mokrov") -> np.ndarray:
+    r"""``log10`` of :func:`ou_jko_floor` for ``draws`` problems drawn by :func:`random_ou_problem`.
+
+    Its spread is how much one draw of the problem moves the error of an exact JKO solver: the
+    precision with which one draw can be compared with a mean over draws (the paper's Fig. 3 averages
+    15 repeats, each on a new draw). Returns ``(draws,)`` float64.
+    """
+    draws = check_int("draws", draws)
+    out = np.empty(draws)
+    for i in range(draws):
+        A, b = random_ou_problem(d, generator, law=law)
+        out[i] = math.log10(ou_jko_floor(A, b, step, k))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Barenblatt profile
 # --------------------------------------------------------------------------------------------
