@@ -362,17 +362,21 @@ def fresh_target_sampler(target: GaussianMixture, m: int) -> Callable:
     Run ``r`` draws its component labels and its normal vectors from ``generators[r]`` in the
     order :meth:`GaussianMixture.sample` uses (labels, then normals), so its sample equals
     ``target.sample(m, generators[r])`` and does not depend on the other runs. The Cholesky factors
-    are computed once; the affine maps of all runs are one batched product.
+    are computed once; each component's affine map is one product over the points of all runs that
+    drew it.
     """
-    chol = torch.linalg.cholesky(target.covs)  # (K, d, d), once
+    chol_t = torch.linalg.cholesky(target.covs).transpose(-1, -2).contiguous()  # (K, d, d), once
     d = target.dim
 
     def sampler(generators):
         comp = torch.stack([torch.multinomial(target.weights, m, replacement=True, generator=g) for g in generators])
         z = torch.stack([torch.randn(m, d, generator=g, dtype=target.means.dtype, device=target.means.device)
                          for g in generators])
-        every = torch.einsum("kij,rnj->rnki", chol, z) + target.means  # (runs, m, K, d): cheap for few components
-        return every.gather(2, comp[..., None, None].expand(-1, -1, 1, d)).squeeze(2)
+        out = target.means[comp]  # (runs, m, d)
+        for k in range(chol_t.shape[0]):
+            mask = comp == k
+            out[mask] += z[mask] @ chol_t[k]
+        return out
 
     return sampler
 
