@@ -334,3 +334,18 @@ def test_two_sample_null_ranks_a_matching_sample_inside_and_a_shifted_one_outsid
     assert float(energy_distance(sampler(300, g) + 1.0, y)) > max(null)
     again = two_sample_null(energy_distance, sampler, y, 19, torch.Generator().manual_seed(7))
     assert again == two_sample_null(energy_distance, sampler, y, 19, torch.Generator().manual_seed(7))
+
+
+def test_affine_moments_are_the_law_of_the_pushed_samples():
+    flow, _, _ = _ou_flow(2, d=3, outer=5)
+    flow.run(2)
+    m, S = flow.affine_moments(torch.zeros(3), torch.eye(3))
+    x = flow.sample(200000, generator=torch.Generator().manual_seed(3)).double()
+    mf, Sf = fit_gaussian(x)
+    assert torch.allclose(m, mf, atol=0.02) and torch.allclose(S, Sf, atol=0.03)
+    m1, _ = flow.affine_moments(torch.zeros(3), torch.eye(3), k=1)
+    assert torch.allclose(m1, fit_gaussian(flow.sample(200000, k=1, generator=torch.Generator().manual_seed(4)).double())[0],
+                          atol=0.02)
+    with pytest.raises(ParameterError, match="linear"):
+        vj.VariationalJKO(vj.KLDivergence(lambda x: -(x**2).sum(-1)), lambda n, g: torch.randn(n, 2, generator=g), 2,
+                          0.1, map_type="residual").affine_moments(torch.zeros(2), torch.eye(2))

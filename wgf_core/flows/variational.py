@@ -438,6 +438,25 @@ class VariationalJKO:
             return torch.addmm(c, x, W)
         return self._apply_map(self.maps[i], x).detach()
 
+    def affine_moments(self, mean0: torch.Tensor, cov0: torch.Tensor, k: Optional[int] = None):
+        r"""Exact mean and covariance of :math:`P_k` for affine maps (``map_type="linear"``), float64.
+
+        If :math:`P_0` has mean ``mean0`` ``(d,)`` and covariance ``cov0`` ``(d, d)``, the stored maps
+        :math:`x \mapsto xW_i + c_i` give :math:`m \leftarrow mW_i + c_i`, :math:`S \leftarrow W_i^\top S W_i`
+        (for a Gaussian :math:`P_0`, :math:`P_k` is exactly :math:`N(m, S)`): the law of the flow without the
+        sampling error of a fit to samples.
+        """
+        if self.map_type != "linear":
+            raise ParameterError(f"affine_moments needs map_type='linear', not {self.map_type!r}")
+        k = len(self.maps) if k is None else check_int("k", k, minimum=0)
+        m = torch.as_tensor(mean0, dtype=torch.float64).reshape(-1).cpu()
+        S = torch.as_tensor(cov0, dtype=torch.float64).cpu()
+        for W, c in self._affine[:k]:
+            W64, c64 = W.double().cpu(), c.double().cpu()
+            m = m @ W64 + c64
+            S = W64.T @ S @ W64
+        return m, 0.5 * (S + S.T)
+
     @staticmethod
     def affine_form(net: nn.Module, dim: int):
         r"""``(W, c)`` with ``net(x) = x @ W + c`` for an affine map ``net`` (``map_type="linear"``).
