@@ -160,3 +160,19 @@ def test_null_mmds_match_the_closed_form_of_iid_samples():
 def test_mean_nearest_distance():
     t = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
     assert R.mean_nearest_distance(torch.tensor([[1.0, 0.0], [7.0, 0.0]]), t) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_fused_gradient_equals_the_two_sums(unbiased):
+    # riesz_gradient with a target makes one pass over [x, target] with signed weights
+    from wgf_core.kernels import kernel_grad_sum
+
+    gen = torch.Generator().manual_seed(3)
+    x, t = torch.randn(40, 5, generator=gen, dtype=torch.float64), torch.randn(70, 5, generator=gen, dtype=torch.float64)
+    x[3] = x[7]   # coincident particles
+    t[0] = x[1]   # a particle on a target point
+    k = get_kernel("riesz", 1.0)
+    two = kernel_grad_sum(k, x, x) * (40 / 39 if unbiased else 1.0) - kernel_grad_sum(k, x, t)
+    assert torch.allclose(R.riesz_gradient(x, t, 1.0, unbiased=unbiased), two, rtol=1e-12, atol=1e-14)
+    xb = torch.stack([x, x + 1])   # batched
+    assert torch.allclose(R.riesz_gradient(xb, t, 1.0)[1], R.riesz_gradient(x + 1, t, 1.0), rtol=1e-12, atol=1e-14)

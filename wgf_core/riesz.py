@@ -143,10 +143,19 @@ def riesz_gradient(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: fl
     Tensor ``(..., N, d)``.
     """
     k = get_kernel("riesz", r)
+    n = x.shape[-2]
+    # kernel_grad_sum averages over all N columns, the own one being 0: the U-statistic divides by N - 1
+    wself = 1.0 / max(1, n - 1) if unbiased else 1.0 / n
+    if target is not None and backend == "torch":
+        # one pass over the columns [x, target] with signed weights [1/N ..., -1/M ...]: the same sums, half
+        # the distance passes (it matters for small clouds in high dimension, e.g. 25 images against 100)
+        m = target.shape[-2]
+        ys = torch.cat([x, target.to(x.dtype).expand(*x.shape[:-2], m, x.shape[-1])], dim=-2)
+        w = torch.cat([x.new_full(x.shape[:-1], wself), x.new_full((*x.shape[:-2], m), -1.0 / m)], dim=-1)
+        return kernel_grad_sum(k, x, ys, w, block_size=block_size, backend=backend)
     g = kernel_grad_sum(k, x, x, block_size=block_size, backend=backend)
     if unbiased:
-        n = x.shape[-2]
-        g = g * (n / max(1, n - 1))  # kernel_grad_sum averages over all N columns, the own one being 0
+        g = g * (n / max(1, n - 1))
     if target is not None:
         g = g - kernel_grad_sum(k, x, target, block_size=block_size, backend=backend)
     return g
