@@ -160,3 +160,16 @@ def test_assess_claims_is_gone_from_the_scheme_module():
     from wgf_core.flows import ift
 
     assert not hasattr(ift, "assess_claims")
+
+
+def test_member_means_average_each_number_over_consecutive_runs():
+    runs = [dict(mmd_stuck_count=c, mmd_final=f) for c, f in ((1, 1.0), (0, 3.0), (2, 5.0), (0, float("nan")))]
+    m = R.member_means(runs, 2)
+    assert len(m) == 2 and m[0] == {"mmd_stuck_count": 0.5, "mmd_final": 2.0}
+    assert m[1]["mmd_stuck_count"] == 1.0 and math.isnan(m[1]["mmd_final"])
+    # half a stuck particle per run on average is not "some points get stuck"; one per run is
+    args = dict(mmd_final=1.0, mmd_noise_final=0.1, ift_final=0.1)
+    assert not R.stuck_and_worse(mmd_stuck_count=m[0]["mmd_stuck_count"], **args).passed
+    assert R.stuck_and_worse(mmd_stuck_count=1.0, **args).passed
+    with pytest.raises(ValueError, match="members of 3"):
+        R.member_means(runs, 3)
