@@ -26,14 +26,17 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 
 install: $(STAMP)
 
+# Tests run on every core (pytest-xdist), one torch thread per worker: on a small CPU that is faster
+# than one process with all threads. TEST_JOBS=1 OMP_NUM_THREADS=2 make test runs them serially.
+TEST_JOBS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadgroup
 
 test-unit: $(STAMP)
-	$(PY) -m pytest -q -m "not notebook"
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -n $(TEST_JOBS) -m "not notebook"
 
 test-notebooks: $(STAMP)
-	$(PY) -m pytest -q -m notebook
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -n $(TEST_JOBS) -m notebook
 
 # Execute every notebook at $(PROFILE) (unchanged ones are skipped), generate the report pages and
 # build book/_build/html offline. `PROFILE=ci make book` for a quick build.

@@ -19,7 +19,9 @@ import build_book as bb  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "data" / "notebooks"
 
-pytestmark = pytest.mark.slow  # ~40 s on an idle 2-core CPU (one papermill run + one Jupyter Book build)
+# ~40 s on an idle 2-core CPU (one papermill run + one Jupyter Book build); under pytest-xdist one worker
+# (the "book" group) runs every test of this module, so the tiny book is built once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]
 
 
 @pytest.fixture(scope="module")

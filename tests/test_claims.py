@@ -110,3 +110,29 @@ def test_registry_ids_unique_and_notebooks_exist():
 def test_get_names_known_ids():
     with pytest.raises(KeyError, match="no claim"):
         C.get("ift-no-such-claim")
+
+
+def _examples():
+    """Every paper's ``EXAMPLES`` ({claim id: (passing kwargs, failing kwargs)}) from its test module."""
+    import importlib
+
+    out = {}
+    for paper in C.PAPERS:
+        out.update(importlib.import_module(f"test_claims_{paper}").EXAMPLES)
+    return out
+
+
+def test_every_registered_claim_has_a_passing_and_a_failing_example():
+    assert sorted(_examples()) == sorted(C.registry())
+
+
+@pytest.mark.parametrize("cid", sorted(C.registry()))
+def test_criterion_passes_and_fails(cid):
+    """One input that meets the criterion and one that misses it, for every claim of every paper."""
+    good, bad = _examples()[cid]
+    claim = C.get(cid)
+    out_good, out_bad = claim.check(good), claim.check(bad)
+    assert isinstance(out_good, Outcome) and out_good.passed, out_good.text
+    assert not out_bad.passed, out_bad.text
+    assert out_good.text and out_bad.text and "\n" not in out_good.text and "\n" not in out_bad.text
+    json.dumps([out_good.value, out_bad.value, out_good.text, out_bad.text])

@@ -13,7 +13,6 @@ import pytest
 
 from wgf_core import claims as C
 from wgf_core.claims import ift as R
-from wgf_core.claims.core import Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_TEXT = Path("/work/shared/seeds/002_5b51970ed4337f43.txt")
@@ -39,21 +38,6 @@ EXAMPLES = {
     "ift100-vanilla": (dict(mmd_final=0.08, ift_final=0.03, floor=0.02),
                        dict(mmd_final=0.04, ift_final=0.03, floor=0.02)),
 }
-
-
-def test_examples_cover_every_claim():
-    assert set(EXAMPLES) == {c.id for c in R.CLAIMS}
-
-
-@pytest.mark.parametrize("cid", sorted(EXAMPLES))
-def test_criterion_passes_and_fails(cid):
-    claim = C.get(cid)
-    good, bad = EXAMPLES[cid]
-    out_good, out_bad = claim.check(good), claim.check(bad)
-    assert isinstance(out_good, Outcome) and out_good.passed, out_good.text
-    assert not out_bad.passed, out_bad.text
-    assert out_good.text and out_bad.text and "\n" not in out_good.text
-    json.dumps([out_good.value, out_bad.value, out_good.text])
 
 
 def test_boundaries_of_the_tolerances():

@@ -4,7 +4,6 @@ verdicts (a tight check at t = 0 only, a speed check against a typed constant) c
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -13,7 +12,6 @@ import pytest
 
 from wgf_core import claims as C
 from wgf_core.claims import mmd_fdiv as R
-from wgf_core.claims.core import Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 README = Path("/work/shared/seeds/000_cf692f27b033444f.txt")
@@ -47,21 +45,6 @@ EXAMPLES = {
                        dict(lambdas=[1e-3, 1e-2, 1e-1, 1.0], mmd2_final=[0.023, 0.015, 0.029, 0.17])),
     "mmdfdiv-mmd-limit": (_sandwich(0.2727, 1.43, 2.0), _sandwich(0.2727, 1.43, 2.0, inside=False)),
 }
-
-
-def test_examples_cover_every_claim():
-    assert set(EXAMPLES) == {c.id for c in R.CLAIMS}
-
-
-@pytest.mark.parametrize("cid", sorted(EXAMPLES))
-def test_criterion_passes_and_fails(cid):
-    claim = C.get(cid)
-    good, bad = EXAMPLES[cid]
-    out_good, out_bad = claim.check(good), claim.check(bad)
-    assert isinstance(out_good, Outcome) and out_good.passed, out_good.text
-    assert not out_bad.passed, out_bad.text
-    assert out_good.text and out_bad.text and "\n" not in out_good.text and "\n" not in out_bad.text
-    json.dumps([out_good.value, out_bad.value, out_good.text, out_bad.text])
 
 
 @pytest.mark.parametrize("cid", sorted(EXAMPLES))
