@@ -1,6 +1,5 @@
 """Moreau-envelope solver (primal = dual, KKT, envelope gradient) and the flow for every option."""
 
-import math
 
 import numpy as np
 import pytest

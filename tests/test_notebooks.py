@@ -15,7 +15,6 @@ with ``pytest tests/test_notebooks.py -k ift``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat

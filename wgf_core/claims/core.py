@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 #: Verdicts. ``not-run``: the notebook did not execute.
 STATUSES = ("pass", "differs", "unstable", "not-run")

@@ -85,7 +85,7 @@ NULL_DRAWS = 19
 PAPER_SETTINGS = {
     # App. C.2: J1 = 500, lr 0.005, M = 1000, h and T 3 layers of 64; J2 = 3 (App. C default);
     # Fig. 3: 15 repeats; SymKL from 5e5 samples; Sec. 4.2: a = 0.05 (t = 0.9 is K = 18)
-    "01_ornstein_uhlenbeck": dict(outer=500, inner=3, batch=1000, n_seeds=15, n_eval_final=500000,
+    "01_ornstein_uhlenbeck": dict(outer=500, inner=3, batch=1000, n_seeds=15, n_eval_final=500000, reference="start",
                                   dims=list(OU_DIMS)),
     # Sec. 4.3 / App. C: a = 0.001, t0 = 0.002, J1 = 600, J2 = 3, M = 100, lr 0.001, 10 neurons per layer
     "02_porous_medium": dict(outer=600, inner=3, batch=100, width=10, lr=0.001),

@@ -561,7 +561,6 @@ def run_flow(scheme, energy: MMDEnergy, x0: torch.Tensor, y: torch.Tensor, *, st
     spi = scheme.steps_per_iteration
     iters = steps // spi
     w = torch.full(x0.shape[:-1], 1.0 / x0.shape[-2], dtype=x0.dtype, device=x0.device) if w0 is None else w0
-    x = x0
     eval_y = y if eval_y is None else eval_y
     log_it = max(1, log_every // spi)
     snap_it = None if snapshot_every is None else max(1, check_int("snapshot_every", snapshot_every) // spi)
