@@ -60,3 +60,39 @@ def test_mnist_first_100_digits():
     x = D.mnist_digits(100)
     assert x.shape == (100, 784) and float(x.min()) >= 0 and float(x.max()) <= 1
     assert D.mnist_digits(3).shape == (3, 784)
+
+
+def test_failed_download_into_a_missing_folder_says_so_and_creates_nothing(tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere"
+    monkeypatch.setenv("WGF_DATA_DIR", str(missing))
+
+    def offline(url, timeout=20.0):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(D, "_download", offline)
+    with pytest.raises(D.DataUnavailableError, match="does not exist") as e:
+        D.fetch_image("smiley")
+    assert "OSError" in str(e.value) and not missing.exists()
+    # bytes that fail the checksum are not written either
+    monkeypatch.setattr(D, "_download", lambda url, timeout=20.0: b"not the image")
+    with pytest.raises(D.DataUnavailableError, match="expected"):
+        D.fetch_image("smiley")
+    assert not missing.exists()
+
+
+def test_download_writes_the_verified_file(tmp_path, monkeypatch):
+    d = _shared_or_skip()
+    good = (Path(d) / "smiley.png").read_bytes()
+    monkeypatch.setattr(D, "_download", lambda url, timeout=20.0: good)
+    p = D.fetch_image("smiley", cache_dir=tmp_path / "new")
+    assert p.read_bytes() == good and sorted(x.name for x in p.parent.iterdir()) == ["smiley.png"]
+
+
+def test_a_directory_in_place_of_the_image_is_named(tmp_path):
+    (tmp_path / "smiley.png").mkdir()
+    with pytest.raises(D.DataUnavailableError, match="is a directory"):
+        D.fetch_image("smiley", cache_dir=tmp_path, download=False)
+    with pytest.raises(ParameterError, match="directory"):
+        D.load_image(tmp_path)
+    with pytest.raises(ParameterError, match="no such file"):
+        D.load_image(tmp_path / "absent.png")

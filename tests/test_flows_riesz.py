@@ -203,3 +203,25 @@ def test_problem_energy_and_mmd_are_the_riesz_functions():
     fine = get_kernel("gauss", 0.05)
     assert R.null_mmds(lambda k: draws[k], target, draws=3) == [float(R.riesz_mmd2(d, target).sqrt()) for d in draws]
     assert R.null_mmds(lambda k: draws[k], target, draws=3, kernel=fine) == [float(mmd2(fine, d, target).sqrt()) for d in draws]
+
+
+@pytest.mark.parametrize("r", [0.5, 1.0, 1.5])
+def test_particle_flow_from_a_split_dirac_matches_the_exact_solution_for_every_r(r):
+    # issue 18: from delta_0 (placed on the exact rho_tau at the first step) the explicit Euler particle flow
+    # matches the closed-form support radius and mean |x| at t = 1.2 within 2 %. Euler is exact for the
+    # self-similar flow only at r = 1 (R linear in t); its first-order error at r = 1.5 is about 12 % at
+    # tau = 0.05 and 1.3 % at tau = 0.0025 (measured), hence the small step.
+    tau, n = 0.0025, 500
+    prob = RieszProblem(None, r)
+    sch = make_scheme("particle", prob, 2, split_diracs_first=True)
+    res = run_riesz_flow(torch.zeros(n, 2, dtype=torch.float64), prob, sch, tau=tau, steps=round(1.2 / tau),
+                         log_every=round(1.2 / tau))
+    norms = res.x.norm(dim=-1)
+    assert float(norms.mean()) == pytest.approx(R.exact_interaction_mean_norm(1.2, r), rel=0.02)
+    assert float(norms.max()) == pytest.approx(R.exact_interaction_radius(1.2, r), rel=0.02)
+    # the paper's step at r = 1.5 is outside 2 %: the check can fail
+    if r == 1.5:
+        coarse = run_riesz_flow(torch.zeros(n, 2, dtype=torch.float64), prob,
+                                make_scheme("particle", prob, 2, split_diracs_first=True), tau=0.05, steps=24,
+                                log_every=24)
+        assert float(coarse.x.norm(dim=-1).mean()) < 0.95 * R.exact_interaction_mean_norm(1.2, r)

@@ -80,32 +80,50 @@ def test_directional_derivative_matches_one_sided_difference():
 def test_exact_mean_norm_number_and_sampler():
     # E|x| = pi R / 4 = pi^2 t / 16; at t = 1.2: 0.74022 (issue value 0.7402)
     assert R.exact_interaction_mean_norm(1.2) == pytest.approx(0.74022, abs=5e-6)
-    # quadrature of the density in polar coordinates: mass 1 and the same mean
-    t, Rr = 1.2, R.exact_interaction_radius(1.2)
-    s = torch.linspace(0, Rr, 400001, dtype=torch.float64)[:-1] + Rr / 800000
-    dens = R.exact_interaction_density(torch.stack([s, 0 * s], -1), t)
-    ds = Rr / 400000
-    assert float((2 * math.pi * s * dens).sum() * ds) == pytest.approx(1.0, abs=2e-3)
-    assert float((2 * math.pi * s * s * dens).sum() * ds) == pytest.approx(0.74022, abs=2e-3)
+    assert R.exact_interaction_radius(1.2) == pytest.approx(math.pi * 1.2 / 4, rel=1e-14)
+    assert R.interaction_profile_constant(1.0) == pytest.approx(math.pi / 4, rel=1e-14)
+
+
+@pytest.mark.parametrize("r", [0.5, 1.0, 1.5])
+def test_exact_density_sampler_and_spiral_agree_for_every_r(r):
+    # quadrature of the density in polar coordinates: mass 1 and the closed-form mean
+    t, Rr = 1.2, R.exact_interaction_radius(1.2, r)
+    mean = R.exact_interaction_mean_norm(t, r)
+    # substitution s = Rr (1 - (1 - v)^2) removes the (1 - s^2/Rr^2)^(-r/2) edge singularity enough for a midpoint rule
+    v = (torch.arange(400000, dtype=torch.float64) + 0.5) / 400000
+    s = Rr * (1 - (1 - v) ** 2)
+    jac = Rr * 2 * (1 - v) / 400000
+    dens = R.exact_interaction_density(torch.stack([s, 0 * s], -1), t, r)
+    assert float((2 * math.pi * s * dens * jac).sum()) == pytest.approx(1.0, abs=2e-3)
+    assert float((2 * math.pi * s * s * dens * jac).sum()) == pytest.approx(mean, rel=2e-3)
     gen = torch.Generator().manual_seed(4)
-    xs = R.sample_exact_interaction(200000, t, generator=gen, dtype=torch.float64)
-    assert float(xs.norm(dim=-1).mean()) == pytest.approx(0.74022, rel=3e-3)
-    assert float(xs.norm(dim=-1).max()) <= Rr
-    sp = R.spiral_exact_interaction(20000, t, dtype=torch.float64)
-    assert float(sp.norm(dim=-1).mean()) == pytest.approx(0.74022, rel=1e-3)
+    xs = R.sample_exact_interaction(200000, t, r=r, generator=gen, dtype=torch.float64)
+    assert float(xs.norm(dim=-1).mean()) == pytest.approx(mean, rel=3e-3)
+    assert float(xs.norm(dim=-1).max()) <= Rr * (1 + 1e-12)  # up to the rounding of R cos, R sin
+    sp = R.spiral_exact_interaction(20000, t, r=r, dtype=torch.float64)
+    assert float(sp.norm(dim=-1).mean()) == pytest.approx(mean, rel=1e-3)
     assert float(sp.mean(0).norm()) < 1e-3
+    with pytest.raises(ParameterError, match="'r'"):
+        R.exact_interaction_radius(1.0, 2.0)
 
 
-def test_exact_solution_is_a_flow_velocity_x_over_t():
-    # self-similar with R ~ t: the velocity -grad Phi(x) = int (x-y)/|x-y| drho_t(y) must be x / t
+@pytest.mark.parametrize("r", [0.5, 1.0, 1.5])
+def test_exact_solution_is_a_flow_velocity_x_over_2_minus_r_t(r):
+    # self-similar with R ~ t^(1/(2-r)): the velocity -grad Phi(x) = grad (|.|^r * rho_t)(x) must be x / ((2-r) t);
+    # checked by Monte Carlo over exact samples (standard error about 0.002 here)
     gen = torch.Generator().manual_seed(5)
     t = 0.8
-    xs = R.sample_exact_interaction(40000, t, generator=gen, dtype=torch.float64)
-    q = R.spiral_exact_interaction(50, t, dtype=torch.float64) * 0.95
+    xs = R.sample_exact_interaction(40000, t, r=r, generator=gen, dtype=torch.float64)
+    q = R.spiral_exact_interaction(50, t, r=r, dtype=torch.float64) * 0.95
     from wgf_core.kernels import get_kernel, kernel_grad_sum
 
-    vel = -kernel_grad_sum(get_kernel("riesz", 1.0), q, xs)
-    assert torch.allclose(vel, q / t, atol=0.02)
+    vel = -kernel_grad_sum(get_kernel("riesz", r), q, xs)   # uniform weights 1/M
+    assert torch.allclose(vel, q / ((2 - r) * t), atol=0.02)
+    # a wrong exponent of the profile fails the same check
+    wrong = R.spiral_exact_interaction(40000, t, r=1.0 if r != 1.0 else 0.5, dtype=torch.float64)
+    wrong = wrong * R.exact_interaction_radius(t, r) / float(wrong.norm(dim=-1).max())
+    vel_w = -kernel_grad_sum(get_kernel("riesz", r), q, wrong)
+    assert not torch.allclose(vel_w, q / ((2 - r) * t), atol=0.02)
 
 
 def test_split_diracs_is_deterministic_in_2d_and_scales_with_mass():

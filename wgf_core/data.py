@@ -58,6 +58,14 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _download(url: str, timeout: float = 20.0) -> bytes:
+    """The bytes at ``url`` (in memory: the images are small)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
 def fetch_image(name: str, *, cache_dir: Optional[Union[str, Path]] = None, download: bool = True) -> Path:
     """Path of the verified image ``name`` (a key of :data:`IMAGES`), downloading it if absent.
 
@@ -70,22 +78,28 @@ def fetch_image(name: str, *, cache_dir: Optional[Union[str, Path]] = None, down
     fname, sha, url = IMAGES[name]
     d = Path(cache_dir).expanduser() if cache_dir is not None else data_dir()
     path = d / fname
+    where = f"{d} (set by WGF_DATA_DIR, default ~/.cache/wgf-compendium)" if cache_dir is None else f"{d}"
+    if path.is_dir():
+        raise DataUnavailableError(f"{path} is a directory; expected the image file {fname} there (sha256 {sha})")
     if not path.exists():
         err = None
         if download:
             try:
-                import urllib.request
-
+                data = _download(url)
+                got = hashlib.sha256(data).hexdigest()
+                if got != sha:
+                    raise DataUnavailableError(f"the download has sha256 {got}, expected {sha}")
+                # the folder is created only once the verified bytes are in hand, and the file appears atomically
                 d.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".part")
-                with urllib.request.urlopen(url, timeout=20) as r, open(tmp, "wb") as f:
-                    f.write(r.read())
+                tmp = path.with_name(path.name + ".part")
+                tmp.write_bytes(data)
                 tmp.replace(path)
-            except Exception as e:  # offline, DNS, HTTP error ...
+            except Exception as e:  # offline, DNS, HTTP error, checksum ...
                 err = e
         if not path.exists():
+            missing = "" if d.is_dir() else " (that folder does not exist)"
             raise DataUnavailableError(
-                f"{fname} not found in {d} (set by WGF_DATA_DIR, default ~/.cache/wgf-compendium)"
+                f"{fname} not found in {where}{missing}"
                 + (f" and the download from {url} failed ({err.__class__.__name__}: {err})" if download else "")
                 + f". Fix: put the file there (sha256 {sha}), e.g. copy it from the project's shared data "
                   "folder, or set WGF_DATA_DIR to a folder that has it, or run once with network access.")
@@ -98,6 +112,11 @@ def fetch_image(name: str, *, cache_dir: Optional[Union[str, Path]] = None, down
 def load_image(path: Union[str, Path]) -> np.ndarray:
     """Grayscale image in [0, 1] as a float array (H, W), row 0 at the top."""
     from PIL import Image
+
+    if Path(path).is_dir():
+        raise ParameterError(f"parameter 'path' = {str(path)!r} is a directory, not an image file")
+    if not Path(path).exists():
+        raise ParameterError(f"parameter 'path' = {str(path)!r}: no such file")
 
     img = Image.open(path)
     if img.mode in ("RGBA", "LA", "P"):

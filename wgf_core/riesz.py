@@ -49,7 +49,7 @@ from typing import Optional
 import torch
 
 from .kernels import get_kernel, kernel_grad_sum, kernel_sum, pairwise_distances, uniform_weights
-from .validation import ParameterError, check_int, check_positive
+from .validation import ParameterError, check_int, check_positive, check_range
 
 __all__ = [
     "interaction_energy",
@@ -66,6 +66,7 @@ __all__ = [
     "sample_exact_interaction",
     "spiral_exact_interaction",
     "split_diracs",
+    "interaction_profile_constant",
     "jittered_diracs",
     "sample_atoms",
     "null_mmds",
@@ -261,53 +262,88 @@ class DifferentiableRieszEnergy(torch.autograd.Function):
 
 # ----------------------------------------------------------------------------- exact solution
 
-def exact_interaction_radius(t: float) -> float:
-    r"""Support radius :math:`R(t) = \pi t / 4` of the exact flow (r = 1, d = 2, from :math:`\delta_0`)."""
-    return math.pi * check_positive("t", t, strict=False) / 4
+def _check_r(r: float) -> float:
+    return check_range("r", r, 0.0, 2.0)
 
 
-def exact_interaction_mean_norm(t: float) -> float:
-    r""":math:`\mathbb E|x| = \pi R(t)/4 = \pi^2 t / 16` under the exact solution (0.74022 at t = 1.2)."""
-    return math.pi * exact_interaction_radius(t) / 4
+def interaction_profile_constant(r: float = 1.0) -> float:
+    r"""The slope :math:`\kappa(r)` of the potential of the unit profile (d = 2).
+
+    With :math:`\Phi(u) = \frac{2-r}{2\pi}(1-|u|^2)_+^{-r/2}` (mass 1 on the unit disc),
+    :math:`U = |\cdot|^r * \Phi` is a quadratic :math:`A + B|w|^2` on the disc, so
+    :math:`\nabla U(w) = \kappa w` with :math:`\kappa = 2B`. The Laplacian at 0 gives
+    :math:`4B = \Delta U(0) = r^2\int |u|^{r-2}\Phi(u)\,du`, hence
+
+    .. math:: \kappa(r) = \frac{r^2 (2-r)}{4}\,\Gamma(r/2)\,\Gamma(1 - r/2)
+
+    (:math:`\pi/4` at r = 1; tested against Monte Carlo gradients).
+    """
+    r = _check_r(r)
+    return r * r * (2 - r) * math.gamma(r / 2) * math.gamma(1 - r / 2) / 4
 
 
-def exact_interaction_density(x: torch.Tensor, t: float) -> torch.Tensor:
-    r"""Density :math:`\rho_t(x) = (2\pi R\sqrt{R^2 - |x|^2})^{-1}` on :math:`|x| < R`, 0 outside;
-    ``x`` (..., 2) -> (...)."""
-    R = exact_interaction_radius(t)
-    s2 = (x * x).sum(-1)
-    inside = s2 < R * R
-    val = 1.0 / (2 * math.pi * R * torch.sqrt(torch.where(inside, R * R - s2, torch.ones_like(s2))))
+def exact_interaction_radius(t: float, r: float = 1.0) -> float:
+    r"""Support radius :math:`R(t)` of the exact flow of :math:`-\frac12\iint|x-y|^r` from :math:`\delta_0` (d = 2).
+
+    Self-similar solution :math:`\rho_t(x) = R^{-2}\Phi_r(x/R)`, :math:`\Phi_r(u) = \frac{2-r}{2\pi}
+    (1-|u|^2)_+^{-r/2}`: its velocity :math:`\nabla(|\cdot|^r*\rho_t)(x) = \kappa R^{r-2}x` must equal
+    :math:`\dot R x / R`, so :math:`R^{1-r}\dot R = \kappa` and
+    :math:`R(t) = (\kappa(r)(2-r)\,t)^{1/(2-r)}` (:func:`interaction_profile_constant`);
+    :math:`\pi t / 4` at r = 1.
+    """
+    r = _check_r(r)
+    t = check_positive("t", t, strict=False)
+    return (interaction_profile_constant(r) * (2 - r) * t) ** (1 / (2 - r))
+
+
+def exact_interaction_mean_norm(t: float, r: float = 1.0) -> float:
+    r""":math:`\mathbb E|x| = R(t)\,\frac{2-r}{2}\,B(3/2, 1-r/2)` under the exact solution
+    (:math:`\pi^2 t / 16` at r = 1: 0.74022 at t = 1.2)."""
+    r = _check_r(r)
+    beta = math.gamma(1.5) * math.gamma(1 - r / 2) / math.gamma(2.5 - r / 2)
+    return exact_interaction_radius(t, r) * (2 - r) / 2 * beta
+
+
+def exact_interaction_density(x: torch.Tensor, t: float, r: float = 1.0) -> torch.Tensor:
+    r"""Density :math:`\rho_t(x) = \frac{2-r}{2\pi R^2}(1 - |x|^2/R^2)^{-r/2}` on :math:`|x| < R`, 0 outside
+    (:math:`(2\pi R\sqrt{R^2 - |x|^2})^{-1}` at r = 1); ``x`` (..., 2) -> (...)."""
+    R = exact_interaction_radius(t, r)
+    s2 = (x * x).sum(-1) / (R * R)
+    inside = s2 < 1
+    val = (2 - r) / (2 * math.pi * R * R) * torch.where(inside, 1 - s2, torch.ones_like(s2)) ** (-r / 2)
     return torch.where(inside, val, torch.zeros_like(val))
 
 
-def _radial_inverse_cdf(u: torch.Tensor, R: float) -> torch.Tensor:
-    return R * torch.sqrt((u * (2 - u)).clamp_min(0))
+def _radial_inverse_cdf(u: torch.Tensor, R: float, r: float = 1.0) -> torch.Tensor:
+    # radial CDF of rho_t: F(s) = 1 - (1 - s^2 / R^2)^(1 - r/2)
+    return R * torch.sqrt((1 - (1 - u).clamp_min(0) ** (2 / (2 - r))).clamp_min(0))
 
 
-def sample_exact_interaction(n: int, t: float, *, generator: Optional[torch.Generator] = None,
+def sample_exact_interaction(n: int, t: float, *, r: float = 1.0, generator: Optional[torch.Generator] = None,
                              device="cpu", dtype=torch.float32) -> torch.Tensor:
-    r"""``n`` i.i.d. samples (n, 2) of :math:`\rho_t`: :math:`|x| = R\sqrt{U(2-U)}`, angle uniform."""
+    r"""``n`` i.i.d. samples (n, 2) of :math:`\rho_t`: :math:`|x| = R\sqrt{1 - (1-U)^{2/(2-r)}}`
+    (:math:`R\sqrt{U(2-U)}` at r = 1), angle uniform."""
     u = torch.rand(n, generator=generator, device=device, dtype=dtype)
     a = 2 * math.pi * torch.rand(n, generator=generator, device=device, dtype=dtype)
-    rad = _radial_inverse_cdf(u, exact_interaction_radius(t))
+    rad = _radial_inverse_cdf(u, exact_interaction_radius(t, r), r)
     return torch.stack([rad * torch.cos(a), rad * torch.sin(a)], -1)
 
 
-def spiral_exact_interaction(n: int, t: float, *, device="cpu", dtype=torch.float32) -> torch.Tensor:
+def spiral_exact_interaction(n: int, t: float, *, r: float = 1.0, device="cpu", dtype=torch.float32) -> torch.Tensor:
     r"""A deterministic quantised version (n, 2) of :math:`\rho_t`: radial quantiles
     :math:`u_k = (k + 1/2)/n` through the inverse CDF, golden-angle azimuths (a Vogel spiral).
     No randomness: used to leave a Dirac in the particle flow (:func:`split_diracs`)."""
     k = torch.arange(n, device=device, dtype=torch.float64)
-    rad = _radial_inverse_cdf((k + 0.5) / n, exact_interaction_radius(t))
+    rad = _radial_inverse_cdf((k + 0.5) / n, exact_interaction_radius(t, r), r)
     a = k * math.pi * (3 - math.sqrt(5))
     return torch.stack([rad * torch.cos(a), rad * torch.sin(a)], -1).to(dtype)
 
 
-def split_diracs(x: torch.Tensor, t0: float, *, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def split_diracs(x: torch.Tensor, t0: float, *, r: float = 1.0,
+                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
     r"""Replace every group of coincident particles by the flow's short-time profile at ``t0``.
 
-    A Dirac of mass :math:`m` under the Riesz (r = 1) flow spreads at once: for small times its
+    A Dirac of mass :math:`m` under the Riesz flow (exponent ``r``) spreads at once: for small times its
     own interaction energy dominates and (d = 2) it becomes :math:`\rho_{m t_0}` centred at the
     Dirac (the exact self-similar solution with time rescaled by the mass). The particle flow's
     one-sided gradient is 0 between coincident particles, so it cannot do this by itself; we
@@ -324,7 +360,7 @@ def split_diracs(x: torch.Tensor, t0: float, *, generator: Optional[torch.Genera
         g = idx.numel()
         tm = t0 * g / n
         if d == 2:
-            off = spiral_exact_interaction(g, tm, device=x.device, dtype=x.dtype)
+            off = spiral_exact_interaction(g, tm, r=r, device=x.device, dtype=x.dtype)
         else:
             z = torch.randn(g, d, generator=generator, device=x.device, dtype=x.dtype)
             off = tm * z / z.norm(dim=-1, keepdim=True)
