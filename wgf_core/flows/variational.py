@@ -535,11 +535,12 @@ class VariationalJKO:
         if self.scheme == "fb":
             cloud = self.interaction.cloud_path(pool, self.step_size)  # stored: fresh samples follow it
             pool = cloud[-1]
-        ref = self.energy.reference(pool) if self.energy is not None else None
         T = self._current
-        ref_points = None
+        ref, ref_points = None, None
         if self.energy is not None and self.energy.refit_pushed:   # a fixed subsample, pushed by the current map
             ref_points = pool[torch.randperm(pool.shape[0], generator=g, device=self.device)[:REFIT_POINTS]]
+        elif self.energy is not None:
+            ref = self.energy.reference(pool)
         opt_T = torch.optim.Adam(T.parameters(), lr=self.lr_map, foreach=True)
         opt_h = torch.optim.Adam(self.dual.parameters(), lr=self.lr_dual, foreach=True) if self.dual is not None else None
         a = self.step_size
