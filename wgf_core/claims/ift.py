@@ -54,6 +54,7 @@ import inspect
 import math
 from typing import Any, Mapping, Sequence
 
+from ..validation import ParameterError, check_int
 from .core import Claim, Outcome
 
 PAPER = "ift"
@@ -295,9 +296,10 @@ def member_means(measured_runs: Sequence[Mapping[str, Any]], runs_per_member: in
     list of dict
         One dict per member with the mean of every number of the runs (``NaN`` stays ``NaN``).
     """
-    k = int(runs_per_member)
-    if k < 1 or len(measured_runs) % k:
-        raise ValueError(f"{len(measured_runs)} runs cannot be split into members of {runs_per_member} runs")
+    k = check_int("runs_per_member", runs_per_member)
+    if len(measured_runs) % k:
+        raise ParameterError(f"parameter 'runs_per_member' = {runs_per_member!r} is not allowed: "
+                             f"{len(measured_runs)} runs cannot be split into members of {k} runs")
     out = []
     for i in range(0, len(measured_runs), k):
         group = measured_runs[i:i + k]
