@@ -30,6 +30,7 @@ import datetime as _dt
 import fnmatch
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -549,6 +550,7 @@ def verdicts(nbs: list[Notebook], profile: str) -> dict:
     for nb in nbs:
         for c in (nb.record or {}).get("claims", []):
             out["claims"][c["id"]] = {k: c.get(k) for k in ("kind", "status", "seeds", "min", "median", "max")}
+            out["claims"][c["id"]]["passed"] = [bool(s.get("passed")) for s in c.get("per_seed", [])]
             out["claims"][c["id"]]["notebook"] = nb.key
     return out
 
@@ -562,6 +564,42 @@ def compare_verdicts(a: dict, b: dict) -> list[str]:
         if sa != sb:
             diffs.append(f"{cid}: {sa} vs {sb}")
     return diffs
+
+
+def _seed_flags(c: dict) -> Optional[list]:
+    """Per-seed pass flags of one build's claim; from its status where the flags were not kept."""
+    if c.get("passed"):
+        return [bool(x) for x in c["passed"]]
+    n = len(c.get("seeds") or [])
+    if n and c.get("status") in ("pass", "differs"):
+        return [c["status"] == "pass"] * n
+    return None  # 'unstable' without flags: how many seeds passed is not known
+
+
+def agreement(a: dict, b: dict) -> dict:
+    """How reproducible each verdict is, from the seeds of two builds pooled.
+
+    For each claim, ``p`` = passing seeds / seeds over both builds, and the probability that two
+    builds of the same number of seeds agree (:func:`wgf_core.claims.agreement_probability` at
+    ``p``, a plug-in estimate). ``expected_disagreements`` sums 1 - that over the claims;
+    ``p_all_agree`` multiplies it. Claims whose pooled seeds all pass (or all fail) count as
+    certain to agree: an optimistic reading, since a handful of seeds cannot rule out a rare flip.
+    """
+    from wgf_core.claims import agreement_probability
+
+    rows = {}
+    for cid in sorted(set(a["claims"]) & set(b["claims"])):
+        flags = [f for f in (_seed_flags(a["claims"][cid]), _seed_flags(b["claims"][cid])) if f is not None]
+        pooled = [x for f in flags for x in f]
+        if not pooled:
+            continue
+        n = max(len(a["claims"][cid].get("seeds") or []), 1)
+        p = sum(pooled) / len(pooled)
+        rows[cid] = {"passed": sum(pooled), "seeds": len(pooled), "p": p,
+                     "agree": agreement_probability(p, n)}
+    expected = sum(1.0 - r["agree"] for r in rows.values())
+    p_all = math.prod(r["agree"] for r in rows.values())
+    return {"claims": rows, "expected_disagreements": expected, "p_all_agree": p_all}
 
 
 # ----------------------------------------------------------------------------- html

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_book import compare_verdicts  # noqa: E402
+from build_book import agreement, compare_verdicts  # noqa: E402
 
 
 def _counts(v: dict) -> str:
@@ -48,6 +48,14 @@ def main(argv=None) -> int:
               f"{_spread(ca):>28s} | {_spread(cb)}")
     print(f"A (seeds {a.get('seeds')}): {_counts(a)}")
     print(f"B (seeds {b.get('seeds')}): {_counts(b)}")
+    agr = agreement(a, b)
+    mixed = {cid: r for cid, r in agr["claims"].items() if 0 < r["passed"] < r["seeds"]}
+    print(f"Claims whose pooled seeds land on both sides of the criterion: {len(mixed)}")
+    for cid, r in sorted(mixed.items(), key=lambda kv: kv[1]["agree"]):
+        print(f"  {cid:45s} {r['passed']:3d} of {r['seeds']:3d} seeds pass: two builds agree with "
+              f"probability {r['agree']:.2f}")
+    print(f"Expected number of verdicts that differ between two builds: {agr['expected_disagreements']:.2f}; "
+          f"probability that all agree: {agr['p_all_agree']:.2f} (plug-in, from the pooled seeds)")
     diffs = compare_verdicts(a, b)
     print(f"{len(diffs)} verdicts differ" + (": " + "; ".join(diffs) if diffs else ""))
     return 1 if diffs else 0

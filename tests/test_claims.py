@@ -136,3 +136,28 @@ def test_criterion_passes_and_fails(cid):
     assert not out_bad.passed, out_bad.text
     assert out_good.text and out_bad.text and "\n" not in out_good.text and "\n" not in out_bad.text
     json.dumps([out_good.value, out_bad.value, out_good.text, out_bad.text])
+
+
+def test_verdict_probabilities_closed_form_and_simulation():
+    from wgf_core.claims import agreement_probability, verdict, verdict_probabilities
+
+    # the closed form at the ends and in between
+    assert verdict_probabilities(1.0, 3) == pytest.approx({"pass": 1.0, "differs": 0.0, "unstable": 0.0})
+    assert verdict_probabilities(0.0, 3) == pytest.approx({"pass": 0.0, "differs": 1.0, "unstable": 0.0})
+    assert agreement_probability(1.0, 5) == pytest.approx(1.0) and agreement_probability(0.0, 5) == pytest.approx(1.0)
+    # a correct method under a level-1/20 test with 3 seeds: unstable 14 % of the time
+    assert verdict_probabilities(0.95, 3)["unstable"] == pytest.approx(1 - 0.95**3 - 0.05**3)
+    assert agreement_probability(0.95, 3) < 0.8
+    # against a simulation of the rule itself
+    import random
+    rng = random.Random(7)
+    n, p, draws = 3, 0.6, 20000
+    counts = {"pass": 0, "differs": 0, "unstable": 0}
+    for _ in range(draws):
+        counts[verdict([rng.random() < p for _ in range(n)])] += 1
+    for k, v in verdict_probabilities(p, n).items():
+        assert counts[k] / draws == pytest.approx(v, abs=0.02)
+    with pytest.raises(ValueError, match="p must be"):
+        verdict_probabilities(1.5, 3)
+    with pytest.raises(ValueError, match="n must be"):
+        agreement_probability(0.5, 0)

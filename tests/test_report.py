@@ -173,3 +173,29 @@ def test_verdicts_and_their_comparison(tmp_path):
     w["claims"]["c-unst"]["status"] = "pass"
     del w["claims"]["c-diff"]
     assert bb.compare_verdicts(v, w) == ["c-diff: differs vs absent", "c-unst: unstable vs pass"]
+
+
+def test_agreement_of_two_builds_from_pooled_seeds():
+    from wgf_core.claims import agreement_probability
+
+    def build(**claims):
+        return {"claims": {cid: {"status": st, "seeds": [0, 1, 2], **({"passed": fl} if fl else {})}
+                           for cid, (st, fl) in claims.items()}}
+
+    a = build(sure=("pass", None), split=("unstable", [True, False, True]), gone=("differs", None),
+              unknown=("unstable", None))
+    b = build(sure=("pass", [True] * 3), split=("pass", [True] * 3), gone=("differs", [False] * 3),
+              unknown=("unstable", None))
+    agr = bb.agreement(a, b)
+    rows = agr["claims"]
+    # unanimous pooled seeds: certain to agree; an 'unstable' without flags gives no count
+    assert rows["sure"]["agree"] == pytest.approx(1.0) and rows["gone"]["agree"] == pytest.approx(1.0)
+    assert "unknown" not in rows
+    # 5 of 6 seeds pass: p = 5/6, and two builds of 3 seeds agree with the closed form
+    assert (rows["split"]["passed"], rows["split"]["seeds"]) == (5, 6)
+    q = 5 / 6
+    pp, pd = q**3, (1 - q) ** 3
+    assert rows["split"]["agree"] == pytest.approx(pp**2 + pd**2 + (1 - pp - pd) ** 2)
+    assert rows["split"]["agree"] == pytest.approx(agreement_probability(q, 3))
+    assert agr["expected_disagreements"] == pytest.approx(1 - rows["split"]["agree"])
+    assert agr["p_all_agree"] == pytest.approx(rows["split"]["agree"])

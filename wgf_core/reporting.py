@@ -130,7 +130,11 @@ def fmt_value(x: Any) -> str:
 
 
 def spread_text(entry: Mapping) -> str:
-    """``n = 3, seeds 0-2: min / median / max = a / b / c`` for a claim entry."""
+    """``n = 3 (seeds 0-2), 2 of 3 meet the criterion: min / median / max = a / b / c`` for a claim entry.
+
+    The count of seeds meeting the criterion shows how near a verdict is to another one: a claim
+    with 2 of 3 is unstable on this build and may pass on a build with other seeds.
+    """
     seeds = entry.get("seeds") or []
     if not seeds:
         return "not run"
@@ -138,6 +142,9 @@ def spread_text(entry: Mapping) -> str:
         f"seeds {seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else
         "seeds " + ", ".join(map(str, seeds)))
     head = f"n = {len(seeds)} ({srange})"
+    per_seed = entry.get("per_seed") or []
+    if len(seeds) > 1 and len(per_seed) == len(seeds):
+        head += f", {sum(bool(s.get('passed')) for s in per_seed)} of {len(seeds)} meet the criterion"
     if entry.get("min") is None:
         return head + ": no finite value"
     if len(seeds) == 1:

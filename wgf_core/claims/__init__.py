@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import importlib
 
-from .core import (KINDS, MIN_SEEDS, STATUSES, Claim, Outcome, assess, configuration, seed_list, spread,
-                   verdict)
+from .core import (KINDS, MIN_SEEDS, STATUSES, Claim, Outcome, agreement_probability, assess, configuration,
+                   seed_list, spread, verdict, verdict_probabilities)
 
 #: The papers, one registry module each.
 PAPERS = ("ift", "mmd_fdiv", "riesz", "variational")
 
-__all__ = ["Claim", "Outcome", "assess", "configuration", "seed_list", "spread", "verdict", "registry", "get",
+__all__ = ["Claim", "Outcome", "assess", "configuration", "seed_list", "spread", "verdict", "verdict_probabilities",
+           "agreement_probability", "registry", "get",
            "for_notebook", "PAPERS", "KINDS", "STATUSES", "MIN_SEEDS"]
 
 

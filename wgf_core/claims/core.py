@@ -195,6 +195,49 @@ def verdict(passed: Sequence[bool]) -> str:
     return "unstable"
 
 
+def verdict_probabilities(p: float, n: int) -> dict:
+    """Probability of each verdict when every one of ``n`` seeds passes independently with ``p``.
+
+    .. math::
+
+        P(\\text{pass}) = p^n,\\quad P(\\text{differs}) = (1-p)^n,\\quad
+        P(\\text{unstable}) = 1 - p^n - (1-p)^n .
+
+    Parameters
+    ----------
+    p : float
+        Per-seed probability of meeting the criterion, in [0, 1].
+    n : int
+        Seeds per build (>= 1).
+
+    Returns
+    -------
+    dict
+        ``{"pass", "differs", "unstable"}`` -> probability (they sum to 1).
+    """
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be a probability in [0, 1], not {p!r}")
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ValueError(f"n must be an integer >= 1, not {n!r}")
+    n = int(n)
+    pp, pd = p**n, (1.0 - p) ** n
+    return {"pass": pp, "differs": pd, "unstable": max(0.0, 1.0 - pp - pd)}
+
+
+def agreement_probability(p: float, n: int) -> float:
+    """Probability that two independent builds of ``n`` seeds each give the same verdict.
+
+    With the project's rule (:func:`verdict`) and a per-seed pass probability ``p``, the verdict
+    of one build is a random variable with the law of :func:`verdict_probabilities`; two builds
+    agree with probability :math:`\\sum_v P(v)^2`. It is 1 only at ``p`` = 0 or 1: a claim whose
+    seeds land on both sides of its criterion cannot give the same verdict on every build, and
+    this is how often it does (``scripts/compare_verdicts.py`` prints it per claim, with ``p``
+    estimated from the pooled seeds of both builds).
+    """
+    return float(sum(v * v for v in verdict_probabilities(p, n).values()))
+
+
 def spread(values: Sequence[float]) -> dict:
     """``{"n", "min", "median", "max"}`` over the finite values (``None`` where there are none)."""
     finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
