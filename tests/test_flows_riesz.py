@@ -225,3 +225,50 @@ def test_particle_flow_from_a_split_dirac_matches_the_exact_solution_for_every_r
                                 make_scheme("particle", prob, 2, split_diracs_first=True), tau=0.05, steps=24,
                                 log_every=24)
         assert float(coarse.x.norm(dim=-1).mean()) < 0.95 * R.exact_interaction_mean_norm(1.2, r)
+
+
+_NEURAL = dict(iters=60, first_iters=300, width=64, depth=2, latent_dim=2, lr=3e-3, batch_size=300)
+
+
+def _neural_from_exact(name, r, *, t0, tau, standardize, n=300, t_end=1.2):
+    prob = RieszProblem(None, r)
+    x0 = R.spiral_exact_interaction(n, t0, r=r)  # the closed form up to t0 (a regularised Dirac)
+    sch = make_scheme(name, prob, 2, generator=torch.Generator().manual_seed(0), standardize=standardize,
+                      **_NEURAL)
+    steps = round((t_end - t0) / tau)
+    res = run_riesz_flow(x0, prob, sch, tau=tau, steps=steps, log_every=steps)
+    norms = res.x.norm(dim=-1)
+    return float(norms.mean()), float(norms.quantile(0.99))
+
+
+@pytest.mark.parametrize("name", ["neural_backward", "neural_forward"])
+@pytest.mark.parametrize("r", [0.5, 1.0, 1.5])
+def test_neural_schemes_match_the_exact_solution_for_every_r(name, r):
+    # issue 18: started from the closed form at t0 = 0.2 and run with standardized network inputs, both
+    # neural schemes match the exact mean |x| and support radius at t = 1.2 within 5 % for r = 0.5, 1, 1.5
+    # (measured: at most 3.0 % / 4.4 % at r = 1.5, 0.3 % at r = 0.5 and 1, with 500 particles). The radius
+    # is the 99 % quantile of |x|, which for the exact law is R (1 - 0.01^(2/(2-r)))^(1/2) >= 0.9999 R.
+    mean, q99 = _neural_from_exact(name, r, t0=0.2, tau=0.02, standardize=True)
+    assert mean == pytest.approx(R.exact_interaction_mean_norm(1.2, r), rel=0.05)
+    assert q99 == pytest.approx(R.exact_interaction_radius(1.2, r), rel=0.05)
+
+
+@pytest.mark.parametrize("name", ["neural_backward", "neural_forward"])
+def test_unstandardized_networks_miss_the_exact_solution_at_r_1_5(name):
+    # the failing input of the check above: from the exact rho_tau (radius 2e-4 at r = 1.5) with raw inputs the
+    # networks cannot resolve the cloud (measured -43 % and -92 % mean |x|); standardized, the same start is
+    # within 15 % at tau = 0.05
+    exact = R.exact_interaction_mean_norm(1.2, 1.5)
+    raw, _ = _neural_from_exact(name, 1.5, t0=0.05, tau=0.05, standardize=False)
+    std, _ = _neural_from_exact(name, 1.5, t0=0.05, tau=0.05, standardize=True)
+    assert abs(raw / exact - 1) > 0.3
+    assert abs(std / exact - 1) < 0.2
+
+
+def test_standardize_refuses_a_dirac_and_a_non_bool():
+    prob = RieszProblem(None, 1.5)
+    sch = make_scheme("neural_backward", prob, 2, standardize=True, iters=2, width=8, depth=1)
+    with pytest.raises(ParameterError, match="positive spread"):
+        sch.step(torch.zeros(10, 2), 0.05)
+    with pytest.raises(ParameterError, match="standardize"):
+        make_scheme("neural_forward", prob, 2, standardize="yes")

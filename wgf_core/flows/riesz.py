@@ -184,8 +184,11 @@ class _NeuralScheme:
     def __init__(self, problem: RieszProblem, dim: int, *, latent_dim: int = 2, width: int = 64, depth: int = 3,
                  activation: str = "relu", iters: int = 100, first_iters: Optional[int] = None, lr: float = 1e-3,
                  batch_size: Optional[int] = None, fourier_features: int = 0, fourier_scale: float = 10.0,
-                 generator: Optional[torch.Generator] = None, device="cpu", dtype=torch.float32):
+                 standardize: bool = False, generator: Optional[torch.Generator] = None, device="cpu",
+                 dtype=torch.float32):
         self.problem = problem
+        self.standardize = check_choice("standardize", standardize, (False, True))
+        self._centre, self._scale = None, None
         self.dim = check_int("dim", dim)
         self.latent_dim = check_int("latent_dim", latent_dim)
         self.iters = check_int("iters", iters)
@@ -202,6 +205,33 @@ class _NeuralScheme:
         self.last_loss = float("nan")
 
     _last_scale = 1.0
+
+    def _frame(self, x: torch.Tensor) -> None:
+        r"""Fix this step's frame: with ``standardize``, the centre :math:`m` and the scale
+        :math:`s = (\frac1{Nd}\sum_i |x_i - m|^2)^{1/2}` of the particles at the start of the step."""
+        if not self.standardize:
+            self._centre, self._scale = None, None
+            return
+        with torch.no_grad():
+            m = x.mean(0)
+            sc = ((x - m) ** 2).mean().sqrt()
+        if not torch.isfinite(sc) or float(sc) <= 0.0:
+            raise ParameterError(f"standardize=True needs particles with a positive spread, got scale {float(sc):g} "
+                                 "(start from a spread-out measure, e.g. the exact first step, not a Dirac)")
+        self._centre, self._scale = m, sc
+
+    def _g(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        r"""The network's output at particles ``x`` (B, d) and latents ``z`` (B, d_z).
+
+        With ``standardize``, the network sees the particles in the frame of the step,
+        :math:`g(x, z) = s\,\mathrm{net}((x - m)/s, z)`: a measure that shrinks or grows by a factor
+        (the self-similar flows of the Riesz interaction energy at r != 1 spread as
+        :math:`t^{1/(2-r)}`, from radius 1e-3 to 1) looks the same to the network, whose
+        initialisation and learning rate are tuned for inputs and outputs of order one.
+        """
+        if self._scale is None:
+            return self.net(x, z)
+        return self._scale * self.net((x - self._centre) / self._scale, z)
 
     def _z(self, n, like):
         return torch.randn(n, self.latent_dim, generator=self.generator, device=like.device, dtype=like.dtype)
@@ -260,13 +290,14 @@ class NeuralBackward(_NeuralScheme):
         structure of :math:`\nabla\Phi` (which a batch of a few hundred points cannot resolve)
         reaches the network. Cost: one full gradient per snapshot plus twice the batch kernel sums.
         """
+        self._frame(x)
         if self.estimator == "svrg":
             return self._step_svrg(x, tau)
         target = self.problem.target
         for _ in range(self._n_iters()):
             xb = self._batch(x)
             tb = None if target is None else self._batch(target)
-            y = xb + self.net(xb, self._z(xb.shape[0], xb))
+            y = xb + self._g(xb, self._z(xb.shape[0], xb))
             loss = ((y - xb) ** 2).sum(-1).mean() / (2 * tau) + DifferentiableRieszEnergy.apply(y, tb, self.problem.r)
             self.opt.zero_grad()
             loss.backward()
@@ -274,7 +305,7 @@ class NeuralBackward(_NeuralScheme):
         self.last_loss = float(loss.detach())
         self._steps += 1
         with torch.no_grad():
-            return x + self.net(x, self._z(x.shape[0], x))
+            return x + self._g(x, self._z(x.shape[0], x))
 
     def svrg_surrogate(self, x, z, idx, tb, snap, snap_grad, tau):
         """The surrogate loss of the "svrg" estimator on the batch ``idx`` (rows of ``x`` (N, d), latents
@@ -282,7 +313,7 @@ class NeuralBackward(_NeuralScheme):
         their exact gradients ``snap_grad`` (N, d) (see :meth:`step`)."""
         r = self.problem.r
         xb = x[idx]
-        y = xb + self.net(xb, z[idx])
+        y = xb + self._g(xb, z[idx])
         with torch.no_grad():
             g = (snap_grad[idx] + riesz_gradient(y, tb, r, unbiased=True)
                  - riesz_gradient(snap[idx], tb, r, unbiased=True))
@@ -299,7 +330,7 @@ class NeuralBackward(_NeuralScheme):
         for it in range(n_iters):
             if it % refresh == 0:
                 with torch.no_grad():
-                    snap = x + self.net(x, z)
+                    snap = x + self._g(x, z)
                     snap_grad = self.problem.gradient(snap)
             idx = torch.randperm(n, generator=self.generator, device=x.device)[:bsz]
             tb = None if target is None else self._batch(target)
@@ -309,7 +340,7 @@ class NeuralBackward(_NeuralScheme):
             self.opt.step()
         self._steps += 1
         with torch.no_grad():
-            x_new = x + self.net(x, z)
+            x_new = x + self._g(x, z)
         self.last_loss = float(loss.detach())  # the surrogate's value (its gradient, not its value, is the objective's)
         return x_new
 
@@ -345,17 +376,18 @@ class NeuralForward(_NeuralScheme):
         return {"n": idx.numel(), "grad": parts["grad"][idx], "groups": groups, "hits": hits, "m": parts["m"]}, x[idx]
 
     def step(self, x: torch.Tensor, tau: float) -> torch.Tensor:
+        self._frame(x)
         parts = directional_derivative_parts(x, self.problem.target, self.problem.r,
                                              block_size=self.problem.block_size)
         for _ in range(self._n_iters()):
             sub, xb = self._sub_parts(parts, x)
-            loss = self._loss(sub, self.net(xb, self._z(xb.shape[0], xb)))
+            loss = self._loss(sub, self._g(xb, self._z(xb.shape[0], xb)))
             self.opt.zero_grad()
             loss.backward()
             self.opt.step()
         self._steps += 1
         with torch.no_grad():
-            v = self.net(x, self._z(x.shape[0], x))
+            v = self._g(x, self._z(x.shape[0], x))
             slope = -self._loss(parts, v)
             self.last_loss = float(-slope)
             if slope <= 0:  # the learned direction does not descend: stay (stationary to the net's precision)
