@@ -193,8 +193,8 @@ def particle_animation(frames, *, weights=None, target=None, times=None, xlim=No
         ``FuncAnimation.to_jshtml()``; the figure is closed.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation
     from IPython.display import HTML
+    from matplotlib.animation import FuncAnimation
 
     F = to_numpy(frames)
     if F.ndim != 3 or F.shape[2] < 2:

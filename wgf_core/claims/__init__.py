@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-from .core import (KINDS, MIN_SEEDS, STATUSES, Claim, Outcome, assess, configuration, seed_list, spread,
-                   verdict)
+from .core import KINDS, MIN_SEEDS, STATUSES, Claim, Outcome, assess, configuration, seed_list, spread, verdict
 
 #: The papers, one registry module each.
 PAPERS = ("ift", "mmd_fdiv", "riesz", "variational")
