@@ -400,9 +400,6 @@ class RieszFlowResult:
     x: Optional[torch.Tensor] = None
     wall: float = 0.0
 
-    def snapshot_array(self):
-        return torch.stack(self.snapshots).numpy()
-
 
 def run_riesz_flow(x0: torch.Tensor, problem: RieszProblem, scheme, *, tau: Optional[float] = None,
                    steps: Optional[int] = None, taus: Optional[Sequence[float]] = None, log_every: int = 1,
