@@ -142,7 +142,8 @@ def select_profile(profile: str, table: Mapping[str, Mapping[str, Any]]) -> dict
     check_choice("profile", profile, PROFILES)
     missing = [p for p in PROFILES if p not in table]
     if missing:
-        raise KeyError(f"profile table lacks {missing}")
+        raise ParameterError(f"parameter 'table' has the profiles {list(table)}, lacking {missing}: it must map each "
+                             f"of {', '.join(repr(p) for p in PROFILES)} to a dict of sizes")
     return dict(table[profile])
 
 
