@@ -30,6 +30,7 @@ install: $(STAMP)
 # than one process with all threads. TEST_JOBS=1 OMP_NUM_THREADS=2 make test runs them serially.
 TEST_JOBS ?= auto
 test: $(STAMP)
+	$(PY) -m ruff check wgf_core scripts tests notebooks benchmarks
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadgroup
 
 test-unit: $(STAMP)

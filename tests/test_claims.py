@@ -10,6 +10,7 @@ import pytest
 
 from wgf_core import claims as C
 from wgf_core.claims.core import Claim, Outcome
+from wgf_core.validation import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,7 +87,7 @@ def test_configuration_paper_and_notes():
 def test_seed_list_shifts_with_base():
     assert C.seed_list(0, 3) == [0, 1, 2] and C.seed_list(1000, 3) == [1000, 1001, 1002]
     for bad in (0, 2.5, True):
-        with pytest.raises(ValueError):
+        with pytest.raises(ParameterError, match=rf"parameter 'n' = {bad!r} is not allowed: .*integer >= 1"):
             C.seed_list(0, bad)
 
 

@@ -216,3 +216,13 @@ def test_profile_and_coefficient_in_one_pass(name):
     torch.testing.assert_close(psi, k.profile(r), rtol=1e-14, atol=0)
     torch.testing.assert_close(c, k.coefficient(r), rtol=1e-14, atol=0)
     assert torch.equal(r, r0)  # exactness is the property: the input is not modified in place
+
+
+def test_keops_module_does_not_import_kernels():
+    """No import circle: wgf_core.kernels imports wgf_core.keops lazily, keops needs kernels only for annotations."""
+    import subprocess
+    import sys
+
+    code = "import sys, wgf_core.keops; assert 'wgf_core.kernels' not in sys.modules, sorted(sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr

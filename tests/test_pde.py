@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from wgf_core import pde
+from wgf_core.diagnostics import FlowDivergedError
 from wgf_core.metrics import gaussian_symkl
+from wgf_core.validation import ParameterError
 
 
 def _problem(d=3, seed=0):
@@ -202,6 +204,27 @@ def test_fv_parameter_errors():
         fv.solve(np.zeros((4, 4)), [1.0])
     with pytest.raises(ValueError, match="times"):
         fv.solve(np.zeros((8, 8)), [2.0, 1.0])
+
+
+@pytest.mark.parametrize("rho0, times, name", [
+    (np.zeros((4, 4)), [1.0], "rho0"),
+    (np.zeros((8, 8)), [2.0, 1.0], "times"),
+    (np.zeros((8, 8)), [[1.0]], "times"),
+])
+def test_fv_solve_bad_parameters_are_parameter_errors(rho0, times, name):
+    with pytest.raises(ParameterError, match=rf"parameter '{name}'"):
+        pde.AggregationDiffusionFV(n=8).solve(rho0, times)
+
+
+def test_fv_solve_breakdown_is_flow_diverged():
+    fv = pde.AggregationDiffusionFV(n=8)
+    rho0 = np.full((8, 8), 1.0)
+    with pytest.raises(FlowDivergedError, match="max_steps=2 reached"):
+        fv.solve(rho0, [10.0], max_steps=2)
+    with pytest.raises(FlowDivergedError, match="not finite"):
+        fv.solve(np.full((8, 8), np.nan), [0.0])
+    with pytest.raises(RuntimeError):  # FlowDivergedError is a RuntimeError: old handlers still catch it
+        fv.solve(rho0, [10.0], max_steps=2)
 
 
 def test_fv_aggregation_square_forms_four_pulses_then_one():

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from wgf_core import plotting
+from wgf_core.validation import ParameterError
 
 
 def test_scatter_particles_weights_and_hollow():
@@ -81,3 +82,23 @@ def test_particle_animation_rejects_bad_shapes():
         plotting.particle_animation(np.zeros((3, 4)))
     with pytest.raises(ValueError):
         plotting.particle_animation(np.zeros((3, 4, 2)), weights=np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("call, name, given", [
+    (lambda ax: plotting.scatter_particles(ax, np.zeros(5)), "x", r"shape \(5,\)"),
+    (lambda ax: plotting.scatter_particles(ax, np.zeros((5, 2)), weights=np.ones(4)), "weights", r"shape \(4,\)"),
+    (lambda ax: plotting.mean_std_band(ax, np.arange(3), np.ones((2, 4)), label="m"), "runs_values", r"shape \(2, 4\)"),
+    (lambda ax: plotting.particle_animation(np.zeros((3, 4))), "frames", r"shape \(3, 4\)"),
+    (lambda ax: plotting.particle_animation(np.zeros((3, 4, 2)), weights=np.ones((2, 4))),
+     "weights", r"shape \(2, 4\)"),
+    (lambda ax: plotting.particle_animation(np.zeros((3, 4, 2)), times=[0, 1]), "times", "length 2"),
+])
+def test_bad_inputs_are_parameter_errors_naming_the_parameter(call, name, given):
+    fig, ax = plt.subplots()
+    before = len(plt.get_fignums())
+    try:
+        with pytest.raises(ParameterError, match=rf"parameter '{name}' has {given}.*must have"):
+            call(ax)
+        assert len(plt.get_fignums()) == before  # the animation fails before it opens a figure
+    finally:
+        plt.close(fig)

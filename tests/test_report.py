@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import build_book as bb  # noqa: E402
+
 from wgf_core import claims as C  # noqa: E402
 from wgf_core.claims.core import Claim, Outcome  # noqa: E402
 from wgf_core.reporting import make_record  # noqa: E402

@@ -7,8 +7,16 @@ import pytest
 
 from wgf_core import claims as C
 from wgf_core.claims.core import Claim, Outcome
-from wgf_core.reporting import (METRICS_MIME, claims_markdown, claims_table, comparable, make_record, read_metrics,
-                                spread_text, verdict_counts)
+from wgf_core.reporting import (
+    METRICS_MIME,
+    claims_markdown,
+    claims_table,
+    comparable,
+    make_record,
+    read_metrics,
+    spread_text,
+    verdict_counts,
+)
 
 
 def _crit(mmd, floor):

@@ -31,6 +31,8 @@ def test_messages_name_parameter_value_and_allowed():
         check_range("alpha", 1.5, 0, 1, closed="both")
     with pytest.raises(ParameterError, match="'profile'"):
         select_profile("fast", {"ci": {}, "default": {}, "paper": {}})
+    with pytest.raises(ParameterError, match=r"parameter 'table' has the profiles \['ci'\], lacking \['default', 'pap"):
+        select_profile("ci", {"ci": {}})
 
 
 def test_accepted_values_pass_through():

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from wgf_core import widgets
+from wgf_core.validation import ParameterError
 
 
 def _fig(k):
@@ -57,8 +58,10 @@ def test_frame_slider_links():
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError, match=r"parameter 'figures' = \{\} is not allowed: at least one figure"):
         widgets.figure_selector({})
+    with pytest.raises(ParameterError, match=r"parameter 'figures_or_pngs' = \[\] is not allowed: at least one frame"):
+        widgets.frame_slider([])
     with pytest.raises(TypeError):
         widgets.frame_slider(["not a figure"])
 

@@ -21,14 +21,13 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
-from .validation import ParameterError, check_int, check_positive
+from .errors import DataUnavailableError, ParameterError
+from .validation import check_int, check_positive
 
 __all__ = ["DataUnavailableError", "data_dir", "image_to_points", "load_image", "fetch_image",
            "max_und_moritz_points", "smiley_points", "mnist_digits", "IMAGES", "MNIST_SHA256"]
 
 
-class DataUnavailableError(FileNotFoundError):
-    """A data file is missing (and could not be fetched) or fails its checksum."""
 
 
 _REF = "https://raw.githubusercontent.com/FabianAltekrueger/NeuralWassersteinGradientFlows/ce361f681a59f3cfc6527b17da725c4220e00682/"

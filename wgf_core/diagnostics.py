@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import torch
 
-
-class FlowDivergedError(RuntimeError):
-    """A flow produced a non-finite value; the message names the step."""
+from .errors import FlowDivergedError
 
 
 def check_finite(step: int, **tensors: torch.Tensor) -> None:

@@ -144,11 +144,6 @@ class Entropy:
             (g,) = torch.autograd.grad(self.df_(xx).sum(), xx)
         return g
 
-    @property
-    def conj_domain_sup(self) -> float:
-        """Right end of :math:`\\operatorname{dom} f^*` (equals :math:`f'_\\infty`)."""
-        return self.recession
-
     # --- conjugate -------------------------------------------------------------------------
     def _inverse_df(self, s: torch.Tensor) -> torch.Tensor:
         """:math:`(f')^{-1}(s)` for ``df0 < s < recession`` (generic solve)."""

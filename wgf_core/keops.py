@@ -9,9 +9,12 @@ KeOps compiles each formula on first use (seconds on a CPU; cached per host).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from .kernels import Kernel
+if TYPE_CHECKING:  # annotations only: no runtime import of .kernels, which imports this module lazily
+    from .kernels import Kernel
 
 
 def _lazy():

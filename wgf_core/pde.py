@@ -35,6 +35,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .diagnostics import FlowDivergedError
 from .validation import ParameterError, check_choice, check_int, check_positive, check_range
 
 
@@ -484,8 +485,9 @@ class AggregationDiffusionFV:
     def solve(self, rho0: np.ndarray, times, *, max_steps: int = 10_000_000):
         r"""Densities at the increasing ``times`` (``(len(times), n, n)``) from ``rho0`` at time 0.
 
-        The steps are shortened to land on every requested time. Raises ``FloatingPointError`` on a
-        non-finite or negative density (with the step number and time)."""
+        The steps are shortened to land on every requested time. Raises
+        :class:`~wgf_core.diagnostics.FlowDivergedError` on a non-finite or negative density (with the
+        step number and time), or when ``max_steps`` steps do not reach the last time."""
         times = np.asarray(times, dtype=float)
         if times.ndim != 1 or np.any(np.diff(times) < 0) or (times.size and times[0] < 0):
             raise ParameterError(f"parameter 'times' = {times!r} is not allowed: a non-decreasing 1-D sequence of times >= 0")
@@ -504,10 +506,12 @@ class AggregationDiffusionFV:
                 t = target if target - t - dt <= 1e-12 * max(1.0, target) else t + dt
                 step += 1
                 if step % 1000 == 0 and not (np.isfinite(rho).all() and rho.min() > -1e-12 * rho.max()):
-                    raise FloatingPointError(f"finite-volume solution broke down at step {step} (t = {t:.4g})")
+                    raise FlowDivergedError(f"finite-volume solution broke down at step {step} (t = {t:.4g})")
                 if step >= max_steps:
-                    raise RuntimeError(f"max_steps={max_steps} reached at t = {t:.4g} before time {target}")
+                    raise FlowDivergedError(f"max_steps={max_steps} reached at t = {t:.4g} before time {target} "
+                                            "(raise max_steps; if it is already large, the CFL steps collapsed: "
+                                            "the solution blows up)")
             out[i] = rho
         if not np.isfinite(out).all():
-            raise FloatingPointError(f"finite-volume solution is not finite after step {step}")
+            raise FlowDivergedError(f"finite-volume solution is not finite after step {step}")
         return out

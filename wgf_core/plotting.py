@@ -14,6 +14,8 @@ from typing import Optional
 
 import numpy as np
 
+from .errors import ParameterError
+
 #: Frames kept by :func:`particle_animation` at most (evenly subsampled) to keep pages small.
 MAX_FRAMES = 60
 #: Resolution of animation frames (dots per inch); ~75 keeps a 60-frame animation < 1.5 MB.
@@ -95,7 +97,8 @@ def scatter_particles(ax, x, weights=None, target=None, *, vanished_tol: float =
     """
     x = to_numpy(x)
     if x.ndim != 2 or x.shape[1] < 2:
-        raise ValueError(f"x must have shape (n, 2), got {x.shape}")
+        raise ParameterError(f"parameter 'x' has shape {x.shape}; it must have shape (n, 2) "
+                             "(columns past the second are ignored)")
     if target is not None:
         t = to_numpy(target)
         ax.scatter(t[:, 0], t[:, 1], s=4, c=_TARGET_COLOR, alpha=0.5, label=target_label, zorder=1)
@@ -104,7 +107,8 @@ def scatter_particles(ax, x, weights=None, target=None, *, vanished_tol: float =
     else:
         w = to_numpy(weights).reshape(-1)
         if w.shape[0] != x.shape[0]:
-            raise ValueError(f"weights must have shape ({x.shape[0]},), got {w.shape}")
+            raise ParameterError(f"parameter 'weights' has shape {w.shape}; it must have shape ({x.shape[0]},), "
+                                 "one per particle")
         inten = _normalise_weights(w)
         alive = inten >= vanished_tol
         sc = ax.scatter(x[alive, 0], x[alive, 1], s=s, c=_particle_colors(inten[alive]), label=label, zorder=2)
@@ -148,7 +152,8 @@ def mean_std_band(ax, x, runs_values, label: str, log: bool = True, *, color=Non
     if v.ndim == 1:
         v = v[None]
     if v.ndim != 2 or v.shape[1] != xs.shape[0]:
-        raise ValueError(f"runs_values must have shape (runs, {xs.shape[0]}), got {v.shape}")
+        raise ParameterError(f"parameter 'runs_values' has shape {v.shape}; it must have shape "
+                             f"(runs, {xs.shape[0]}) or ({xs.shape[0]},), matching x")
     if log:
         lv = np.log10(np.clip(v, np.finfo(float).tiny, None))
         mean, std = lv.mean(0), lv.std(0)
@@ -193,12 +198,12 @@ def particle_animation(frames, *, weights=None, target=None, times=None, xlim=No
         ``FuncAnimation.to_jshtml()``; the figure is closed.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation
     from IPython.display import HTML
+    from matplotlib.animation import FuncAnimation
 
     F = to_numpy(frames)
     if F.ndim != 3 or F.shape[2] < 2:
-        raise ValueError(f"frames must have shape (T, n, 2), got {F.shape}")
+        raise ParameterError(f"parameter 'frames' has shape {F.shape}; it must have shape (T, n, 2)")
     T, n = F.shape[:2]
     W = None
     if weights is not None:
@@ -206,11 +211,11 @@ def particle_animation(frames, *, weights=None, target=None, times=None, xlim=No
         if W.ndim == 1:
             W = np.broadcast_to(W, (T, n))
         if W.shape != (T, n):
-            raise ValueError(f"weights must have shape ({T}, {n}), got {W.shape}")
+            raise ParameterError(f"parameter 'weights' has shape {W.shape}; it must have shape ({T}, {n}) or ({n},)")
     if times is not None:
         times = list(to_numpy(times).reshape(-1)) if not isinstance(times, (list, tuple)) else list(times)
         if len(times) != T:
-            raise ValueError(f"times must have length {T}, got {len(times)}")
+            raise ParameterError(f"parameter 'times' has length {len(times)}; it must have length {T}, one per frame")
     idx = np.unique(np.linspace(0, T - 1, min(T, max(2, int(max_frames)))).round().astype(int))
     tg = to_numpy(target) if target is not None else None
 

@@ -13,11 +13,11 @@ from typing import Any, Iterable, Mapping, Optional
 
 import torch
 
+from .errors import ParameterError
+
 PROFILES = ("ci", "default", "paper")
 
 
-class ParameterError(ValueError):
-    """A user-facing parameter has a value outside its allowed set."""
 
 
 def _fail(name: str, value: Any, allowed: str) -> None:
@@ -142,7 +142,8 @@ def select_profile(profile: str, table: Mapping[str, Mapping[str, Any]]) -> dict
     check_choice("profile", profile, PROFILES)
     missing = [p for p in PROFILES if p not in table]
     if missing:
-        raise KeyError(f"profile table lacks {missing}")
+        raise ParameterError(f"parameter 'table' has the profiles {list(table)}, lacking {missing}: it must map each "
+                             f"of {', '.join(repr(p) for p in PROFILES)} to a dict of sizes")
     return dict(table[profile])
 
 

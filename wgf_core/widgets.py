@@ -15,6 +15,8 @@ import inspect
 import io
 from typing import Callable, Mapping, Sequence
 
+from .errors import ParameterError
+
 #: Resolution (dots per inch) of the PNGs shown by the static controls.
 WIDGET_DPI = 80
 
@@ -69,7 +71,7 @@ def figure_selector(figures: Mapping[str, object], description: str = "setting",
     import ipywidgets as w
 
     if not figures:
-        raise ValueError("figure_selector needs at least one figure")
+        raise ParameterError(f"parameter 'figures' = {figures!r} is not allowed: at least one figure (label -> figure)")
     labels = [str(k) for k in figures]
     stack = _image_stack([_as_png(f, dpi) for f in figures.values()], width)
     cls = w.ToggleButtons if buttons else w.Dropdown
@@ -109,7 +111,8 @@ def frame_slider(figures_or_pngs: Sequence[object], description: str = "step", *
 
     pngs = [_as_png(f, dpi) for f in figures_or_pngs]
     if not pngs:
-        raise ValueError("frame_slider needs at least one frame")
+        raise ParameterError(f"parameter 'figures_or_pngs' = {figures_or_pngs!r} is not allowed: at least one frame "
+                             "(a figure or PNG bytes)")
     n = len(pngs)
     stack = _image_stack(pngs, width)
     play = w.Play(value=0, min=0, max=n - 1, step=1, interval=interval, description="play")

@@ -11,8 +11,20 @@ from __future__ import annotations
 
 import importlib
 
-from .core import (KINDS, MIN_SEEDS, STATUSES, Claim, Outcome, agreement_probability, assess, configuration,
-                   seed_list, spread, verdict, verdict_probabilities)
+from .core import (
+    KINDS,
+    MIN_SEEDS,
+    STATUSES,
+    Claim,
+    Outcome,
+    agreement_probability,
+    assess,
+    configuration,
+    seed_list,
+    spread,
+    verdict,
+    verdict_probabilities,
+)
 
 #: The papers, one registry module each.
 PAPERS = ("ift", "mmd_fdiv", "riesz", "variational")

@@ -27,6 +27,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from ..errors import ParameterError
+
 #: Verdicts. ``not-run``: the notebook did not execute.
 STATUSES = ("pass", "differs", "unstable", "not-run")
 KINDS = ("paper", "check")
@@ -179,7 +181,7 @@ def seed_list(seed: int, n: int) -> list[int]:
     A build with another base seed (``scripts/build_book.py --seed``) shifts every ensemble.
     """
     if isinstance(n, bool) or int(n) != n or n < 1:
-        raise ValueError(f"the number of seeds must be an integer >= 1, not {n!r}")
+        raise ParameterError(f"parameter 'n' = {n!r} is not allowed: the number of seeds, an integer >= 1")
     return [int(seed) + k for k in range(int(n))]
 
 

@@ -74,8 +74,16 @@ from torch import nn
 from ..diagnostics import check_finite
 from ..networks import mlp
 from ..progress import progress
-from ..riesz import (DifferentiableRieszEnergy, directional_derivative_parts, interaction_energy,
-                     riesz_directional_derivative, riesz_energy, riesz_gradient, riesz_mmd2, split_diracs)
+from ..riesz import (
+    DifferentiableRieszEnergy,
+    directional_derivative_parts,
+    interaction_energy,
+    riesz_directional_derivative,
+    riesz_energy,
+    riesz_gradient,
+    riesz_mmd2,
+    split_diracs,
+)
 from ..validation import ParameterError, check_choice, check_int, check_positive, check_range
 
 __all__ = ["RieszProblem", "ParticleFlow", "NeuralBackward", "NeuralForward", "make_scheme", "SCHEMES", "run_schemes",
@@ -423,9 +431,6 @@ class RieszFlowResult:
     snapshots: list = field(default_factory=list)
     x: Optional[torch.Tensor] = None
     wall: float = 0.0
-
-    def snapshot_array(self):
-        return torch.stack(self.snapshots).numpy()
 
 
 def run_riesz_flow(x0: torch.Tensor, problem: RieszProblem, scheme, *, tau: Optional[float] = None,
