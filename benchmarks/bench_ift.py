@@ -18,17 +18,20 @@ import time
 import torch
 
 from wgf_core import gaussian_targets
+from wgf_core.energies import MMD
 from wgf_core.flows import ift
 from wgf_core.random import make_generator, run_generators
+from wgf_core.runner import run
 from wgf_core.validation import check_device, check_dtype
 
 
-def _time_flow(scheme, energy, x0, y, steps, gen, device):
-    """(wall seconds, process CPU seconds) of ``steps`` steps."""
+def _time_flow(scheme, kernel, x0, y, steps, gen, device):
+    """(wall seconds, process CPU seconds) of ``steps`` steps of the one runner."""
     if device.type == "cuda":
         torch.cuda.synchronize()
     t, c = time.perf_counter(), time.process_time()
-    ift.run_flow(scheme, energy, x0, y, steps=steps, log_every=steps, generator=gen, show_progress=False)
+    run(MMD(kernel, y, 0.5), scheme, x0, 50.0, steps, log={"mmd2": ift.mmd2_logger(y)}, log_every=steps,
+        generator=gen, show_progress=False)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - t, time.process_time() - c
@@ -50,14 +53,14 @@ def main(argv=None):
     gens = run_generators(0, args.runs, dev)
     x0 = torch.stack([init.sample(args.n, g) for g in gens])
     y = torch.stack([target.sample(args.n, g) for g in gens])
-    energy = ift.MMDEnergy(ift.Convention().kernel(10.0), 0.5)
+    energy = ift.Convention().kernel(10.0)
 
     print(f"# IFT per-step time: {args.runs} runs, n = {args.n}, d = 2, {args.steps} steps, {dtype}, "
           f"device {dev}, torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}", flush=True)
     print("# wall ms/step (CPU ms/step in brackets: on a shared machine the CPU time is the fairer number)")
     print(f"{'method':28s} {'batched ms/step':>20s} {'loop ms/step':>20s} {'speed-up':>9s} {'6000 steps batched':>19s}")
     for method in args.methods:
-        scheme = ift.make_scheme(method, tau=50.0, eta=0.1, noise=10.0, noise_off=args.steps // 2)
+        scheme = ift.make_scheme(method, eta=0.1, noise=10.0, noise_off=args.steps // 2)
         # warm-up (allocator, kernels)
         _time_flow(scheme, energy, x0, y, 4, make_generator(1, dev), dev)
         tb, cb = _time_flow(scheme, energy, x0, y, args.steps, make_generator(1, dev), dev)

@@ -4,10 +4,16 @@ import torch
 
 from wgf_core import gaussian_targets as gt
 from wgf_core.diagnostics import FlowDivergedError
+from wgf_core.energies import MMD
+from wgf_core.fista import project_simplex, solve_simplex_qp
 from wgf_core.flows import ift
 from wgf_core.gmm import GaussianMixture
 from wgf_core.kernels import get_kernel
+from wgf_core.measures import Particles
 from wgf_core.metrics import mmd2
+from wgf_core.random import standard_normal_like
+from wgf_core.runner import Trajectory, run
+from wgf_core.schemes import IFT, Euler, ift_weight_qp
 from wgf_core.validation import ParameterError
 
 F64 = torch.float64
@@ -31,12 +37,12 @@ def _reference_projection(v: np.ndarray) -> np.ndarray:
 
 def test_project_simplex_matches_bisection(device):
     v = torch.randn(5, 4, 17, generator=_gen(0, device), dtype=F64, device=device) * 3
-    p = ift.project_simplex(v)
+    p = project_simplex(v)
     assert torch.allclose(p.sum(-1), torch.ones(5, 4, dtype=F64, device=device))
     assert bool((p >= 0).all())
     ref = np.stack([_reference_projection(row) for row in v.reshape(-1, 17).cpu().numpy()])
     np.testing.assert_allclose(p.reshape(-1, 17).cpu().numpy(), ref, atol=1e-10)
-    assert torch.allclose(ift.project_simplex(p), p)  # idempotent on the simplex
+    assert torch.allclose(project_simplex(p), p)  # idempotent on the simplex
 
 
 def _random_qp(batch, n, seed, device="cpu"):
@@ -50,7 +56,7 @@ def _random_qp(batch, n, seed, device="cpu"):
 def test_simplex_qp_against_scipy_and_kkt(device):
     scipy_opt = pytest.importorskip("scipy.optimize")
     A, c = _random_qp(3, 6, 1, device)
-    beta, info = ift.solve_simplex_qp(A, c, tol=1e-12, max_iter=20000)
+    beta, info = solve_simplex_qp(A, c, tol=1e-12, max_iter=20000)
     assert bool((info["gap"] <= 1e-10).all())
     for b in range(3):
         An, cn = A[b].cpu().numpy(), c[b].cpu().numpy()
@@ -70,7 +76,7 @@ def test_simplex_qp_against_scipy_and_kkt(device):
 def test_simplex_qp_brute_force_small():
     # n = 3: minimise on a fine grid of the simplex
     A, c = _random_qp(1, 3, 7)
-    beta, _ = ift.solve_simplex_qp(A, c, tol=1e-12, max_iter=20000)
+    beta, _ = solve_simplex_qp(A, c, tol=1e-12, max_iter=20000)
     t = np.linspace(0, 1, 401)
     a, b = np.meshgrid(t, t)
     keep = a + b <= 1
@@ -86,9 +92,9 @@ def test_ift_weight_qp_is_objective_23():
     k = get_kernel("gauss", 2.0)
     g = _gen(2)
     x, y = torch.randn(2, 7, 2, generator=g, dtype=F64), torch.randn(2, 9, 2, generator=g, dtype=F64)
-    alpha = ift.project_simplex(torch.rand(2, 7, generator=g, dtype=F64))
+    alpha = project_simplex(torch.rand(2, 7, generator=g, dtype=F64))
     eta, c_f = 0.3, 0.5
-    A, c = ift.ift_weight_qp(k, x, alpha, y, eta=eta, scale=c_f)
+    A, c = ift_weight_qp(k, x, alpha, y, eta=eta, scale=c_f)
 
     def J(b):
         return c_f * mmd2(k, x, y, b) + mmd2(k, x, x, b, alpha) / (2 * eta)
@@ -96,13 +102,13 @@ def test_ift_weight_qp_is_objective_23():
     def q(b):
         return 0.5 * (b * (A @ b.unsqueeze(-1)).squeeze(-1)).sum(-1) - (c * b).sum(-1)
 
-    b1 = ift.project_simplex(torch.randn(2, 7, generator=g, dtype=F64))
-    b2 = ift.project_simplex(torch.randn(2, 7, generator=g, dtype=F64))
+    b1 = project_simplex(torch.randn(2, 7, generator=g, dtype=F64))
+    b2 = project_simplex(torch.randn(2, 7, generator=g, dtype=F64))
     assert torch.allclose(q(b1) - q(b2), J(b1) - J(b2), atol=1e-10)
     # the exact MMD step does not increase J, and the PGD step's gradient is the first variation
-    beta, _ = ift.solve_simplex_qp(A, c, alpha, tol=1e-12, max_iter=20000)
+    beta, _ = solve_simplex_qp(A, c, alpha, tol=1e-12, max_iter=20000)
     assert bool((J(beta) <= J(alpha) + 1e-12).all())
-    h, _ = ift.MMDEnergy(k, c_f).first_variation(x, x, alpha, y, with_grad=False)
+    h, _ = MMD(k, y, c_f).first_variation(Particles(x, alpha), x, with_grad=False)
     grad_q = (A @ alpha.unsqueeze(-1)).squeeze(-1) - c
     assert torch.allclose(grad_q, h, atol=1e-10)
 
@@ -114,10 +120,10 @@ def test_first_variation_matches_autograd(kernel_name, param, scale, device):
     g = _gen(3, device)
     x = torch.randn(2, 6, 3, generator=g, dtype=F64, device=device).requires_grad_(True)
     y = torch.randn(2, 8, 3, generator=g, dtype=F64, device=device)
-    w = ift.project_simplex(torch.rand(2, 6, generator=g, dtype=F64, device=device)).requires_grad_(True)
+    w = project_simplex(torch.rand(2, 6, generator=g, dtype=F64, device=device)).requires_grad_(True)
     F = scale * mmd2(k, x, y, w)
     gx, gw = torch.autograd.grad(F.sum(), (x, w))
-    h, gr = ift.MMDEnergy(k, scale).first_variation(x.detach(), x.detach(), w.detach(), y)
+    h, gr = MMD(k, y, scale).first_variation(Particles(x.detach(), w.detach()), x.detach())
     # dF/dw_i = dF/dmu(x_i);  dF/dx_i = w_i grad dF/dmu(x_i)
     assert torch.allclose(h, gw, atol=1e-10)
     assert torch.allclose(w.detach().unsqueeze(-1) * gr, gx, atol=1e-10)
@@ -127,9 +133,9 @@ def test_first_variation_row_blocks_equal_one_block():
     k = get_kernel("gauss", 2.0)
     g = _gen(9)
     x, y = torch.randn(3, 11, 4, generator=g, dtype=F64), torch.randn(3, 7, 4, generator=g, dtype=F64)
-    w = ift.project_simplex(torch.rand(3, 11, generator=g, dtype=F64))
-    h1, g1 = ift.MMDEnergy(k).first_variation(x, x, w, y)
-    h2, g2 = ift.MMDEnergy(k, max_block=100).first_variation(x, x, w, y)  # 100 // (3 * 18) = 1 row per block
+    w = project_simplex(torch.rand(3, 11, generator=g, dtype=F64))
+    h1, g1 = MMD(k, y).first_variation(Particles(x, w), x)
+    h2, g2 = MMD(k, y, max_block=100).first_variation(Particles(x, w), x)  # 100 // (3 * 18) = 1 row per block
     assert torch.allclose(h1, h2) and torch.allclose(g1, g2)
 
 
@@ -137,11 +143,11 @@ def test_mmd_flow_decreases_energy_and_batch_equals_loop():
     init, tgt = gt.gaussian_2d_init(), gt.gaussian_2d_target()
     kw = dict(n=20, steps=40, sigma=2.0, tau=1.0, log_every=1, show_progress=False)
     batched = ift.run_experiment("mmd", init, tgt, runs=3, seed=5, **kw)
-    assert batched.mmd2.shape == (3, 41)
-    assert bool(np.all(np.diff(batched.mmd2, axis=1) <= 1e-12))
+    assert batched.metrics["mmd2"].shape == (3, 41)
+    assert bool(np.all(np.diff(batched.metrics["mmd2"], axis=1) <= 1e-12))
     for r in range(3):
         alone = ift.run_experiment("mmd", init, tgt, runs=1, seed=5 + r, **kw)
-        np.testing.assert_allclose(alone.mmd2[0], batched.mmd2[r], rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(alone.metrics["mmd2"][0], batched.metrics["mmd2"][r], rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("method", ["ift", "ift_qp", "wfr"])
@@ -153,7 +159,7 @@ def test_weighted_schemes_keep_weights_on_simplex_and_count_two_steps(method):
     assert res.x_snapshots.shape == (6, 2, 15, 2) and list(res.snapshot_steps) == [0, 4, 8, 12, 16, 20]
     assert torch.allclose(res.w.sum(-1), torch.ones(2, dtype=F64))
     assert bool((res.w >= 0).all())
-    assert res.mmd2[:, -1].mean() < res.mmd2[:, 0].mean()
+    assert res.metrics["mmd2"][:, -1].mean() < res.metrics["mmd2"][:, 0].mean()
 
 
 def test_ift_weight_step_moves_mass_to_the_target():
@@ -166,16 +172,17 @@ def test_ift_weight_step_moves_mass_to_the_target():
     y = torch.randn(1, 50, 2, generator=g, dtype=F64)
     x = torch.cat([torch.randn(1, 10, 2, generator=g, dtype=F64), 8 + 0.1 * torch.randn(1, 10, 2, generator=g, dtype=F64)], 1)
     w = torch.full((1, 20), 0.05, dtype=F64)
-    scheme = ift.IFTFlow(1e-6, 0.05, "pgd")  # PGD is stable for eta < 2 / lambda_max(K)
-    energy = ift.MMDEnergy(k)
+    scheme = IFT(0.05, "pgd")  # PGD is stable for eta < 2 / lambda_max(K)
+    energy = MMD(k, y)
     F = [float(mmd2(k, x, y, w))]
     for _ in range(1000):
-        x, w = scheme.iterate(energy, x, w, y, 0, None)
+        mu = scheme.step(energy, Particles(x, w), 1e-6, 0)
+        x, w = mu.x, mu.w
         F.append(float(mmd2(k, x, y, w)))
     assert float(w[0, 10:].sum()) < 0.2
     assert np.all(np.diff(F) <= 1e-12)
     kxx = k(x, x)
-    best, _ = ift.solve_simplex_qp(kxx, (k(x, y)).mean(-1), tol=1e-12, max_iter=50000)
+    best, _ = solve_simplex_qp(kxx, (k(x, y)).mean(-1), tol=1e-12, max_iter=50000)
     assert F[-1] <= float(mmd2(k, x, y, best)) + 1e-5
 
 
@@ -205,7 +212,7 @@ def test_conventions():
         assert all(sum(getattr(c, f) != getattr(base, f) for f in fields) == 1 for c in near[1:])
     res = ift.run_experiment("mmd", gt.gaussian_2d_init(), gt.gaussian_2d_target(), n=10, runs=2, steps=5,
                              sigma=3.0, tau=1.0, convention=conv, show_progress=False)
-    assert np.isfinite(res.mmd2).all()
+    assert np.isfinite(res.metrics["mmd2"]).all()
 
 
 def test_nan_stops_with_step_number():
@@ -213,17 +220,18 @@ def test_nan_stops_with_step_number():
     x0 = torch.randn(2, 5, 2, dtype=F64)
     x0[1, 2, 0] = float("nan")
     with pytest.raises(FlowDivergedError, match="step 1"):
-        ift.run_flow(ift.MMDFlow(0.1), ift.MMDEnergy(k), x0, torch.randn(2, 5, 2, dtype=F64), steps=5, log_every=1,
-                     show_progress=False)
+        run(MMD(k, torch.randn(2, 5, 2, dtype=F64)), Euler(), x0, 0.1, 5, show_progress=False)
 
 
 def test_bad_parameters():
     with pytest.raises(ParameterError, match="method"):
-        ift.make_scheme("sgd", tau=1.0)
-    with pytest.raises(ParameterError, match="tau"):
-        ift.MMDFlow(-1.0)
+        ift.make_scheme("sgd")
+    with pytest.raises(ParameterError, match="noise"):
+        Euler(noise=-1.0)
     with pytest.raises(ParameterError, match="eta"):
-        ift.IFTFlow(1.0, 0.0)
+        IFT(0.0)
+    with pytest.raises(ParameterError, match="tau"):
+        run(MMD(get_kernel("gauss", 1.0), torch.zeros(1, 3, 2)), Euler(), torch.zeros(1, 3, 2), -1.0, 2)
     with pytest.raises(ParameterError, match="bandwidth"):
         ift.Convention(bandwidth="sigma")
     with pytest.raises(ParameterError, match="'n'"):
@@ -251,9 +259,10 @@ def test_far_from_target_threshold_is_mahalanobis():
 
 
 def _result(mmd2_rows, steps, x, w):
-    """A FlowResult with given logs and final state (for the measurement functions)."""
-    return ift.FlowResult(np.asarray(steps), np.asarray(mmd2_rows, dtype=float), np.zeros(0, dtype=int),
-                          np.zeros(0), np.zeros(0), x, w, 0.0, int(steps[-1]))
+    """A Trajectory with given logs and final state (for the measurement functions)."""
+    return Trajectory(np.asarray(steps), np.asarray(steps, dtype=float), {"mmd2": np.asarray(mmd2_rows, dtype=float)},
+                      np.zeros(0, dtype=int), np.zeros(0), np.zeros(0), np.zeros(0), Particles(x, w), 0.0,
+                      int(steps[-1]))
 
 
 def test_run_measurements_per_run():
@@ -298,7 +307,7 @@ def test_batch_equals_alone_with_noise_and_fresh_targets():
         batched = ift.run_experiment(method, init, tgt, seeds=seeds, **kw)
         for r, s in enumerate(seeds):
             alone = ift.run_experiment(method, init, tgt, seeds=[s], **kw)
-            np.testing.assert_allclose(alone.mmd2[0], batched.mmd2[r], rtol=1e-10, atol=1e-14)
+            np.testing.assert_allclose(alone.metrics["mmd2"][0], batched.metrics["mmd2"][r], rtol=1e-10, atol=1e-14)
             assert torch.allclose(alone.x[0], batched.x[r], rtol=1e-10, atol=1e-12)
 
 
@@ -313,7 +322,7 @@ def test_run_seeds():
                            sigma=2.0, tau=1.0, show_progress=False)
     b = ift.run_experiment("mmd", gt.gaussian_2d_init(), gt.gaussian_2d_target(), n=5, seeds=[3, 4], steps=2,
                            sigma=2.0, tau=1.0, show_progress=False)
-    np.testing.assert_allclose(a.mmd2, b.mmd2, rtol=1e-12)
+    np.testing.assert_allclose(a.metrics["mmd2"], b.metrics["mmd2"], rtol=1e-12)
 
 
 def test_fresh_target_sampler_equals_mixture_sample_per_run():
@@ -327,10 +336,10 @@ def test_fresh_target_sampler_equals_mixture_sample_per_run():
 
 def test_standard_normal_like_per_run_generators():
     x = torch.zeros(3, 4, 2, dtype=F64)
-    z = ift.standard_normal_like(x, [_gen(0), _gen(1), _gen(2)])
+    z = standard_normal_like(x, [_gen(0), _gen(1), _gen(2)])
     assert torch.allclose(z[1], torch.randn(4, 2, generator=_gen(1), dtype=F64))
     with pytest.raises(ParameterError, match="one generator per run"):
-        ift.standard_normal_like(x, [_gen(0)])
+        standard_normal_like(x, [_gen(0)])
 
 
 def test_noise_floors_and_distance_to_law_per_seed():
