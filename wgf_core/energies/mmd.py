@@ -24,15 +24,13 @@ from typing import Callable, Optional
 
 import torch
 
-from .errors import ParameterError
-from .kernels import Kernel, kernel_grad_sum, kernel_sum, pairwise_distances
-from .measures import Particles
-from .metrics import mmd2, mmd_witness, mmd_witness_grad
+from ..errors import ParameterError
+from ..kernels import Kernel, kernel_grad_sum, kernel_sum, pairwise_distances
+from ..measures import Particles
+from ..metrics import mmd2, mmd_witness, mmd_witness_grad
+from .base import CAPABILITIES
 
-__all__ = ["MMD", "CAPABILITIES"]
-
-#: What an energy can provide.
-CAPABILITIES = ("value", "first_variation", "gradient")
+__all__ = ["MMD"]
 
 
 def _sq_distances(z: torch.Tensor, p: torch.Tensor) -> torch.Tensor:

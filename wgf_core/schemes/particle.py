@@ -27,40 +27,14 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ParameterError
-from .fista import project_simplex, solve_simplex_qp
-from .kernels import Kernel, pairwise_distances
-from .measures import Particles
-from .random import standard_normal_like
-from .validation import check_choice, check_int, check_positive
+from ..fista import project_simplex, solve_simplex_qp
+from ..kernels import Kernel, pairwise_distances
+from ..measures import Particles
+from ..random import standard_normal_like
+from ..validation import check_choice, check_int, check_positive
+from .base import Scheme
 
-__all__ = ["Scheme", "Euler", "IFT", "WFR", "ift_weight_qp", "check_pair"]
-
-
-class Scheme:
-    """Base of the schemes: ``name``, ``needs``, ``steps_per_iteration`` and :meth:`step`."""
-
-    name = "scheme"
-    needs: frozenset = frozenset()
-    steps_per_iteration = 1
-    #: The last training loss of a learned step (neural and variational schemes), else nan.
-    last_loss = float("nan")
-
-    def step(self, energy, mu: Particles, tau: float, k: int, generator=None) -> Particles:  # pragma: no cover
-        raise NotImplementedError
-
-
-def check_pair(energy, scheme) -> None:
-    """Refuse an energy that does not provide what ``scheme`` needs, naming both and what is missing."""
-    provides = frozenset(getattr(energy, "provides", frozenset()))
-    missing = sorted(set(scheme.needs) - provides)
-    if missing:
-        words = {"gradient": "its Wasserstein gradient", "first_variation": "its first variation",
-                 "value": "its value", "kernel_quadratic": "the kernel structure of an MMD (for the exact QP)"}
-        raise ParameterError(
-            f"scheme {scheme.name!r} needs " + ", ".join(words.get(m, m) for m in missing)
-            + f" from the energy, which {getattr(energy, 'name', type(energy).__name__)!r} does not provide "
-            f"(it provides: {', '.join(sorted(provides)) or 'nothing'})")
+__all__ = ["Euler", "IFT", "WFR", "ift_weight_qp"]
 
 
 class Euler(Scheme):
