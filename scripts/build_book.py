@@ -347,8 +347,15 @@ def update_timings(path: Path, nb: Notebook, state: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- pages
+#: Sections of notebooks that are not one paper's (listed after the papers, not among them in the intro).
+SECTIONS = {
+    "api": {"caption": "One API: energies x schemes (this compendium)", "cite": None,
+            "lines": "Pairs of energies and schemes that no single paper ran, on the one runner of wgf_core."},
+}
+
+
 def paper_info(paper: str) -> dict:
-    return PAPERS.get(paper, {"caption": paper, "cite": None, "lines": ""})
+    return PAPERS.get(paper) or SECTIONS.get(paper) or {"caption": paper, "cite": None, "lines": ""}
 
 
 def claims_summary(nb: Notebook) -> str:

@@ -27,7 +27,7 @@ from .core import (
 )
 
 #: The papers, one registry module each.
-PAPERS = ("ift", "mmd_fdiv", "riesz", "variational")
+PAPERS = ("ift", "mmd_fdiv", "riesz", "variational", "api")
 
 __all__ = ["Claim", "Outcome", "assess", "configuration", "seed_list", "spread", "verdict", "verdict_probabilities",
            "agreement_probability", "registry", "get",

@@ -1,0 +1,1 @@
+"""Experiment drivers: what a notebook configures and calls (targets, grids, problem laws), tested at unit level."""
