@@ -10,7 +10,7 @@ the play / scrub controls keep working in the static book without a kernel.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -268,3 +268,24 @@ def particle_animation(frames, *, weights=None, target=None, times=None, xlim=No
     finally:
         plt.close(fig)
     return HTML(html)
+
+
+def panel_grid(rows: Sequence, cols: Sequence, draw: Callable, *, size=(3.3, 2.7), sharex: bool = False,
+               sharey: bool = False):
+    """A ``len(rows) x len(cols)`` figure with ``draw(ax, row, col)`` called in each panel.
+
+    For the grids repeated across pages (energies x schemes, methods x snapshots, ...). ``rows`` and
+    ``cols`` are any sequences of keys (a dict gives its keys). Returns the figure.
+    """
+    rows, cols = list(rows), list(cols)
+    if not rows or not cols:
+        raise ParameterError(f"panel_grid needs at least one row and one column, got {len(rows)} x {len(cols)}")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(size[0] * len(cols), size[1] * len(rows)),
+                             sharex=sharex, sharey=sharey, squeeze=False)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            draw(axes[i][j], r, c)
+    fig.tight_layout()
+    return fig

@@ -130,3 +130,27 @@ def energies_x_schemes(*, n: int = 100, steps: int = 200, seeds: Sequence[int] =
             traj.extra.update(y=y, reference=ref)
             out[ek, sk] = Cell(ek, sk, trajectory=traj)
     return out
+
+
+def summary(grid: Mapping) -> dict:
+    """What the page reports of a grid (:func:`energies_x_schemes`), measured, nothing decided.
+
+    Returns
+    -------
+    dict with ``ran`` (label ``"e x s"`` -> Trajectory of the pairs that ran), ``start`` (runs,) and
+    ``final`` (label -> (runs,)) energy distances, ``ratios`` (one dict per run: label -> F(end) / F(start)
+    of the pair's own energy), ``best`` / ``worst`` (labels of the smallest / largest median final
+    energy distance), and ``vanished`` (label -> fraction of particles whose weight ended below 1e-3 / n,
+    over all runs).
+    """
+    ran = {f"{ek} x {sk}": c.trajectory for (ek, sk), c in grid.items() if c.trajectory is not None}
+    if not ran:
+        raise ParameterError("the grid has no pair that ran")
+    final = {k: t.metrics["energy_distance"][:, -1] for k, t in ran.items()}
+    runs = next(iter(ran.values())).metrics["energy_distance"].shape[0]
+    ratios = [{k: float(t.metrics["energy"][r, -1] / t.metrics["energy"][r, 0]) for k, t in ran.items()}
+              for r in range(runs)]
+    med = {k: float(torch.as_tensor(v).median()) for k, v in final.items()}
+    vanished = {k: float((t.w < 1e-3 / t.w.shape[-1]).double().mean()) for k, t in ran.items()}
+    return {"ran": ran, "start": next(iter(ran.values())).metrics["energy_distance"][:, 0], "final": final,
+            "ratios": ratios, "best": min(med, key=med.get), "worst": max(med, key=med.get), "vanished": vanished}
