@@ -21,7 +21,8 @@ import statistics
 import torch
 
 from wgf_core import pde
-from wgf_core.flows.variational import KLDivergence, VariationalJKO
+from wgf_core.energies.variational import KLDivergence
+from wgf_core.schemes.variational import DualConfig, MapConfig, PoolConfig, TrainConfig, VariationalJKO
 from wgf_core.validation import check_device
 
 
@@ -30,12 +31,16 @@ def time_step(d: int, outer: int, batch: int, repeats: int, device) -> float:
     A, b = pde.random_ou_problem(d, torch.Generator().manual_seed(d))
     A32, b32 = A.float().to(device), b.float().to(device)
     log_q = lambda x: -0.5 * (((x - b32) @ A32) * (x - b32)).sum(-1)
-    flow = VariationalJKO(KLDivergence(log_q), lambda n, gen: torch.randn(n, d, generator=gen, device=device), d, 0.05,
-                          map_type="linear", outer=outer, inner=3, batch=batch, lr_map=5e-3, lr_dual=5e-3,
-                          map_width=64, map_depth=3, dual_width=64, dual_depth=3, pool_size=10 * batch,
-                          device=device, generator=g)
-    flow.step()  # warm-up
-    times = [flow.step()["time_s"] for _ in range(repeats)]
+    scheme = VariationalJKO(d, lambda n, gen: torch.randn(n, d, generator=gen, device=device),
+                            map=MapConfig("linear", 64, 3), dual=DualConfig(64, 3),
+                            train=TrainConfig(outer, 3, batch, 5e-3, 5e-3), pool=PoolConfig(10 * batch),
+                            device=device, generator=g)
+    energy, mu = KLDivergence(log_q), scheme.initial()
+    mu = scheme.step(energy, mu, 0.05, 0, g)  # warm-up
+    times = []
+    for k in range(1, repeats + 1):
+        mu = scheme.step(energy, mu, 0.05, k, g)
+        times.append(scheme.history[-1]["time_s"])
     return statistics.median(times)
 
 

@@ -229,7 +229,7 @@ def test_fv_solve_breakdown_is_flow_diverged():
 
 def test_fv_aggregation_square_forms_four_pulses_then_one():
     """The paper's Sec. 4.4 problem on a coarse grid: four pulses, later one (the behaviour of Fig. 5)."""
-    from wgf_core.flows.variational import count_density_modes, pulse_timeline
+    from wgf_core.experiments.variational import count_density_modes, pulse_timeline
 
     fv = pde.AggregationDiffusionFV(n=48, extent=4.0, nu=0.1, m=3.0)
     ks = np.arange(1, 401)

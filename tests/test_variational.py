@@ -1,5 +1,6 @@
 """Variational JKO: f / f* table vs numerical sup, variational energies at the optimal dual vs
-closed forms, interaction gradient vs autograd, and short flows against exact references."""
+closed forms, interaction gradient vs autograd, and short flows (the scheme run by the one runner)
+against exact references."""
 
 import math
 
@@ -8,10 +9,16 @@ import pytest
 import torch
 
 from wgf_core import pde
-from wgf_core.diagnostics import FlowDivergedError
-from wgf_core.flows import variational as vj
+from wgf_core.energies import MMD
+from wgf_core.energies import variational as vj
+from wgf_core.errors import FlowDivergedError, ParameterError
+from wgf_core.experiments.variational import count_density_modes, pulse_timeline, quadrant_spread, run_variational
+from wgf_core.kernels import get_kernel
+from wgf_core.measures import Particles
 from wgf_core.metrics import fit_gaussian, gaussian_symkl
-from wgf_core.validation import ParameterError
+from wgf_core.runner import run
+from wgf_core.schemes import Euler
+from wgf_core.schemes.variational import DualConfig, MapConfig, PoolConfig, TrainConfig, VariationalJKO
 
 
 @pytest.mark.parametrize("name", ["kl", "entropy2", "entropy3", "jsd"])
@@ -92,22 +99,69 @@ def test_interaction_gradient_and_forward_step_decrease():
     W = vj.gaussian_attraction()
     z = torch.randn(20, 2, dtype=torch.float64, requires_grad=True)
     (gz,) = torch.autograd.grad(W.potential(z).sum(), z)
-    assert torch.allclose(gz, W.gradient(z.detach()), atol=1e-12)
+    assert torch.allclose(gz, W.grad_potential(z.detach()), atol=1e-12)
     g = torch.Generator().manual_seed(3)
     x = 3 * (2 * torch.rand(500, 2, generator=g, dtype=torch.float64) - 1)
     x1 = W.forward_step(x, x, 0.5)
     assert float(W.energy(x1)) < float(W.energy(x))
 
 
-def test_parameter_errors():
+def test_interaction_value_and_wasserstein_gradient_against_autograd():
+    # W(mu) = 1/2 sum_ij w_i w_j W(x_i - x_j); its Wasserstein gradient at x_i is (dW / dx_i) / w_i
+    W = vj.gaussian_attraction(mass=2.0)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 7, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(2, 7, generator=g, dtype=torch.float64) + 0.1
+    w = w / w.sum(-1, keepdim=True)
+    mu = Particles(x, w)
+    val = W.value(mu)
+    assert val.shape == (2,)
+    pot = W.potential(x.detach()[0, :, None, :] - x.detach()[0, None, :, :])
+    assert torch.allclose(val[0], 0.5 * w[0] @ pot @ w[0])
+    (gx,) = torch.autograd.grad(val.sum(), x)
+    assert torch.allclose(W.gradient(Particles(x.detach(), w)), gx / w[..., None], atol=1e-12)
+    assert "gradient" in W.provides and "value" in W.provides
+
+
+def _p0(d=2):
+    return lambda n, g: torch.randn(n, d, generator=g)
+
+
+def test_parameter_errors_and_refused_pairs():
     energy = vj.KLDivergence(lambda x: -(x**2).sum(-1))
-    p0 = lambda n, g: torch.randn(n, 2, generator=g)
-    with pytest.raises(ParameterError, match="scheme"):
-        vj.VariationalJKO(energy, p0, 2, 0.1, scheme="fb")
+    # mode "fb" needs an interaction energy: the runner refuses the pair
+    with pytest.raises(ParameterError, match="interaction"):
+        sch = VariationalJKO(2, _p0(), mode="fb", pool=PoolConfig(16), generator=torch.Generator().manual_seed(0))
+        run_variational(energy, sch, 0.1, 1, show_progress=False)
+    with pytest.raises(ParameterError, match="'mode'"):
+        VariationalJKO(2, _p0(), mode="forward")
     with pytest.raises(ParameterError, match="map_type"):
-        vj.VariationalJKO(energy, p0, 2, 0.1, map_type="spline")
-    with pytest.raises(ParameterError, match="step"):
-        vj.VariationalJKO(energy, p0, 2, -0.1)
+        MapConfig("spline")
+    with pytest.raises(ParameterError, match="'outer'"):
+        TrainConfig(outer=0)
+    with pytest.raises(ParameterError, match="'pool_size'"):
+        PoolConfig(1)
+    with pytest.raises(ParameterError, match="'train'"):
+        VariationalJKO(2, _p0(), train=dict(outer=3))
+    sch = VariationalJKO(2, _p0(), pool=PoolConfig(16), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ParameterError, match="tau"):
+        run_variational(energy, sch, -0.1, 1, show_progress=False)
+    # mode "jko" takes no interaction
+    with pytest.raises(ParameterError, match="no interaction"):
+        run_variational(vj.WithInteraction(vj.GeneralizedEntropy(2.0), vj.gaussian_attraction()), sch, 0.1, 1,
+                        show_progress=False)
+    with pytest.raises(ParameterError, match="'energy'"):
+        vj.WithInteraction(vj.gaussian_attraction(), vj.gaussian_attraction())
+    # the variational JKO needs the samples-and-dual form: an MMD energy is refused ...
+    y = torch.randn(1, 20, 2, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ParameterError, match="samples_dual"):
+        run(MMD(get_kernel("gauss", 1.0), y), sch, sch.initial(), 0.1, 1, show_progress=False)
+    # ... and a particle scheme needs a gradient, which a variational energy does not provide
+    with pytest.raises(ParameterError, match="gradient"):
+        run(energy, Euler(), Particles.of(torch.randn(20, 2)), 0.1, 1, show_progress=False)
+    # the pool is one uniform sample
+    with pytest.raises(ParameterError, match="one uniform sample pool"):
+        sch.step(energy, Particles(torch.randn(2, 16, 2)), 0.1, 0)
 
 
 def _ou_flow(seed, d=2, outer=60):
@@ -115,25 +169,29 @@ def _ou_flow(seed, d=2, outer=60):
     A, b = pde.random_ou_problem(d, torch.Generator().manual_seed(0))
     A32, b32 = A.float(), b.float()
     log_q = lambda x: -0.5 * (((x - b32) @ A32) * (x - b32)).sum(-1)
-    flow = vj.VariationalJKO(vj.KLDivergence(log_q), lambda n, gen: torch.randn(n, d, generator=gen), d, 0.05,
-                             map_type="linear", outer=outer, inner=2, batch=256, lr_map=5e-3, lr_dual=5e-3,
-                             map_width=16, map_depth=1, dual_width=32, dual_depth=2, pool_size=2048, generator=g)
-    return flow, A, b
+    flow = VariationalJKO(d, _p0(d), map=MapConfig("linear", 16, 1), dual=DualConfig(32, 2),
+                          train=TrainConfig(outer, 2, 256, 5e-3, 5e-3), pool=PoolConfig(2048), generator=g)
+    return flow, vj.KLDivergence(log_q), A, b
+
+
+def _run(energy, flow, tau, steps, **kw):
+    return run_variational(energy, flow, tau, steps, show_progress=False, **kw)
 
 
 def test_ou_flow_tracks_exact_jko_and_is_reproducible():
-    flow, A, b = _ou_flow(0)
-    flow.run(6)
+    flow, energy, A, b = _ou_flow(0)
+    traj = _run(energy, flow, 0.05, 6)
+    assert traj.iterations == 6 and traj.metrics["loss"].shape == (1, 7 - 1)
     x = flow.sample(100000, generator=torch.Generator().manual_seed(9)).double()
     m, S = fit_gaussian(x)
     mj, Sj = pde.ou_jko_gaussian(A, b, 0.05, 6)
     m0, S0 = torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
     err, moved = float(gaussian_symkl(m, S, mj, Sj)), float(gaussian_symkl(m0, S0, mj, Sj))
     assert err < 0.05 * moved
-    flow2, _, _ = _ou_flow(0)
-    flow2.run(2)
-    flow3, _, _ = _ou_flow(0)
-    flow3.run(2)
+    flow2, e2, _, _ = _ou_flow(0)
+    _run(e2, flow2, 0.05, 2)
+    flow3, e3, _, _ = _ou_flow(0)
+    _run(e3, flow3, 0.05, 2)
     gen = lambda: torch.Generator().manual_seed(5)
     assert torch.equal(flow2.sample(10, generator=gen()), flow3.sample(10, generator=gen()))
 
@@ -141,10 +199,9 @@ def test_ou_flow_tracks_exact_jko_and_is_reproducible():
 def test_porous_medium_icnn_step_spreads_like_barenblatt():
     g = torch.Generator().manual_seed(0)
     p0 = lambda n, gen: pde.barenblatt_sample(n, 1, 0.0, t0=0.002, generator=gen)
-    flow = vj.VariationalJKO(vj.GeneralizedEntropy(2.0), p0, 1, 0.001, map_type="icnn", outer=150, inner=3,
-                             batch=256, lr_map=5e-3, lr_dual=5e-3, map_width=10, map_depth=2, dual_width=16,
-                             dual_depth=2, pool_size=4096, generator=g)
-    flow.run(2)
+    flow = VariationalJKO(1, p0, map=MapConfig("icnn", 10, 2), dual=DualConfig(16, 2),
+                          train=TrainConfig(150, 3, 256, 5e-3, 5e-3), pool=PoolConfig(4096), generator=g)
+    _run(vj.GeneralizedEntropy(2.0), flow, 0.001, 2)
     x = flow.sample(20000).double()
     m2 = float((x**2).mean())
     lo, hi = pde.barenblatt_second_moment(0.0, 1, t0=0.002), pde.barenblatt_second_moment(0.002, 1, t0=0.002)
@@ -155,11 +212,9 @@ def test_fb_and_non_fb_aggregation_contract():
     g = torch.Generator().manual_seed(0)
     p0 = lambda n, gen: 3 * (2 * torch.rand(n, 2, generator=gen) - 1)
     for scheme in ("fb", "non_fb"):
-        flow = vj.VariationalJKO(vj.GeneralizedEntropy(3.0, weight=0.1), p0, 2, 0.5, interaction=vj.gaussian_attraction(),
-                                 scheme=scheme, map_type="icnn", outer=30, inner=1, batch=128, lr_map=5e-3,
-                                 lr_dual=5e-3, map_width=8, map_depth=2, dual_width=16, dual_depth=2, pool_size=512,
-                                 generator=g)
-        flow.run(2)
+        flow = VariationalJKO(2, p0, mode=scheme, map=MapConfig("icnn", 8, 2), dual=DualConfig(16, 2),
+                              train=TrainConfig(30, 1, 128, 5e-3, 5e-3), pool=PoolConfig(512), generator=g)
+        _run(vj.WithInteraction(vj.GeneralizedEntropy(3.0, weight=0.1), vj.gaussian_attraction()), flow, 0.5, 2)
         x = flow.sample(512, generator=torch.Generator().manual_seed(1))
         assert torch.isfinite(x).all()
         assert float(flow.interaction.energy(x)) < float(flow.interaction.energy(p0(512, torch.Generator().manual_seed(1))))
@@ -193,19 +248,17 @@ def test_learning_rates_decay_linearly_within_each_step(monkeypatch):
 
     monkeypatch.setattr(torch.optim.Adam, "step", spy)
     log_q = lambda x: -0.5 * (x**2).sum(-1)
-    flow = vj.VariationalJKO(vj.KLDivergence(log_q), lambda n, g: torch.randn(n, 2, generator=g), 2, 0.1,
-                             map_type="linear", outer=5, inner=1, batch=32, lr_map=1e-2, lr_dual=2e-3,
-                             pool_size=64, lr_final_factor=0.1, lr_dual_final_factor=0.5,
-                             generator=torch.Generator().manual_seed(0))
-    flow.run(2)
+    flow = VariationalJKO(2, _p0(), map=MapConfig("linear"),
+                          train=TrainConfig(5, 1, 32, 1e-2, 2e-3, lr_final_factor=0.1, lr_dual_final_factor=0.5),
+                          pool=PoolConfig(64), generator=torch.Generator().manual_seed(0))
+    _run(vj.KLDivergence(log_q), flow, 0.1, 2)
     # per outer iteration: one dual step, then one map step
     dual, maps = seen[0::2], seen[1::2]
     expect_map = [1e-2 * (1 + (0.1 - 1) * j / 4) for j in range(5)] * 2
     expect_dual = [2e-3 * (1 + (0.5 - 1) * j / 4) for j in range(5)] * 2
     assert maps == pytest.approx(expect_map) and dual == pytest.approx(expect_dual)
     with pytest.raises(ParameterError, match="'lr_dual_final_factor'"):
-        vj.VariationalJKO(vj.KLDivergence(log_q), lambda n, g: torch.randn(n, 2, generator=g), 2, 0.1,
-                          lr_dual_final_factor=0.0)
+        TrainConfig(lr_dual_final_factor=0.0)
 
 
 def test_forward_substeps_follow_the_ode_and_stay_stable_for_heavy_pulses():
@@ -214,8 +267,8 @@ def test_forward_substeps_follow_the_ode_and_stay_stable_for_heavy_pulses():
     W = vj.gaussian_attraction(mass=M)
     z = torch.randn(20, 2, dtype=torch.float64, requires_grad=True)
     (gz,) = torch.autograd.grad(W.potential(z).sum(), z)
-    assert torch.allclose(gz, W.gradient(z.detach()), atol=1e-10)
-    assert torch.allclose(W.gradient(z.detach()), M * vj.gaussian_attraction().gradient(z.detach()))
+    assert torch.allclose(gz, W.grad_potential(z.detach()), atol=1e-10)
+    assert torch.allclose(W.grad_potential(z.detach()), M * vj.gaussian_attraction().grad_potential(z.detach()))
     # a pulse of mass 36 and width 0.1: one explicit step of a = 0.5 overshoots (a * 2M/pi ~ 11.5 > 2)
     x = 0.1 * torch.randn(400, 2, generator=g, dtype=torch.float64)
     one = W.forward_step(x, x, 0.5)
@@ -236,11 +289,12 @@ def test_forward_substeps_follow_the_ode_and_stay_stable_for_heavy_pulses():
 
 def test_push_from_an_intermediate_stage():
     p0 = lambda n, g: 3 * (2 * torch.rand(n, 2, generator=g) - 1)
-    flow = vj.VariationalJKO(vj.GeneralizedEntropy(3.0, weight=0.1), p0, 2, 0.5,
-                             interaction=vj.gaussian_attraction(substeps=2), scheme="fb", map_type="icnn",
-                             outer=3, inner=1, batch=64, pool_size=200, fresh_pool=False, map_width=8, map_depth=2,
-                             dual_width=8, dual_depth=2, generator=torch.Generator().manual_seed(0))
-    flow.run(3)
+    flow = VariationalJKO(2, p0, mode="fb", map=MapConfig("icnn", 8, 2), dual=DualConfig(8, 2),
+                          train=TrainConfig(3, 1, 64), pool=PoolConfig(200, fresh=False),
+                          generator=torch.Generator().manual_seed(0))
+    traj = _run(vj.WithInteraction(vj.GeneralizedEntropy(3.0, weight=0.1), vj.gaussian_attraction(substeps=2)), flow,
+                0.5, 3)
+    assert traj.final.x.shape == (1, 200, 2) and len(flow.maps) == 3
     x0 = p0(50, torch.Generator().manual_seed(1))
     assert torch.allclose(flow.push(flow.push(x0, 1), 3, start=1), flow.push(x0, 3), atol=1e-6)
 
@@ -252,7 +306,6 @@ def _four_pulses(n, s, c=1.5, seed=0):
 
 
 def test_count_density_modes_on_samples_and_weighted_grids():
-    from wgf_core.flows.variational import count_density_modes
     g = torch.Generator().manual_seed(1)
     assert count_density_modes(_four_pulses(8000, 0.2)) == 4
     assert count_density_modes(0.2 * torch.randn(8000, 2, generator=g)) == 1
@@ -270,7 +323,6 @@ def test_count_density_modes_on_samples_and_weighted_grids():
 
 
 def test_quadrant_spread_is_the_pulse_rms_radius():
-    from wgf_core.flows.variational import quadrant_spread
     for s in (0.05, 0.3):
         x = _four_pulses(40000, s)
         assert abs(quadrant_spread(x) - s * math.sqrt(2)) < 0.03 * s * math.sqrt(2)
@@ -282,7 +334,6 @@ def test_quadrant_spread_is_the_pulse_rms_radius():
 
 
 def test_pulse_timeline():
-    from wgf_core.flows.variational import pulse_timeline
     assert pulse_timeline([0, 0, 4, 4, 3, 1, 1]) == {"first": 3, "last": 4, "one_from": 6}
     assert pulse_timeline([0, 1, 4, 4]) == {"first": 3, "last": 4, "one_from": None}
     assert pulse_timeline([1, 1]) == {"first": None, "last": None, "one_from": 1}
@@ -303,11 +354,11 @@ def test_box_reference_of_a_collapsed_cloud_has_a_positive_volume():
 
 def test_linear_maps_push_as_one_affine_product():
     # map_type="linear": the stored maps are pushed as x @ W + c (one (d, d) product), equal to the layers
-    flow, _, _ = _ou_flow(3, d=3, outer=5)
-    flow.run(2)
+    flow, energy, _, _ = _ou_flow(3, d=3, outer=5)
+    _run(energy, flow, 0.05, 2)
     for net in flow.maps:
         torch.nn.init.normal_(net.net[-1].weight, std=0.3)  # a map far from the identity
-    flow._affine = [vj.VariationalJKO.affine_form(net, 3) for net in flow.maps]
+    flow._affine = [VariationalJKO.affine_form(net, 3) for net in flow.maps]
     x = torch.randn(50, 3, generator=torch.Generator().manual_seed(1))
     layers = x
     for net in flow.maps:
@@ -317,8 +368,10 @@ def test_linear_maps_push_as_one_affine_product():
 
 
 def test_step_reports_the_training_time_apart():
-    flow, _, _ = _ou_flow(0, outer=3)
-    info = flow.step()
+    flow, energy, _, _ = _ou_flow(0, outer=3)
+    mu = flow.step(energy, flow.initial(), 0.05, 0)
+    assert mu.x.shape == (1, 2048, 2) and flow.last_loss == flow.history[-1]["loss"]
+    info = flow.history[-1]
     assert {"time_s", "train_s", "train_cpu_s"} <= set(info)
     assert 0 <= info["train_s"] <= info["time_s"] and info["train_cpu_s"] >= 0
 
@@ -338,8 +391,8 @@ def test_two_sample_null_ranks_a_matching_sample_inside_and_a_shifted_one_outsid
 
 
 def test_affine_moments_are_the_law_of_the_pushed_samples():
-    flow, _, _ = _ou_flow(2, d=3, outer=5)
-    flow.run(2)
+    flow, energy, _, _ = _ou_flow(2, d=3, outer=5)
+    _run(energy, flow, 0.05, 2)
     m, S = flow.affine_moments(torch.zeros(3), torch.eye(3))
     x = flow.sample(200000, generator=torch.Generator().manual_seed(3)).double()
     mf, Sf = fit_gaussian(x)
@@ -348,8 +401,7 @@ def test_affine_moments_are_the_law_of_the_pushed_samples():
     assert torch.allclose(m1, fit_gaussian(flow.sample(200000, k=1, generator=torch.Generator().manual_seed(4)).double())[0],
                           atol=0.02)
     with pytest.raises(ParameterError, match="linear"):
-        vj.VariationalJKO(vj.KLDivergence(lambda x: -(x**2).sum(-1)), lambda n, g: torch.randn(n, 2, generator=g), 2,
-                          0.1, map_type="residual").affine_moments(torch.zeros(2), torch.eye(2))
+        VariationalJKO(2, _p0(), map=MapConfig("residual")).affine_moments(torch.zeros(2), torch.eye(2))
 
 
 def test_kl_reference_refitted_to_pushed_samples_tracks_a_stiff_exact_jko():
@@ -366,12 +418,11 @@ def test_kl_reference_refitted_to_pushed_samples_tracks_a_stiff_exact_jko():
     moved = float(gaussian_symkl(m0, S0, mj, Sj))
 
     def error(reference):
-        flow = vj.VariationalJKO(vj.KLDivergence(log_q, reference=reference), lambda n, g: torch.randn(n, d, generator=g),
-                                 d, 0.05, map_type="linear", outer=40, inner=2, batch=256, lr_map=5e-3, lr_dual=5e-3,
-                                 map_width=16, map_depth=1, dual_width=32, dual_depth=2, pool_size=4096,
-                                 generator=torch.Generator().manual_seed(0))
+        flow = VariationalJKO(d, _p0(d), map=MapConfig("linear", 16, 1), dual=DualConfig(32, 2),
+                              train=TrainConfig(40, 2, 256, 5e-3, 5e-3), pool=PoolConfig(4096),
+                              generator=torch.Generator().manual_seed(0))
         try:
-            flow.run(K)
+            _run(vj.KLDivergence(log_q, reference=reference), flow, 0.05, K)
         except FlowDivergedError:
             return math.inf
         mo, So = flow.affine_moments(torch.zeros(d), torch.eye(d), K)
@@ -382,3 +433,26 @@ def test_kl_reference_refitted_to_pushed_samples_tracks_a_stiff_exact_jko():
     assert error("start") > 10 * pushed   # measured: diverges at step 3
     with pytest.raises(ParameterError, match="reference"):
         vj.KLDivergence(log_q, reference="target")
+
+
+@pytest.mark.parametrize("reference", ["start", "pushed"])
+def test_a_blow_up_of_the_variational_jko_is_stopped_by_the_runner_naming_the_step(reference):
+    """A huge learning rate on a stiff Gaussian target (a * lambda_max = 50): the map explodes, the runner
+    stops the flow with FlowDivergedError naming the step (a non-finite loss or pool, a loss blow-up, or the
+    Cholesky factorisation of the Gaussian reference failing inside the step), or returns a truncated
+    trajectory with on_divergence="stop"."""
+    d = 3
+    A = torch.diag(torch.tensor([1.0, 10.0, 1000.0]))
+    log_q = lambda x: -0.5 * ((x @ A) * x).sum(-1)
+
+    def flow():
+        return VariationalJKO(d, _p0(d), map=MapConfig("linear", 8, 1), dual=DualConfig(8, 2),
+                              train=TrainConfig(60, 1, 64, 50.0, 50.0), pool=PoolConfig(512, fresh=False),
+                              generator=torch.Generator().manual_seed(0))
+
+    energy = vj.KLDivergence(log_q, reference=reference)
+    with pytest.raises(FlowDivergedError, match=r"step \d+: .*diverged \(scheme 'variational JKO'\)"):
+        _run(energy, flow(), 0.05, 6)
+    traj = _run(energy, flow(), 0.05, 6, on_divergence="stop")
+    assert traj.diverged is not None and traj.diverged.startswith(f"step {traj.iterations + 1}:")
+    assert traj.iterations < 6 and torch.isfinite(traj.final.x).all()

@@ -40,7 +40,7 @@ Tolerances, fixed before any run at ``default``:
   spread" when the final second moment is nearer the exact profile's than the initial one's:
   the growth of :math:`E|X|^2` is within :data:`PME_GROWTH_TOL` (one half) of the exact growth.
 * **Aggregation-diffusion** (counts at the paper's steps; the paper's "3×" to one significant
-  digit). Pulses are counted by :func:`wgf_core.flows.variational.count_density_modes` at every
+  digit). Pulses are counted by :func:`wgf_core.experiments.variational.count_density_modes` at every
   step, up to the paper's horizon (92 FB steps, Fig. 5; 42 non-FB steps, Fig. 8).
 * **Sampling** (two-sample noise floor computed in the run). A Monte Carlo two-sample test at
   level 1/20: the energy distance between ``n`` samples of ours and ``n`` target samples ``Y`` is

@@ -19,3 +19,21 @@ from .base import CAPABILITIES
 from .mmd import MMD
 
 __all__ = ["CAPABILITIES", "MMD"]
+
+from .variational import (
+    VARIATIONAL_CAPABILITIES,
+    BoxReference,
+    GaussianReference,
+    GeneralizedEntropy,
+    Interaction,
+    JensenShannon,
+    KLDivergence,
+    SampleReference,
+    VariationalEnergy,
+    WithInteraction,
+    gaussian_attraction,
+)
+
+__all__ += ["VARIATIONAL_CAPABILITIES", "BoxReference", "GaussianReference", "GeneralizedEntropy", "Interaction",
+            "JensenShannon", "KLDivergence", "SampleReference", "VariationalEnergy", "WithInteraction",
+            "gaussian_attraction"]

@@ -28,3 +28,7 @@ from .base import Scheme, check_pair
 from .particle import IFT, WFR, Euler, ift_weight_qp
 
 __all__ = ["Scheme", "check_pair", "Euler", "IFT", "WFR", "ift_weight_qp"]
+
+from .variational import DualConfig, MapConfig, PoolConfig, TrainConfig, VariationalJKO
+
+__all__ += ["VariationalJKO", "MapConfig", "DualConfig", "TrainConfig", "PoolConfig"]

@@ -27,7 +27,9 @@ def check_pair(energy, scheme) -> None:
     missing = sorted(set(scheme.needs) - provides)
     if missing:
         words = {"gradient": "its Wasserstein gradient", "first_variation": "its first variation",
-                 "value": "its value", "kernel_quadratic": "the kernel structure of an MMD (for the exact QP)"}
+                 "value": "its value", "kernel_quadratic": "the kernel structure of an MMD (for the exact QP)",
+                 "samples_dual": "the variational (samples and dual network) form of the variational JKO",
+                 "interaction": "an interaction part"}
         raise ParameterError(
             f"scheme {scheme.name!r} needs " + ", ".join(words.get(m, m) for m in missing)
             + f" from the energy, which {getattr(energy, 'name', type(energy).__name__)!r} does not provide "

@@ -1,0 +1,393 @@
+r"""The variational (primal-dual) JKO scheme of Fan, Zhang, Taghvaei, Chen (ICML 2022), for the one runner.
+
+One JKO step (paper eq. 4-5, 9)
+
+.. math::
+
+    T_k = \arg\min_T \; \frac{1}{2a}\,\mathbb E_{P_k}\|X - T(X)\|^2 + \sup_h V(T, h), \qquad
+    P_{k+1} = T_{k\sharp} P_k,
+
+where :math:`V(T,h) = \mathbb E_{P_k}[A(T,h)] - \mathbb E_\Gamma[B(h)]` is the variational (f-divergence)
+form of the energy (Table 1; :mod:`wgf_core.energies.variational`), so that no density of :math:`P_k` is
+ever needed. Algorithm 1: outer Adam on the map :math:`T_\theta` (``outer`` = :math:`J_1` iterations),
+for each of them ``inner`` = :math:`J_2` Adam steps on the dual function :math:`h_\lambda`, batches of
+size ``batch`` = :math:`M`; :math:`T_\theta` is warm-started from :math:`T_{k-1}` and :math:`h_\lambda`
+from the previous step. The step size :math:`a` is the runner's ``tau``.
+
+The measure the runner carries is the sample pool of :math:`P_k`, ``Particles`` of shape
+``(1, pool_size, d)``: the scheme trains :math:`T_k` on batches of it and returns the pushed pool
+:math:`T_k(\text{pool})`, a sample of :math:`P_{k+1}`. With ``PoolConfig(fresh=True)`` (default) every
+step after the first draws instead a fresh pool: ``pool_size`` fresh :math:`P_0` samples pushed through
+all stored stages (the carried pool is then only what the runner checks and snapshots). The trained
+maps are kept (:attr:`VariationalJKO.maps`): :meth:`~VariationalJKO.sample` and
+:meth:`~VariationalJKO.push` push fresh samples through them, :meth:`~VariationalJKO.affine_moments`
+gives the exact law of affine flows.
+
+Interaction (:class:`~wgf_core.energies.variational.Interaction`,
+:class:`~wgf_core.energies.variational.WithInteraction`): ``mode="fb"`` takes an explicit forward step
+:math:`P \leftarrow (I - a\nabla W * P)_\sharp P` of the pool before the JKO step (eq. 12-13; fresh samples
+follow the stored cloud path), ``mode="non_fb"`` adds :math:`\frac12\mathbb E[W(T(X) - T(Y))]` to the JKO
+objective (App. B.3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+import torch
+from torch import nn
+
+from ..energies.variational import REFIT_POINTS, split_energy
+from ..errors import ParameterError
+from ..icnn import StronglyConvexICNN
+from ..measures import Particles
+from ..networks import DualMLP, ResidualMLP
+from ..validation import check_choice, check_int, check_positive
+from .base import Scheme
+
+__all__ = ["MapConfig", "DualConfig", "TrainConfig", "PoolConfig", "VariationalJKO", "MODES", "MAPS"]
+
+MODES = ("jko", "fb", "non_fb")
+MAPS = ("residual", "linear", "icnn")
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """The map network :math:`T_\\theta`.
+
+    ``kind``: "residual" (:class:`~wgf_core.networks.ResidualMLP`, :math:`x + \\mathrm{MLP}(x)`),
+    "linear" (the same with the identity activation: an affine map, stored as one ``(d, d)`` product)
+    or "icnn" (:math:`\\nabla\\varphi`, :class:`~wgf_core.icnn.StronglyConvexICNN`); ``width``, ``depth``
+    (hidden layers); ``activation`` of the residual MLP.
+    """
+
+    kind: str = "residual"
+    width: int = 16
+    depth: int = 5
+    activation: str = "prelu"
+
+    def __post_init__(self):
+        check_choice("map_type", self.kind, MAPS)
+        check_int("map_width", self.width), check_int("map_depth", self.depth)
+
+
+@dataclass(frozen=True)
+class DualConfig:
+    """The dual network :math:`h_\\lambda` (:class:`~wgf_core.networks.DualMLP`, ``(B, d) -> (B,)``)."""
+
+    width: int = 16
+    depth: int = 4
+    activation: str = "prelu"
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        check_int("dual_width", self.width), check_int("dual_depth", self.depth)
+        check_positive("dual_dropout", self.dropout, strict=False)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Algorithm 1's optimisation: ``outer`` = :math:`J_1`, ``inner`` = :math:`J_2`, ``batch`` = :math:`M`,
+    Adam learning rates ``lr_map``, ``lr_dual``; within each JKO step the map's rate decays linearly to
+    ``lr_map * lr_final_factor`` (1.0 = constant, the paper's choice), the dual's to
+    ``lr_dual * lr_dual_final_factor`` (default: ``lr_final_factor``)."""
+
+    outer: int = 600
+    inner: int = 3
+    batch: int = 100
+    lr_map: float = 1e-3
+    lr_dual: float = 1e-3
+    lr_final_factor: float = 1.0
+    lr_dual_final_factor: Optional[float] = None
+
+    def __post_init__(self):
+        check_int("outer", self.outer), check_int("inner", self.inner), check_int("batch", self.batch)
+        check_positive("lr_map", self.lr_map), check_positive("lr_dual", self.lr_dual)
+        check_positive("lr_final_factor", self.lr_final_factor)
+        if self.lr_dual_final_factor is not None:
+            check_positive("lr_dual_final_factor", self.lr_dual_final_factor)
+
+    @property
+    def dual_final_factor(self) -> float:
+        return self.lr_final_factor if self.lr_dual_final_factor is None else float(self.lr_dual_final_factor)
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """Samples of :math:`P_k` per step: ``size`` (the batches are drawn from them; for "fb" also the
+    forward step's particle cloud); ``fresh``: a fresh pool of pushed :math:`P_0` samples every step
+    (cost O(k) per step) instead of the carried one (O(1) per step, as long FB runs need)."""
+
+    size: int = 10000
+    fresh: bool = True
+
+    def __post_init__(self):
+        check_int("pool_size", self.size, minimum=2)
+        if not isinstance(self.fresh, bool):
+            raise ParameterError(f"parameter 'fresh' must be True or False, got {self.fresh!r}")
+
+
+class VariationalJKO(Scheme):
+    r"""Primal-dual JKO step (Algorithm 1) with stored maps; a :class:`~wgf_core.schemes.Scheme`.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension ``d``.
+    sample_p0 : callable ``(n, generator) -> (n, d)``
+        Sampler of :math:`P_0` (fresh pools, :meth:`sample`).
+    mode : {"jko", "fb", "non_fb"}
+        How an interaction energy enters ("jko": none; see the module docstring).
+    map, dual, train, pool : MapConfig, DualConfig, TrainConfig, PoolConfig
+    device, dtype
+    generator : torch.Generator, optional
+        Seeds the network initialisation (one draw, without touching the global RNG) and is the default
+        generator of :meth:`sample`; pass the same generator to the runner so that every draw of the
+        flow comes from one stream.
+    cpu_threads : int or None
+        Torch intra-op threads *during* a step on CPU (restored afterwards); the networks are tiny, and
+        on a loaded 2-core machine one thread was measured 8x faster than two. None: unchanged.
+
+    Notes
+    -----
+    ``needs``: ``"samples_dual"`` for ``mode="jko"``, ``"interaction"`` for "fb" / "non_fb" (the
+    variational part is then optional: a pure interaction flow). :attr:`last_loss` is the training loss
+    at the last map iteration (``+inf`` when it became non-finite, and the step then stops early);
+    :attr:`history` holds one dict per step: ``k``, ``time_s`` (the whole step), ``train_s`` /
+    ``train_cpu_s`` (wall / this thread's CPU time of the :math:`J_1` map iterations, the paper's
+    "training time"), ``loss``, ``transport``, ``dual_value``.
+    """
+
+    name = "variational JKO"
+    steps_per_iteration = 1
+
+    def __init__(self, dim: int, sample_p0: Callable, *, mode: str = "jko", map: MapConfig = MapConfig(),
+                 dual: DualConfig = DualConfig(), train: TrainConfig = TrainConfig(), pool: PoolConfig = PoolConfig(),
+                 device="cpu", dtype=torch.float32, generator: Optional[torch.Generator] = None,
+                 cpu_threads: Optional[int] = 1):
+        self.mode = check_choice("mode", mode, MODES)
+        for pname, val, cls in (("map", map, MapConfig), ("dual", dual, DualConfig), ("train", train, TrainConfig),
+                                ("pool", pool, PoolConfig)):
+            if not isinstance(val, cls):
+                raise ParameterError(f"parameter {pname!r} must be a {cls.__name__}, got {type(val).__name__}")
+        self.needs = frozenset({"samples_dual"}) if self.mode == "jko" else frozenset({"interaction"})
+        self.dim = check_int("dim", dim)
+        self.sample_p0 = sample_p0
+        self.map_cfg, self.dual_cfg, self.train, self.pool = map, dual, train, pool
+        self.map_type = map.kind
+        self.device, self.dtype, self.generator = torch.device(device), dtype, generator
+        self.cpu_threads = None if cpu_threads is None else check_int("cpu_threads", cpu_threads)
+        self.last_loss = float("nan")
+        self.interaction = None
+        self.maps: List[nn.Module] = []
+        self.taus: List[float] = []
+        self.clouds: List[Optional[List[torch.Tensor]]] = []  # FB: the forward step's cloud path
+        self._affine: List[Optional[tuple]] = []  # map kind "linear": each stored map as (W, c), x @ W + c
+        self.history: List[dict] = []
+        # network initialisation is seeded from ``generator`` without touching the global RNG
+        init_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=self.device)) if generator is not None \
+            else int(torch.randint(0, 2**62, (1,)))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed)
+            self._current = self._new_map()
+            self.dual = DualMLP(dim, dual.width, dual.depth, dual.activation, dual.dropout).to(self.device, dtype)
+
+    # -- networks ------------------------------------------------------------------------------
+    def _new_map(self) -> nn.Module:
+        if self.map_type == "icnn":
+            net = StronglyConvexICNN(self.dim, width=self.map_cfg.width, depth=self.map_cfg.depth)
+        else:
+            act = "identity" if self.map_type == "linear" else self.map_cfg.activation
+            net = ResidualMLP(self.dim, activation=act, width=self.map_cfg.width, depth=self.map_cfg.depth)
+        return net.to(self.device, self.dtype)
+
+    @staticmethod
+    def _apply_map(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return net.grad_map(x) if isinstance(net, StronglyConvexICNN) else net(x)
+
+    # -- sampling ------------------------------------------------------------------------------
+    def initial(self, n: Optional[int] = None) -> Particles:
+        """The first pool: ``n`` (default ``pool.size``) samples of :math:`P_0` from the scheme's generator,
+        ``(1, n, d)``: the ``mu0`` of :func:`~wgf_core.runner.run` (the draw the first step trains on)."""
+        return Particles(self.sample(self.pool.size if n is None else check_int("n", n), k=0)[None])
+
+    def push(self, x: torch.Tensor, k: Optional[int] = None, start: int = 0) -> torch.Tensor:
+        """Push samples of :math:`P_{start}` ``(n, d)`` through the stored stages ``start, ..., k - 1``
+        (from :math:`P_0` through all of them by default); ``(n, d)``."""
+        k = len(self.maps) if k is None else k
+        with torch.no_grad(), self._threads():
+            for i in range(start, k):
+                if self.clouds[i] is not None:
+                    x = self.interaction.forward_step(x, self.clouds[i], self.taus[i])
+                x = self._apply_stage(i, x)
+        return x
+
+    def _apply_stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Stored map ``i`` applied to ``x`` (no gradient); an affine map as one ``(d, d)`` product."""
+        if self._affine[i] is not None:
+            W, c = self._affine[i]
+            return torch.addmm(c, x, W)
+        return self._apply_map(self.maps[i], x).detach()
+
+    def affine_moments(self, mean0: torch.Tensor, cov0: torch.Tensor, k: Optional[int] = None):
+        r"""Exact mean ``(d,)`` and covariance ``(d, d)`` of :math:`P_k` for affine maps (kind "linear"), float64.
+
+        If :math:`P_0` has mean ``mean0`` ``(d,)`` and covariance ``cov0`` ``(d, d)``, the stored maps
+        :math:`x \mapsto xW_i + c_i` give :math:`m \leftarrow mW_i + c_i`, :math:`S \leftarrow W_i^\top S W_i`
+        (for a Gaussian :math:`P_0`, :math:`P_k` is exactly :math:`N(m, S)`): the law of the flow without the
+        sampling error of a fit to samples.
+        """
+        if self.map_type != "linear":
+            raise ParameterError(f"affine_moments needs map_type='linear', not {self.map_type!r}")
+        k = len(self.maps) if k is None else check_int("k", k, minimum=0)
+        m = torch.as_tensor(mean0, dtype=torch.float64).reshape(-1).cpu()
+        S = torch.as_tensor(cov0, dtype=torch.float64).cpu()
+        for W, c in self._affine[:k]:
+            W64, c64 = W.double().cpu(), c.double().cpu()
+            m = m @ W64 + c64
+            S = W64.T @ S @ W64
+        return m, 0.5 * (S + S.T)
+
+    @staticmethod
+    def affine_form(net: nn.Module, dim: int):
+        r"""``(W, c)`` with ``net(x) = x @ W + c`` for an affine map ``net`` (kind "linear").
+
+        Read off the map at 0 and the unit vectors, in float64: :math:`c = T(0)`, row ``i`` of ``W`` is
+        :math:`T(e_i) - T(0)`. A stack of linear layers is one ``(d, d)`` matrix, so pushing samples
+        costs ``O(d^2)`` per sample instead of the layers' ``O(d \cdot width + width^2)``.
+        """
+        p = next(net.parameters())
+        with torch.no_grad():
+            net64 = copy.deepcopy(net).to(torch.float64)
+            basis = torch.cat([torch.zeros(1, dim, dtype=torch.float64, device=p.device),
+                               torch.eye(dim, dtype=torch.float64, device=p.device)])
+            out = net64(basis)
+        c = out[0]
+        return (out[1:] - c).to(p.dtype), c.to(p.dtype)
+
+    def sample(self, n: int, k: Optional[int] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``(n, d)`` fresh samples of :math:`P_k` (``k`` = number of steps done, by default); the
+        scheme's generator when ``generator`` is None."""
+        g = self.generator if generator is None else generator
+        x0 = self.sample_p0(n, g).to(self.device, self.dtype)
+        return self.push(x0, k)
+
+    @contextlib.contextmanager
+    def _threads(self):
+        """Limit torch's CPU threads to ``cpu_threads`` inside the block (restored afterwards)."""
+        if self.device.type != "cpu" or self.cpu_threads is None:
+            yield
+            return
+        old = torch.get_num_threads()
+        torch.set_num_threads(self.cpu_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(old)
+
+    # -- one JKO step --------------------------------------------------------------------------
+    def step(self, energy, mu: Particles, tau: float, k: int, generator=None) -> Particles:
+        """Train :math:`T_k` on the pool ``mu`` ``(1, n, d)`` (Algorithm 1, one outer iteration), store it and
+        return the pushed pool ``(1, n, d)``; ``k`` (steps done) is the number of stored maps here."""
+        var, inter = split_energy(energy)
+        if self.mode == "jko" and inter is not None:
+            raise ParameterError("scheme 'variational JKO' with mode='jko' takes no interaction energy: use "
+                                 "mode='fb' or 'non_fb'")
+        if mu.runs != 1 or mu.w is not None:
+            raise ParameterError(f"the variational JKO moves one uniform sample pool, shape (1, n, d); got runs = "
+                                 f"{mu.runs}{' with weights' if mu.w is not None else ''}")
+        with self._threads():
+            return self._step(var, inter, mu, float(tau), self.generator if generator is None else generator)
+
+    def _step(self, var, inter, mu: Particles, a: float, g) -> Particles:
+        k = len(self.maps)
+        t_start = time.perf_counter()
+        tr = self.train
+        self.interaction = inter if inter is not None else self.interaction
+        if self.pool.fresh and k > 0:
+            pool = self.sample(self.pool.size, generator=g)
+        else:
+            pool = mu.x[0]
+        cloud = None
+        if self.mode == "fb":
+            cloud = inter.cloud_path(pool, a)  # stored: fresh samples follow it
+            pool = cloud[-1]
+        T = self._current
+        ref, ref_points = None, None
+        if var is not None and var.refit_pushed:   # a fixed subsample, pushed by the current map
+            ref_points = pool[torch.randperm(pool.shape[0], generator=g, device=self.device)[:REFIT_POINTS]]
+        elif var is not None:
+            ref = var.reference(pool)
+        opt_T = torch.optim.Adam(T.parameters(), lr=tr.lr_map, foreach=True)
+        opt_h = torch.optim.Adam(self.dual.parameters(), lr=tr.lr_dual, foreach=True) if var is not None else None
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t_train, c_train = time.perf_counter(), time.thread_time()
+        finite = True
+        for j1 in range(tr.outer):
+            progress_j = j1 / max(1, tr.outer - 1)
+            for opt, lr, fac in ((opt_T, tr.lr_map, tr.lr_final_factor), (opt_h, tr.lr_dual, tr.dual_final_factor)):
+                if opt is not None and fac != 1.0:
+                    for group in opt.param_groups:
+                        group["lr"] = lr * (1.0 + (fac - 1.0) * progress_j)
+            idx = torch.randint(0, pool.shape[0], (tr.batch,), generator=g, device=self.device)
+            y = pool[idx]
+            if var is not None:
+                if ref_points is not None:
+                    with torch.no_grad():
+                        ref = var.reference(self._apply_map(T, ref_points))
+                z = ref.sample(tr.batch, g)
+                with torch.no_grad():
+                    ty = self._apply_map(T, y).detach()
+                for _ in range(tr.inner):
+                    v = var.value(self.dual(ty), self.dual(z), ty, ref)
+                    opt_h.zero_grad(set_to_none=True)
+                    (-v).backward()
+                    opt_h.step()
+            ty = self._apply_map(T, y)
+            transport = ((y - ty) ** 2).sum(-1).mean() / (2 * a)
+            loss = transport
+            if var is not None:
+                with torch.no_grad():
+                    h_z = self.dual(z)
+                v = var.value(self.dual(ty), h_z, ty, ref)
+                loss = loss + var.weight * v
+            if self.mode == "non_fb":
+                loss = loss + inter.energy(ty)
+            opt_T.zero_grad(set_to_none=True)
+            if var is not None:
+                self.dual.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_T.step()
+            if isinstance(T, StronglyConvexICNN):
+                T.clamp_weights()
+            if (j1 % 50 == 0 or j1 == tr.outer - 1) and not bool(torch.isfinite(loss.detach())):
+                finite = False   # the runner stops the flow at this step (a non-finite training loss)
+                break
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        train_s, train_cpu_s = time.perf_counter() - t_train, time.thread_time() - c_train
+        if not finite:
+            self.last_loss = math.inf
+            return Particles(pool[None])
+        frozen = copy.deepcopy(T)
+        for p in frozen.parameters():
+            p.requires_grad_(False)
+        self.maps.append(frozen)
+        self.taus.append(a)
+        self.clouds.append(cloud)
+        self._affine.append(self.affine_form(frozen, self.dim) if self.map_type == "linear" else None)
+        with torch.no_grad():
+            new_pool = self._apply_stage(k, pool)
+        info = {"k": k + 1, "time_s": time.perf_counter() - t_start, "train_s": train_s, "train_cpu_s": train_cpu_s,
+                "loss": float(loss.detach()), "transport": float(transport.detach())}
+        if var is not None:
+            info["dual_value"] = float(v.detach())
+        self.history.append(info)
+        self.last_loss = info["loss"]
+        return Particles(new_pool[None])
