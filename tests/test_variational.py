@@ -154,7 +154,7 @@ def test_parameter_errors_and_refused_pairs():
         vj.WithInteraction(vj.gaussian_attraction(), vj.gaussian_attraction())
     # the variational JKO needs the samples-and-dual form: an MMD energy is refused ...
     y = torch.randn(1, 20, 2, generator=torch.Generator().manual_seed(1))
-    with pytest.raises(ParameterError, match="samples_dual"):
+    with pytest.raises(ParameterError, match=r"needs the variational \(samples and dual network\) form"):
         run(MMD(get_kernel("gauss", 1.0), y), sch, sch.initial(), 0.1, 1, show_progress=False)
     # ... and a particle scheme needs a gradient, which a variational energy does not provide
     with pytest.raises(ParameterError, match="gradient"):
