@@ -19,3 +19,8 @@ from .base import CAPABILITIES
 from .mmd import MMD
 
 __all__ = ["CAPABILITIES", "MMD"]
+
+# Stein et al. 2024: the MMD-regularised f-divergence (Moreau envelope in an RKHS)
+from .moreau import MoreauFDivergence, MoreauState  # noqa: E402
+
+__all__ += ["MoreauFDivergence", "MoreauState"]

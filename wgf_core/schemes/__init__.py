@@ -28,3 +28,8 @@ from .base import Scheme, check_pair
 from .particle import IFT, WFR, Euler, ift_weight_qp
 
 __all__ = ["Scheme", "check_pair", "Euler", "IFT", "WFR", "ift_weight_qp"]
+
+# Stein et al. 2024: explicit Euler with step control (the Moreau-envelope flows)
+from .moreau import StepControlledEuler  # noqa: E402
+
+__all__ += ["StepControlledEuler"]
