@@ -36,7 +36,7 @@ import time
 import numpy as np
 import torch
 
-from wgf_core.flows.mmd_fdiv import run_mmd_fdiv_flow
+from wgf_core.experiments.mmd_fdiv import run_flow
 from wgf_core.targets import target_and_prior
 
 
@@ -103,15 +103,15 @@ def main():
         load0 = os.getloadavg()[0]
         xb, sb = straightforward_flow(x0.cpu().numpy(), y.cpu().numpy(), s=0.1, lambd=0.01, step_size=tau,
                                       n_steps=a.baseline_steps)
-        ours = run_mmd_fdiv_flow(x0, y, **cfg, step_size=tau, n_steps=a.baseline_steps, log_every=a.baseline_steps,
-                                 show_progress=False)
+        ours = run_flow(x0, y, **cfg, step_size=tau, n_steps=a.baseline_steps, log_every=a.baseline_steps,
+                        show_progress=False)
         load1 = os.getloadavg()[0]
         # same problem: one iteration of each from the same particles (plain Euler at tau = 0.01 is
         # chaotic here, so later iterates amplify the solvers' stopping differences)
         x1, _ = straightforward_flow(x0.cpu().numpy(), y.cpu().numpy(), s=0.1, lambd=0.01, step_size=tau, n_steps=1)
-        o1 = run_mmd_fdiv_flow(x0, y, **cfg, step_size=tau, n_steps=1, tol=1e-8, max_inner=100000, show_progress=False)
+        o1 = run_flow(x0, y, **cfg, step_size=tau, n_steps=1, tol=1e-8, max_inner=100000, show_progress=False)
         step1 = float(np.abs(x1 - x0.cpu().numpy()).max())
-        dist = float(np.abs(o1.x_final.cpu().numpy() - x1).max())
+        dist = float(np.abs(o1.x[0].cpu().numpy() - x1).max())
         so = ours.seconds / a.baseline_steps
         print(f"N=M={n}, step {tau:g}, {a.baseline_steps} plain Euler iterations: straightforward (L-BFGS-B, NumPy) "
               f"{sb * 1e3:.1f} ms/iteration, ours {so * 1e3:.1f} ms/iteration: {sb / so:.1f}x faster; after one "
@@ -121,14 +121,14 @@ def main():
         for tau, etol in runs:
             steps = a.steps if n <= 1000 else a.steps_large
             load0 = os.getloadavg()[0]
-            r = run_mmd_fdiv_flow(x0, y, **cfg, step_size=tau, n_steps=steps, log_every=10, show_progress=False,
-                                  error_tol=etol)
+            r = run_flow(x0, y, **cfg, step_size=tau, n_steps=steps, log_every=10, show_progress=False, error_tol=etol)
+            mmd2, sub = r.metrics["mmd2"][0], r.extra["substeps"]
             load1 = os.getloadavg()[0]
             scheme = ("plain Euler" if etol is None else
-                      f"step control {etol:g}, {r.substeps.mean():.2f} substeps/it, {r.rejected} rejected")
+                      f"step control {etol:g}, {sub.mean():.2f} substeps/it, {r.extra['rejected']} rejected")
             print(f"N=M={n}, step {tau:g} ({scheme}): {steps} steps, {r.seconds_per_step * 1e3:.1f} ms/iteration, "
-                  f"inner iterations mean {r.total_inner / (steps + 1):.1f} (total {r.total_inner}), max relative gap "
-                  f"{r.gap.max():.1e}, MMD^2 {r.mmd2[0]:.3e} -> {r.mmd2[-1]:.3e} ({r.mmd2[0] / r.mmd2[-1]:.0f}x), "
+                  f"inner iterations mean {r.extra['total_inner'] / (steps + 1):.1f} (total {r.extra['total_inner']}), max "
+                  f"relative gap {r.metrics['gap'].max():.1e}, MMD^2 {mmd2[0]:.3e} -> {mmd2[-1]:.3e} ({mmd2[0] / mmd2[-1]:.0f}x), "
                   f"load average {load0:.1f} -> {load1:.1f}", flush=True)
 
 

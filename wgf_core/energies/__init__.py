@@ -37,3 +37,8 @@ from .variational import (
 __all__ += ["VARIATIONAL_CAPABILITIES", "BoxReference", "GaussianReference", "GeneralizedEntropy", "Interaction",
             "JensenShannon", "KLDivergence", "SampleReference", "VariationalEnergy", "WithInteraction",
             "gaussian_attraction"]
+
+# Stein et al. 2024: the MMD-regularised f-divergence (Moreau envelope in an RKHS)
+from .moreau import MoreauFDivergence, MoreauState  # noqa: E402
+
+__all__ += ["MoreauFDivergence", "MoreauState"]

@@ -60,36 +60,34 @@ Its dual adds a scalar :math:`c` for the mass constraint:
 :math:`D(h) = \frac1N\sum_i h(x_i) - \frac\lambda2\|h\|^2 - \min_c \big[c + \frac1M\sum_j
 f^*(h(y_j) - c)\big]` subject to :math:`h(x_i) - c \le f'_\infty`.
 
-**Annealing** (``annealing=True``): our reading of the reference heuristic: the flow starts
+**Annealing** (:func:`lambda_schedule`): our reading of the reference heuristic: the flow starts
 with :math:`\lambda_0 = \lambda\,a^{S}` (``a = annealing_factor``, ``S = annealing_stages``) and
 divides it by ``a`` at ``S`` equally spaced times in the first half of the horizon, ending at
 :math:`\lambda`; a large :math:`\lambda` first moves the particles like an MMD flow (long range),
 a small one later sharpens the f-divergence behaviour.
 
+**The flow** runs on the one runner: the energy :class:`wgf_core.energies.MoreauFDivergence` (the
+solver state of a flow: warm starts, the :math:`\lambda` schedule), explicit Euler
+(:class:`wgf_core.schemes.Euler`) or Euler with step control
+(:class:`wgf_core.schemes.StepControlledEuler`), set up by :func:`wgf_core.experiments.mmd_fdiv.run_flow`.
+This module keeps the solver and the measurements (:func:`moreau_envelope`, :func:`envelope_along`).
+
 Conventions: ``book/conventions.md`` (MMD without 1/2; a flow step is
-:math:`x_i \leftarrow x_i - \tau \nabla h^*(x_i)`).
+:math:`x_i \leftarrow x_i - \tau \nabla h^*(x_i)`; KL is :math:`x\log x - x + 1`).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 import torch
 
-from ..diagnostics import check_finite
 from ..divergences import Entropy, get_entropy
-from ..kernels import Kernel, coefficient_grad_sum, get_kernel, kernel_grad_sum, kernel_matrix, pairwise_distances
-from ..progress import progress
-from ..validation import (
-    ParameterError,
-    check_choice,
-    check_int,
-    check_positive,
-)
+from ..kernels import Kernel, get_kernel, kernel_grad_sum, kernel_matrix
+from ..validation import ParameterError, check_choice, check_positive
 
 __all__ = [
     "MoreauProblem",
@@ -101,15 +99,12 @@ __all__ = [
     "primal_value",
     "dual_value",
     "witness_grad",
-    "FlowResult",
-    "run_mmd_fdiv_flow",
     "lambda_schedule",
     "LINE_SEARCHES",
 ]
 
 LINE_SEARCHES = ("armijo", "polyak", "const")
 _C_GRID, _C_ROUNDS = 48, 5  # tight dual: grid search for the mass multiplier c (bracket / 47^5 ~ 4e-9)
-_SAFETY, _GROW_MAX = 0.8, 1.5  # step control: safety factor and largest growth of the substep
 
 
 @dataclass
@@ -458,7 +453,9 @@ def moreau_envelope(
     Parameters
     ----------
     x : Tensor ``(N, d)``;  y : Tensor ``(M, d)``
-    kernel, s, divergence, alpha, lambd, tight, line_search : as :func:`run_mmd_fdiv_flow`
+    kernel, s : kernel name (or :class:`Kernel`) and its parameter
+    divergence, alpha : entropy name (or :class:`Entropy`) and parameter
+    lambd, tight, line_search : :math:`\lambda`, the tight variant and its mirror-descent step rule
     tol, max_iter : the solver's relative duality gap and iteration cap
 
     Returns
@@ -484,8 +481,9 @@ def moreau_envelope(
 
 
 def envelope_along(snapshots, y: torch.Tensor, **kw) -> dict:
-    """:func:`moreau_envelope` at every stored particle set of a flow (``FlowResult.snapshots``,
-    shape ``(T, N, d)``); returns numpy arrays ``primal``, ``dual``, ``gap`` of length ``T``."""
+    """:func:`moreau_envelope` at every stored particle set of a flow (snapshots ``(T, N, d)``, e.g.
+    ``Trajectory.x_snapshots[:, 0]``); returns numpy arrays ``primal``, ``dual``, ``gap``,
+    ``sigma_mass`` of length ``T``."""
     vals = [moreau_envelope(torch.as_tensor(np.asarray(xs), dtype=y.dtype, device=y.device), y, **kw)
             for xs in snapshots]
     return {k: np.array([getattr(v, k) for v in vals]) for k in ("primal", "dual", "gap", "sigma_mass")}
@@ -509,228 +507,3 @@ def lambda_schedule(lambd: float, n_steps: int, *, annealing: bool, factor: floa
             passed = sum(k >= s for s in switch)
             lam[k] = lambd * factor ** (stages - passed)
     return lam
-
-
-@dataclass
-class FlowResult:
-    """Trajectory and logs of :func:`run_mmd_fdiv_flow` (numpy arrays, one entry per logged step)."""
-
-    steps: np.ndarray
-    times: np.ndarray
-    functional: np.ndarray
-    dual: np.ndarray
-    gap: np.ndarray
-    mmd2: np.ndarray
-    w2: np.ndarray
-    inner_iterations: np.ndarray
-    lambdas: np.ndarray
-    snapshots: np.ndarray  # (T, N, d)
-    snapshot_times: np.ndarray
-    x_final: torch.Tensor
-    substeps: np.ndarray  # (n_steps,) accepted Euler substeps per time step (all 1 without error_tol)
-    rejected: int  # rejected substep trials (error_tol only)
-    sigma_weights: np.ndarray  # (F,) weights of sigma on the free atoms (y, then x if f'_inf < inf), last step
-    seconds: float
-    seconds_per_step: float
-    total_inner: int
-    config: dict
-
-
-def run_mmd_fdiv_flow(
-    x0: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    kernel: str | Kernel = "imq",
-    s: Optional[float] = None,
-    divergence: str = "tsallis",
-    alpha: Optional[float] = None,
-    lambd: float = 0.01,
-    step_size: float = 0.01,
-    n_steps: int = 100,
-    tight: bool = False,
-    line_search: str = "armijo",
-    annealing: bool = False,
-    annealing_factor: float = 10.0,
-    annealing_stages: int = 2,
-    tol: float = 5e-4,
-    max_inner: int = 2000,
-    log_every: int = 1,
-    snapshot_every: int = 10,
-    compute_w2: bool = False,
-    solver_dtype: torch.dtype = torch.float64,
-    error_tol: Optional[float] = None,
-    max_substeps: int = 100,
-    show_progress: bool = True,
-) -> FlowResult:
-    r"""Explicit Euler for the Wasserstein flow of :math:`D^\lambda_{f,\nu}`:
-    :math:`x_i \leftarrow x_i - \tau \nabla h^*(x_i)`.
-
-    Parameters
-    ----------
-    x0 : Tensor ``(N, d)`` initial particles (prior sample); y : Tensor ``(M, d)`` target sample
-    kernel, s : kernel name (or :class:`Kernel`) and its parameter
-    divergence, alpha : entropy name and parameter (:func:`wgf_core.divergences.get_entropy`)
-    lambd : float  regularisation :math:`\lambda > 0`
-    step_size : float  :math:`\tau`;  n_steps : int
-    tight, line_search : tight variant and its mirror-descent step rule
-    annealing, annealing_factor, annealing_stages : see :func:`lambda_schedule`
-    tol, max_inner : inner solver's relative duality gap and iteration cap
-    log_every, snapshot_every : logging / snapshot period in steps (step 0 and the last always)
-    compute_w2 : log :math:`W_2(\mu_t, \nu)` with POT at every logged step (CPU, exact OT)
-    solver_dtype : dtype of the inner problem (float64 default: gaps of 1e-4 need it)
-    error_tol : float or None
-        ``None`` (default): plain explicit Euler, one Moreau solve per step, as the reference
-        method. A float :math:`\varepsilon` (a length, in the particles' units): each step still
-        advances the time by :math:`\tau`, in adaptive Euler substeps :math:`\delta t \le \tau`
-        whose local error estimate (the Euler/Heun pair)
-        :math:`\tfrac{\delta t}2 \max_i |\nabla h^*_{new}(x_i - \delta t \nabla h^*(x_i)) - \nabla h^*(x_i)|`
-        is at most :math:`\varepsilon`; a rejected substep is retried shorter, an accepted one's
-        Moreau solve at the new particles is reused by the next (one solve per accepted substep).
-        At the reference configuration (:math:`\lambda = 0.01`, :math:`\tau = 0.01`, a
-        concentrated prior) plain Euler is unstable: the first steps fling particles beyond the
-        kernel's reach (the velocity is of order :math:`|k'|/\lambda`), where the non-tight witness
-        keeps pushing them out, and near the target a mode with :math:`\tau L > 2` keeps
-        oscillating; the controlled steps follow the flow. ``result.substeps`` counts the substeps
-        per step, ``result.rejected`` the rejected trials.
-    max_substeps : int
-        Cap on substeps per step (the last one is then accepted whatever its error estimate).
-
-    Returns
-    -------
-    FlowResult. ``functional`` is the primal value :math:`D^\lambda_{f,\nu}(\mu_t)` (at the
-    step's :math:`\lambda`), ``mmd2`` is :math:`\mathrm{MMD}^2(\mu_t,\nu)` with the flow's kernel.
-    """
-    kern = kernel if isinstance(kernel, Kernel) else get_kernel(kernel, s)
-    ent = divergence if isinstance(divergence, Entropy) else get_entropy(divergence, alpha)
-    lambd = check_positive("lambd", lambd)
-    step_size = check_positive("step_size", step_size)
-    n_steps = check_int("n_steps", n_steps, minimum=1)
-    check_choice("line_search", line_search, LINE_SEARCHES)
-    log_every = check_int("log_every", log_every)
-    if error_tol is not None:
-        error_tol = check_positive("error_tol", error_tol)
-    max_substeps = check_int("max_substeps", max_substeps, minimum=1)
-    snapshot_every = check_int("snapshot_every", snapshot_every)
-    if x0.dim() != 2 or y.dim() != 2 or x0.shape[1] != y.shape[1]:
-        raise ParameterError(f"x0 {tuple(x0.shape)} and y {tuple(y.shape)} must be (N, d) and (M, d)")
-    N, M = x0.shape[0], y.shape[0]
-    lams = lambda_schedule(lambd, n_steps + 1, annealing=annealing, factor=annealing_factor, stages=annealing_stages)
-    if compute_w2:
-        from ..metrics import w2 as w2_dist
-
-    x = x0.clone()
-    ys = y.to(solver_dtype)
-    Kyy = kernel_matrix(kern, ys, ys)
-    kyy_mean = Kyy.mean()
-    singular = math.isfinite(ent.recession)
-    lip_yy = None if singular else float(torch.linalg.eigvalsh(Kyy)[-1])
-    w = None
-    pvec = None
-    logs = {k: [] for k in ("steps", "functional", "dual", "gap", "mmd2", "w2", "inner", "lam")}
-    snaps, snap_t = [], []
-    total_inner = 0
-    substeps: list[int] = []
-    rejected = 0
-    t_metrics = 0.0  # time spent on W2 (excluded from the per-step timing)
-    t0 = time.perf_counter()
-    it = progress(range(n_steps + 1), total=n_steps + 1, desc=f"{ent.name} flow") if show_progress else range(n_steps + 1)
-    def solve_at(x_now, w_start, p_start, lam):
-        """The Moreau problem at the particles ``x_now``; returns what the step and the logs need."""
-        xs = x_now.to(solver_dtype)
-        z = torch.cat([ys, xs], 0)
-        if kern.is_radial:  # one distance matrix serves the Gram blocks and the witness gradient
-            Kxz, C = kern.profile_and_coefficient(pairwise_distances(xs, z))  # (N, M + N) each
-        else:
-            C, Kxz = None, kernel_matrix(kern, xs, z)
-        Kxy, Kxx = Kxz[:, :M], Kxz[:, M:]
-        c0 = Kxx.mean()
-        if singular:
-            K = torch.cat([torch.cat([Kyy, Kxy.T], 1), torch.cat([Kxy, Kxx], 1)], 0)
-            b = torch.cat([Kxy.mean(0), Kxx.mean(1)])
-        else:
-            K, b = Kyy, Kxy.mean(0)
-        prob = MoreauProblem(K, b, c0, M, N, ent, float(lam), tight)
-        sol = solve_moreau(prob, w_start, tol=tol, max_iter=max_inner, line_search=line_search,
-                           power_vec=p_start, lipschitz=lip_yy)
-        # h* = (m_mu - m_sigma) / lambda: coefficients -w/lambda on sigma's atoms, 1/(N lambda) on x
-        coef_x = torch.full((N,), 1.0 / (N * prob.lambd), dtype=solver_dtype, device=x_now.device)
-        if singular:
-            coef_x = coef_x - sol.w[M:] / prob.lambd
-        coef = torch.cat([-sol.w[:M] / prob.lambd, coef_x])
-        if C is None:
-            grad = witness_grad(kern, xs, z, coef)
-        else:
-            grad = coefficient_grad_sum(C, xs, z, coef)
-        grad = grad.to(x_now.dtype)
-        return sol, Kxy, c0, grad
-
-    sol, Kxy, c0, grad = solve_at(x, None, None, lams[0])
-    w, pvec = sol.w, sol.power_vec
-    total_inner += sol.iterations
-    dt_next = step_size  # proposed substep length (step control)
-    for k in it:
-        last = k == n_steps
-        if k % log_every == 0 or last:
-            logs["steps"].append(k)
-            logs["functional"].append(sol.primal)
-            logs["dual"].append(sol.dual)
-            logs["gap"].append(sol.gap)
-            logs["mmd2"].append(max(float(kyy_mean - 2 * Kxy.mean() + c0), 0.0))
-            logs["inner"].append(sol.iterations)
-            logs["lam"].append(float(lams[k]))
-            tw = time.perf_counter()
-            logs["w2"].append(w2_dist(x, y) if compute_w2 else float("nan"))
-            t_metrics += time.perf_counter() - tw
-        if k % snapshot_every == 0 or last:
-            snaps.append(x.detach().cpu().numpy().copy())
-            snap_t.append(k * step_size)
-        if last:
-            break
-        # one time step tau: Euler substeps (one unless a step control is on); each accepted
-        # substep ends with the Moreau solve at the new particles, reused by the next substep
-        remaining, n_sub = step_size, 0
-        while remaining > 1e-9 * step_size:
-            dt = remaining if error_tol is None else min(remaining, dt_next)
-            if remaining - dt < 0.2 * dt or n_sub >= max_substeps - 1:
-                dt = remaining  # no sliver substep; the capped last one covers the rest
-            truncated, retried = dt < dt_next, False
-            while True:
-                x_new = x - dt * grad
-                check_finite(k, particles=x_new[:1], functional=torch.tensor(sol.primal))
-                sol_n, Kxy_n, c0_n, grad_n = solve_at(x_new, w, pvec, lams[k])
-                total_inner += sol_n.iterations
-                if error_tol is None or n_sub >= max_substeps - 1:
-                    break
-                # local error of Euler against Heun from the same two velocities
-                err = 0.5 * dt * float((grad_n - grad).norm(dim=1).max())
-                if err <= error_tol:
-                    grow = 1.0 if retried else _GROW_MAX  # no growth right after a rejection
-                    if not truncated:
-                        dt_next = dt * min(grow, _SAFETY * math.sqrt(error_tol / max(err, 1e-300)))
-                    break
-                rejected += 1
-                retried, truncated = True, False
-                dt = dt * max(0.2, _SAFETY * math.sqrt(error_tol / err))
-            x, sol, Kxy, c0, grad = x_new, sol_n, Kxy_n, c0_n, grad_n
-            w, pvec = sol.w, sol.power_vec
-            n_sub += 1
-            remaining -= dt
-        substeps.append(n_sub)
-        if lams[k + 1] != lams[k]:
-            sol, Kxy, c0, grad = solve_at(x, w, pvec, lams[k + 1])
-            w, pvec = sol.w, sol.power_vec
-            total_inner += sol.iterations
-    seconds = time.perf_counter() - t0 - t_metrics
-    check_finite(n_steps, particles=x)
-    steps = np.asarray(logs["steps"])
-    return FlowResult(
-        steps=steps, times=steps * step_size,
-        functional=np.asarray(logs["functional"]), dual=np.asarray(logs["dual"]), gap=np.asarray(logs["gap"]),
-        mmd2=np.asarray(logs["mmd2"]), w2=np.asarray(logs["w2"]), inner_iterations=np.asarray(logs["inner"]),
-        lambdas=np.asarray(logs["lam"]), snapshots=np.stack(snaps), snapshot_times=np.asarray(snap_t),
-        x_final=x, substeps=np.asarray(substeps, dtype=np.int64), rejected=rejected, sigma_weights=w.detach().cpu().numpy(), seconds=seconds,
-        seconds_per_step=seconds / (n_steps + 1), total_inner=total_inner,
-        config=dict(kernel=kern.name, s=kern.param, divergence=ent.name, alpha=ent.alpha, lambd=lambd,
-                    step_size=step_size, n_steps=n_steps, tight=tight, line_search=line_search,
-                    annealing=annealing, N=N, M=M, tol=tol, error_tol=error_tol),
-    )

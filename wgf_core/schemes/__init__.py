@@ -32,3 +32,8 @@ __all__ = ["Scheme", "check_pair", "Euler", "IFT", "WFR", "ift_weight_qp"]
 from .variational import DualConfig, MapConfig, PoolConfig, TrainConfig, VariationalJKO
 
 __all__ += ["VariationalJKO", "MapConfig", "DualConfig", "TrainConfig", "PoolConfig"]
+
+# Stein et al. 2024: explicit Euler with step control (the Moreau-envelope flows)
+from .moreau import StepControlledEuler  # noqa: E402
+
+__all__ += ["StepControlledEuler"]

@@ -1,0 +1,83 @@
+"""The experiment setup of the MMD-regularised f-divergence flows (wgf_core.experiments.mmd_fdiv)."""
+
+import numpy as np
+import pytest
+import torch
+
+from wgf_core.energies import MoreauFDivergence
+from wgf_core.errors import ParameterError
+from wgf_core.experiments.mmd_fdiv import LOGGED, flow_log, make_energy, make_scheme, run_flow
+from wgf_core.schemes import Euler, StepControlledEuler
+from wgf_core.targets import target_and_prior
+
+D = torch.float64
+
+
+def test_make_energy_builds_the_problem_and_the_schedule():
+    _, y = target_and_prior("bananas", 5, 7, seed=0, dtype=D)
+    e = make_energy(y, kernel="imq", s=0.1, divergence="tsallis", alpha=0.5, lambd=0.01, annealing=True,
+                    annealing_factor=10.0, annealing_stages=2, n_steps=60, tol=1e-3, max_inner=50)
+    assert isinstance(e, MoreauFDivergence) and e.kernel.name == "imq" and e.kernel.param == 0.1
+    assert e.entropy.name == "tsallis" and e.entropy.alpha == 0.5 and e.singular  # f'_inf = 1 < inf
+    assert len(e.lambdas) == 61 and e.lam_at(0) == pytest.approx(1.0) and e.lam_at(60) == 0.01
+    assert np.all(np.diff(e.lambdas) <= 0) and e.tol == 1e-3 and e.max_inner == 50
+    assert np.all(make_energy(y, lambd=0.3, n_steps=4).lambdas == 0.3)
+
+
+def test_make_scheme():
+    assert isinstance(make_scheme(None), Euler)
+    s = make_scheme(1e-3, 7)
+    assert isinstance(s, StepControlledEuler) and s.error_tol == 1e-3 and s.max_substeps == 7
+
+
+def test_run_flow_logs_by_name_at_the_cadence():
+    x0, y = target_and_prior("bananas", 10, 12, seed=1, dtype=D)
+    r = run_flow(x0, y, s=0.1, lambd=0.05, step_size=1e-3, n_steps=7, log_every=3, snapshot_every=5,
+                 show_progress=False, max_inner=200)
+    assert set(r.metrics) == set(LOGGED) - {"w2"}
+    assert r.steps.tolist() == [0, 3, 6, 7] and all(v.shape == (1, 4) for v in r.metrics.values())
+    assert r.snapshot_steps.tolist() == [0, 5, 7] and r.x_snapshots.shape == (3, 1, 10, 2)
+    assert np.all(r.metrics["dual"] <= r.metrics["functional"]) and np.all(r.metrics["lambda"] == 0.05)
+    assert r.extra["substeps"].tolist() == [1] * 7 and r.extra["rejected"] == 0
+    assert r.extra["total_inner"] >= r.metrics["inner"].sum() and r.extra["sigma_weights"].shape == (12,)
+    assert r.times[-1] == pytest.approx(7e-3) and r.x.shape == (1, 10, 2)
+    assert set(flow_log(y, compute_w2=True)) == set(LOGGED)
+
+
+def test_run_flow_reproduces_the_removed_driver():
+    """Pinned numbers of the removed run_mmd_fdiv_flow (commit 407aff0) on two small runs with step control,
+    one annealed: the migration kept every float operation (bitwise on the machine that recorded them)."""
+    x0, y = target_and_prior("bananas", 25, 20, 1, dtype=D)
+    args = dict(kernel="imq", s=0.1, divergence="tsallis", alpha=2.0, lambd=0.01, show_progress=False)
+    for kw, (fun, mmd2, total, sub, rej, xsum) in (
+            (dict(step_size=0.01, n_steps=6, error_tol=3e-3, log_every=2),
+             (0.4421814989893408, 0.17747686323827971, 605, [13, 5, 3, 5, 4, 4], 4, 12.788340388056838)),
+            (dict(step_size=0.01, n_steps=12, annealing=True, error_tol=3e-3, log_every=4),
+             (0.37261492070873686, 0.15072818684010114, 590, [1, 1, 3, 3, 10, 5, 4, 4, 4, 3, 2, 4], 5,
+              13.551364431597381))):
+        r = run_flow(x0, y, **args, **kw)
+        assert r.metrics["functional"][0, -1] == pytest.approx(fun, rel=1e-10)
+        assert r.metrics["mmd2"][0, -1] == pytest.approx(mmd2, rel=1e-10)
+        assert float(r.x.abs().sum()) == pytest.approx(xsum, rel=1e-10)
+        assert (r.extra["total_inner"], r.extra["substeps"].tolist(), r.extra["rejected"]) == (total, sub, rej)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(step_size=0.0), "step_size"), (dict(n_steps=0), "n_steps"), (dict(log_every=0), "log_every"),
+    (dict(snapshot_every=0), "snapshot_every"), (dict(lambd=-1.0), "lambd"), (dict(divergence="nope"), "divergence"),
+    (dict(kernel="nope"), "kernel"), (dict(line_search="wolfe"), "line_search"), (dict(annealing="yes"), "annealing"),
+    (dict(annealing=True, annealing_factor=0.0), "annealing_factor"),
+    (dict(annealing=True, annealing_stages=-1), "annealing_stages"), (dict(error_tol=0.0), "error_tol"),
+    (dict(error_tol=1e-3, max_substeps=0), "max_substeps"), (dict(tol=-1.0), "tol"), (dict(max_inner=0), "max_inner"),
+])
+def test_run_flow_parameter_errors(kw, match):
+    x0, y = target_and_prior("bananas", 5, 5, dtype=D)
+    with pytest.raises(ParameterError, match=match):
+        run_flow(x0, y, show_progress=False, **kw)
+
+
+def test_run_flow_shape_errors():
+    x0, y = target_and_prior("bananas", 5, 5, dtype=D)
+    for a, b in ((x0[:, :1], y), (x0[None], y), (x0, y.numpy())):
+        with pytest.raises(ParameterError, match="must be tensors"):
+            run_flow(a, b, show_progress=False)
