@@ -28,3 +28,9 @@ from .base import Scheme, check_pair
 from .particle import IFT, WFR, Euler, ift_weight_qp
 
 __all__ = ["Scheme", "check_pair", "Euler", "IFT", "WFR", "ift_weight_qp"]
+
+# Altekrüger et al. (2023): Euler that splits Diracs first; the neural backward and forward schemes
+from .neural import NeuralBackward, NeuralForward  # noqa: E402
+from .riesz import RieszEuler  # noqa: E402
+
+__all__ += ["RieszEuler", "NeuralBackward", "NeuralForward"]
