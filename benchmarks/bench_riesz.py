@@ -1,7 +1,7 @@
 """Particle-flow step time for the Max und Moritz experiment sizes: dense vs blocked (vs KeOps).
 
 One explicit Euler step of the Riesz (r = 1) MMD particle flow
-(:class:`wgf_core.flows.riesz.ParticleFlow`): the one-sided gradient
+(:class:`wgf_core.schemes.RieszEuler` on :func:`wgf_core.flows.riesz.riesz_mmd_energy`): the one-sided gradient
 ``sum_j grad_1 K(x_i, x_j) / N - sum_j grad_1 K(x_i, y_j) / M`` for N = M = 6000 points in 2-D
 (float32), the sizes of Altekrüger, Hertrich, Steidl (ICML 2023), section 6.2. All back-ends are
 measured in one run of this script:
@@ -25,16 +25,19 @@ import time
 
 import torch
 
-from wgf_core.flows.riesz import ParticleFlow, RieszProblem
+from wgf_core.energies import MMD
+from wgf_core.flows.riesz import riesz_mmd_energy
+from wgf_core.measures import Particles
+from wgf_core.schemes import RieszEuler
 
 
-def _time_step(problem: RieszProblem, x: torch.Tensor, repeats: int, tau: float = 0.5) -> float:
-    step = ParticleFlow(problem, split_diracs_first=False)
-    step.step(x, tau)  # warm-up (KeOps compiles here)
+def _time_step(energy: MMD, x: torch.Tensor, repeats: int, tau: float = 0.5) -> float:
+    scheme, mu = RieszEuler(), Particles.of(x)
+    scheme.step(energy, mu, tau, 1)  # warm-up (KeOps compiles here)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        step.step(x, tau)
+        scheme.step(energy, mu, tau, 1)
         times.append(time.perf_counter() - t)
     return min(times)
 
@@ -61,10 +64,10 @@ def main(argv=None):
     rows = {}
     ref = None
     for name, kw in configs.items():
-        prob = RieszProblem(y, 1.0, **kw)
+        energy = riesz_mmd_energy(y, 1.0, **kw)
         try:
-            rows[name] = _time_step(prob, x, args.repeats)
-            g_ = prob.gradient(x)
+            rows[name] = _time_step(energy, x, args.repeats)
+            g_ = energy.gradient(Particles.of(x))[0]
             ref = g_ if ref is None else ref
             rows[name + " max|diff|"] = float((g_ - ref).abs().max())
         except Exception as e:  # e.g. KeOps without a working compiler

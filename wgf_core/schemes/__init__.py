@@ -25,15 +25,12 @@ Modules: :mod:`~wgf_core.schemes.base` (the contract), :mod:`~wgf_core.schemes.p
 """
 
 from .base import Scheme, check_pair
+from .moreau import StepControlledEuler
+from .neural import NeuralBackward, NeuralForward
 from .particle import IFT, WFR, Euler, ift_weight_qp
-
-__all__ = ["Scheme", "check_pair", "Euler", "IFT", "WFR", "ift_weight_qp"]
-
+from .riesz import RieszEuler
 from .variational import DualConfig, MapConfig, PoolConfig, TrainConfig, VariationalJKO
 
-__all__ += ["VariationalJKO", "MapConfig", "DualConfig", "TrainConfig", "PoolConfig"]
-
-# Stein et al. 2024: explicit Euler with step control (the Moreau-envelope flows)
-from .moreau import StepControlledEuler  # noqa: E402
-
-__all__ += ["StepControlledEuler"]
+__all__ = ["Scheme", "check_pair", "Euler", "IFT", "WFR", "ift_weight_qp", "StepControlledEuler", "RieszEuler",
+           "NeuralBackward", "NeuralForward", "VariationalJKO", "MapConfig", "DualConfig", "TrainConfig",
+           "PoolConfig"]

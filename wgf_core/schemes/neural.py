@@ -1,0 +1,383 @@
+r"""Neural backward and forward schemes (Altekrüger, Hertrich, Steidl, ICML 2023).
+
+"Neural Wasserstein gradient flows for discrepancies with Riesz kernels" (arXiv:2301.11624),
+sections 3 (neural backward scheme) and 5 (neural forward scheme). Both schemes move the
+particles :math:`x` ``(n, d)`` of :math:`\mu_k = \frac1n\sum_i\delta_{x_i}` (one run: ``mu.x`` of
+shape ``(1, n, d)``, uniform weights) by a network trained at every step, warm-started from the
+previous step's network. The network is built at the first step of a run (``k == 0``) from the
+step's generator, which then also draws the latents and minibatches: a run is reproducible from
+its seed, and a scheme object can be reused for another run.
+
+* :class:`NeuralBackward` -- a generative Markov kernel :math:`T_\theta(x, z) = x + g_\theta(x, z)`,
+  :math:`z\sim\mathcal N(0, I_{d_z})`, trained on the JKO objective
+
+  .. math::
+
+      \mathcal L(\theta) = \frac{1}{2\tau}\,\mathbb E_{x\sim\mu_k, z}|x - T_\theta(x, z)|^2
+      + F\big(T_{\theta\#}(\mu_k\otimes\mathcal N(0, I))\big),
+
+  with :math:`F` evaluated on a minibatch of pushed particles and a minibatch of the target
+  (``energy.minibatch_value``: it needs ``"minibatch_value"``, which :class:`wgf_core.energies.MMD`
+  provides for every kernel; for the Riesz kernel its backward pass is the one-sided gradient);
+  then :math:`x_i \leftarrow T_\theta(x_i, z_i)` with fresh :math:`z_i`. ``estimator="svrg"``
+  estimates the gradient of the same objective with a full-gradient control variate (needs
+  ``"gradient"`` and ``"minibatch_gradient"``).
+* :class:`NeuralForward` -- a network :math:`v_\theta(x, z)` for the disintegration of the
+  steepest-descent velocity plan, trained on the normalised one-sided slope
+
+  .. math::
+
+      \mathcal L(\theta) = \frac{D_{v_\theta}F(\mu_k)}{\|v_\theta\|_{L^2}},\qquad
+      \|v\|_{L^2}^2 = \mathbb E|v_\theta(x, z)|^2,
+
+  with the exact one-sided derivative (``energy.directional_derivative_parts`` and
+  :func:`wgf_core.riesz.riesz_directional_derivative`, which includes the Dirac-splitting term
+  :math:`-\tfrac12\sum_{x_i=x_j}|v_i - v_j|/n^2`; it needs ``"directional_derivative"``, the Riesz
+  kernel), and the step :math:`x_i \leftarrow x_i + \tau\,|\mathcal L|\, v_i / \|v\|_{L^2}`.
+
+Options beyond the paper (off by default): ``fourier_features`` feeds :math:`\sin/\cos(2\pi Bx)`
+to the network; ``standardize`` feeds it the particles in the step's frame (centre and RMS scale).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..errors import ParameterError
+from ..measures import Particles
+from ..networks import _ACTIVATIONS, mlp
+from ..riesz import riesz_directional_derivative
+from ..validation import check_choice, check_int, check_positive
+from .base import Scheme
+
+__all__ = ["NeuralBackward", "NeuralForward"]
+
+
+def _init_(net: nn.Module, generator: Optional[torch.Generator], scale_last: float = 1.0) -> nn.Module:
+    """Seeded re-initialisation of every Linear layer (PyTorch's default uniform law), last layer scaled."""
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for i, lin in enumerate(linears):
+            bound = 1.0 / math.sqrt(lin.in_features)
+            s = scale_last if i == len(linears) - 1 else 1.0
+            lin.weight.uniform_(-bound, bound, generator=generator).mul_(s)
+            lin.bias.uniform_(-bound, bound, generator=generator).mul_(s)
+    return net
+
+
+class _LatentNet(nn.Module):
+    r"""``(x, z) -> mlp([x, z])`` with z of ``latent_dim`` standard normal coordinates.
+
+    With ``fourier_features = m > 0`` the input also holds :math:`\sin(2\pi Bx), \cos(2\pi Bx)`
+    for a fixed random :math:`B \in \mathbb R^{m\times d}`, :math:`B_{ij}\sim\mathcal N(0, s^2)`,
+    ``s = fourier_scale`` (Tancik et al., NeurIPS 2020): an MLP learns functions of x that vary on
+    the scale :math:`1/s` far faster with these features (plain MLPs learn high frequencies last).
+    """
+
+    def __init__(self, dim, latent_dim, width, depth, activation, fourier_features=0, fourier_scale=10.0,
+                 generator=None):
+        super().__init__()
+        self.latent_dim = latent_dim
+        B = torch.zeros(0, dim)
+        if fourier_features:  # drawn only when asked, so the generator's stream is otherwise unchanged
+            B = torch.randn(fourier_features, dim, generator=generator,
+                            device=generator.device if generator is not None else None).cpu()
+        self.register_buffer("B", (2 * math.pi * fourier_scale) * B)
+        self.net = mlp(dim + 2 * fourier_features + latent_dim, dim, width=width, depth=depth, activation=activation)
+
+    def forward(self, x, z):
+        if self.B.shape[0] == 0:
+            return self.net(torch.cat([x, z], -1))
+        p = x @ self.B.T
+        return self.net(torch.cat([x, torch.sin(p), torch.cos(p), z], -1))
+
+
+def _one_run(mu: Particles, scheme: str) -> torch.Tensor:
+    if mu.runs != 1 or mu.w is not None:
+        raise ParameterError(f"scheme {scheme!r} moves one run of uniform weights at a time (runs = 1, w None), got "
+                             f"runs = {mu.runs}" + ("" if mu.w is None else " with weights")
+                             + ": run one seed per call of wgf_core.runner.run")
+    return mu.x[0]
+
+
+def _target_of(energy) -> Optional[torch.Tensor]:
+    y = getattr(energy, "target", None)
+    if y is not None and y.dim() == 3:
+        if y.shape[0] != 1:
+            raise ParameterError(f"the neural schemes need one target sample (m, d) or (1, m, d), got {tuple(y.shape)}")
+        y = y[0]
+    return y
+
+
+class _NeuralScheme(Scheme):
+    r"""Common parts of the neural schemes (network, optimiser, latents, minibatches, frame).
+
+    Parameters
+    ----------
+    latent_dim : int
+        :math:`d_z` of the latent :math:`z\sim\mathcal N(0, I_{d_z})`.
+    width, depth, activation
+        The MLP (:func:`wgf_core.networks.mlp`) of ``[x, (Fourier features), z] -> R^d``.
+    iters, first_iters : int
+        Adam iterations per step (``first_iters`` at the first step; default ``iters``).
+    lr : float
+        Adam's learning rate.
+    batch_size : int, optional
+        Minibatch of particles (and of the target) per iteration; None: all.
+    fourier_features : int
+        Number :math:`m` of random Fourier features of x (0: none, the paper's network).
+    fourier_scale : float
+        Scale :math:`s` of their frequencies.
+    standardize : bool
+        Feed the network the particles in the step's frame (:meth:`_g`).
+    """
+
+    _last_scale = 1.0
+
+    def __init__(self, *, latent_dim: int = 2, width: int = 64, depth: int = 3, activation: str = "relu",
+                 iters: int = 100, first_iters: Optional[int] = None, lr: float = 1e-3,
+                 batch_size: Optional[int] = None, fourier_features: int = 0, fourier_scale: float = 10.0,
+                 standardize: bool = False):
+        self.standardize = check_choice("standardize", standardize, (False, True))
+        self._centre, self._scale = None, None
+        self.latent_dim = check_int("latent_dim", latent_dim)
+        self.width, self.depth = check_int("width", width), check_int("depth", depth)
+        self.activation = check_choice("activation", activation, tuple(_ACTIVATIONS))
+        self.iters = check_int("iters", iters)
+        self.first_iters = check_int("first_iters", first_iters if first_iters is not None else iters)
+        self.lr = check_positive("lr", lr)
+        self.batch_size = None if batch_size is None else check_int("batch_size", batch_size)
+        self.fourier_features = check_int("fourier_features", fourier_features, minimum=0)
+        self.fourier_scale = check_positive("fourier_scale", fourier_scale)
+        self.generator = None
+        self.net, self.opt = None, None
+        self.last_loss = float("nan")
+
+    def build(self, dim: int, generator: Optional[torch.Generator] = None, *, device="cpu",
+              dtype=torch.float32) -> None:
+        """A fresh network for ``dim``-dimensional particles, initialised from ``generator``, and its optimiser.
+
+        Called by :meth:`step` at the first step of a run; the draws (Fourier frequencies, then the
+        layers' uniform initialisation) come first in the generator's stream.
+        """
+        self.generator = generator
+        self.net = _init_(_LatentNet(check_int("dim", dim), self.latent_dim, self.width, self.depth, self.activation,
+                                     self.fourier_features, self.fourier_scale, generator), generator,
+                          scale_last=self._last_scale).to(device=device, dtype=dtype)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=self.lr)
+
+    def _start(self, mu: Particles, k: int, generator) -> torch.Tensor:
+        x = _one_run(mu, self.name)
+        if isinstance(generator, (list, tuple)):
+            generator = generator[0]
+        if k == 0 or self.net is None:
+            self.build(x.shape[-1], generator, device=x.device, dtype=x.dtype)
+        self.generator = generator
+        self._frame(x)
+        return x
+
+    def _frame(self, x: torch.Tensor) -> None:
+        r"""Fix this step's frame: with ``standardize``, the centre :math:`m` and the scale
+        :math:`s = (\frac1{nd}\sum_i |x_i - m|^2)^{1/2}` of the particles at the start of the step."""
+        if not self.standardize:
+            self._centre, self._scale = None, None
+            return
+        with torch.no_grad():
+            m = x.mean(0)
+            sc = ((x - m) ** 2).mean().sqrt()
+        if not torch.isfinite(sc) or float(sc) <= 0.0:
+            raise ParameterError(f"standardize=True needs particles with a positive spread, got scale {float(sc):g} "
+                                 "(start from a spread-out measure, e.g. the exact first step, not a Dirac)")
+        self._centre, self._scale = m, sc
+
+    def _g(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        r"""The network's output at particles ``x`` (B, d) and latents ``z`` (B, d_z).
+
+        With ``standardize``, the network sees the particles in the frame of the step,
+        :math:`g(x, z) = s\,\mathrm{net}((x - m)/s, z)`: a measure that shrinks or grows by a factor
+        (the self-similar flows of the Riesz interaction energy at r != 1 spread as
+        :math:`t^{1/(2-r)}`, from radius 1e-3 to 1) looks the same to the network, whose
+        initialisation and learning rate are tuned for inputs and outputs of order one.
+        """
+        if self._scale is None:
+            return self.net(x, z)
+        return self._scale * self.net((x - self._centre) / self._scale, z)
+
+    def _z(self, n, like):
+        return torch.randn(n, self.latent_dim, generator=self.generator, device=like.device, dtype=like.dtype)
+
+    def _batch(self, t: torch.Tensor) -> torch.Tensor:
+        if self.batch_size is None or t.shape[0] <= self.batch_size:
+            return t
+        idx = torch.randperm(t.shape[0], generator=self.generator, device=t.device)[: self.batch_size]
+        return t[idx]
+
+    def _n_iters(self, k: int) -> int:
+        return self.first_iters if k == 0 else self.iters
+
+
+class NeuralBackward(_NeuralScheme):
+    r"""Neural backward (JKO) scheme with a generative residual network :math:`T(x,z) = x + g(x,z)`.
+
+    Parameters
+    ----------
+    estimator : {"minibatch", "svrg"}
+        How the gradient of :math:`F` in the loss is estimated on a batch (see :meth:`step`).
+        ``"minibatch"`` needs ``"minibatch_value"`` from the energy; ``"svrg"`` needs
+        ``"gradient"`` and ``"minibatch_gradient"``.
+    refresh : int, optional
+        With ``estimator="svrg"``, iterations between two full-gradient snapshots (default: one
+        snapshot per step, at its start).
+    **options
+        Of the network and training (:class:`_NeuralScheme`).
+    """
+
+    name = "neural_backward"
+    _last_scale = 0.1
+
+    def __init__(self, *, estimator: str = "minibatch", refresh: Optional[int] = None, **options):
+        super().__init__(**options)
+        self.estimator = check_choice("estimator", estimator, ("minibatch", "svrg"))
+        self.refresh = None if refresh is None else check_int("refresh", refresh)
+        self.needs = frozenset({"minibatch_value"} if self.estimator == "minibatch"
+                               else {"gradient", "minibatch_gradient"})
+
+    def step(self, energy, mu, tau, k, generator=None):
+        r"""Train the network on the JKO objective of this step, then move every particle by it.
+
+        ``estimator="minibatch"``: the loss is the objective with :math:`F` evaluated on a
+        batch of pushed particles and a batch of the target (``batch_size`` each), as in the paper.
+
+        ``estimator="svrg"``: the same objective, its gradient estimated with a control variate
+        (stochastic variance-reduced gradient, Johnson & Zhang 2013). Each particle keeps one
+        latent :math:`z_i` for the whole step. At a snapshot :math:`\tilde y = T_{\tilde\theta}(x, z)`
+        the exact Wasserstein gradient :math:`\nabla\Phi(\tilde y_i)` is computed for all particles;
+        a batch :math:`b` (rows = columns, and a target batch :math:`c`) then uses
+
+        .. math::
+
+            \hat g_i = \nabla\Phi(\tilde y_i) + \hat\nabla\Phi_b(y_i) - \hat\nabla\Phi_b(\tilde y_i),
+            \qquad \hat\nabla\Phi_b(y_i) = \frac{1}{|b|-1}\sum_{j\in b}\nabla_1K(y_i, y_j)
+            - \frac1{|c|}\sum_{j\in c}\nabla_1K(y_i, t_j),
+
+        and the surrogate :math:`\frac1{|b|}\sum_{i\in b}\big(\frac{|y_i - x_i|^2}{2\tau}
+        + \hat g_i\cdot y_i\big)` (:math:`\hat g` detached), whose parameter gradient is an
+        unbiased estimate of the full objective's (:math:`\partial F/\partial y_i =
+        \nabla\Phi(y_i)/n`). Its variance vanishes as :math:`y \to \tilde y`.
+
+        ``mu`` : one run ``(1, n, d)``, uniform weights; returns the moved particles.
+        """
+        x = self._start(mu, k, generator)
+        target = _target_of(energy)
+        if self.estimator == "svrg":
+            return Particles(self._step_svrg(energy, x, target, tau, k).unsqueeze(0))
+        for _ in range(self._n_iters(k)):
+            xb = self._batch(x)
+            tb = None if target is None else self._batch(target)
+            y = xb + self._g(xb, self._z(xb.shape[0], xb))
+            loss = ((y - xb) ** 2).sum(-1).mean() / (2 * tau) + energy.minibatch_value(y, tb)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+        self.last_loss = float(loss.detach())
+        with torch.no_grad():
+            return Particles((x + self._g(x, self._z(x.shape[0], x))).unsqueeze(0))
+
+    def svrg_surrogate(self, energy, x, z, idx, tb, snap, snap_grad, tau):
+        """The surrogate loss of the "svrg" estimator on the batch ``idx`` (rows of ``x`` (n, d), latents
+        ``z`` (n, d_z)) with target batch ``tb`` (C, d) or None, snapshot positions ``snap`` (n, d) and
+        their exact gradients ``snap_grad`` (n, d) (see :meth:`step`)."""
+        xb = x[idx]
+        y = xb + self._g(xb, z[idx])
+        with torch.no_grad():
+            g = (snap_grad[idx] + energy.minibatch_gradient(y, tb, unbiased=True)
+                 - energy.minibatch_gradient(snap[idx], tb, unbiased=True))
+        return ((y - xb) ** 2).sum(-1).mean() / (2 * tau) + (g * y).sum(-1).mean()
+
+    def _step_svrg(self, energy, x, target, tau, k):
+        n = x.shape[0]
+        z = self._z(n, x)
+        n_iters = self._n_iters(k)
+        refresh = self.refresh or n_iters
+        bsz = min(n, self.batch_size or n)
+        snap = snap_grad = None
+        for it in range(n_iters):
+            if it % refresh == 0:
+                with torch.no_grad():
+                    snap = x + self._g(x, z)
+                    snap_grad = energy.gradient(Particles(snap.unsqueeze(0)))[0]
+            idx = torch.randperm(n, generator=self.generator, device=x.device)[:bsz]
+            tb = None if target is None else self._batch(target)
+            loss = self.svrg_surrogate(energy, x, z, idx, tb, snap, snap_grad, tau)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+        with torch.no_grad():
+            x_new = x + self._g(x, z)
+        self.last_loss = float(loss.detach())  # the surrogate's value (its gradient, not its value, is the objective's)
+        return x_new
+
+
+class NeuralForward(_NeuralScheme):
+    r"""Neural forward scheme: learned unit steepest-descent velocity plan, normalised step.
+
+    Needs ``"directional_derivative"`` (the exact one-sided derivative of the Riesz MMD).
+
+    Parameters
+    ----------
+    max_group : int
+        A coincident group larger than this uses an evenly spaced subset for its pairwise term
+        (:func:`wgf_core.riesz.riesz_directional_derivative`).
+    **options
+        Of the network and training (:class:`_NeuralScheme`).
+    """
+
+    name = "neural_forward"
+    needs = frozenset({"directional_derivative"})
+
+    def __init__(self, *, max_group: int = 512, **options):
+        super().__init__(**options)
+        self.max_group = check_int("max_group", max_group, minimum=2)
+
+    def _loss(self, parts, v):
+        d = riesz_directional_derivative(None, v, parts=parts, max_group=self.max_group)
+        return d / (v * v).sum(-1).mean().clamp_min(1e-30).sqrt()
+
+    def _sub_parts(self, parts, x):
+        """Parts restricted to a random minibatch of rows (all rows if no ``batch_size``)."""
+        n = x.shape[0]
+        if self.batch_size is None or n <= self.batch_size:
+            return parts, x
+        idx = torch.randperm(n, generator=self.generator, device=x.device)[: self.batch_size]
+        pos = torch.full((n,), -1, dtype=torch.long, device=x.device)
+        pos[idx] = torch.arange(idx.numel(), device=x.device)
+        groups = []
+        for gidx in parts["groups"]:
+            sub = pos[gidx]
+            sub = sub[sub >= 0]
+            if sub.numel() > 1:
+                groups.append(sub)
+        hits = None if parts["hits"] is None else parts["hits"][idx]
+        return {"n": idx.numel(), "grad": parts["grad"][idx], "groups": groups, "hits": hits, "m": parts["m"]}, x[idx]
+
+    def step(self, energy, mu, tau, k, generator=None):
+        """Train the velocity network on the normalised slope, then take the normalised step (see the module)."""
+        x = self._start(mu, k, generator)
+        parts = energy.directional_derivative_parts(mu)
+        for _ in range(self._n_iters(k)):
+            sub, xb = self._sub_parts(parts, x)
+            loss = self._loss(sub, self._g(xb, self._z(xb.shape[0], xb)))
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+        with torch.no_grad():
+            v = self._g(x, self._z(x.shape[0], x))
+            slope = -self._loss(parts, v)
+            self.last_loss = float(-slope)
+            if slope <= 0:  # the learned direction does not descend: stay (stationary to the net's precision)
+                return Particles(x.unsqueeze(0))
+            return Particles((x + tau * slope * v / (v * v).sum(-1).mean().sqrt()).unsqueeze(0))
