@@ -168,3 +168,41 @@ def test_threads_are_restored():
     run(energy, Euler(), mu0, 0.1, 2, num_threads=1, show_progress=False)
     assert torch.get_num_threads() == before
     assert math.isfinite(float(energy.value(mu0).sum()))
+
+
+def _riesz_problem(n=40):
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.randn(1, n, 2, generator=g)
+    y = torch.randn(1, n, 2, generator=g) + 2.0
+    return MMD(get_kernel("riesz", 1.0), y), Particles(x0)
+
+
+def _blow_up_cases():
+    from wgf_core.schemes import NeuralBackward, NeuralForward, RieszEuler, StepControlledEuler
+    small = dict(iters=3, first_iters=3, width=8, depth=1)
+    return {
+        # a step of 1e9 throws the particles 1e8 away (the Riesz gradient is bounded by 1): position growth
+        "riesz-euler": (RieszEuler(), 1e9, "positions spread"),
+        "step-controlled-euler": (StepControlledEuler(1e12, max_substeps=1), 1e9, "positions spread"),
+        "neural-forward": (NeuralForward(**dict(small, iters=40, first_iters=40)), 1e9, "positions spread"),
+        # a learning rate of 1e30 makes the network's weights, then its loss, non-finite
+        "neural-backward": (NeuralBackward(lr=1e30, **small), 0.1, "non-finite|training loss grew|positions spread"),
+    }
+
+
+@pytest.mark.parametrize("name", ["riesz-euler", "step-controlled-euler", "neural-forward", "neural-backward"])
+def test_a_blow_up_of_the_riesz_moreau_and_neural_schemes_stops_naming_the_step(name):
+    # issue 18: every scheme's blow-up stops with FlowDivergedError naming the step (the variational JKO's
+    # is tested in tests/test_variational.py, the particle schemes' above)
+    scheme, tau, what = _blow_up_cases()[name]
+    energy, mu0 = _riesz_problem()
+    with pytest.raises(FlowDivergedError, match=rf"step \d+: ({what})"):
+        run(energy, scheme, mu0, tau, 6, seed=0, show_progress=False)
+
+
+@pytest.mark.parametrize("name", ["riesz-euler", "step-controlled-euler", "neural-forward"])
+def test_the_same_schemes_with_a_small_step_do_not_diverge(name):
+    scheme, _, _ = _blow_up_cases()[name]
+    energy, mu0 = _riesz_problem()
+    traj = run(energy, scheme, mu0, 0.01, 6, seed=0, show_progress=False)
+    assert traj.diverged is None and traj.iterations == 6

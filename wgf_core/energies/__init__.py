@@ -1,4 +1,4 @@
-"""Energies on measures for the one runner: each says what it ``provides`` (see :mod:`.base`).
+r"""Energies on measures for the one runner: each says what it ``provides`` (see :mod:`.base`).
 
 Modules: :mod:`.mmd` (:math:`c\,\mathrm{MMD}_k^2(\mu, \nu)` for any registry kernel, the Riesz
 discrepancy and the interaction energy included), :mod:`.moreau` (MMD-regularized f-divergences,
