@@ -73,6 +73,10 @@ def allowed_values(nb_path: Path, cells: list) -> set[float]:
     vals = set(PAPER_VALUES.get(key, set()))
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     texts = [code]
+    # configuration that moved out of the notebook into its paper's experiment driver is still configuration
+    driver = ROOT / "wgf_core" / "experiments" / f"{nb_path.parent.name}.py"
+    if driver.exists():
+        texts.append(driver.read_text())
     for c in C.for_notebook(key):
         texts += [c.statement, c.quote, c.where, c.criterion_text, c.tolerance_reason, c.paper_value]
     for t in texts:
