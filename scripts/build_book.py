@@ -3,12 +3,14 @@
 
 Steps (``make book`` runs all of them):
 
-1. Discover ``notebooks/<paper>/*.ipynb`` (glob; names starting with ``_`` are skipped).
-2. Execute each with papermill at ``profile`` (default ``"default"``; ``PROFILE=ci make book``)
-   into ``book/notebooks/<paper>/<name>.ipynb`` (tmp file + rename). A notebook is skipped when
+1. Discover the pages: every ``notebooks/<paper>/*.ipynb`` is one page (glob; names starting with
+   ``_`` are skipped), except a notebook that ``notebooks/pages.toml`` executes into several pages
+   (one per entry, each with its own parameters and title; see :func:`load_pages`).
+2. Execute each page with papermill at ``profile`` (default ``"default"``; ``PROFILE=ci make book``)
+   into ``book/notebooks/<paper>/<page>.ipynb`` (tmp file + rename). A page is skipped when
    its source hash, its parameters and the hash of the ``wgf_core`` sources equal those stored
-   in ``<name>.run.json`` beside the output from its last successful execution.
-   Wall-clock times go to ``book/timings.json`` (per notebook, per profile, with the device).
+   in ``<page>.run.json`` beside the output from its last successful execution.
+   Wall-clock times go to ``book/timings.json`` (per page, per profile, with the device).
 3. Generate ``intro.md`` (landing page + experiment table), ``report.md`` (reproduction report
    from the metrics each executed notebook recorded, see :mod:`wgf_core.reporting`),
    ``exec_times.md``, ``references.md`` and ``_toc.yml`` (pages grouped by paper).
@@ -89,6 +91,11 @@ PAPERS = {
 #: MyST front matter: no right-hand "Contents" sidebar, so the tables get the full width.
 WIDE_PAGE = "---\nhtml_theme.sidebar_secondary.remove: true\n---\n"
 
+#: The registry of notebooks executed into several pages, in the notebooks folder (see :func:`load_pages`).
+PAGES_FILE = "pages.toml"
+#: Parameters the build sets itself, so a page entry cannot: ``page`` is the page key.
+RESERVED_PARAMETERS = ("profile", "device", "seed", "page")
+
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -151,7 +158,12 @@ def device_label(device: str) -> str:
 
 @dataclass
 class Notebook:
-    """One experiment notebook and where its executed copy lives in the book."""
+    """One page of the book: the notebook it executes, its own parameters, where its output lives.
+
+    A plain notebook is one page named after it (``parameters`` empty). A page of
+    ``notebooks/pages.toml`` executes its ``source`` with ``parameters`` (``page``, the page key,
+    and the entry's own), and its title is the entry's.
+    """
 
     source: Path
     paper: str
@@ -159,6 +171,7 @@ class Notebook:
     output: Path
     title: str = ""
     figure: str = ""
+    parameters: dict = field(default_factory=dict)
     state: dict = field(default_factory=dict)
     record: Optional[dict] = None
     selected: bool = True
@@ -207,16 +220,84 @@ def notebook_header(path: Path) -> tuple[str, str]:
     return path.stem, ""
 
 
-def discover(notebooks_dir: Path, book_dir: Path, only: Optional[str] = None) -> list[Notebook]:
-    """Every ``<paper>/<name>.ipynb`` under ``notebooks_dir`` (papers in :data:`PAPERS` order first)."""
+def load_pages(notebooks_dir: Path) -> dict:
+    """The pages that ``<notebooks_dir>/pages.toml`` executes from a shared notebook, by page key.
+
+    One table per page, keyed ``"<paper>/<page name>"``::
+
+        [pages."ift/01_gaussian_2d"]
+        source = "ift/01_particles_2d.ipynb"    # relative to notebooks_dir, in the same paper folder
+        title = "IFT vs MMD flow: 2-D Gaussian target"   # the page's heading, TOC and table entry
+        figure = "Fig. 3(a), Fig. 4"            # what it reproduces (landing table); optional
+        parameters = { target = "gaussian" }    # papermill parameters of this page
+
+    A notebook named as a ``source`` is executed once per entry and is not a page itself. Each
+    run also gets ``page`` = the page key (the notebook declares a ``page`` parameter and records
+    under it, so the claims registered for that key are decided there). Returns
+    ``{key: {"source": Path, "title", "figure", "parameters"}}``; a malformed entry raises
+    ``ValueError`` naming it.
+    """
+    import tomllib
+
+    path = notebooks_dir / PAGES_FILE
+    if not path.exists():
+        return {}
+    data = tomllib.loads(path.read_text())
+    unknown = set(data) - {"pages"}
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; pages go under [pages.\"<paper>/<name>\"]")
+    pages = {}
+    for key, entry in data.get("pages", {}).items():
+        where = f"{path}: page {key!r}"
+        if not re.fullmatch(r"[A-Za-z0-9][\w-]*/[A-Za-z0-9][\w.-]*", key):
+            raise ValueError(f"{where}: the key must be '<paper>/<page name>'")
+        extra = set(entry) - {"source", "title", "figure", "parameters"}
+        if extra:
+            raise ValueError(f"{where}: unknown fields {sorted(extra)} (source, title, figure, parameters)")
+        source = notebooks_dir / str(entry.get("source", ""))
+        if source.suffix != ".ipynb" or not source.is_file():
+            raise ValueError(f"{where}: source {entry.get('source')!r} is not a notebook under {notebooks_dir}")
+        if source.parent.name != key.split("/")[0] or source.parent.parent.resolve() != notebooks_dir.resolve():
+            raise ValueError(f"{where}: source {entry['source']!r} is not in the paper folder {key.split('/')[0]!r}")
+        if not str(entry.get("title", "")).strip():
+            raise ValueError(f"{where}: a page needs a title")
+        params = entry.get("parameters", {})
+        if not isinstance(params, dict) or set(params) & set(RESERVED_PARAMETERS):
+            raise ValueError(f"{where}: parameters must be a table without {', '.join(RESERVED_PARAMETERS)} "
+                             "(the build sets those)")
+        pages[key] = {"source": source, "title": str(entry["title"]).strip(), "figure": str(entry.get("figure", "")),
+                      "parameters": dict(params)}
+    sources = {e["source"].resolve() for e in pages.values()}
+    for key in pages:
+        other = notebooks_dir / f"{key}.ipynb"
+        if other.exists() and other.resolve() not in sources:
+            raise ValueError(f"{path}: page {key!r} has the name of the notebook {other.name}, which is a page itself")
+    return pages
+
+
+def discover(notebooks_dir: Path, book_dir: Optional[Path] = None, only: Optional[str] = None) -> list[Notebook]:
+    """Every page of the book (papers in :data:`PAPERS` order first, then by page name).
+
+    A page is either a ``<paper>/<name>.ipynb`` under ``notebooks_dir`` or an entry of its
+    ``pages.toml`` (:func:`load_pages`), whose source notebook is then not a page of its own.
+    ``book_dir`` (default: the repository's ``book/``) says where the executed copies live.
+    """
+    book_dir = ROOT / "book" if book_dir is None else book_dir
+    pages = load_pages(notebooks_dir)
+    sources = {e["source"].resolve() for e in pages.values()}
     found = []
     for p in sorted(notebooks_dir.glob("*/*.ipynb")):
-        if p.name.startswith(("_", ".")) or p.parent.name.startswith(("_", ".")):
+        if p.name.startswith(("_", ".")) or p.parent.name.startswith(("_", ".")) or p.resolve() in sources:
             continue
         nb = Notebook(source=p, paper=p.parent.name, name=p.stem,
                       output=book_dir / "notebooks" / p.parent.name / p.name)
         nb.title, nb.figure = notebook_header(p)
         found.append(nb)
+    for key, entry in pages.items():
+        paper, name = key.split("/")
+        found.append(Notebook(source=entry["source"], paper=paper, name=name,
+                              output=book_dir / "notebooks" / paper / f"{name}.ipynb", title=entry["title"],
+                              figure=entry["figure"], parameters={"page": key, **entry["parameters"]}))
     order = {k: i for i, k in enumerate(PAPERS)}
     found.sort(key=lambda n: (order.get(n.paper, len(order)), n.paper, n.name))
     for nb in found:
@@ -233,8 +314,13 @@ def load_json(path: Path, default):
 
 
 # ----------------------------------------------------------------------------- execution
+def page_parameters(nb: Notebook, params: dict) -> dict:
+    """The parameters of one page's run: the build's (profile, device, seed), then the page's own."""
+    return {**params, **nb.parameters}
+
+
 def wanted_state(nb: Notebook, params: dict, core_hash: str) -> dict:
-    return {"source_sha256": sha256_bytes(nb.source.read_bytes()), "parameters": params,
+    return {"source_sha256": sha256_bytes(nb.source.read_bytes()), "parameters": page_parameters(nb, params),
             "wgf_core_sha256": core_hash}
 
 
@@ -255,7 +341,8 @@ def execute(nb: Notebook, params: dict, want: dict, timeout: int, log=print) -> 
     t0 = time.perf_counter()
     status, error = "ok", ""
     try:
-        papermill.execute_notebook(str(nb.source), str(tmp), parameters=params, cwd=str(nb.source.parent),
+        papermill.execute_notebook(str(nb.source), str(tmp), parameters=page_parameters(nb, params),
+                                   cwd=str(nb.source.parent),
                                    kernel_name="python3", progress_bar=False, log_output=False,
                                    execution_timeout=timeout, request_save_on_cell_execute=False)
     except Exception as exc:  # a failed cell: keep the partial output, it shows the error
@@ -336,6 +423,31 @@ def place_unexecuted(nb: Notebook) -> None:
                        "(run `make book`); its outputs are missing.\n```"]}
     data["cells"] = data.get("cells", [])[:1] + [note] + data.get("cells", [])[1:]
     atomic_write_text(nb.output, json.dumps(data, indent=1))
+
+
+def set_page_title(nb: Notebook) -> None:
+    """Give a page of ``pages.toml`` its own heading: the first ``# `` line of its first Markdown cell.
+
+    Done on every build (the executed notebook is rewritten only when the heading differs), so a
+    changed title needs no rerun.
+    """
+    if not nb.parameters or not nb.output.exists():
+        return
+    data = json.loads(nb.output.read_text())
+    for cell in data.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        lines = "".join(cell.get("source", "")).split("\n")
+        i = next((k for k, line in enumerate(lines) if line.startswith("# ")), None)
+        if i is None:
+            lines.insert(0, "")
+            i = 0
+        if lines[i] == f"# {nb.title}":
+            return
+        lines[i] = f"# {nb.title}"
+        cell["source"] = "\n".join(lines)
+        atomic_write_text(nb.output, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        return
 
 
 def update_timings(path: Path, nb: Notebook, state: dict) -> None:
@@ -423,7 +535,8 @@ def render_intro(nbs: list[Notebook], timings: dict, profile: str) -> str:
             "```bash",
             "make book                     # execute all notebooks (profile=default) and build this book",
             "make test                     # unit tests + every notebook at profile=ci",
-            ".venv/bin/papermill notebooks/ift/01_gaussian_2d.ipynb out.ipynb -p profile paper -p device cuda",
+            ".venv/bin/papermill notebooks/ift/03_mixture_100d.ipynb out.ipynb -p profile paper -p device cuda",
+            ".venv/bin/papermill notebooks/ift/01_particles_2d.ipynb out.ipynb -p target mixture  # page ift/02_mixture_2d",
             "```", "",
             "## Explore live", "",
             "In this static book, the frame sliders, animations and setting selectors work without a "
@@ -684,7 +797,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("WGF_NO_PROGRESS", "1")  # no tqdm bars in the book's outputs
     os.environ.pop("MPLBACKEND", None)  # the kernel must use the inline backend
     nbs = discover(args.notebooks_dir.resolve(), book_dir, args.only)
-    print(f"{len(nbs)} notebooks under {args.notebooks_dir}; profile={args.profile} device={args.device} "
+    print(f"{len(nbs)} pages under {args.notebooks_dir}; profile={args.profile} device={args.device} "
           f"seed={args.seed}")
     if args.seed < 0:
         raise SystemExit(f"--seed = {args.seed} is not allowed: an integer >= 0")
@@ -712,6 +825,7 @@ def main(argv=None) -> int:
         elif nb.state.get("status") == "ok" and any(nb.state.get(k) != v for k, v in want.items()):
             changed = [k.replace("_sha256", "") for k, v in want.items() if nb.state.get(k) != v]
             nb.stale = f"the shown output predates a change of {', '.join(changed)}"
+        set_page_title(nb)
     print(f"notebooks done in {time.perf_counter() - t_all:.1f} s")
     write_pages(nbs, book_dir, load_json(timings_path, {}), args.profile)
     if not args.no_html:

@@ -116,3 +116,99 @@ def test_browser(tiny_book, tmp_path):
     toy = next(p for p in res["pages"] if p["label"] == "toy__01_toy")
     assert toy["slider_changed_image"] and toy["selector_changed_image"] and toy["mathjax"] > 0
     assert (tmp_path / "shots" / "landing.png").exists()
+
+
+def _paged_toy(nbdir):
+    """The toy notebook as a page source: a ``page`` parameter (the record's key) and a ``label``."""
+    nb = json.loads((FIXTURES / "toy" / "01_toy.ipynb").read_text())
+    params = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    params["source"] = "".join(params["source"]) + '\npage = "toy/src"\nlabel = "none"\n'
+    last = nb["cells"][-1]
+    src = "".join(last["source"])
+    assert 'record_metrics("toy/01_toy"' in src
+    last["source"] = src.replace('record_metrics("toy/01_toy"', "record_metrics(page").replace(
+        'metrics={"ratio": ratio}', 'metrics={"ratio": ratio, "label": label}')
+    (nbdir / "toy").mkdir(parents=True, exist_ok=True)
+    (nbdir / "toy" / "src.ipynb").write_text(json.dumps(nb))
+    shutil.copy(FIXTURES / "toy" / "01_toy.ipynb", nbdir / "toy" / "01_toy.ipynb")
+
+
+PAGES_TOML = """
+[pages."toy/02_a"]
+source = "toy/src.ipynb"
+title = "Toy page A"
+figure = "Fig. 1"
+parameters = {{ label = "{a}" }}
+
+[pages."toy/03_b"]
+source = "toy/src.ipynb"
+title = "{title_b}"
+parameters = {{ label = "b" }}
+"""
+
+
+def test_one_notebook_several_pages(tmp_path, capsys):
+    # pages.toml runs toy/src.ipynb twice, into the pages toy/02_a and toy/03_b (src itself is no page)
+    pytest.importorskip("papermill")
+    from wgf_core.reporting import read_metrics
+
+    nbdir, book = tmp_path / "notebooks", tmp_path / "book"
+    _paged_toy(nbdir)
+    (nbdir / "pages.toml").write_text(PAGES_TOML.format(a="a", title_b="Toy page B"))
+    args = ["--profile", "ci", "--notebooks-dir", str(nbdir), "--book-dir", str(book), "--no-html", "--jobs", "1"]
+    assert [(p.key, p.title) for p in bb.discover(nbdir, book)] == [
+        ("toy/01_toy", "Toy flow (pipeline fixture)"), ("toy/02_a", "Toy page A"), ("toy/03_b", "Toy page B")]
+    assert bb.main(args) == 0
+    out = book / "notebooks" / "toy"
+    assert not (out / "src.ipynb").exists()
+    for name, label, title in (("02_a", "a", "Toy page A"), ("03_b", "b", "Toy page B")):
+        rec = read_metrics(out / f"{name}.ipynb")
+        assert rec["notebook"] == f"toy/{name}" and rec["metrics"]["label"] == label
+        state = json.loads((out / f"{name}.run.json").read_text())
+        assert state["status"] == "ok"
+        assert state["parameters"] == {"profile": "ci", "device": "cpu", "seed": 0, "page": f"toy/{name}",
+                                       "label": label}
+        assert bb.notebook_header(out / f"{name}.ipynb")[0] == title  # the page's own heading
+    toc = (book / "_toc.yml").read_text()
+    assert "notebooks/toy/02_a" in toc and "notebooks/toy/03_b" in toc and "notebooks/toy/src" not in toc
+    timings = json.loads((book / "timings.json").read_text())
+    assert sorted(timings) == ["toy/01_toy", "toy/02_a", "toy/03_b"]
+    intro, report = (book / "intro.md").read_text(), (book / "report.md").read_text()
+    assert "Toy page A" in intro and "Fig. 1" in intro and "Toy page B" in report
+    verdicts = json.loads((book / "verdicts.json").read_text())
+    assert verdicts["claims"]["toy-decay"]["notebook"] in ("toy/02_a", "toy/03_b")
+    capsys.readouterr()
+
+    # unchanged: nothing runs; a new title needs no run either
+    before = {n: (out / f"{n}.run.json").read_text() for n in ("02_a", "03_b")}
+    (nbdir / "pages.toml").write_text(PAGES_TOML.format(a="a", title_b="Toy page B, renamed"))
+    assert bb.main(args) == 0
+    log = capsys.readouterr().out
+    assert log.count("unchanged, skipped") == 3 and "executing" not in log.replace("executing 0", "")
+    assert {n: (out / f"{n}.run.json").read_text() for n in ("02_a", "03_b")} == before
+    assert bb.notebook_header(out / "03_b.ipynb")[0] == "Toy page B, renamed"
+    assert read_metrics(out / "03_b.ipynb")["metrics"]["label"] == "b"
+
+    # one page's parameters change: that page alone runs again
+    (nbdir / "pages.toml").write_text(PAGES_TOML.format(a="a2", title_b="Toy page B"))
+    assert bb.main(args) == 0
+    log = capsys.readouterr().out
+    assert "toy/02_a: executing" in log and log.count("unchanged, skipped") == 2
+    assert read_metrics(out / "02_a.ipynb")["metrics"]["label"] == "a2"
+    assert (out / "03_b.run.json").read_text() == before["03_b"]
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('[pages."toy/02_a"]\nsource = "toy/nope.ipynb"\ntitle = "A"', "is not a notebook"),
+    ('[pages."toy/02_a"]\nsource = "toy/src.ipynb"', "needs a title"),
+    ('[pages."toy/02_a"]\nsource = "toy/src.ipynb"\ntitle = "A"\nparameters = { seed = 3 }', "without profile"),
+    ('[pages."other/02_a"]\nsource = "toy/src.ipynb"\ntitle = "A"', "paper folder"),
+    ('[pages."toy/01_toy"]\nsource = "toy/src.ipynb"\ntitle = "A"', "is a page itself"),
+    ('[pages."toy/02_a"]\nsource = "toy/src.ipynb"\ntitle = "A"\nparams = {}', "unknown fields"),
+])
+def test_malformed_page_entries_are_refused(tmp_path, entry, message):
+    nbdir = tmp_path / "notebooks"
+    _paged_toy(nbdir)
+    (nbdir / "pages.toml").write_text(entry + "\n")
+    with pytest.raises(ValueError, match=message):
+        bb.discover(nbdir, tmp_path / "book")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,11 +102,17 @@ def test_claim_validation():
 
 
 def test_registry_ids_unique_and_notebooks_exist():
+    # a claim's notebook is a page of the book: a notebook, or a page of notebooks/pages.toml
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_book as bb
+
+    pages = {p.key: p for p in bb.discover(ROOT / "notebooks")}
     reg = C.registry()
     for cid, c in reg.items():
-        nb = ROOT / "notebooks" / (c.notebook + ".ipynb")
+        assert c.notebook in pages, f"claim {cid}: notebook {c.notebook} is no page of the book"
+        nb = pages[c.notebook].source
         assert nb.exists(), f"claim {cid}: notebook {c.notebook} does not exist"
-        assert cid in nb.read_text(), f"claim {cid} is registered but {c.notebook} never decides it"
+        assert cid in nb.read_text(), f"claim {cid} is registered but {nb.name} never decides it"
 
 
 def test_get_names_known_ids():

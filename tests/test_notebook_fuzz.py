@@ -13,6 +13,7 @@ of the unknown-name case is in ``tests/test_notebooks.py``.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -21,7 +22,13 @@ import pytest
 from wgf_core.validation import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import build_book as bb  # noqa: E402
+
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+#: The pages of notebooks/pages.toml: each runs its source with its own parameters.
+MULTI_PAGES = [p for p in bb.discover(ROOT / "notebooks") if p.parameters]
 
 # (case, injected parameters, the parameter the error must name)
 CASES = [
@@ -70,3 +77,20 @@ def test_bad_parameters_are_refused_in_the_first_cell(path, capsys):
         refused.append(case)
     capsys.readouterr()  # the cells' own prints
     assert len(refused) == len(CASES)
+
+
+@pytest.mark.parametrize("page", MULTI_PAGES, ids=[p.key for p in MULTI_PAGES])
+def test_page_parameters_pass_the_first_cell_and_a_wrong_page_is_refused(page, capsys):
+    """A page of notebooks/pages.toml: its parameters (with ``page``) are declared and pass the first
+    cell; a page key that is not the one its other parameters make is refused naming ``page``."""
+    params = bb.page_parameters(page, {"profile": "ci"})
+    assert _run_first_cell(page.source, params) is None
+    err = _run_first_cell(page.source, dict(params, page=page.key + "_other"))
+    assert isinstance(err, ParameterError) and "'page'" in str(err), err
+    capsys.readouterr()
+
+
+def test_ift_2d_target_is_a_choice(capsys):
+    err = _run_first_cell(ROOT / "notebooks" / "ift" / "01_particles_2d.ipynb", {"profile": "ci", "target": "cube"})
+    assert isinstance(err, ParameterError) and "'target'" in str(err) and "'mixture'" in str(err), err
+    capsys.readouterr()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,10 @@ import pytest
 from wgf_core import claims as C
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import build_book as bb  # noqa: E402
+
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 #: Paper values quoted in a notebook's prose beyond its code and claim registry: notebook -> values.
@@ -68,16 +73,22 @@ def suspicious(tok: str) -> bool:
     return abs(v) >= 10
 
 
+def page_keys(nb_path: Path) -> list[str]:
+    """The book pages a notebook makes: its own key, or the pages of notebooks/pages.toml it is the source of."""
+    pages = [k for k, e in bb.load_pages(nb_path.parent.parent).items() if e["source"].resolve() == nb_path.resolve()]
+    return pages or [f"{nb_path.parent.name}/{nb_path.stem}"]
+
+
 def allowed_values(nb_path: Path, cells: list) -> set[float]:
-    key = f"{nb_path.parent.name}/{nb_path.stem}"
-    vals = set(PAPER_VALUES.get(key, set()))
+    keys = page_keys(nb_path)
+    vals = set().union(*(PAPER_VALUES.get(key, set()) for key in keys))
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     texts = [code]
     # configuration that moved out of the notebook into its paper's experiment driver is still configuration
     driver = ROOT / "wgf_core" / "experiments" / f"{nb_path.parent.name}.py"
     if driver.exists():
         texts.append(driver.read_text())
-    for c in C.for_notebook(key):
+    for c in (c for key in keys for c in C.for_notebook(key)):
         texts += [c.statement, c.quote, c.where, c.criterion_text, c.tolerance_reason, c.paper_value]
     for t in texts:
         for tok in re.findall(r"(?<![\w])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", t):

@@ -9,12 +9,15 @@ checks it returns a matplotlib figure.
 Every notebook is executed **twice** with the same seed: the two records must be identical
 (:func:`wgf_core.reporting.comparable`: everything but wall-clock times), which is the
 same-machine determinism promised in ``book/conventions.md``. The record must decide exactly the
-claims the registry (:mod:`wgf_core.claims`) assigns to the notebook. Run one paper's notebooks
-with ``pytest tests/test_notebooks.py -k ift``.
+claims the registry (:mod:`wgf_core.claims`) assigns to the notebook. A notebook that
+``notebooks/pages.toml`` executes into several book pages is run once per page, with that page's
+parameters, and must decide the claims of that page's key. Run one paper's notebooks with
+``pytest tests/test_notebooks.py -k ift``.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat
@@ -24,9 +27,15 @@ from wgf_core import claims as C
 from wgf_core.reporting import comparable, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import build_book as bb  # noqa: E402
+
 NOTEBOOKS = sorted(
     p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
 )
+#: Every page of the book: a notebook, or a page of notebooks/pages.toml (its source with its parameters).
+PAGES = bb.discover(ROOT / "notebooks")
 
 
 LIVE_CHECK = """
@@ -79,15 +88,23 @@ def _live_panels_ok(out: Path) -> int:
     return -1
 
 
+def test_every_notebook_is_a_page_or_a_page_source():
+    # the run test below goes over the pages: no notebook may escape it
+    assert sorted({p.source for p in PAGES}) == NOTEBOOKS
+    assert len({p.key for p in PAGES}) == len(PAGES)
+
+
 @pytest.mark.notebook
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT / "notebooks")) for p in NOTEBOOKS])
-def test_notebook_runs_at_ci(path, tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", PAGES, ids=[p.key for p in PAGES])
+def test_notebook_runs_at_ci(page, tmp_path, monkeypatch):
     papermill = pytest.importorskip("papermill")
     monkeypatch.setenv("WGF_NO_PROGRESS", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    path = page.source
     out = tmp_path / path.name
     src = _with_live_check(path, tmp_path / ("in_" + path.name))
-    run = dict(parameters={"profile": "ci", "device": "cpu", "seed": 0}, cwd=str(path.parent),
+    params = bb.page_parameters(page, {"profile": "ci", "device": "cpu", "seed": 0})
+    run = dict(parameters=params, cwd=str(path.parent),
                kernel_name="python3", progress_bar=False, execution_timeout=600)
     papermill.execute_notebook(str(src), str(out), **run)
     rec = read_metrics(out)
@@ -96,7 +113,8 @@ def test_notebook_runs_at_ci(path, tmp_path, monkeypatch):
     failed = [k for k, v in rec["checks"].items() if not v]
     assert not failed, f"{path.name}: checks failed at profile='ci': {failed}"
     assert rec["claims"], f"{path.name}: no headline claim recorded"
-    key = f"{path.parent.name}/{path.stem}"
+    key = page.key
+    assert rec["notebook"] == key, f"{key}: the record is keyed {rec['notebook']!r}"
     assert sorted(c["id"] for c in rec["claims"]) == sorted(c.id for c in C.for_notebook(key)), \
         f"{key}: the record must decide exactly the claims registered for it"
     assert _live_panels_ok(out) >= 1, f"{path.name}: no live panel, or its callback failed"
