@@ -149,3 +149,43 @@ def test_flow_notebook_pieces_run_and_record():
     fig3 = fdiv.live_flow(S, steps=2)
     assert fig3.axes[0].get_xlabel() == "time t" and len(fig3.axes) == 2
     plt.close("all")
+
+
+def test_setup_comparisons_validates_and_draws_per_seed():
+    from wgf_core.experiments.mmd_fdiv import setup_comparisons
+
+    S = setup_comparisons("ci", n_seeds=2, N=6)
+    assert S.seeds == [0, 1] and len(S.data) == 2 and S.data[1][0].shape == (6, 2) and S.n_steps == 15
+    assert not torch.equal(S.data[0][1], S.data[1][1])
+    for kw, name in ((dict(error_tol=0.0), "error_tol"), (dict(n_steps=0), "n_steps"), (dict(s=-1.0), "s"),
+                     (dict(seed="abc"), "seed")):
+        with pytest.raises(ParameterError, match=f"'{name}'"):
+            setup_comparisons("ci", **kw)
+
+
+def test_comparisons_sections_and_verdicts():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wgf_core.claims import for_notebook
+    from wgf_core.experiments import mmd_fdiv as fdiv
+
+    cmp = fdiv.Comparisons(fdiv.setup_comparisons("ci", N=8, n_steps=3))
+    assert list(cmp.tsallis()) == ["alpha=1", "alpha=2", "alpha=3"]
+    rec = cmp.recession()
+    assert list(rec) == ["tsallis 2 (inf)", "tsallis 0.5 (1)"] and rec["tsallis 2 (inf)"] is cmp.tsallis_runs["alpha=2"]
+    assert len(cmp.tight()) == 2 and len(cmp.tight_measured[0]["tight_primal"]) == 2 * 4  # start + 3 snapshots, 2 flows
+    assert list(cmp.lambdas()) == [f"lambda={lam:g}" for lam in fdiv.LAMS] and "seed 0" in cmp.lambda_table()
+    assert cmp.lam_runs[0.01][0] is cmp.inf_runs[0]
+    m = cmp.limit()[0]
+    assert m["lam_dual"][-1] <= m["lam_primal"][-1] * (1 + 1e-9) and m["lam_primal"][-1] <= m["half_mmd2"] * (1 + 1e-9)
+    for fig in (fdiv.plot_compare(rec, cmp.y, "t"), fdiv.plot_ensemble(cmp.ensembles["lambda"], "lambda"),
+                cmp.plot_tight(), cmp.plot_limit(), cmp.live(lambd=0.1)):
+        assert all(a.get_xlabel() for a in fig.axes)
+    entries, record, glued = cmp.verdicts()
+    assert sorted(e["id"] for e in entries) == sorted(c.id for c in for_notebook("mmd_fdiv/02_comparisons"))
+    assert record["checks"]["no_nan"] and set(record["metrics"]["final_mmd2_first_seed"]) == set(cmp.runs)
+    assert glued["n_seeds"] == 1 and glued["lam_failing"] in ("none", "0") and glued["limit_lam_max"] == 100.0
+    plt.close("all")

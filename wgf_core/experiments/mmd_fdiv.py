@@ -8,6 +8,11 @@ settings), the scheme (explicit Euler, or Euler with step control when ``error_t
 :func:`wgf_core.runner.run`. The :class:`~wgf_core.runner.Trajectory` carries, by name, the metrics
 of :func:`flow_log` (``metrics[name]`` of shape ``(1, T)``), the snapshots, and in ``extra`` the
 solver's and the step control's counters.
+
+The notebooks' setup, runs, figures and records live here too, so the notebooks keep only calls:
+``01_flow`` (:func:`setup_flow`, :func:`main_flow`, :func:`reference_ensemble`, :func:`lambda_grid`,
+:func:`live_flow`, :func:`flow_verdicts`) and ``02_comparisons`` (:func:`setup_comparisons`,
+:class:`Comparisons`); the profiles' sizes are :data:`FLOW_PROFILES` and :data:`COMPARISON_PROFILES`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from ..claims import assess, configuration, for_notebook, seed_list
 from ..divergences import Entropy, get_entropy
 from ..energies import MoreauFDivergence
 from ..errors import ParameterError
-from ..flows.mmd_fdiv import lambda_schedule
+from ..flows.mmd_fdiv import envelope_along, lambda_schedule, moreau_envelope
 from ..kernels import KERNELS, Kernel, get_kernel
 from ..measures import Particles
 from ..runner import Trajectory, run
@@ -31,7 +36,10 @@ from ..schemes import Euler, StepControlledEuler
 from ..targets import TARGETS, target_and_prior
 from ..validation import check_choice, check_device, check_int, check_positive, select_profile
 
-__all__ = ["make_energy", "make_scheme", "flow_log", "run_flow", "LOGGED"]
+__all__ = ["make_energy", "make_scheme", "flow_log", "run_flow", "LOGGED", "FLOW_PROFILES", "COMPARISON_PROFILES",
+           "Setup", "setup_flow", "main_flow", "flow_summary", "plot_flow", "Reference", "reference_ensemble",
+           "plot_reference", "reference_glue", "lambda_grid", "final_figures", "live_flow", "plot_compare",
+           "plot_ensemble", "flow_verdicts", "setup_comparisons", "Comparisons"]
 
 #: The metrics :func:`flow_log` records (``"w2"`` only with ``compute_w2``).
 LOGGED = ("functional", "dual", "gap", "mmd2", "inner", "lambda", "w2")
@@ -489,3 +497,220 @@ def final_figures(runs: dict, y) -> dict:
 
     return particles_figures({k: r.x[0] for k, r in runs.items()}, y,
                              titles={k: f"{k}: MMD² {r.metrics['mmd2'][0, -1]:.2e}" for k, r in runs.items()})
+
+
+def plot_ensemble(curves: dict, title: str):
+    """MMD² along the flow, mean +- std over the seeds, one band per label (``curves``: label -> runs)."""
+    import matplotlib.pyplot as plt
+
+    from ..plotting import band_curves
+
+    fig, ax = plt.subplots(figsize=(5, 3.3))
+    n = max(len(runs) for runs in curves.values())
+    band_curves(ax, {lab: (runs[0].times, np.concatenate([r.metrics["mmd2"] for r in runs]))
+                     for lab, runs in curves.items()},
+                xlabel="time t", ylabel=r"MMD$^2(\mu_t,\nu)$", title=f"{title} ({n} seeds)")
+    fig.tight_layout()
+    return fig
+
+
+def setup_comparisons(profile: str, device="cpu", seed: int = 0, n_seeds: Optional[int] = None, *, target=None,
+                      kernel=None, s=None, lambd=None, N=None, step_size=None, n_steps=None,
+                      error_tol=None) -> Setup:
+    """The validated setup of ``02_comparisons`` (:data:`COMPARISON_PROFILES`; None takes the profile's
+    value), with the ensemble's draws: ``data[k] = (x0, y)`` from ``seeds[k]``, ``N`` points each."""
+    sizes, cfg, dev, seed = _settle(profile, COMPARISON_PROFILES, device, seed, n_seeds, dict(
+        target=target, kernel=kernel, s=s, lambd=lambd, N=N, step_size=step_size, n_steps=n_steps,
+        error_tol=error_tol))
+    for name in ("lambd", "step_size", "error_tol"):
+        cfg[name] = check_positive(name, cfg[name])
+    cfg["N"], cfg["n_steps"] = check_int("N", cfg["N"]), check_int("n_steps", cfg["n_steps"])
+    seeds = seed_list(seed, sizes["n_seeds"])
+    data = [target_and_prior(cfg["target"], cfg["N"], cfg["N"], s_, device=dev, dtype=torch.float64) for s_ in seeds]
+    return Setup(profile, seed, seeds, dev, cfg, sizes, n_steps=cfg["n_steps"], data=data)
+
+
+class Comparisons:
+    """The four comparisons of ``02_comparisons`` on the ensemble of ``S`` (:func:`setup_comparisons`).
+
+    Each section's method runs its flows (first seed, and over the seeds where a claim is decided)
+    and returns the first seed's runs by label; ``runs`` collects them all, ``ensembles`` the
+    per-seed runs by comparison, and :meth:`verdicts` decides the claims on what was measured.
+    """
+
+    def __init__(self, S: Setup):
+        self.S, self.y = S, S.data[0][1]
+        self.runs, self.ensembles = {}, {}
+        self.env = dict(kernel=S.cfg["kernel"], s=S.cfg["s"], divergence="tsallis", alpha=2.0, lambd=S.cfg["lambd"])
+
+    def flow(self, member: int = 0, **kw) -> Trajectory:
+        """The flow of ensemble member ``member`` at the page's settings, ``kw`` overriding them."""
+        cfg, n = self.S.cfg, self.S.cfg["n_steps"]
+        xs, ys = self.S.data[member]
+        args = dict(kernel=cfg["kernel"], s=cfg["s"], lambd=cfg["lambd"], step_size=cfg["step_size"], n_steps=n,
+                    log_every=max(1, n // 25), snapshot_every=max(1, n // N_SNAP), error_tol=cfg["error_tol"],
+                    show_progress=False, max_inner=MAX_INNER)
+        args.update(kw)
+        return run_flow(xs, ys, **args)
+
+    def _members(self, **kw) -> list:
+        return [self.flow(k, **kw) for k in range(len(self.S.seeds))]
+
+    def tsallis(self) -> dict:
+        """Section 1: Tsallis alpha = 1, 2, 3 (first seed)."""
+        self.tsallis_runs = {f"alpha={a:g}": self.flow(divergence="tsallis", alpha=a) for a in (1.0, 2.0, 3.0)}
+        self.runs.update({f"tsallis {k}": v for k, v in self.tsallis_runs.items()})
+        return self.tsallis_runs
+
+    def recession(self) -> dict:
+        """Section 2: Tsallis 2 (f'_inf = inf) and 0.5 (f'_inf = 1) over the seeds, TV when ``sizes["tv"]``."""
+        self.inf_runs = [self.tsallis_runs["alpha=2"]] + [self.flow(k, divergence="tsallis", alpha=2.0)
+                                                          for k in range(1, len(self.S.seeds))]
+        self.fin_runs = self._members(divergence="tsallis", alpha=0.5)
+        rec = {"tsallis 2 (inf)": self.inf_runs[0], "tsallis 0.5 (1)": self.fin_runs[0]}
+        if self.S.sizes["tv"]:
+            rec["tv (1)"] = self.flow(divergence="tv")
+        self.runs.update(rec)
+        self.ensembles["recession"] = {"tsallis 2 (f'_inf = inf)": self.inf_runs,
+                                       "tsallis 0.5 (f'_inf = 1)": self.fin_runs}
+        self.rec_ratio = [float(f.metrics["mmd2"][0, -1] / i.metrics["mmd2"][0, -1])
+                          for f, i in zip(self.fin_runs, self.inf_runs)]
+        return rec
+
+    def tight(self) -> dict:
+        """Section 3: tight vs non-tight flows over the seeds, and both envelopes (certified bounds) at the
+        particles stored along both flows."""
+        self.tight_runs = self._members(divergence="tsallis", alpha=2.0, tight=True)
+        pair = {"non-tight": self.inf_runs[0], "tight (Armijo)": self.tight_runs[0]}
+        self.runs.update(pair)
+        self.tight_measured, self.excess_curves = [], []
+        for k in range(len(self.S.seeds)):
+            yk = self.S.data[k][1]
+            tp, nd, npv, times = [], [], [], []
+            for r in (self.inf_runs[k], self.tight_runs[k]):  # the same particles for both envelopes, along each flow
+                et = envelope_along(r.x_snapshots[:, 0], yk, tight=True, **self.env)
+                en = envelope_along(r.x_snapshots[:, 0], yk, **self.env)
+                tp += et["primal"].tolist()
+                nd += en["dual"].tolist()
+                npv += en["primal"].tolist()
+                times.append(r.snapshot_times)
+            self.tight_measured.append(dict(tight_primal=tp, nontight_dual=nd, nontight_primal=npv))
+            self.excess_curves.append((times, (np.array(tp) - np.array(npv)) / np.array(npv)))
+        return pair
+
+    def plot_tight(self):
+        """The functional of both flows (first seed) and the relative excess of the tight envelope."""
+        import matplotlib.pyplot as plt
+
+        from ..plotting import band_curves
+
+        fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+        band_curves(ax[0], {lab: (r.times, r.metrics["functional"]) for lab, r in
+                            (("non-tight", self.inf_runs[0]), ("tight (Armijo)", self.tight_runs[0]))},
+                    xlabel="time t", ylabel=r"$D^\lambda_{f,\nu}(\mu_t)$", title=f"functional, seed {self.S.seeds[0]}")
+        for k, (times, ex) in enumerate(self.excess_curves):
+            n0 = len(times[0])
+            ax[1].plot(times[0], ex[:n0], "o-", color=f"C{k}", label=f"along non-tight flow, seed {self.S.seeds[k]}")
+            ax[1].plot(times[1], ex[n0:], "x--", color=f"C{k}", label=f"along tight flow, seed {self.S.seeds[k]}")
+        ax[1].axhline(0, color="k", lw=0.8)
+        ax[1].set(xlabel="time t", ylabel="(tight - non-tight) / non-tight", title="envelopes at the same particles")
+        ax[1].legend(fontsize=6)
+        fig.tight_layout()
+        return fig
+
+    def lambdas(self) -> dict:
+        """Section 4: the flows for each of :data:`LAMS` over the seeds (the page's lambda reuses section 2)."""
+        self.lam_runs = {lam: (list(self.inf_runs) if lam == self.S.cfg["lambd"] else
+                               self._members(divergence="tsallis", alpha=2.0, lambd=lam)) for lam in LAMS}
+        first = {f"lambda={lam:g}": runs[0] for lam, runs in self.lam_runs.items()}
+        self.runs.update(first)
+        self.ensembles["lambda"] = {f"lambda={lam:g}": runs for lam, runs in self.lam_runs.items()}
+        self.lam_measured = [dict(lambdas=list(LAMS), mmd2_final=[float(self.lam_runs[lam][k].metrics["mmd2"][0, -1])
+                                                                   for lam in LAMS]) for k in range(len(self.S.seeds))]
+        return first
+
+    def lambda_table(self) -> str:
+        """The final MMD² of every lambda and seed, one line per seed."""
+        return "\n".join(f"seed {self.S.seeds[k]}: final MMD^2 " + ", ".join(
+            f"lambda={lam:g}: {v:.3e}" for lam, v in zip(LAMS, m["mmd2_final"])) for k, m in enumerate(self.lam_measured))
+
+    def limit(self) -> list:
+        """lambda D^lambda at the initial particles for :data:`LIMIT_LAMS` (Tsallis 2, solved to 1e-6), per seed."""
+        self.limit_measured = []
+        for xs, ys in self.S.data:
+            vals = [moreau_envelope(xs, ys, **{**self.env, "lambd": lam}, tol=1e-6, max_iter=20000) for lam in LIMIT_LAMS]
+            self.limit_measured.append(dict(
+                lambdas=list(LIMIT_LAMS), lam_primal=[lam * v.primal for lam, v in zip(LIMIT_LAMS, vals)],
+                lam_dual=[lam * v.dual for lam, v in zip(LIMIT_LAMS, vals)], half_mmd2=0.5 * vals[0].mmd2,
+                op_norm=vals[0].op_norm, kappa=2.0))
+        return self.limit_measured
+
+    def plot_limit(self):
+        """lambda D^lambda / (MMD²/2) against lambda per seed, with the closed-form lower bound (dotted)."""
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.3))
+        for k, m in enumerate(self.limit_measured):
+            ax.plot(LIMIT_LAMS, [p / m["half_mmd2"] for p in m["lam_primal"]], "o-", color=f"C{k}",
+                    label=f"seed {self.S.seeds[k]}")
+            ax.plot(LIMIT_LAMS, [1 / (1 + m["op_norm"] / (2 * lam)) for lam in LIMIT_LAMS], ":", color=f"C{k}")
+        ax.axhline(1, color="k", lw=0.8)
+        ax.set(xscale="log", xlabel=r"$\lambda$", ylabel=r"$\lambda D^\lambda / (\mathrm{MMD}^2/2)$",
+               title="lambda -> inf: the squared MMD (dotted: lower bound)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        return fig
+
+    def live(self, alpha=2.0, lambd=0.01, tight=False):
+        """The live panel: a Tsallis flow of 60 steps on the first seed's draw."""
+        r = self.flow(divergence="tsallis", alpha=alpha, lambd=lambd, tight=tight, n_steps=60)
+        return plot_compare({f"alpha={alpha}, lambda={lambd}": r}, self.y, "live run")
+
+    def verdicts(self) -> tuple:
+        """Decide the claims of ``02_comparisons`` over the seeds (:func:`wgf_core.claims.assess`); call after
+        every section. Returns ``(entries, record, glued)`` as :func:`flow_verdicts`."""
+        S, cfg, seeds = self.S, self.S.cfg, self.S.seeds
+        notes = [f"Euler step control error_tol = {cfg['error_tol']:g} in every flow (the reference code: plain "
+                 "explicit Euler)", "the paper's figure settings are not in shared/seeds: sizes compared with the "
+                 "reference code's (N = M = 300, 1000 steps)"]
+        used = dict(N=cfg["N"], n_steps=cfg["n_steps"])
+        conf = configuration(S.profile, used, PAPER_SIZES, notes=notes)
+        confs = {"mmdfdiv-mmd-limit": configuration(S.profile, dict(N=cfg["N"]), dict(N=300), notes=[notes[1]]),
+                 "mmdfdiv-recession": configuration(S.profile, used, PAPER_SIZES, notes=notes + (
+                     [] if S.sizes["tv"] else ["total variation left out of the comparison at this profile (slow "
+                                               "non-smooth inner problem)"]))}
+        measured = {
+            "mmdfdiv-recession": [dict(mmd2_finite=float(f.metrics["mmd2"][0, -1]),
+                                       mmd2_infinite=float(i.metrics["mmd2"][0, -1]))
+                                  for f, i in zip(self.fin_runs, self.inf_runs)],
+            "mmdfdiv-tight": self.tight_measured, "mmdfdiv-lambda": self.lam_measured,
+            "mmdfdiv-mmd-limit": self.limit_measured}
+        entries = [assess(c, measured[c.id], seeds, configuration=confs.get(c.id, conf))
+                   for c in for_notebook("mmd_fdiv/02_comparisons")]
+        every = list(self.runs.values()) + [*self.inf_runs, *self.fin_runs, *self.tight_runs,
+                                            *[r for runs in self.lam_runs.values() for r in runs]]
+        no_nan = all(np.isfinite(r.x_snapshots).all() and np.isfinite(r.metrics["mmd2"]).all() for r in every)
+        dev_big = [1 - m["lam_primal"][-1] / m["half_mmd2"] for m in self.limit_measured]
+        record = dict(
+            checks={"no_nan": bool(no_nan),
+                    "mmd_decreased": all(bool(r.metrics["mmd2"][0, -1] < r.metrics["mmd2"][0, 0]) for r in every),
+                    "weak_duality": _weak_duality(every)},
+            metrics={"final_mmd2_first_seed": {k: r.metrics["mmd2"][0, -1] for k, r in self.runs.items()},
+                     "max_gap_first_seed": {k: r.metrics["gap"].max() for k, r in self.runs.items()},
+                     "recession_ratio": self.rec_ratio, "lambda_final_mmd2": [m["mmd2_final"] for m in self.lam_measured],
+                     "tight_relative_excess": [ex.tolist() for _, ex in self.excess_curves],
+                     "limit_relative_deviation": dev_big, "seeds": seeds, **cfg},
+            timings={f"{k}_seconds_first_seed": r.seconds for k, r in self.runs.items()})
+        excess_all = np.concatenate([ex for _, ex in self.excess_curves])
+        lam_bad = [k for k, e in enumerate(next(e for e in entries if e["id"] == "mmdfdiv-lambda")["per_seed"])
+                   if not e["passed"]]
+        glued = {"rec_ratio_min": min(self.rec_ratio), "rec_ratio_max": max(self.rec_ratio),
+                 "fin_gap_max": max(float(r.metrics["gap"].max()) for r in self.fin_runs),
+                 "tight_excess_min": float(excess_all.min()), "tight_excess_max": float(excess_all.max()),
+                 "tight_n_times": len(self.tight_measured[0]["tight_primal"]),
+                 "limit_dev_min": min(dev_big), "limit_dev_max": max(dev_big), "limit_lam_max": LIMIT_LAMS[-1],
+                 "n_seeds": len(seeds),
+                 **_verdict_glue(entries, {"rec": "mmdfdiv-recession", "tight": "mmdfdiv-tight", "lam": "mmdfdiv-lambda",
+                                           "limit": "mmdfdiv-mmd-limit"}, bounds=False),
+                 "lam_failing": ", ".join(str(seeds[k]) for k in lam_bad) if lam_bad else "none"}
+        return entries, record, glued
