@@ -81,3 +81,111 @@ def test_run_flow_shape_errors():
     for a, b in ((x0[:, :1], y), (x0[None], y), (x0, y.numpy())):
         with pytest.raises(ParameterError, match="must be tensors"):
             run_flow(a, b, show_progress=False)
+
+
+# --- the notebooks' setup, runs, figures and records ------------------------------------------------------------
+
+def _small_flow_setup(**kw):
+    from wgf_core.experiments.mmd_fdiv import setup_flow
+
+    S = setup_flow("ci", N=12, M=12, max_time=0.004, **kw)
+    S.sizes.update(ref_N=10, ref_steps=3, grid_N=8, grid_steps=2, frames=2)
+    return S
+
+
+def test_setup_flow_defaults_and_overrides():
+    from wgf_core.experiments.mmd_fdiv import FLOW_PROFILES, setup_flow
+
+    S = setup_flow("ci")
+    assert S.seeds == [0] and S.n_steps == 60 and S.cfg["N"] == FLOW_PROFILES["ci"]["N"] and S.device.type == "cpu"
+    S = setup_flow("default", seed=4, n_seeds=2, lambd=0.1, error_tol=1e-3)
+    assert S.seeds == [4, 5] and S.cfg["lambd"] == 0.1 and S.options["error_tol"] == 1e-3 and "seeds=[4, 5]" in str(S)
+
+
+@pytest.mark.parametrize("kw,name", [
+    (dict(profile="fast"), "profile"), (dict(seed=-1), "seed"), (dict(n_seeds=0), "n_seeds"), (dict(target="x"), "target"),
+    (dict(kernel="x"), "kernel"), (dict(divergence="x"), "divergence"), (dict(lambd=0.0), "lambd"),
+    (dict(max_time=-1.0), "max_time"), (dict(N=0), "N"), (dict(tight="no"), "tight"), (dict(error_tol=0.0), "error_tol"),
+    (dict(device="cuda:99"), "device"),
+])
+def test_setup_flow_refuses_bad_parameters(kw, name):
+    from wgf_core.experiments.mmd_fdiv import setup_flow
+
+    kw = {"profile": "ci", **kw}
+    with pytest.raises(ParameterError, match=f"'{name}'"):
+        setup_flow(kw.pop("profile"), **kw)
+
+
+def test_flow_notebook_pieces_run_and_record():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wgf_core.claims import for_notebook
+    from wgf_core.experiments import mmd_fdiv as fdiv
+
+    S = _small_flow_setup()
+    y, res = fdiv.main_flow(S)
+    assert res.iterations == 4 and "w2" in res.metrics and y.shape == (12, 2)
+    assert "4 steps" in fdiv.flow_summary(res)
+    fig = fdiv.plot_flow(res)
+    assert [a.get_xlabel() for a in fig.axes] == ["time t"] * 4
+    ref = fdiv.reference_ensemble(S)
+    assert len(ref.members) == 1 and set(ref.plain) == {"tau = 0.01, plain Euler", "tau = 0.005, plain Euler"}
+    assert ref.members[0].extra["substeps"].shape == (3,) and ref.n_steps == 3
+    fig2 = fdiv.plot_reference(ref)
+    assert fig2.axes[0].get_ylabel() and fig2.axes[2].get_xlabel() == "$x_1$"
+    g = fdiv.reference_glue(ref)
+    assert g["ref_n_seeds"] == 1 and g["plain_stalls"] in ("stalls", "does not stall") and "0.005" in g["half_sentence"]
+    entries, record, glued = fdiv.flow_verdicts(S, res, ref)
+    assert sorted(e["id"] for e in entries) == sorted(c.id for c in for_notebook("mmd_fdiv/01_flow"))
+    assert set(record) == {"checks", "metrics", "timings"} and record["checks"]["weak_duality"]
+    assert record["metrics"]["ref_steps"] == 3 and glued["n_seeds"] == 1 and "descent_verdict" in glued
+    yg, grid = fdiv.lambda_grid(S)
+    assert list(grid) == ["lambda = 0.01", "lambda = 1"] and grid["lambda = 1"].iterations == 2
+    figs = fdiv.final_figures(grid, yg)
+    assert list(figs) == list(grid) and figs["lambda = 1"].axes[0].get_title().startswith("lambda = 1: MMD²")
+    fig3 = fdiv.live_flow(S, steps=2)
+    assert fig3.axes[0].get_xlabel() == "time t" and len(fig3.axes) == 2
+    plt.close("all")
+
+
+def test_setup_comparisons_validates_and_draws_per_seed():
+    from wgf_core.experiments.mmd_fdiv import setup_comparisons
+
+    S = setup_comparisons("ci", n_seeds=2, N=6)
+    assert S.seeds == [0, 1] and len(S.data) == 2 and S.data[1][0].shape == (6, 2) and S.n_steps == 15
+    assert not torch.equal(S.data[0][1], S.data[1][1])
+    for kw, name in ((dict(error_tol=0.0), "error_tol"), (dict(n_steps=0), "n_steps"), (dict(s=-1.0), "s"),
+                     (dict(seed="abc"), "seed")):
+        with pytest.raises(ParameterError, match=f"'{name}'"):
+            setup_comparisons("ci", **kw)
+
+
+def test_comparisons_sections_and_verdicts():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wgf_core.claims import for_notebook
+    from wgf_core.experiments import mmd_fdiv as fdiv
+
+    cmp = fdiv.Comparisons(fdiv.setup_comparisons("ci", N=8, n_steps=3))
+    assert list(cmp.tsallis()) == ["alpha=1", "alpha=2", "alpha=3"]
+    rec = cmp.recession()
+    assert list(rec) == ["tsallis 2 (inf)", "tsallis 0.5 (1)"] and rec["tsallis 2 (inf)"] is cmp.tsallis_runs["alpha=2"]
+    assert len(cmp.tight()) == 2 and len(cmp.tight_measured[0]["tight_primal"]) == 2 * 4  # start + 3 snapshots, 2 flows
+    assert list(cmp.lambdas()) == [f"lambda={lam:g}" for lam in fdiv.LAMS] and "seed 0" in cmp.lambda_table()
+    assert cmp.lam_runs[0.01][0] is cmp.inf_runs[0]
+    m = cmp.limit()[0]
+    assert m["lam_dual"][-1] <= m["lam_primal"][-1] * (1 + 1e-9) and m["lam_primal"][-1] <= m["half_mmd2"] * (1 + 1e-9)
+    for fig in (fdiv.plot_compare(rec, cmp.y, "t"), fdiv.plot_ensemble(cmp.ensembles["lambda"], "lambda"),
+                cmp.plot_tight(), cmp.plot_limit(), cmp.live(lambd=0.1)):
+        assert all(a.get_xlabel() for a in fig.axes)
+    entries, record, glued = cmp.verdicts()
+    assert sorted(e["id"] for e in entries) == sorted(c.id for c in for_notebook("mmd_fdiv/02_comparisons"))
+    assert record["checks"]["no_nan"] and set(record["metrics"]["final_mmd2_first_seed"]) == set(cmp.runs)
+    assert glued["n_seeds"] == 1 and glued["lam_failing"] in ("none", "0") and glued["limit_lam_max"] == 100.0
+    plt.close("all")

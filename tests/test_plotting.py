@@ -102,3 +102,29 @@ def test_bad_inputs_are_parameter_errors_naming_the_parameter(call, name, given)
         assert len(plt.get_fignums()) == before  # the animation fails before it opens a figure
     finally:
         plt.close(fig)
+
+
+def test_band_curves_labels_floor_and_errors():
+    fig, ax = plt.subplots()
+    x = np.arange(5)
+    lines = plotting.band_curves(ax, {"a": (x, np.ones((3, 5))), "b": (x, np.linspace(1, 2, 5))}, xlabel="steps",
+                                 ylabel="MMD²", title="t", floor=0.5, floor_label="noise floor")
+    assert set(lines) == {"a", "b"} and ax.get_xlabel() == "steps" and ax.get_ylabel() == "MMD²"
+    assert ax.get_yscale() == "log" and "noise floor" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(ax.collections) == 1  # the band of the 3-run curve only
+    for bad in ({}, {"a": x}):
+        with pytest.raises(ParameterError, match="'curves'"):
+            plotting.band_curves(ax, bad, xlabel="x", ylabel="y")
+    with pytest.raises(ParameterError, match="'runs_values'"):
+        plotting.band_curves(ax, {"a": (x, np.ones(4))}, xlabel="x", ylabel="y")
+    plt.close(fig)
+
+
+def test_particles_figures_one_closed_figure_per_label():
+    figs = plotting.particles_figures({"a": torch.zeros(4, 2), "b": np.ones((4, 3))}, np.zeros((6, 2)),
+                                      titles={"a": "first"})
+    assert list(figs) == ["a", "b"] and figs["a"].axes[0].get_title() == "first"
+    assert figs["b"].axes[0].get_title() == "b" and figs["b"].axes[0].get_xlabel() == "$x_1$"
+    assert not plt.get_fignums()  # closed: shown through a selector
+    with pytest.raises(ParameterError, match="'particles'"):
+        plotting.particles_figures([])

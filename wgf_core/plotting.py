@@ -289,3 +289,72 @@ def panel_grid(rows: Sequence, cols: Sequence, draw: Callable, *, size=(3.3, 2.7
             draw(axes[i][j], r, c)
     fig.tight_layout()
     return fig
+
+
+# --- added with the thin mmd_fdiv notebooks; general: curves of any paper, selectors of final particles ---
+
+def band_curves(ax, curves, *, xlabel: str, ylabel: str, title: Optional[str] = None, log: bool = True,
+                floor: Optional[float] = None, floor_label: str = "floor", legend: bool = True):
+    """Curves by label, each the mean over runs with a +-1 std band (:func:`mean_std_band`), and a floor.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    curves : mapping label -> ``(x, values)``
+        ``x`` of shape ``(T,)`` (steps or time t) and ``values`` of shape ``(runs, T)`` or ``(T,)``:
+        one run is a plain line, several a mean with its band (geometric with ``log``).
+    xlabel, ylabel, title : str
+    log : bool
+        Logarithmic y-axis (and bands in log space).
+    floor : float, optional
+        A dotted horizontal line (a noise floor, a tolerance), labelled ``floor_label``.
+
+    Returns
+    -------
+    dict label -> the mean ``Line2D``.
+    """
+    if not hasattr(curves, "items") or not curves:
+        raise ParameterError(f"parameter 'curves' must be a non-empty mapping label -> (x, values), got {curves!r}")
+    lines = {}
+    for label, xv in curves.items():
+        if not (isinstance(xv, (tuple, list)) and len(xv) == 2):
+            raise ParameterError(f"parameter 'curves' entry {label!r} must be a pair (x, values)")
+        lines[label] = mean_std_band(ax, xv[0], xv[1], label, log=log)
+    if floor is not None:
+        ax.axhline(floor, color="k", lw=0.8, ls=":", label=floor_label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=7)
+    return lines
+
+
+def particles_figures(particles, target=None, *, titles=None, figsize=(3.6, 3.4)) -> dict:
+    """One closed figure per label of 2-D particles over a target sample, for a selector.
+
+    Parameters
+    ----------
+    particles : mapping label -> array or tensor ``(n, d)``, ``d >= 2`` (first two coordinates drawn)
+    target : array or tensor ``(m, d)``, optional
+    titles : mapping label -> str, optional
+        Panel titles (default: the label).
+
+    Returns
+    -------
+    dict label -> Figure (closed: show them with :func:`wgf_core.widgets.figure_selector`).
+    """
+    import matplotlib.pyplot as plt
+
+    if not hasattr(particles, "items") or not particles:
+        raise ParameterError(f"parameter 'particles' must be a non-empty mapping label -> (n, d) array, "
+                             f"got {type(particles).__name__}")
+    figs = {}
+    for label, x in particles.items():
+        fig, ax = plt.subplots(figsize=figsize)
+        scatter_particles(ax, x, target=target, title=(titles or {}).get(label, str(label)), legend=False)
+        fig.tight_layout()
+        plt.close(fig)
+        figs[label] = fig
+    return figs
