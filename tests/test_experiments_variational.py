@@ -73,3 +73,56 @@ def test_run_aggregation_and_push_cache():
         cache.get(4)
     with pytest.raises(ParameterError, match="'mode'"):
         ev.aggregation_scheme("jko", sz, 0)
+
+
+# --------------------------------------------------------------------------------------------- notebook drivers
+def test_setup_checks_parameters_and_applies_overrides(capsys):
+    st = ev.setup("01_ornstein_uhlenbeck", "ci", "cpu", 3, dims="2,6", n_seeds=2, outer=None, batch=64)
+    assert st.sizes["dims"] == [2, 6] and st.sizes["batch"] == 64 and st.seeds == [3, 4] and st.seed == 3
+    assert st.key == "variational/01_ornstein_uhlenbeck" and st.paper["outer"] == 500
+    assert ev.PROFILES["01_ornstein_uhlenbeck"]["ci"]["dims"] == [2, 6, 12, 16, 32]   # the table is not changed
+    kl = ev.setup("04_kl_sampling", "ci", "cpu", 0, outer=7)
+    assert all(v["outer"] == 7 for v in kl.sizes["targets"].values())
+    assert ev.PROFILES["04_kl_sampling"]["ci"]["targets"]["moons"]["outer"] == 30
+    for kw, name in ((dict(seed=-1), "seed"), (dict(seed="abc"), "seed"), (dict(profile="fast"), "profile"),
+                     (dict(device="cuda:99"), "device"), (dict(batch=1), "batch"), (dict(dims=[1]), "dims"),
+                     (dict(n_steps=3), "n_steps")):
+        args = dict(profile="ci", device="cpu", seed=0) | kw
+        with pytest.raises(ParameterError, match=f"'{name}'"):
+            ev.setup("01_ornstein_uhlenbeck", args.pop("profile"), args.pop("device"), args.pop("seed"), **args)
+    capsys.readouterr()
+
+
+def _ou_setup(**sz):
+    sizes = dict(OU_SZ, dims=[2, 6], n_seeds=1, **sz)
+    return ev.Setup("01_ornstein_uhlenbeck", "ci", torch.device("cpu"), 0, sizes, [0],
+                    ev.PAPER_SETTINGS["01_ornstein_uhlenbeck"])
+
+
+def test_ou_ensemble_table_figures_verdicts_and_glue(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    st = _ou_setup()
+    ens = ev.run_ou_ensemble(st)
+    assert [r["d"] for r in ens["rows"]] == [2, 6] and ens["K"] == 18 and len(ens["results"][6]) == 1
+    assert all(a > 0 for d in (2, 6) for a in ens["stiffness"][d])
+    assert ens["stiffness"][2][0] == pytest.approx(0.05 * float(torch.linalg.eigvalsh(ev.ou_problem(2, 0)[0]).max()))
+    table = ev.ou_table(ens)
+    assert table.count("\n| ") == 3 and "| 2 | -3.34 |" in table and "| 6 | -2.99 |" in table
+    frames, times = ev.ou_frames(ens)
+    assert frames.shape == (18, 300, 2) and times[0] == pytest.approx(0.05)
+    fig = ev.ou_figure(ens)
+    assert fig.axes[0].get_xlabel() == "dimension d" and fig.axes[2].get_ylabel().startswith("training time")
+    figs = ev.ou_curve_figures(ens)
+    assert list(figs) == ["d = 2", "d = 6"] and figs["d = 2"].axes[0].get_ylabel() == "SymKL to exact P_t"
+    entries = ev.ou_verdicts(st, ens)
+    assert [e["id"] for e in entries] == ["ou-symkl-d2", "ou-floor-d2", "ou-symkl-d6", "ou-floor-d6", "ou-time-vs-d"]
+    g = ev.ou_glue(st, ens, entries)
+    assert g["ou_n_runs"] == 2 and g["ou_n_diverged"] == 0 and g["ou_reference"] == '`reference="pushed"`'
+    assert g["ou_stiff_max"] == max(ens["stiffness"][2] + ens["stiffness"][6])
+    assert g["ou_diverged"] == "none" and g["ou_paper_pass"] in ("2", "none")
+    plt.close("all")
+    capsys.readouterr()
