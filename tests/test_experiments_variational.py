@@ -126,3 +126,42 @@ def test_ou_ensemble_table_figures_verdicts_and_glue(capsys):
     assert g["ou_diverged"] == "none" and g["ou_paper_pass"] in ("2", "none")
     plt.close("all")
     capsys.readouterr()
+
+
+def test_pme_drivers_small(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = dict(ev.PROFILES["02_porous_medium"]["ci"], n_steps=2, outer=3, batch=32, pool=256, steps_hd=1, outer_hd=2)
+    st = ev.Setup("02_porous_medium", "ci", torch.device("cpu"), 0, sizes, [0], ev.PAPER_SETTINGS["02_porous_medium"])
+    assert ev.pme_mass_check().startswith("mass with the paper's C=(3/16)^(1/3): 2.000000 | with the unit-mass C: 1.000000")
+    pm = ev.run_pme_1d(st)
+    assert pm["K"] == 2 and len(pm["tables"][0]) == 2 and set(pm["dens"][0]) == {1, 2}
+    assert pm["dens"][0][2].shape == pm["xs"].shape == (801,) and pm["samples"].shape == (20000,)
+    fig = ev.pme_figure(pm)
+    assert fig.axes[0].get_ylabel() == "density" and fig.axes[1].get_ylabel() == "L1 distance"
+    assert list(ev.pme_step_figures(pm)) == ["k = 1", "k = 2"]
+    frames, times = ev.pme_frames(st, pm)
+    assert frames.shape == (3, 300, 2) and times == pytest.approx([0.002, 0.003, 0.004])
+    hdr = ev.run_pme_hd(st)
+    assert [r["k"] for r in hdr["hd"]] == [0, 1] and set(hdr["growth"][0]) == {3}
+    assert ev.pme_hd_figure(st, hdr).axes[0].get_xlabel() == "JKO step k"
+    entries = ev.pme_verdicts(st, pm, hdr)
+    assert [e["id"] for e in entries] == ["pme-1d-time-discretisation-dominates", "pme-hd-spreading"]
+    g = ev.pme_glue(st, pm, hdr, entries)
+    assert g["pme_K"] == 2 and g["pme_growth"].startswith("n = 3: ") and g["pme_holds_at"].startswith("seed 0: ")
+    plt.close("all")
+    capsys.readouterr()
+
+
+def test_push_frames_from_the_previous_frame():
+    sz = dict(outer=2, inner=1, batch=32, pool=200, lr=5e-3, width=6, depth=1)
+    energy, scheme = ev.aggregation_scheme("non_fb", sz, 0)
+    ev.run_variational(energy, scheme, 0.5, 4, show_progress=False)
+    x0 = scheme.sample_p0(50, torch.Generator().manual_seed(1))
+    fr = ev.push_frames(scheme, x0, every=2)
+    assert fr.shape == (3, 50, 2) and np.allclose(fr[2], scheme.push(x0, 4).numpy(), atol=1e-5)
+    with pytest.raises(ParameterError, match="'every'"):
+        ev.push_frames(scheme, x0, every=0)

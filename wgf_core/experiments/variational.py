@@ -6,12 +6,13 @@ scheme's first sample pool (:meth:`~wgf_core.schemes.VariationalJKO.initial`) wi
 so that every seeded draw comes from one stream in the order of Algorithm 1.
 
 * :func:`setup`: a notebook's parameters checked and its sizes (:data:`PROFILES`) selected, as a :class:`Setup`;
-* :func:`run_variational`: that call, for any energy and scheme of the paper;
+* :func:`run_variational`: that call, for any energy and scheme of the paper; :func:`push_frames` for animations;
 * :func:`ou_problem`, :func:`run_ou`: the Ornstein-Uhlenbeck experiment (Sec. 4.2, Fig. 3), with a
   diverged seed recorded as diverged (its errors NaN) instead of raising; :func:`run_ou_ensemble` over seeds and
   dimensions, its figure, table, verdicts and glued values (:func:`ou_figure`, :func:`ou_table`,
   :func:`ou_verdicts`, :func:`ou_glue`);
-* :func:`porous_scheme`: the porous-medium scheme (Sec. 4.3);
+* :func:`porous_scheme`: the porous-medium scheme (Sec. 4.3); :func:`run_pme_1d` (Fig. 4) and :func:`run_pme_hd`
+  (3-D / 6-D) over the seeds, their figures, verdicts and glued values;
 * :func:`aggregation_scheme`, :func:`run_aggregation`, :class:`PushCache`: the aggregation-diffusion
   experiment (Sec. 4.4), with the mode count, pulse width and interaction energy of the carried cloud at
   every step; :func:`count_density_modes`, :func:`quadrant_spread`, :func:`pulse_timeline` read them;
@@ -41,8 +42,9 @@ from ..energies.variational import (
 )
 from ..errors import ParameterError
 from ..gmm import GaussianMixture
+from ..icnn import pushforward_log_density
 from ..metrics import fit_gaussian, gaussian_symkl
-from ..plotting import to_numpy
+from ..plotting import band_figure, panel_grid, seed_dots, seed_lines, to_numpy
 from ..random import make_generator
 from ..reporting import record_metrics
 from ..runner import Trajectory, run
@@ -51,7 +53,9 @@ from ..validation import check_choice, check_device, check_int, check_int_list, 
 
 __all__ = ["PROFILES", "Setup", "setup", "run_variational", "ou_problem", "run_ou", "OU_STEP", "OU_T_EVAL",
            "run_ou_ensemble", "ou_figure", "ou_table", "ou_frames", "ou_curve_figures", "ou_live", "ou_verdicts",
-           "ou_glue", "OU_CLAIM_IDS", "porous_scheme", "aggregation_scheme", "run_aggregation",
+           "ou_glue", "OU_CLAIM_IDS", "push_frames", "PME_STEP", "PME_T0", "PME_M", "pme_mass_check", "pme_flow",
+           "run_pme_1d", "pme_figure", "pme_step_figures", "pme_frames", "run_pme_hd", "pme_hd_figure", "pme_live",
+           "pme_verdicts", "pme_glue", "porous_scheme", "aggregation_scheme", "run_aggregation",
            "PushCache", "make_target", "kl_scheme", "run_kl", "component_fractions", "pulse_timeline",
            "quadrant_spread", "count_density_modes", "KL_TARGETS"]
 
@@ -65,6 +69,18 @@ def run_variational(energy, scheme: VariationalJKO, tau: float, steps: int, **kw
     """
     kw.setdefault("log", {})
     return run(energy, scheme, scheme.initial(), tau, steps, generator=scheme.generator, **kw)
+
+
+
+def push_frames(scheme: VariationalJKO, x0: torch.Tensor, every: int = 1) -> np.ndarray:
+    """Samples ``x0`` ``(n, d)`` of :math:`P_0` pushed to the steps ``k = 0, every, 2 every, ...`` (up to the stored
+    steps), each frame from the previous one: a host array ``(frames, n, d)`` for an animation."""
+    every = check_int("every", every)
+    frames, x = [x0.cpu().numpy()], x0
+    for k in range(every, len(scheme.maps) + 1, every):
+        x = scheme.push(x, k, start=k - every)
+        frames.append(x.cpu().numpy())
+    return np.stack(frames)
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,8 +312,6 @@ def ou_figure(ens: dict):
     per step versus d, one line per seed. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import seed_dots, seed_lines
-
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     ds, res = ens["dims"], ens["results"]
     for ax, t in zip(axes[:2], OU_T_EVAL):
@@ -341,8 +355,6 @@ def ou_frames(ens: dict) -> tuple[np.ndarray, list]:
 
 def ou_curve_figures(ens: dict) -> dict:
     """``{"d = ...": figure}``: SymKL to the exact :math:`P_t` along the flow, mean ± sd over the seeds."""
-    from ..plotting import band_figure
-
     ts = OU_STEP * np.arange(1, ens["K"] + 1)
     return {f"d = {d}": band_figure(ts, np.stack([r["curve"] for r in ens["results"][d]]), label="ours",
                                     xlabel="time t", ylabel="SymKL to exact P_t", title=f"d = {d}")
@@ -473,6 +485,223 @@ def porous_scheme(n: int, sz: dict, outer: int, run_seed: int, *, m: float = 2.0
                                               lr_final_factor=sz["lr_final_factor"]),
                             pool=PoolConfig(sz["pool"]), device=dev, generator=make_generator(run_seed, dev))
     return GeneralizedEntropy(m, margin=margin), scheme
+
+
+#: The porous-medium step a, start time t0 of the Barenblatt profile and exponent m (Sec. 4.3).
+PME_STEP, PME_T0, PME_M = 0.001, 0.002, 2.0
+
+
+def pme_mass_check() -> str:
+    """The normalisation check of the notebook: the mass of the 1-D profile with the paper's
+    :math:`C = (3/16)^{1/3}` (2) and with the unit-mass constant (1, :math:`C = (3/64)^{1/3}` for m = 2, n = 1)."""
+    return (f"mass with the paper's C=(3/16)^(1/3): {pde.barenblatt_mass_1d(0.0, C=(3 / 16) ** (1 / 3), t0=PME_T0):.6f}"
+            f" | with the unit-mass C: {pde.barenblatt_mass_1d(0.0, t0=PME_T0):.6f} = "
+            f"{pde.barenblatt_unit_mass_C(PME_M, 1):.6f} vs (3/64)^(1/3) = {(3 / 64) ** (1 / 3):.6f}")
+
+
+def pme_flow(st: Setup, n: int, outer: int, run_seed: int) -> tuple[GeneralizedEntropy, VariationalJKO]:
+    """:func:`porous_scheme` in ``n`` dimensions with the notebook's constants. The uniform reference box adds
+    ``margin`` x (side length) on each side of P_k's support; in n dimensions a wide margin leaves few reference
+    samples on the support (margin 0.5 in 6-D: the box is 2^6 = 64x the support's box), so the n-D runs use
+    ``margin_hd``. Fresh samples of P_k per step (with a pool of only 20 batches the dual network overfits that
+    pool); the learning rates decay to ``lr_final_factor`` x within each step."""
+    sz = st.sizes
+    return porous_scheme(n, sz, outer, run_seed, m=PME_M, t0=PME_T0, margin=sz["margin"] if n == 1 else sz["margin_hd"],
+                         device=st.device)
+
+
+def run_pme_1d(st: Setup) -> dict:
+    """The 1-D flows, one per seed, against the exact Barenblatt profile and the discrete JKO reference
+    (:func:`wgf_core.pde.porous_medium_jko_1d`, 400 cells), on a grid ``xs`` of 801 points over 1.3 x the support.
+
+    Returns a dict: ``K``, ``ref`` (the reference's Lagrangian states), ``xs``, ``flows`` (the schemes), ``dens``
+    (per seed, k -> our density by change of variables), ``tables`` (per seed, per step ``k``: ``t``,
+    ``ours_ref``, ``ours_exact``, ``ref_exact`` L1 distances and our ``mass``), ``samples`` (20000 samples of the
+    first seed's last step, from its generator). Prints one line per seed.
+    """
+    K = st.sizes["n_steps"]
+    ref = pde.porous_medium_jko_1d(400, PME_STEP, K, m=PME_M, t0=PME_T0)
+    R = 1.3 * pde.barenblatt_support_radius(K * PME_STEP, PME_M, 1, pde.barenblatt_unit_mass_C(PME_M, 1), PME_T0)
+    xs = np.linspace(-R, R, 801)
+    log_p0 = lambda x: torch.log(pde.barenblatt(x.double(), 0.0, m=PME_M, t0=PME_T0))
+    y = torch.as_tensor(xs, dtype=torch.float32, device=st.device)[:, None]
+    flows, dens, tables = [], [], []
+    for s in st.seeds:
+        energy, flow = pme_flow(st, 1, st.sizes["outer"], s)
+        run_variational(energy, flow, PME_STEP, K, desc=f"1-D JKO seed {s}")
+        d_s = {k: pushforward_log_density(flow.maps[:k], lambda x: log_p0(x).to(x.dtype), y, tol=1e-5).exp().cpu()
+               .double().numpy() for k in range(1, K + 1)}
+        table = []
+        for k in range(1, K + 1):
+            exact = pde.barenblatt(xs[:, None], k * PME_STEP, m=PME_M, t0=PME_T0)
+            refd = pde.lagrangian_density(ref[k], xs)
+            table.append(dict(k=k, t=PME_T0 + k * PME_STEP, ours_ref=pde.l1_distance_1d(d_s[k], refd, xs),
+                              ours_exact=pde.l1_distance_1d(d_s[k], exact, xs),
+                              ref_exact=pde.l1_distance_1d(refd, exact, xs), mass=float(np.trapezoid(d_s[k], xs))))
+        flows.append(flow)
+        dens.append(d_s)
+        tables.append(table)
+        print(f"seed {s}: L1(ours, JKO ref) per step " + ", ".join(f"{r['ours_ref']:.4f}" for r in table)
+              + f"; L1(JKO ref, exact) at the last step {table[-1]['ref_exact']:.4f}")
+    samples = flows[0].sample(20000).cpu().numpy()[:, 0]
+    return dict(K=K, ref=ref, xs=xs, flows=flows, dens=dens, tables=tables, samples=samples, seeds=st.seeds)
+
+
+def _pme_densities(ax, pm: dict, k: int, seeds: Optional[int] = None):
+    """Exact Barenblatt profile, discrete JKO reference and the density of the first ``seeds`` seeds (all by
+    default) at step ``k``."""
+    xs, dens = pm["xs"], pm["dens"][:seeds]
+    ax.plot(xs, pde.barenblatt(xs[:, None], k * PME_STEP, m=PME_M, t0=PME_T0), "k-", label="exact Barenblatt")
+    ax.plot(xs, pde.lagrangian_density(pm["ref"][k], xs), "g--", label="discrete JKO reference")
+    label = f"ours, seed {pm['seeds'][0]}" if len(dens) == 1 else "ours (change of variables), one line per seed"
+    seed_lines(ax, xs, [d_s[k] for d_s in dens], label=label, color="r", lw=1)
+    ax.set(xlabel="x", ylabel="density")
+
+
+def pme_figure(pm: dict):
+    """Fig. 4 at the last step: a histogram of the first seed's samples, the exact profile, the discrete JKO
+    reference and every seed's density; and the L1 distances per step, one line per seed. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    K, tables = pm["K"], pm["tables"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4))
+    ax.hist(pm["samples"], bins=80, density=True, color="tab:blue", alpha=0.25,
+            label=f"ours, seed {pm['seeds'][0]} (histogram of samples)")
+    _pme_densities(ax, pm, K)
+    ax.set(title=f"t = t0 + {K} a = {PME_T0 + K * PME_STEP:.3f}")
+    ax.legend(fontsize=8)
+    ks = [r["k"] for r in tables[0]]
+    ax2.plot(ks, [r["ref_exact"] for r in tables[0]], "ko-", label="L1(discrete JKO, exact)")
+    seed_lines(ax2, ks, [[r["ours_ref"] for r in tb] for tb in tables], label="L1(ours, discrete JKO)", color="C0",
+               marker="o")
+    seed_lines(ax2, ks, [[r["ours_exact"] for r in tb] for tb in tables], label="L1(ours, exact)", color="C1",
+               marker="s", ls="--")
+    ax2.set(xlabel="JKO step k", ylabel="L1 distance", yscale="log", title="one line per seed")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def pme_step_figures(pm: dict) -> dict:
+    """``{"k = ...": figure}``: the densities at every step (exact, discrete JKO, the first seed)."""
+
+    def draw(ax, _, k):
+        _pme_densities(ax, pm, k, seeds=1)
+        ax.set(title=f"k = {k}")
+        ax.legend(fontsize=7)
+
+    return {f"k = {k}": panel_grid([0], [k], draw, size=(5, 3.2)) for k in range(1, pm["K"] + 1)}
+
+
+def pme_frames(st: Setup, pm: dict) -> tuple[np.ndarray, list]:
+    """``(frames (K + 1, 300, 2), times)``: 300 fresh samples of the first seed's :math:`P_0` (seeded ``seed + 5``)
+    pushed to every step, drawn against the particle index (vertical axis in [-1, 1])."""
+    flow = pm["flows"][0]
+    x = push_frames(flow, flow.sample_p0(300, make_generator(st.seeds[0] + 5, st.device)).to(st.device))
+    frames = np.stack([np.stack([f[:, 0], np.linspace(-1, 1, 300)], 1) for f in x])
+    return frames, [PME_T0 + k * PME_STEP for k in range(len(frames))]
+
+
+def run_pme_hd(st: Setup) -> dict:
+    """The n-D flows (``dims_hd``, ``steps_hd`` steps, ``outer_hd`` map updates), per seed and dimension seeded
+    ``seed * 2**20 + n``: :math:`E|X|^2` of 20000 samples at every step against the Barenblatt profile's.
+
+    Returns ``hd`` (rows ``seed``, ``n``, ``k``, ``ours``, ``exact``) and ``growth`` (per seed, n -> growth of ours /
+    exact growth over the run). Prints one line per seed.
+    """
+    sz, hd, growth = st.sizes, [], []
+    for s in st.seeds:
+        g_s = {}
+        for n in sz["dims_hd"]:
+            e_n, f_n = pme_flow(st, n, sz["outer_hd"], s * 2**20 + n)
+            run_variational(e_n, f_n, PME_STEP, sz["steps_hd"], desc=f"{n}-D JKO seed {s}")
+            for k in range(0, sz["steps_hd"] + 1):
+                x = f_n.sample(20000, k=k).double()
+                hd.append(dict(seed=s, n=n, k=k, ours=float((x**2).sum(-1).mean()),
+                               exact=pde.barenblatt_second_moment(k * PME_STEP, n, m=PME_M, t0=PME_T0)))
+            rr = [r for r in hd if r["n"] == n and r["seed"] == s]
+            g_s[n] = (rr[-1]["ours"] - rr[0]["ours"]) / (rr[-1]["exact"] - rr[0]["exact"])
+        growth.append(g_s)
+        print(f"seed {s}: spreading ratio (growth of E|X|^2 / exact growth):", {n: round(v, 3) for n, v in g_s.items()})
+    return dict(hd=hd, growth=growth)
+
+
+def pme_hd_figure(st: Setup, hdr: dict):
+    """:math:`E|X|^2` over the steps per dimension (one line per seed) and the Barenblatt profile's (dashed)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ks = list(range(st.sizes["steps_hd"] + 1))
+    for c, n in enumerate(st.sizes["dims_hd"]):
+        rows = [[r["ours"] for r in hdr["hd"] if r["n"] == n and r["seed"] == s] for s in st.seeds]
+        seed_lines(ax, ks, rows, label=f"ours, n={n} (one line per seed)", color=f"C{c}", marker="o")
+        ax.plot(ks, [r["exact"] for r in hdr["hd"] if r["n"] == n and r["seed"] == st.seeds[0]], "k--", lw=1)
+    ax.set(xlabel="JKO step k", ylabel="E|X|^2 (dashed: Barenblatt)")
+    ax.legend()
+    return fig
+
+
+def pme_live(st: Setup, pm: dict, n_steps: int = 3, outer: int = 100):
+    """The live panel's run: a 1-D flow of the first seed with ``outer`` map updates, ``n_steps`` steps; a
+    histogram of its samples against the exact profile."""
+    import matplotlib.pyplot as plt
+
+    e_l, f_l = pme_flow(st, 1, int(outer), st.seeds[0])
+    run_variational(e_l, f_l, PME_STEP, int(n_steps))
+    f, ax = plt.subplots(figsize=(5, 3.2))
+    ax.hist(f_l.sample(20000).cpu().numpy()[:, 0], bins=60, density=True, alpha=0.4, label="ours")
+    xs = pm["xs"]
+    ax.plot(xs, pde.barenblatt(xs[:, None], n_steps * PME_STEP, m=PME_M, t0=PME_T0), "k-", label="exact")
+    ax.set(xlabel="x", ylabel="density")
+    ax.legend()
+    return f
+
+
+def pme_verdicts(st: Setup, pm: dict, hdr: dict) -> list:
+    """Assess the porous-medium claims over the seeds and display the record; returns the claim entries."""
+    sizes, seeds, tables, growth = st.sizes, st.seeds, pm["tables"], hdr["growth"]
+    notes = ["the paper's step count for Fig. 4 is not stated"]
+    if sizes["lr_final_factor"] != 1.0:
+        notes.append(f"learning rates decay linearly to {sizes['lr_final_factor']:g} x within each step (the paper: "
+                     "constant)")
+    notes += [f"a fresh pool of {sizes['pool']} samples of P_k per step (the paper does not state one)",
+              "discrete JKO reference: the Lagrangian (quantile) form of the 1-D JKO step with 400 cells, instead of "
+              "the paper's CVXOPT coupling program (App. C.3)"]
+    conf = configuration(st.profile, sizes, st.paper, notes)
+    conf_hd = configuration(st.profile, dict(sizes, outer=sizes["outer_hd"]), st.paper,
+                            [n for n in notes if "discrete JKO" not in n]
+                            + [f"{sizes['steps_hd']} steps; reference box margin {sizes['margin_hd']:g} x the side"])
+    entries = [
+        assess(get_claim("pme-1d-time-discretisation-dominates"),
+               [dict(l1_ours_ref=tb[-1]["ours_ref"], l1_ours_exact=tb[-1]["ours_exact"],
+                     l1_ref_exact=tb[-1]["ref_exact"]) for tb in tables], seeds, configuration=conf),
+        assess(get_claim("pme-hd-spreading"),
+               [dict(growth=[g[n] for n in sizes["dims_hd"]], dims=sizes["dims_hd"]) for g in growth], seeds,
+               configuration=conf_hd),
+    ]
+    last = [tb[-1] for tb in tables]
+    record_metrics(
+        st.key, st.profile, st.seed, entries,
+        checks={"no_nan": bool(all(np.isfinite(v).all() for d_s in pm["dens"] for v in d_s.values())),
+                "mass_close_to_one": bool(all(abs(r["mass"] - 1) < 0.1 for r in last)),
+                "spreads": bool(np.var(pm["samples"]) > pde.barenblatt_second_moment(0.0, 1, t0=PME_T0))},
+        metrics={"l1_tables": tables, "hd": hdr["hd"], "growth": [{str(n): v for n, v in g.items()} for g in growth],
+                 "sizes": sizes, "seeds": seeds})
+    return entries
+
+
+def pme_glue(st: Setup, pm: dict, hdr: dict, entries: list) -> dict:
+    """The values the porous-medium notebook's text glues, by name."""
+    tables, seeds = pm["tables"], st.seeds
+    last = [tb[-1] for tb in tables]
+    holds = [[r["k"] for r in tb if r["ours_ref"] < min(r["ours_exact"], r["ref_exact"])] for tb in tables]
+    return dict(
+        pme_n_seeds=len(seeds), pme_K=pm["K"], pme_ours_ref_min=min(r["ours_ref"] for r in last),
+        pme_ours_ref_max=max(r["ours_ref"] for r in last), pme_ref_exact=last[0]["ref_exact"],
+        pme_holds_at="; ".join(f"seed {s}: " + (", ".join(map(str, h)) if h else "none") for s, h in zip(seeds, holds)),
+        pme_1d_verdict=entries[0]["status"], pme_hd_verdict=entries[1]["status"],
+        pme_growth="; ".join(f"n = {n}: " + ", ".join(f"{g[n]:.2f}" for g in hdr["growth"])
+                             for n in st.sizes["dims_hd"]))
 
 
 # --------------------------------------------------------------------------------------------
