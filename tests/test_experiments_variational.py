@@ -165,3 +165,34 @@ def test_push_frames_from_the_previous_frame():
     assert fr.shape == (3, 50, 2) and np.allclose(fr[2], scheme.push(x0, 4).numpy(), atol=1e-5)
     with pytest.raises(ParameterError, match="'every'"):
         ev.push_frames(scheme, x0, every=0)
+
+
+def test_agg_drivers_small(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = dict(ev.PROFILES["03_aggregation_diffusion"]["ci"], n_steps_fb=3, n_steps_nonfb=2, outer=2, pool=200,
+                 batch=32, fv_steps=3)
+    st = ev.Setup("03_aggregation_diffusion", "ci", torch.device("cpu"), 0, sizes, [0],
+                  ev.PAPER_SETTINGS["03_aggregation_diffusion"])
+    fvr = ev.agg_reference(st)
+    assert fvr["K_ref"] == 3 and fvr["modes"].shape == (3,) and abs(fvr["cell_mass"][-1].sum() - 1) < 1e-9
+    agg = ev.run_agg(st)
+    assert [len(agg["runs"][sc]) for sc in ("fb", "non_fb")] == [1, 1] and agg["runs"]["fb"][0]["modes"].shape == (3,)
+    figs = ev.agg_hist_figures(st, fvr, agg)
+    assert list(figs) == ["FB (Fig. 5)", "finite volumes", "non-FB (Fig. 8)"]
+    assert len(figs["FB (Fig. 5)"].axes) == 2 and figs["non-FB (Fig. 8)"].axes[0].get_xlabel() == "x1"
+    fig = ev.agg_curves_figure(st, fvr, agg)
+    assert fig.axes[0].get_ylabel() == "number of modes"
+    frames, times = ev.agg_frames(agg)
+    assert frames.shape == (4, 400, 2) and times == [0.0, 0.5, 1.0, 1.5]
+    entries = ev.agg_verdicts(st, fvr, agg)
+    assert [e["id"] for e in entries] == ["agg-fb-four-then-one", "agg-fb-timeline", "agg-fb-vs-pde",
+                                          "agg-nonfb-four-pulses"]
+    g = ev.agg_glue(st, fvr, agg, entries)
+    assert g["agg_h_fb"] == 3 and g["agg_h_nonfb"] == 2 and g["agg_fb_vs_pde_verdict"] == entries[2]["status"]
+    assert g["agg_fb_timelines"].startswith("seed 0: ") and g["agg_growth_rate"] > 0
+    plt.close("all")
+    capsys.readouterr()

@@ -16,6 +16,8 @@ so that every seeded draw comes from one stream in the order of Algorithm 1.
 * :func:`aggregation_scheme`, :func:`run_aggregation`, :class:`PushCache`: the aggregation-diffusion
   experiment (Sec. 4.4), with the mode count, pulse width and interaction energy of the carried cloud at
   every step; :func:`count_density_modes`, :func:`quadrant_spread`, :func:`pulse_timeline` read them;
+  :func:`agg_reference` (the finite-volume solution), :func:`run_agg` over the seeds, their figures, verdicts and
+  glued values;
 * :func:`make_target`, :func:`run_kl`, :func:`component_fractions`: KL sampling (Sec. 4.1).
 """
 
@@ -32,7 +34,15 @@ import torch
 from .. import pde
 from ..claims import assess, configuration, seed_list
 from ..claims import get as get_claim
-from ..claims.variational import OU_BAND_SD, OU_DIMS, OU_LAW_DRAWS, OU_PAPER_T09, PAPER_SETTINGS
+from ..claims.variational import (
+    AGG_FB_STEPS,
+    AGG_NONFB_STEPS,
+    OU_BAND_SD,
+    OU_DIMS,
+    OU_LAW_DRAWS,
+    OU_PAPER_T09,
+    PAPER_SETTINGS,
+)
 from ..energies.variational import (
     GeneralizedEntropy,
     Interaction,
@@ -55,7 +65,8 @@ __all__ = ["PROFILES", "Setup", "setup", "run_variational", "ou_problem", "run_o
            "run_ou_ensemble", "ou_figure", "ou_table", "ou_frames", "ou_curve_figures", "ou_live", "ou_verdicts",
            "ou_glue", "OU_CLAIM_IDS", "push_frames", "PME_STEP", "PME_T0", "PME_M", "pme_mass_check", "pme_flow",
            "run_pme_1d", "pme_figure", "pme_step_figures", "pme_frames", "run_pme_hd", "pme_hd_figure", "pme_live",
-           "pme_verdicts", "pme_glue", "porous_scheme", "aggregation_scheme", "run_aggregation",
+           "pme_verdicts", "pme_glue", "AGG_STEP", "AGG_M", "AGG_NU", "agg_reference", "run_agg", "agg_hist_figures",
+           "agg_curves_figure", "agg_frames", "agg_live", "agg_verdicts", "agg_glue", "porous_scheme", "aggregation_scheme", "run_aggregation",
            "PushCache", "make_target", "kl_scheme", "run_kl", "component_fractions", "pulse_timeline",
            "quadrant_spread", "count_density_modes", "KL_TARGETS"]
 
@@ -827,6 +838,232 @@ def count_density_modes(x, *, weights=None, bins: int = 48, extent: float = 4.0,
     occupied = hs[hs > 1e-3 * hs.max()]
     level = max(contrast * occupied.mean(), relative * hs.max())
     return int(ndimage.label(hs > level)[1])
+
+
+#: The aggregation-diffusion step a, exponent m and diffusion weight nu (Sec. 4.4).
+AGG_STEP, AGG_M, AGG_NU = 0.5, 3.0, 0.1
+
+
+def agg_reference(st: Setup) -> dict:
+    """The finite-volume reference (:class:`wgf_core.pde.AggregationDiffusionFV`, ``fv_cells`` per axis on
+    :math:`[-4, 4]^2`) from the uniform probability on :math:`[-3, 3]^2`, read at the JKO times ``t = a k`` up to
+    ``K_ref`` = the largest of ``fv_steps`` and the schemes' steps (past the paper's steps: until the PDE merges).
+
+    Returns ``fv``, ``K_ref``, ``ref`` (densities ``(K_ref + 1, n, n)``), ``cell_mass`` (per time, per cell),
+    ``modes``, ``spread`` (k = 1..K_ref, counted like a particle cloud with the cell masses as weights) and
+    ``timeline`` (:func:`pulse_timeline`). Prints a summary line.
+    """
+    sz = st.sizes
+    fv = pde.AggregationDiffusionFV(n=sz["fv_cells"], extent=4.0, nu=AGG_NU, m=AGG_M)
+    K_ref = max(sz["fv_steps"], sz["n_steps_fb"], sz["n_steps_nonfb"])
+    ref = fv.solve(fv.uniform_square(3.0, mass=1.0), AGG_STEP * np.arange(K_ref + 1))
+    X_c, Y_c = fv.grid()
+    cells = np.stack([X_c.ravel(), Y_c.ravel()], 1)
+    cell_mass = ref.reshape(len(ref), -1) * fv.h ** 2
+    modes = np.array([count_density_modes(cells, weights=w) for w in cell_mass[1:]])
+    spread = np.array([quadrant_spread(cells, weights=w) for w in cell_mass[1:]])
+    out = dict(fv=fv, K_ref=K_ref, ref=ref, cell_mass=cell_mass, modes=modes, spread=spread,
+               timeline=pulse_timeline(modes))
+    print(f"finite volumes ({fv.n}^2 cells, h = {fv.h:.3f}) to t = {AGG_STEP * K_ref:g}; mass "
+          f"{cell_mass[-1].sum():.12f}; timeline {out['timeline']}")
+    return out
+
+
+def run_agg(st: Setup) -> dict:
+    """FB and non-FB runs (:func:`run_aggregation`) for every seed, FB first, the first seed's schemes kept.
+
+    Returns ``runs`` (``{"fb": [...], "non_fb": [...]}``, one dict per seed) and ``push`` (per scheme, a
+    :class:`PushCache` of the first seed's 3000 fresh :math:`P_0` samples). Prints each run's timeline and modes.
+    """
+    runs = {"fb": [], "non_fb": []}
+    for s in st.seeds:
+        for scheme, K in (("fb", st.sizes["n_steps_fb"]), ("non_fb", st.sizes["n_steps_nonfb"])):
+            out = run_aggregation(scheme, K, s, st.sizes, step=AGG_STEP, keep=(s == st.seeds[0]), m=AGG_M, nu=AGG_NU,
+                                  device=st.device)
+            print(f"{scheme} seed {s}: timeline {out['timeline']}; modes over k: "
+                  + "".join(str(min(v, 9)) for v in out["modes"]))
+            runs[scheme].append(out)
+    return dict(runs=runs, push={sc: PushCache(rs[0]["flow"], rs[0]["x0"]) for sc, rs in runs.items()})
+
+
+def _paper_steps(K: int, steps: Sequence[int]) -> list:
+    return [k for k in steps if k <= K] or [max(1, K // 2), K]
+
+
+def agg_hist_figures(st: Setup, fvr: dict, agg: dict) -> dict:
+    """Fig. 5 (FB), the finite-volume solution (the paper's FB steps and the step at which it merges) and Fig. 8
+    (non-FB): 2-D histograms of the first seed's fresh samples at the paper's steps; ``{title: figure}``."""
+    steps_fb = _paper_steps(st.sizes["n_steps_fb"], AGG_FB_STEPS)
+    one = fvr["timeline"]["one_from"]
+    steps = {"FB (Fig. 5)": ("fb", steps_fb), "finite volumes": ("fv", sorted(set(steps_fb) | ({one} if one else set()))),
+             "non-FB (Fig. 8)": ("non_fb", _paper_steps(st.sizes["n_steps_nonfb"], AGG_NONFB_STEPS))}
+
+    def draw(ax, scheme, k):
+        if scheme == "fv":
+            ax.imshow(fvr["ref"][k].T, origin="lower", extent=[-4, 4, -4, 4], cmap="Blues")
+            ax.set(title=f"finite volumes, t = {AGG_STEP * k:g}")
+        else:
+            x = agg["push"][scheme].get(k)
+            ax.hist2d(x[:, 0], x[:, 1], bins=60, range=[[-4, 4], [-4, 4]], cmap="Blues")
+            ax.set(title=f"{scheme} k = {k}")
+        ax.set(xlabel="x1", ylabel="x2", aspect="equal")
+
+    return {title: panel_grid([scheme], ks, draw, size=(2.6, 2.8)) for title, (scheme, ks) in steps.items()}
+
+
+def agg_curves_figure(st: Setup, fvr: dict, agg: dict):
+    """Number of modes, pulse width and interaction energy over the steps, one line per seed and scheme, with the
+    finite-volume solution's; prints the timelines. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+    K_show = max(st.sizes["n_steps_fb"], st.sizes["n_steps_nonfb"])
+    ks_ref = np.arange(1, K_show + 1)
+    axes[0].step(ks_ref, fvr["modes"][:K_show], where="mid", color="k", lw=2.5, alpha=0.4, label="finite volumes")
+    axes[1].plot(ks_ref, fvr["spread"][:K_show], color="k", lw=2.5, alpha=0.4, label="finite volumes")
+    for c, (scheme, rs) in enumerate(agg["runs"].items()):
+        ks, lab, style = np.arange(1, len(rs[0]["modes"]) + 1), f"{scheme} (one line per seed)", dict(lw=1, alpha=0.6)
+        seed_lines(axes[0], ks, [r["modes"] for r in rs], label=lab, color=f"C{c}", draw="step", where="mid", **style)
+        seed_lines(axes[1], ks, [r["spread"] for r in rs], label=lab, color=f"C{c}", **style)
+        seed_lines(axes[2], ks, [r["energy"] for r in rs], label=lab, color=f"C{c}", **style)
+    for ax, what in zip(axes, ("number of modes", "RMS radius per quadrant (length units)",
+                               "interaction energy W(P_k)")):
+        ax.set(xlabel="JKO step k (t = 0.5 k)", ylabel=what)
+        ax.legend(fontsize=8)
+    for name, tl in ([("finite volumes", fvr["timeline"])] + [(f"{sc} seed {r['seed']}", r["timeline"])
+                                                             for sc, rs in agg["runs"].items() for r in rs]):
+        print(f"{name:>18}: four pulses from k = {tl['first']} to k = {tl['last']}, one pulse from k = {tl['one_from']}")
+    return fig
+
+
+def agg_frames(agg: dict) -> tuple[np.ndarray, list]:
+    """``(frames, times)``: 400 fresh samples of the first FB seed pushed to about 24 evenly spaced steps."""
+    fl = agg["runs"]["fb"][0]["flow"]
+    every = max(1, len(fl.maps) // 23)
+    frames = push_frames(fl, agg["runs"]["fb"][0]["x0"][:400], every)
+    return frames, [AGG_STEP * k for k in range(0, len(fl.maps) + 1, every)]
+
+
+def agg_live(st: Setup, scheme: str = "fb", n_steps: int = 10, outer: int = 10):
+    """The live panel's run: ``n_steps`` steps of ``scheme`` for the first seed with ``outer`` map updates; a 2-D
+    histogram of 3000 samples."""
+    import matplotlib.pyplot as plt
+
+    e_l, f_l = aggregation_scheme(scheme, st.sizes, st.seeds[0], outer=int(outer), m=AGG_M, nu=AGG_NU,
+                                  device=st.device)
+    run_variational(e_l, f_l, AGG_STEP, int(n_steps))
+    x = f_l.sample(3000).cpu().numpy()
+    f, ax = plt.subplots(figsize=(4, 4))
+    ax.hist2d(x[:, 0], x[:, 1], bins=60, range=[[-4, 4], [-4, 4]], cmap="Blues")
+    ax.set(xlabel="x1", ylabel="x2", title=f"{scheme}, k = {n_steps}")
+    return f
+
+
+def _agg_horizons(st: Setup) -> tuple[int, int]:
+    """The paper's last FB and non-FB steps (92 and 42; fewer only at ci)."""
+    return min(AGG_FB_STEPS[-1], st.sizes["n_steps_fb"]), min(AGG_NONFB_STEPS[-1], st.sizes["n_steps_nonfb"])
+
+
+def agg_verdicts(st: Setup, fvr: dict, agg: dict) -> list:
+    """Assess the aggregation claims at the paper's steps over the seeds and display the record; returns the
+    claim entries."""
+    sizes, seeds, runs, tl_ref = st.sizes, st.seeds, agg["runs"], fvr["timeline"]
+    H_FB, H_NONFB = _agg_horizons(st)
+    FOUR_BY = min(AGG_FB_STEPS[0], H_FB)
+    conf = configuration(st.profile, sizes, st.paper, ["modes counted on the carried particle cloud at every step"])
+    conf_pde = configuration(st.profile, sizes, st.paper, [
+        "modes counted on the carried particle cloud at every step",
+        f"PDE: our finite-volume solution ({sizes['fv_cells']}^2 cells) for the paper's finite differences, read at "
+        f"t = 0.5 k to k = {fvr['K_ref']}"])
+    fb_modes = [[int(m) for m in r["modes"][:H_FB]] for r in runs["fb"]]
+    nonfb_modes = [[int(m) for m in r["modes"][:H_NONFB]] for r in runs["non_fb"]]
+    entries = [
+        assess(get_claim("agg-fb-four-then-one"), [dict(modes=m, horizon=H_FB) for m in fb_modes], seeds,
+               configuration=conf),
+        assess(get_claim("agg-fb-timeline"), [dict(modes=m, four_by=FOUR_BY, one_at=H_FB) for m in fb_modes], seeds,
+               configuration=conf),
+        assess(get_claim("agg-fb-vs-pde"), [dict(k_one_fb=pulse_timeline(m)["one_from"],
+                                                 k_one_reference=tl_ref["one_from"]) for m in fb_modes],
+               seeds, configuration=conf_pde),
+        assess(get_claim("agg-nonfb-four-pulses"), [dict(modes=m, horizon=H_NONFB) for m in nonfb_modes], seeds,
+               configuration=conf),
+    ]
+    all_runs = runs["fb"] + runs["non_fb"]
+    record_metrics(
+        st.key, st.profile, st.seed, entries,
+        checks={"no_nan": bool(all(np.isfinite(r["energy"]).all() for r in all_runs)),
+                "interaction_energy_decreased": bool(all(r["energy"][-1] < r["energy"][0] for r in all_runs)),
+                "reference_mass_conserved": bool(abs(fvr["cell_mass"][-1].sum() - 1.0) < 1e-9)},
+        metrics={"modes_fb": fb_modes, "modes_nonfb": nonfb_modes, "modes_reference": fvr["modes"],
+                 "spread_fb": [r["spread"] for r in runs["fb"]], "spread_reference": fvr["spread"],
+                 "timelines_fb": [r["timeline"] for r in runs["fb"]],
+                 "timelines_nonfb": [r["timeline"] for r in runs["non_fb"]], "timeline_reference": tl_ref,
+                 "energy_fb": [r["energy"] for r in runs["fb"]], "sizes": sizes, "seeds": seeds},
+        timings={f"{sc}_seconds_seed_{r['seed']}": round(r["wall"], 2) for sc in runs for r in runs[sc]})
+    return entries
+
+
+def _timeline_words(modes, horizon: int) -> str:
+    tl = pulse_timeline(modes)
+    four = f"four pulses from k = {tl['first']}" if tl["first"] else f"never four pulses by k = {horizon}"
+    one = (f"one pulse from k = {tl['one_from']}" if tl["one_from"] else
+           f"{modes[-1]} mode(s) at k = {horizon}" if len(modes) else "no step")
+    return f"{four}, {one}"
+
+
+def agg_glue(st: Setup, fvr: dict, agg: dict, entries: list) -> dict:
+    """The values the aggregation notebook's text glues, by name: verdicts, timelines of the runs and of the
+    finite-volume solution, the FB onset and merge order against it, pulse widths, the linear growth rate of a
+    flat density and the factor between the equation's merge and the paper's."""
+    seeds, runs, tl_ref, K_ref = st.seeds, agg["runs"], fvr["timeline"], fvr["K_ref"]
+    H_FB, H_NONFB = _agg_horizons(st)
+    fb_modes = [[int(m) for m in r["modes"][:H_FB]] for r in runs["fb"]]
+    nonfb_modes = [[int(m) for m in r["modes"][:H_NONFB]] for r in runs["non_fb"]]
+    out = {e["id"].replace("-", "_") + "_verdict": e["status"] for e in entries}
+    out.update(agg_n_seeds=len(seeds), agg_h_fb=H_FB, agg_h_nonfb=H_NONFB,
+               agg_fb_timelines="; ".join(f"seed {s}: " + _timeline_words(m, H_FB) for s, m in zip(seeds, fb_modes)),
+               agg_nonfb_timelines="; ".join(f"seed {s}: " + _timeline_words(m, H_NONFB)
+                                             for s, m in zip(seeds, nonfb_modes)),
+               agg_ref_four=tl_ref["first"] if tl_ref["first"] else float("nan"),
+               agg_ref_one="k = " + str(tl_ref["one_from"]) if tl_ref["one_from"] else f"not by k = {K_ref}",
+               agg_ref_one_t=f"t = {AGG_STEP * tl_ref['one_from']:g}" if tl_ref["one_from"] else "—",
+               agg_ref_modes_at_h=int(fvr["modes"][H_FB - 1]))
+    fb_first = [pulse_timeline(m)["first"] for m in fb_modes]
+    if all(f is not None for f in fb_first) and tl_ref["first"]:
+        rel = ("at the equation's onset or later" if min(fb_first) >= tl_ref["first"] else
+               "earlier than the equation" if max(fb_first) < tl_ref["first"] else "around the equation's onset")
+        out["agg_fb_onset"] = (f"from k = {min(fb_first)} to k = {max(fb_first)} over the seeds, {rel} (finite "
+                               f"volumes: k = {tl_ref['first']})")
+    else:
+        out["agg_fb_onset"] = "not in every seed within the paper's steps"
+    merged = [pulse_timeline(m)["one_from"] for m in fb_modes]
+    ref_one = tl_ref["one_from"]
+    if all(k is None for k in merged):
+        order = (f"reaches one pulse by k = {H_FB} in no seed" + (
+            f"; neither does the equation, which merges at k = {ref_one}, so whether FB merges later or earlier than "
+            f"the equation is not decided at the paper's horizon" if ref_one is not None and ref_one > H_FB else ""))
+    elif ref_one is None:
+        order = (f"reaches one pulse by k = {H_FB} in {sum(k is not None for k in merged)} of {len(merged)} seeds, "
+                 f"while the finite-volume solution does not merge within its {K_ref} steps")
+    else:
+        earlier = sum(k is not None and k < ref_one for k in merged)
+        order = f"merges before the equation (k = {ref_one}) in {earlier} of {len(merged)} seeds"
+    out["agg_fb_merge_order"] = order
+    w_fb = [float(r["spread"][H_FB - 1]) for r in runs["fb"]]
+    w_ref = float(fvr["spread"][H_FB - 1])
+    out.update(agg_spread_fb_h_min=min(w_fb), agg_spread_fb_h_max=max(w_fb), agg_spread_ref_h=w_ref)
+    w_ratio = [w / w_ref for w in w_fb]
+    if max(w_ratio) < 0.5:
+        out["agg_width_words"] = "much narrower than the equation's: the FB pulses shrink towards points"
+    elif min(w_ratio) >= 2 / 3 and max(w_ratio) <= 1.5:
+        out["agg_width_words"] = "about as wide as the equation's (within a factor 1.5)"
+    else:
+        out["agg_width_words"] = ("of a different width than the equation's (ratio "
+                                  + ", ".join(f"{v:.2f}" for v in w_ratio) + ")")
+    xi, rho0 = np.linspace(0.0, 6.0, 6001), 1.0 / 36.0
+    out["agg_growth_rate"] = float(np.max(xi**2 * (rho0 * np.exp(-xi**2 / 4) - AGG_NU * AGG_M * rho0 ** (AGG_M - 1))))
+    out["agg_ratio_needed"] = (ref_one / AGG_FB_STEPS[-1]) if ref_one else float("nan")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
