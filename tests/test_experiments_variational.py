@@ -196,3 +196,29 @@ def test_agg_drivers_small(capsys):
     assert g["agg_fb_timelines"].startswith("seed 0: ") and g["agg_growth_rate"] > 0
     plt.close("all")
     capsys.readouterr()
+
+
+def test_kl_drivers_small(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tiny = dict(K=2, outer=2, inner=1, batch=16, T=(8, 1), h=(8, 1))
+    sizes = dict(n_seeds=1, n_test=100, targets={"moons": dict(tiny, d=2), "gmm8": dict(tiny, d=8)})
+    st = ev.Setup("04_kl_sampling", "ci", torch.device("cpu"), 0, sizes, [0], ev.PAPER_SETTINGS["04_kl_sampling"])
+    results = ev.run_kl_ensemble(st)
+    r = results["moons"][0]
+    assert list(results) == ["moons", "gmm8"] and r["x"].shape == (100, 2) and len(r["null"]) == ev.NULL_DRAWS
+    assert "flow" in r and abs(r["fractions"].sum() - 1) < 1e-9 and len(r["dual_values"]) == 2
+    assert ev.kl_moons_figure(results).axes[1].get_title() == "ours, seed 0, k = 2"
+    frames, times, y = ev.kl_frames(st, results)
+    assert frames.shape == (3, 500, 2) and times == pytest.approx([0, 0.3, 0.6]) and y.shape == (100, 2)
+    assert list(ev.kl_pca_figures(results)) == ["gmm8"]
+    assert ev.kl_test_figure(st, results).axes[0].get_ylabel() == "energy distance (n = 100)"
+    entries = ev.kl_verdicts(st, results)
+    assert [e["id"] for e in entries] == ["kl-sampling-moons", "kl-sampling-gmm8"]
+    g = ev.kl_glue(st, results, entries)
+    assert g["kl_n_test"] == 100 and g["kl_summary"].count("\n") == 1 and g["kl_summary"].startswith("- **moons**")
+    plt.close("all")
+    capsys.readouterr()

@@ -18,7 +18,8 @@ so that every seeded draw comes from one stream in the order of Algorithm 1.
   every step; :func:`count_density_modes`, :func:`quadrant_spread`, :func:`pulse_timeline` read them;
   :func:`agg_reference` (the finite-volume solution), :func:`run_agg` over the seeds, their figures, verdicts and
   glued values;
-* :func:`make_target`, :func:`run_kl`, :func:`component_fractions`: KL sampling (Sec. 4.1).
+* :func:`make_target`, :func:`run_kl`, :func:`component_fractions`: KL sampling (Sec. 4.1); :func:`run_kl_ensemble`
+  with its two-sample tests, its figures, verdicts and glued values.
 """
 
 from __future__ import annotations
@@ -37,12 +38,14 @@ from ..claims import get as get_claim
 from ..claims.variational import (
     AGG_FB_STEPS,
     AGG_NONFB_STEPS,
+    NULL_DRAWS,
     OU_BAND_SD,
     OU_DIMS,
     OU_LAW_DRAWS,
     OU_PAPER_T09,
     PAPER_SETTINGS,
 )
+from ..diagnostics import two_sample_null
 from ..energies.variational import (
     GeneralizedEntropy,
     Interaction,
@@ -53,7 +56,7 @@ from ..energies.variational import (
 from ..errors import ParameterError
 from ..gmm import GaussianMixture
 from ..icnn import pushforward_log_density
-from ..metrics import fit_gaussian, gaussian_symkl
+from ..metrics import energy_distance, fit_gaussian, gaussian_symkl
 from ..plotting import band_figure, panel_grid, seed_dots, seed_lines, to_numpy
 from ..random import make_generator
 from ..reporting import record_metrics
@@ -66,7 +69,9 @@ __all__ = ["PROFILES", "Setup", "setup", "run_variational", "ou_problem", "run_o
            "ou_glue", "OU_CLAIM_IDS", "push_frames", "PME_STEP", "PME_T0", "PME_M", "pme_mass_check", "pme_flow",
            "run_pme_1d", "pme_figure", "pme_step_figures", "pme_frames", "run_pme_hd", "pme_hd_figure", "pme_live",
            "pme_verdicts", "pme_glue", "AGG_STEP", "AGG_M", "AGG_NU", "agg_reference", "run_agg", "agg_hist_figures",
-           "agg_curves_figure", "agg_frames", "agg_live", "agg_verdicts", "agg_glue", "porous_scheme", "aggregation_scheme", "run_aggregation",
+           "agg_curves_figure", "agg_frames", "agg_live", "agg_verdicts", "agg_glue", "KL_STEP", "KL_CLAIM_IDS",
+           "run_kl_ensemble", "kl_moons_figure", "kl_frames", "kl_pca_figures", "kl_test_figure", "kl_live",
+           "kl_verdicts", "kl_glue", "porous_scheme", "aggregation_scheme", "run_aggregation",
            "PushCache", "make_target", "kl_scheme", "run_kl", "component_fractions", "pulse_timeline",
            "quadrant_spread", "count_density_modes", "KL_TARGETS"]
 
@@ -1121,3 +1126,163 @@ def component_fractions(target: GaussianMixture, x: torch.Tensor) -> torch.Tenso
     return torch.bincount(comp.argmax(1), minlength=target.means.shape[0]).double() / x.shape[0]
 
 
+#: The JKO step a of KL sampling (Sec. 4.1).
+KL_STEP = 0.3
+#: The sampling claims by target.
+KL_CLAIM_IDS = {"moons": "kl-sampling-moons", "gmm8": "kl-sampling-gmm8", "gmm13": "kl-sampling-gmm13"}
+
+
+def run_kl_ensemble(st: Setup) -> dict:
+    """:func:`run_kl` for every target of ``st.sizes["targets"]`` and seed, then the two-sample test of each run:
+    ``n_test`` samples of ours and of the target against :data:`NULL_DRAWS` target-vs-target energy distances
+    (:func:`wgf_core.diagnostics.two_sample_null`), all drawn from one generator per seed (``s * 2**20 + 3``).
+
+    Returns ``{name: [per seed dict]}`` with ``seed``, ``target``, ``x`` / ``y`` (ours / target test samples),
+    ``ed`` (energy distance of ours to ``y``), ``null``, ``ed0`` (the same for :math:`P_0`), ``fractions`` and
+    ``tv_weights`` (component populations), ``dual_values``, ``wall``; the first seed also keeps its ``flow``.
+    Prints one line per run.
+    """
+    n_test, results = st.sizes["n_test"], {name: [] for name in st.sizes["targets"]}
+    for name, sz in st.sizes["targets"].items():
+        for s in st.seeds:
+            flow, target, _ = run_kl(name, sz, s, step=KL_STEP, device=st.device)   # the one runner, K steps
+            gen = make_generator(s * 2**20 + 3, st.device)   # the test's draws of member s
+            y = target.sample(n_test, gen)
+            x = flow.sample(n_test, generator=gen)
+            null = two_sample_null(energy_distance, lambda n, g: target.sample(n, g), y, NULL_DRAWS, gen)
+            x0 = flow.sample(n_test, k=0, generator=gen)
+            fr = component_fractions(target, x)
+            r = dict(seed=s, flow=flow, target=target, x=x, y=y, ed=float(energy_distance(x, y)), null=null,
+                     ed0=float(energy_distance(x0, y)), fractions=fr.cpu().numpy(),
+                     tv_weights=float(0.5 * (fr - target.weights.double().cpu()).abs().sum()),
+                     dual_values=[h["dual_value"] for h in flow.history], wall=sum(h["time_s"] for h in flow.history))
+            if s != st.seeds[0]:
+                del r["flow"]   # only the first seed's maps are kept (figures, animation)
+            results[name].append(r)
+            print(f"{name} seed {s}: energy distance {r['ed0']:.4f} (P_0) -> {r['ed']:.4f} (P_K); target vs target: "
+                  f"median {np.median(null):.4f}, largest {max(null):.4f}; TV of component weights "
+                  f"{r['tv_weights']:.3f}")
+    return results
+
+
+def kl_moons_figure(results: dict):
+    """Fig. 1: the two-moons target's test samples beside ours (first seed)."""
+    import matplotlib.pyplot as plt
+
+    r = results["moons"][0]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharex=True, sharey=True)
+    axes[0].scatter(*r["y"].cpu().numpy().T, s=2, c="grey")
+    axes[0].set(title="target (16-component mixture)", xlabel="x1", ylabel="x2")
+    axes[1].scatter(*r["x"].cpu().numpy().T, s=2, c="tab:blue")
+    axes[1].set(title=f"ours, seed {r['seed']}, k = {len(r['flow'].maps)}", xlabel="x1")
+    return fig
+
+
+def kl_frames(st: Setup, results: dict) -> tuple[np.ndarray, list, np.ndarray]:
+    """``(frames, times, target)``: 500 fresh :math:`P_0` samples of the first two-moons seed (seeded
+    ``seed + 9``) pushed to every step, and 500 of the target's test samples."""
+    r = results["moons"][0]
+    fl = r["flow"]
+    frames = push_frames(fl, fl.sample_p0(500, make_generator(st.seeds[0] + 9, st.device)))
+    return frames, [KL_STEP * k for k in range(len(frames))], r["y"][:500].cpu().numpy()
+
+
+def kl_pca_figures(results: dict) -> dict:
+    """Fig. 2: for each mixture target, the target's and our test samples (first seed) on the target's first two
+    principal components with KDE contours; ``{name: figure}``."""
+    import matplotlib.pyplot as plt
+    from scipy.stats import gaussian_kde
+    from sklearn.decomposition import PCA
+
+    figs = {}
+    for name in (n for n in results if n != "moons"):
+        r = results[name][0]
+        pca = PCA(2).fit(r["y"].cpu().numpy())
+        py, px = pca.transform(r["y"].cpu().numpy()), pca.transform(r["x"].cpu().numpy())
+        f, axes = plt.subplots(1, 2, figsize=(9, 4), sharex=True, sharey=True)
+        lo, hi = py.min(0) - 1, py.max(0) + 1
+        gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 80), np.linspace(lo[1], hi[1], 80))
+        for ax, pts, title in ((axes[0], py, "target"), (axes[1], px, f"ours, seed {r['seed']}")):
+            ax.scatter(*py.T, s=1, c="lightgrey")
+            kde = gaussian_kde(pts.T)
+            ax.contour(gx, gy, kde(np.stack([gx.ravel(), gy.ravel()])).reshape(gx.shape), levels=8)
+            ax.set(title=f"{name}: {title} (KDE contours)", xlabel="PC 1", ylabel="PC 2")
+        f.tight_layout()
+        figs[name] = f
+    return figs
+
+
+def kl_test_figure(st: Setup, results: dict):
+    """The two-sample test: per target, ours against the target (one dot per seed) and the target-vs-target
+    draws (marks)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    names = list(results)
+    seed_dots(ax, range(len(names)), [[r["ed"] for r in results[n]] for n in names], offset=0.1,
+              label="ours vs target (one dot per seed)", floors=[[v for r in results[n] for v in r["null"]]
+                                                                for n in names],
+              floor_label=f"target vs target ({NULL_DRAWS} draws)", floor_color="grey", log=True)
+    ax.set(xticks=range(len(names)), xticklabels=names, ylabel=f"energy distance (n = {st.sizes['n_test']})")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def kl_live(st: Setup, target: str = "moons", n_steps: int = 5, outer: int = 100):
+    """The live panel's run: ``n_steps`` steps on ``target`` for the first seed with ``outer`` map updates; 2000
+    samples of ours and of the target on the target's first two principal components."""
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+
+    targets = st.sizes["targets"]
+    sz = dict(targets.get(target, targets["moons"]), outer=int(outer))
+    f_l, tgt, _ = run_kl(target, sz, st.seeds[0], step=KL_STEP, steps=int(n_steps), device=st.device)
+    x = f_l.sample(2000).cpu().numpy()
+    y = tgt.sample(2000, make_generator(0, st.device)).cpu().numpy()
+    pca = PCA(2).fit(y)
+    f, ax = plt.subplots(figsize=(4, 4))
+    ax.scatter(*pca.transform(y).T, s=1, c="lightgrey", label="target")
+    ax.scatter(*pca.transform(x).T, s=1, c="tab:blue", label="ours")
+    ax.set(xlabel="PC 1", ylabel="PC 2")
+    ax.legend()
+    return f
+
+
+def kl_verdicts(st: Setup, results: dict) -> list:
+    """Assess the sampling claims (one per target) over the seeds and display the record; returns the entries."""
+    sizes, seeds, entries = st.sizes, st.seeds, []
+    for name, rs in results.items():
+        sz = sizes["targets"][name]
+        conf = configuration(st.profile, dict(sz, n_test=sizes["n_test"]), st.paper[name], [
+            "targets: stand-ins (the paper does not list the mixtures' means)",
+            f"network sizes T = {tuple(sz['T'])}, h = {tuple(sz['h'])} (width, hidden layers)"])
+        entries.append(assess(get_claim(KL_CLAIM_IDS[name]), [dict(energy_distance=r["ed"], null=r["null"]) for r in rs],
+                              seeds, configuration=conf))
+    keep = ("seed", "ed", "ed0", "null", "fractions", "tv_weights", "dual_values")
+    record_metrics(
+        st.key, st.profile, st.seed, entries,
+        checks={"no_nan": bool(all(torch.isfinite(r["x"]).all() for rs in results.values() for r in rs)),
+                # the JKO energy (variational KL estimate at the trained dual) decreases along the flow
+                "kl_energy_decreased": bool(all(r["dual_values"][-1] < r["dual_values"][0]
+                                                for rs in results.values() for r in rs))},
+        metrics={name: [{k: v for k, v in r.items() if k in keep} for r in rs] for name, rs in results.items()},
+        timings={f"{name}_seconds_seed_{r['seed']}": round(r["wall"], 2) for name, rs in results.items() for r in rs})
+    return entries
+
+
+def kl_glue(st: Setup, results: dict, entries: list) -> dict:
+    """The values the sampling notebook's text glues: the ensemble and test sizes and one summary line per target
+    (test ratios per seed, the same for :math:`P_0`, component weights, verdict)."""
+    summary = []
+    for e in entries:
+        name = e["id"].replace("kl-sampling-", "")
+        rs = results[name]
+        ratios = ", ".join(f"{r['ed'] / max(r['null']):.2g}" for r in rs)
+        tv = ", ".join(f"{r['tv_weights']:.2f}" for r in rs)
+        start = ", ".join(f"{r['ed0'] / max(r['null']):.2g}" for r in rs)
+        better = sum(r["ed"] < r["ed0"] for r in rs)
+        summary.append(f"- **{name}**: energy distance / largest target-vs-target value per seed {ratios} (a match "
+                       f"needs at most 1; the same ratio for the initial $P_0$: {start}, so {better} of {len(rs)} "
+                       f"seeds end closer to the target than they started); total variation of the component "
+                       f"weights {tv}; verdict **{e['status']}**.")
+    return dict(kl_n_seeds=len(st.seeds), kl_n_test=st.sizes["n_test"], kl_summary="\n".join(summary))
