@@ -935,6 +935,7 @@ def agg_curves_figure(st: Setup, fvr: dict, agg: dict):
                                "interaction energy W(P_k)")):
         ax.set(xlabel="JKO step k (t = 0.5 k)", ylabel=what)
         ax.legend(fontsize=8)
+    fig.tight_layout()
     for name, tl in ([("finite volumes", fvr["timeline"])] + [(f"{sc} seed {r['seed']}", r["timeline"])
                                                              for sc, rs in agg["runs"].items() for r in rs]):
         print(f"{name:>18}: four pulses from k = {tl['first']} to k = {tl['last']}, one pulse from k = {tl['one_from']}")
