@@ -73,3 +73,152 @@ def test_run_aggregation_and_push_cache():
         cache.get(4)
     with pytest.raises(ParameterError, match="'mode'"):
         ev.aggregation_scheme("jko", sz, 0)
+
+
+# --------------------------------------------------------------------------------------------- notebook drivers
+def test_setup_checks_parameters_and_applies_overrides(capsys):
+    st = ev.setup("01_ornstein_uhlenbeck", "ci", "cpu", 3, dims="2,6", n_seeds=2, outer=None, batch=64)
+    assert st.sizes["dims"] == [2, 6] and st.sizes["batch"] == 64 and st.seeds == [3, 4] and st.seed == 3
+    assert st.key == "variational/01_ornstein_uhlenbeck" and st.paper["outer"] == 500
+    assert ev.PROFILES["01_ornstein_uhlenbeck"]["ci"]["dims"] == [2, 6, 12, 16, 32]   # the table is not changed
+    kl = ev.setup("04_kl_sampling", "ci", "cpu", 0, outer=7)
+    assert all(v["outer"] == 7 for v in kl.sizes["targets"].values())
+    assert ev.PROFILES["04_kl_sampling"]["ci"]["targets"]["moons"]["outer"] == 30
+    for kw, name in ((dict(seed=-1), "seed"), (dict(seed="abc"), "seed"), (dict(profile="fast"), "profile"),
+                     (dict(device="cuda:99"), "device"), (dict(batch=1), "batch"), (dict(dims=[1]), "dims"),
+                     (dict(n_steps=3), "n_steps")):
+        args = dict(profile="ci", device="cpu", seed=0) | kw
+        with pytest.raises(ParameterError, match=f"'{name}'"):
+            ev.setup("01_ornstein_uhlenbeck", args.pop("profile"), args.pop("device"), args.pop("seed"), **args)
+    capsys.readouterr()
+
+
+def _ou_setup(**sz):
+    sizes = dict(OU_SZ, dims=[2, 6], n_seeds=1, **sz)
+    return ev.Setup("01_ornstein_uhlenbeck", "ci", torch.device("cpu"), 0, sizes, [0],
+                    ev.PAPER_SETTINGS["01_ornstein_uhlenbeck"])
+
+
+def test_ou_ensemble_table_figures_verdicts_and_glue(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    st = _ou_setup()
+    ens = ev.run_ou_ensemble(st)
+    assert [r["d"] for r in ens["rows"]] == [2, 6] and ens["K"] == 18 and len(ens["results"][6]) == 1
+    assert all(a > 0 for d in (2, 6) for a in ens["stiffness"][d])
+    assert ens["stiffness"][2][0] == pytest.approx(0.05 * float(torch.linalg.eigvalsh(ev.ou_problem(2, 0)[0]).max()))
+    table = ev.ou_table(ens)
+    assert table.count("\n| ") == 3 and "| 2 | -3.34 |" in table and "| 6 | -2.99 |" in table
+    frames, times = ev.ou_frames(ens)
+    assert frames.shape == (18, 300, 2) and times[0] == pytest.approx(0.05)
+    fig = ev.ou_figure(ens)
+    assert fig.axes[0].get_xlabel() == "dimension d" and fig.axes[2].get_ylabel().startswith("training time")
+    figs = ev.ou_curve_figures(ens)
+    assert list(figs) == ["d = 2", "d = 6"] and figs["d = 2"].axes[0].get_ylabel() == "SymKL to exact P_t"
+    entries = ev.ou_verdicts(st, ens)
+    assert [e["id"] for e in entries] == ["ou-symkl-d2", "ou-floor-d2", "ou-symkl-d6", "ou-floor-d6", "ou-time-vs-d"]
+    g = ev.ou_glue(st, ens, entries)
+    assert g["ou_n_runs"] == 2 and g["ou_n_diverged"] == 0 and g["ou_reference"] == '`reference="pushed"`'
+    assert g["ou_stiff_max"] == max(ens["stiffness"][2] + ens["stiffness"][6])
+    assert g["ou_diverged"] == "none" and g["ou_paper_pass"] in ("2", "none")
+    plt.close("all")
+    capsys.readouterr()
+
+
+def test_pme_drivers_small(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = dict(ev.PROFILES["02_porous_medium"]["ci"], n_steps=2, outer=3, batch=32, pool=256, steps_hd=1, outer_hd=2)
+    st = ev.Setup("02_porous_medium", "ci", torch.device("cpu"), 0, sizes, [0], ev.PAPER_SETTINGS["02_porous_medium"])
+    assert ev.pme_mass_check().startswith("mass with the paper's C=(3/16)^(1/3): 2.000000 | with the unit-mass C: 1.000000")
+    pm = ev.run_pme_1d(st)
+    assert pm["K"] == 2 and len(pm["tables"][0]) == 2 and set(pm["dens"][0]) == {1, 2}
+    assert pm["dens"][0][2].shape == pm["xs"].shape == (801,) and pm["samples"].shape == (20000,)
+    fig = ev.pme_figure(pm)
+    assert fig.axes[0].get_ylabel() == "density" and fig.axes[1].get_ylabel() == "L1 distance"
+    assert list(ev.pme_step_figures(pm)) == ["k = 1", "k = 2"]
+    frames, times = ev.pme_frames(st, pm)
+    assert frames.shape == (3, 300, 2) and times == pytest.approx([0.002, 0.003, 0.004])
+    hdr = ev.run_pme_hd(st)
+    assert [r["k"] for r in hdr["hd"]] == [0, 1] and set(hdr["growth"][0]) == {3}
+    assert ev.pme_hd_figure(st, hdr).axes[0].get_xlabel() == "JKO step k"
+    entries = ev.pme_verdicts(st, pm, hdr)
+    assert [e["id"] for e in entries] == ["pme-1d-time-discretisation-dominates", "pme-hd-spreading"]
+    g = ev.pme_glue(st, pm, hdr, entries)
+    assert g["pme_K"] == 2 and g["pme_growth"].startswith("n = 3: ") and g["pme_holds_at"].startswith("seed 0: ")
+    plt.close("all")
+    capsys.readouterr()
+
+
+def test_push_frames_from_the_previous_frame():
+    sz = dict(outer=2, inner=1, batch=32, pool=200, lr=5e-3, width=6, depth=1)
+    energy, scheme = ev.aggregation_scheme("non_fb", sz, 0)
+    ev.run_variational(energy, scheme, 0.5, 4, show_progress=False)
+    x0 = scheme.sample_p0(50, torch.Generator().manual_seed(1))
+    fr = ev.push_frames(scheme, x0, every=2)
+    assert fr.shape == (3, 50, 2) and np.allclose(fr[2], scheme.push(x0, 4).numpy(), atol=1e-5)
+    with pytest.raises(ParameterError, match="'every'"):
+        ev.push_frames(scheme, x0, every=0)
+
+
+def test_agg_drivers_small(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = dict(ev.PROFILES["03_aggregation_diffusion"]["ci"], n_steps_fb=3, n_steps_nonfb=2, outer=2, pool=200,
+                 batch=32, fv_steps=3)
+    st = ev.Setup("03_aggregation_diffusion", "ci", torch.device("cpu"), 0, sizes, [0],
+                  ev.PAPER_SETTINGS["03_aggregation_diffusion"])
+    fvr = ev.agg_reference(st)
+    assert fvr["K_ref"] == 3 and fvr["modes"].shape == (3,) and abs(fvr["cell_mass"][-1].sum() - 1) < 1e-9
+    agg = ev.run_agg(st)
+    assert [len(agg["runs"][sc]) for sc in ("fb", "non_fb")] == [1, 1] and agg["runs"]["fb"][0]["modes"].shape == (3,)
+    figs = ev.agg_hist_figures(st, fvr, agg)
+    assert list(figs) == ["FB (Fig. 5)", "finite volumes", "non-FB (Fig. 8)"]
+    assert len(figs["FB (Fig. 5)"].axes) == 2 and figs["non-FB (Fig. 8)"].axes[0].get_xlabel() == "x1"
+    fig = ev.agg_curves_figure(st, fvr, agg)
+    assert fig.axes[0].get_ylabel() == "number of modes"
+    frames, times = ev.agg_frames(agg)
+    assert frames.shape == (4, 400, 2) and times == [0.0, 0.5, 1.0, 1.5]
+    entries = ev.agg_verdicts(st, fvr, agg)
+    assert [e["id"] for e in entries] == ["agg-fb-four-then-one", "agg-fb-timeline", "agg-fb-vs-pde",
+                                          "agg-nonfb-four-pulses"]
+    g = ev.agg_glue(st, fvr, agg, entries)
+    assert g["agg_h_fb"] == 3 and g["agg_h_nonfb"] == 2 and g["agg_fb_vs_pde_verdict"] == entries[2]["status"]
+    assert g["agg_fb_timelines"].startswith("seed 0: ") and g["agg_growth_rate"] > 0
+    plt.close("all")
+    capsys.readouterr()
+
+
+def test_kl_drivers_small(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tiny = dict(K=2, outer=2, inner=1, batch=16, T=(8, 1), h=(8, 1))
+    sizes = dict(n_seeds=1, n_test=100, targets={"moons": dict(tiny, d=2), "gmm8": dict(tiny, d=8)})
+    st = ev.Setup("04_kl_sampling", "ci", torch.device("cpu"), 0, sizes, [0], ev.PAPER_SETTINGS["04_kl_sampling"])
+    results = ev.run_kl_ensemble(st)
+    r = results["moons"][0]
+    assert list(results) == ["moons", "gmm8"] and r["x"].shape == (100, 2) and len(r["null"]) == ev.NULL_DRAWS
+    assert "flow" in r and abs(r["fractions"].sum() - 1) < 1e-9 and len(r["dual_values"]) == 2
+    assert ev.kl_moons_figure(results).axes[1].get_title() == "ours, seed 0, k = 2"
+    frames, times, y = ev.kl_frames(st, results)
+    assert frames.shape == (3, 500, 2) and times == pytest.approx([0, 0.3, 0.6]) and y.shape == (100, 2)
+    assert list(ev.kl_pca_figures(results)) == ["gmm8"]
+    assert ev.kl_test_figure(st, results).axes[0].get_ylabel() == "energy distance (n = 100)"
+    entries = ev.kl_verdicts(st, results)
+    assert [e["id"] for e in entries] == ["kl-sampling-moons", "kl-sampling-gmm8"]
+    g = ev.kl_glue(st, results, entries)
+    assert g["kl_n_test"] == 100 and g["kl_summary"].count("\n") == 1 and g["kl_summary"].startswith("- **moons**")
+    plt.close("all")
+    capsys.readouterr()

@@ -128,3 +128,42 @@ def test_particles_figures_one_closed_figure_per_label():
     assert not plt.get_fignums()  # closed: shown through a selector
     with pytest.raises(ParameterError, match="'particles'"):
         plotting.particles_figures([])
+
+
+def test_seed_dots_lines_and_band_figure():
+    fig, ax = plt.subplots()
+    plotting.seed_dots(ax, [2, 6], [[1.0, np.nan], [2.0, 3.0]], floors=[[0.5], [1.5]], label="ours", floor_label="floor")
+    ax.set(xlabel="d", ylabel="log10 SymKL")
+    assert len(ax.lines) == 4 and [t.get_text() for t in ax.legend().get_texts()] == ["ours", "floor"]
+    assert len(ax.lines[0].get_xdata()) == 1   # the NaN is skipped
+    lines = plotting.seed_lines(ax, np.arange(3), [np.ones(3), np.zeros(3)], label="one line per seed", draw="step",
+                                where="mid")
+    assert len(lines) == 2 and lines[0].get_label() == "one line per seed" and lines[1].get_label().startswith("_")
+    plt.close(fig)
+    f = plotting.band_figure(np.arange(4), np.ones((2, 4)), label="ours", xlabel="t", ylabel="SymKL",
+                             floor=np.full(4, 0.5))
+    assert f.axes[0].get_xlabel() == "t" and f.axes[0].get_ylabel() == "SymKL" and len(f.axes[0].lines) == 2
+    plt.close(f)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda ax: plotting.seed_dots(ax, [1, 2], [[1.0]]), "values"),
+    (lambda ax: plotting.seed_dots(ax, [1], [[1.0]], floors=[[1.0], [2.0]]), "floors"),
+    (lambda ax: plotting.seed_lines(ax, np.arange(3), []), "ys"),
+    (lambda ax: plotting.seed_lines(ax, np.arange(3), [np.ones(4)]), "ys"),
+    (lambda ax: plotting.seed_lines(ax, np.arange(3), [np.ones(3)], labels=["a", "b"]), "labels"),
+    (lambda ax: plotting.seed_lines(ax, np.arange(3), [np.ones(3)], draw="bar"), "draw"),
+    (lambda ax: plotting.band_figure(np.arange(3), np.ones((2, 4)), label="m", xlabel="t", ylabel="y"), "runs_values"),
+    (lambda ax: plotting.band_figure(np.arange(3), np.ones(3), label="m", xlabel="", ylabel="y"), "xlabel"),
+    (lambda ax: plotting.band_figure(np.arange(3), np.ones(3), label="m", xlabel="t", ylabel="y", floor=np.ones(2)),
+     "floor"),
+])
+def test_per_seed_figures_refuse_bad_inputs_naming_the_parameter(call, name):
+    fig, ax = plt.subplots()
+    before = len(plt.get_fignums())
+    try:
+        with pytest.raises(ParameterError, match=f"parameter '{name}'"):
+            call(ax)
+        assert len(plt.get_fignums()) == before
+    finally:
+        plt.close(fig)

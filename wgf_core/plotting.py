@@ -358,3 +358,110 @@ def particles_figures(particles, target=None, *, titles=None, figsize=(3.6, 3.4)
         plt.close(fig)
         figs[label] = fig
     return figs
+
+
+# ----------------------------------------------------------------------------- per-seed figures (thin notebooks:
+# variational paper; general: any ensemble of seeds)
+def seed_dots(ax, positions, values, *, label: Optional[str] = None, floors=None, floor_label: Optional[str] = None,
+              offset: float = 0.0, color="C0", floor_color="k", log: bool = False):
+    """Per-seed values as dots above each position, and reference values ("floors") as horizontal marks.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    positions : sequence of float, length G
+        Abscissa of each group (a dimension, a target index, ...).
+    values : sequence of G sequences
+        The per-seed values of each group (non-finite ones are skipped); dots at ``position + offset``.
+    floors : sequence of G sequences, optional
+        Reference values of each group (an exact solution, a noise floor), marks at ``position - offset``.
+    label, floor_label : str, optional
+        Legend entries (given once).
+    log : bool
+        Logarithmic y-axis.
+
+    Returns
+    -------
+    ax
+    """
+    pos = [float(p) for p in positions]
+    if len(values) != len(pos):
+        raise ParameterError(f"parameter 'values' has {len(values)} groups; it needs one per position ({len(pos)})")
+    if floors is not None and len(floors) != len(pos):
+        raise ParameterError(f"parameter 'floors' has {len(floors)} groups; it needs one per position ({len(pos)})")
+    for i, p in enumerate(pos):
+        v = to_numpy(values[i]).reshape(-1)
+        v = v[np.isfinite(v)]
+        ax.plot([p + offset] * len(v), v, "o", color=color, alpha=0.7, label=label if i == 0 else None)
+        if floors is not None:
+            f = to_numpy(floors[i]).reshape(-1)
+            ax.plot([p - offset] * len(f), f, "_", color=floor_color, ms=12, mew=2,
+                    label=floor_label if i == 0 else None)
+    if log:
+        ax.set_yscale("log")
+    return ax
+
+
+def seed_lines(ax, x, ys, *, label: Optional[str] = None, labels: Optional[Sequence[str]] = None, color=None,
+               draw: str = "plot", **style):
+    """One line per seed: the rows of ``ys`` against ``x``, labelled once (``label``) or each (``labels``).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    x : array (T,)
+    ys : sequence of arrays (T,)
+        One row per seed (non-empty).
+    label : str, optional
+        Legend entry of the first row only ("... (one line per seed)").
+    labels : sequence of str, optional
+        One legend entry per row (instead of ``label``).
+    draw : {"plot", "step", "semilogy"}
+        The Axes method drawing each row; ``style`` goes to it (``where="mid"`` for steps, markers, ...).
+
+    Returns
+    -------
+    list of the drawn lines
+    """
+    rows = list(ys)
+    if not rows:
+        raise ParameterError("parameter 'ys' is empty: it needs one row per seed")
+    if labels is not None and len(labels) != len(rows):
+        raise ParameterError(f"parameter 'labels' has {len(labels)} entries for {len(rows)} rows")
+    if draw not in ("plot", "step", "semilogy"):
+        raise ParameterError(f"parameter 'draw' = {draw!r} is not allowed: 'plot', 'step' or 'semilogy'")
+    style.setdefault("alpha", 0.7)
+    xi = to_numpy(x).reshape(-1)
+    lines = []
+    for i, y in enumerate(rows):
+        yi = to_numpy(y).reshape(-1)
+        if xi.shape != yi.shape:
+            raise ParameterError(f"parameter 'ys' row {i} has {yi.size} values for {xi.size} abscissae")
+        lab = labels[i] if labels is not None else (label if i == 0 else None)
+        lines += getattr(ax, draw)(xi, yi, color=color, label=lab, **style)
+    return lines
+
+
+def band_figure(x, runs_values, *, label: str, xlabel: str, ylabel: str, title: str = "", floor=None,
+                floor_label: str = "floor", log: bool = True, figsize=(5, 3.5)):
+    """A figure of one curve over runs: mean +- one standard deviation (:func:`mean_std_band`), and an optional
+    floor curve ``(T,)`` (an exact solution's error, a noise level) dashed in black. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    for name, text in (("label", label), ("xlabel", xlabel), ("ylabel", ylabel)):
+        if not isinstance(text, str) or not text:
+            raise ParameterError(f"parameter '{name}' = {text!r} is not allowed: a non-empty string")
+    fig, ax = plt.subplots(figsize=figsize)
+    try:
+        mean_std_band(ax, x, runs_values, label=label, log=log)
+        if floor is not None:
+            fl = to_numpy(floor).reshape(-1)
+            if fl.shape != to_numpy(x).reshape(-1).shape:
+                raise ParameterError(f"parameter 'floor' has {fl.size} values; it needs one per x")
+            ax.plot(to_numpy(x).reshape(-1), fl, "k--", lw=1, label=floor_label)
+    except ParameterError:
+        plt.close(fig)
+        raise
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend()
+    return fig
