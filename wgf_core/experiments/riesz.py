@@ -277,6 +277,8 @@ def _setup_mnist(profile, dev, seed, sizes, p) -> Setup:
     if p["end_time"] is not None:
         sizes["end_time"] = check_positive("end_time", p["end_time"])
     sizes["batch"] = sizes["n_particles"]   # full batches, as in the script
+    # step sizes: the paper's schedule (0.5 until t = 5, then 1, 2, 3, and 6 from t = 6000) for the particle flow at
+    # every profile; for the neural schemes at `paper`
     neural = (paper_mnist_taus(sizes["end_time"]) if sizes["tau"] == "schedule"
               else [sizes["tau"]] * max(1, round(sizes["end_time"] / sizes["tau"])))
     seeds = claims.seed_list(seed, sizes["n_seeds"])
