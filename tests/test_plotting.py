@@ -167,3 +167,72 @@ def test_per_seed_figures_refuse_bad_inputs_naming_the_parameter(call, name):
         assert len(plt.get_fignums()) == before
     finally:
         plt.close(fig)
+
+
+# --- the helpers added with the thin riesz notebooks ---
+class _Traj:
+    """A stand-in trajectory: 4 snapshots of 2 runs of 10 particles in 2-D."""
+
+    def __init__(self, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.snapshot_times = np.linspace(0.0, 1.0, 4)
+        self.x_snapshots = torch.randn(4, 2, 10, 2, generator=g).numpy()
+
+
+def test_snapshot_grid_rows_columns_titles_and_decoration():
+    seen = []
+    fig = plotting.snapshot_grid({"a": _Traj(0), "b": _Traj(1)}, n_cols=3, xlim=(-3, 3), ylim=(-3, 3),
+                                 decorate=lambda ax, t: seen.append(t))
+    axes = fig.axes
+    assert len(axes) == 6 and axes[0].get_title() == "a, t = 0.0" and axes[5].get_title() == "b, t = 1.0"
+    assert axes[0].get_xlim() == (-3, 3) and len(seen) == 6
+    plt.close(fig)
+    frames = plotting.snapshot_frames({"a": _Traj(0), "b": _Traj(1)}, time_format=".2f")
+    assert len(frames) == 4 and all(len(f.axes) == 2 for f in frames)
+    assert frames[1].axes[1].get_title() == "b, t = 0.33"
+    for f in frames:
+        plt.close(f)
+
+
+def test_run_lines_one_colour_per_label_floor_and_reference():
+    fig, ax = plt.subplots()
+    x = np.arange(5.0)
+    plotting.run_lines(ax, {"p": [(x, x + 1), (x, x + 2)], "q": [(x, 2 * x + 1)]}, xlabel="time t", ylabel="MMD",
+                       yscale="log", floor=0.5, floor_label="noise floor", reference=(x, x + 3, "exact"))
+    assert ax.get_xlabel() == "time t" and ax.get_ylabel() == "MMD" and ax.get_yscale() == "log"
+    lines = ax.get_lines()
+    assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["p", "q", "exact", "noise floor"]
+    plt.close(fig)
+
+
+def test_scatter_figure_and_image_rows():
+    fig = plotting.scatter_figure(torch.randn(20, 3), title="tau = 0.5", xlim=(-2, 2),
+                                  decorate=lambda ax: ax.axhline(0))
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "x1" and ax.get_ylabel() == "x2" and ax.get_title() == "tau = 0.5"
+    assert ax.get_xlim() == (-2, 2) and len(ax.get_lines()) == 1
+    plt.close(fig)
+    fig = plotting.image_rows([torch.rand(3, 16), np.ones((2, 16))], ["first", "second"], shape=(4, 4))
+    assert [a.get_title() for a in fig.axes] == ["first", "second"]
+    assert fig.axes[0].get_images()[0].get_array().shape == (4, 12)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: plotting.snapshot_grid({}), "trajectories"),
+    (lambda: plotting.snapshot_grid({"a": np.zeros(3)}), "trajectories"),
+    (lambda: plotting.snapshot_grid({"a": _Traj()}, n_cols=0), "n_cols"),
+    (lambda: plotting.snapshot_frames([]), "trajectories"),
+    (lambda: plotting.run_lines(plt.gca(), {}, xlabel="t", ylabel="y"), "curves"),
+    (lambda: plotting.run_lines(plt.gca(), {"a": [np.ones(3)]}, xlabel="t", ylabel="y"), "curves"),
+    (lambda: plotting.run_lines(plt.gca(), {"a": [(np.ones(3), np.ones(3))]}, xlabel="t", ylabel="y",
+                                yscale="symlog"), "yscale"),
+    (lambda: plotting.scatter_figure(np.zeros(5)), "x"),
+    (lambda: plotting.image_rows([np.zeros((2, 16))], ["a", "b"], shape=(4, 4)), "titles"),
+    (lambda: plotting.image_rows([np.zeros((2, 15))], ["a"], shape=(4, 4)), "rows"),
+])
+def test_riesz_helpers_refuse_bad_inputs_naming_the_parameter(call, name):
+    with pytest.raises(ParameterError, match=rf"parameter '{name}'"):
+        call()
+    plt.close("all")

@@ -465,3 +465,210 @@ def band_figure(x, runs_values, *, label: str, xlabel: str, ylabel: str, title: 
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend()
     return fig
+
+
+# --- added with the thin riesz notebooks; general: snapshot grids and frames of any particle flow, one line per
+# --- run with a floor, one scatter per figure (step-size selectors, live panels), rows of images ---
+
+def _snapshot_source(trajectories, name: str = "trajectories") -> dict:
+    """``trajectories`` checked: a non-empty mapping label -> object with ``snapshot_times`` and ``x_snapshots``."""
+    if not hasattr(trajectories, "items") or not trajectories:
+        raise ParameterError(f"parameter {name!r} must be a non-empty mapping label -> trajectory (with "
+                             f"snapshot_times and x_snapshots), got {type(trajectories).__name__}")
+    for label, tr in trajectories.items():
+        if not (hasattr(tr, "snapshot_times") and hasattr(tr, "x_snapshots")):
+            raise ParameterError(f"parameter {name!r} entry {label!r} has no snapshot_times / x_snapshots: it must be "
+                                 f"a trajectory (wgf_core.runner.Trajectory), got {type(tr).__name__}")
+    return dict(trajectories)
+
+
+def _scatter_panel(ax, p, *, s: float, xlim=None, ylim=None, title: str = "", fontsize=None, decorate=None, t=None,
+                   ticks: bool = False):
+    p = to_numpy(p)
+    ax.scatter(p[:, 0], p[:, 1], s=s)
+    if decorate is not None:
+        decorate(ax, t)
+    ax.set(aspect="equal")
+    if xlim is not None:
+        ax.set_xlim(xlim)
+    if ylim is not None:
+        ax.set_ylim(ylim)
+    if not ticks:
+        ax.set(xticks=[], yticks=[])
+    ax.set_title(title, fontsize=fontsize)
+
+
+def snapshot_grid(trajectories, *, n_cols: int = 5, run: int = 0, xlim=None, ylim=None, s: float = 1.5,
+                  panel=(2.4, 2.1), time_format: str = ".1f", decorate: Optional[Callable] = None):
+    """Snapshots of 2-D particle flows: one row per label, ``n_cols`` columns at evenly spaced snapshots.
+
+    Parameters
+    ----------
+    trajectories : mapping label -> trajectory
+        Each with ``snapshot_times`` ``(S,)`` and ``x_snapshots`` ``(S, runs, n, d)``
+        (:class:`~wgf_core.runner.Trajectory`); the first two coordinates of run ``run`` are drawn.
+    n_cols : int
+        Columns: snapshots ``round(linspace(0, S - 1, n_cols))`` of each row.
+    xlim, ylim : pair of float, optional
+    s : float
+        Marker size.
+    panel : (width, height)
+        Size of one panel in inches.
+    time_format : str
+        Format of the time in the panel titles ``"label, t = ..."``.
+    decorate : callable ``(ax, t)``, optional
+        Draws extras on each panel (a reference circle at time ``t``, ...).
+
+    Returns
+    -------
+    Figure
+    """
+    import matplotlib.pyplot as plt
+
+    trajs = _snapshot_source(trajectories)
+    if isinstance(n_cols, bool) or not isinstance(n_cols, (int, np.integer)) or n_cols < 1:
+        raise ParameterError(f"parameter 'n_cols' = {n_cols!r} is not allowed: an integer >= 1")
+    fig, axes = plt.subplots(len(trajs), n_cols, figsize=(panel[0] * n_cols, panel[1] * len(trajs)), squeeze=False)
+    for i, (label, tr) in enumerate(trajs.items()):
+        cols = np.linspace(0, len(tr.snapshot_times) - 1, n_cols).round().astype(int)
+        for j, c in enumerate(cols):
+            t = tr.snapshot_times[c]
+            _scatter_panel(axes[i, j], tr.x_snapshots[c, run], s=s, xlim=xlim, ylim=ylim, fontsize=8, t=t,
+                           decorate=decorate, title=f"{label}, t = {t:{time_format}}")
+    fig.tight_layout()
+    return fig
+
+
+def snapshot_frames(trajectories, *, run: int = 0, xlim=None, ylim=None, s: float = 1.5, panel=(3.0, 3.0),
+                    time_format: str = ".1f", decorate: Optional[Callable] = None) -> list:
+    """One figure per snapshot index (panels side by side, one per label): the frames of
+    :func:`wgf_core.widgets.frame_slider`.
+
+    Parameters as :func:`snapshot_grid`; as many frames as the shortest trajectory has snapshots.
+
+    Returns
+    -------
+    list of Figure
+    """
+    import matplotlib.pyplot as plt
+
+    trajs = _snapshot_source(trajectories)
+    frames = []
+    for c in range(min(len(tr.snapshot_times) for tr in trajs.values())):
+        fig, axes = plt.subplots(1, len(trajs), figsize=(panel[0] * len(trajs), panel[1]), squeeze=False)
+        for ax, (label, tr) in zip(axes[0], trajs.items()):
+            t = tr.snapshot_times[c]
+            _scatter_panel(ax, tr.x_snapshots[c, run], s=s, xlim=xlim, ylim=ylim, t=t, decorate=decorate,
+                           title=f"{label}, t = {t:{time_format}}")
+        frames.append(fig)
+    return frames
+
+
+def run_lines(ax, curves, *, xlabel: str, ylabel: str, xscale: str = "linear", yscale: str = "linear",
+              floor: Optional[float] = None, floor_label: str = "floor", reference=None, legend: bool = True,
+              **style):
+    """One line per run, one colour per label (labelled once), a dotted floor and a dashed reference.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    curves : mapping label -> sequence of ``(x, y)`` pairs
+        The runs of each label (seeds of an ensemble), drawn in colour ``C<k>`` for the k-th label.
+    xlabel, ylabel : str
+    xscale, yscale : {"linear", "log"}
+    floor : float, optional
+        A dotted horizontal line (a noise floor), labelled ``floor_label``.
+    reference : ``(x, y, label)``, optional
+        A dashed black curve (an exact solution).
+    **style
+        Passed to ``ax.plot`` for the runs (``marker``, ``ms``, ...).
+
+    Returns
+    -------
+    ax
+    """
+    if not hasattr(curves, "items") or not curves:
+        raise ParameterError(f"parameter 'curves' must be a non-empty mapping label -> list of (x, y), got {curves!r}")
+    for name, value in (("xscale", xscale), ("yscale", yscale)):
+        if value not in ("linear", "log"):
+            raise ParameterError(f"parameter {name!r} = {value!r} is not allowed: 'linear' or 'log'")
+    for k, (label, runs) in enumerate(curves.items()):
+        for j, xy in enumerate(runs):
+            if not (isinstance(xy, (tuple, list)) and len(xy) == 2):
+                raise ParameterError(f"parameter 'curves' entry {label!r} must be a sequence of (x, y) pairs")
+            ax.plot(to_numpy(xy[0]), to_numpy(xy[1]), color=f"C{k}", alpha=0.8, label=label if j == 0 else None,
+                    **style)
+    if reference is not None:
+        ax.plot(to_numpy(reference[0]), to_numpy(reference[1]), "k--", label=reference[2])
+    if floor is not None:
+        ax.axhline(floor, color="k", ls=":", label=floor_label)
+    ax.set(xscale=xscale, yscale=yscale, xlabel=xlabel, ylabel=ylabel)
+    if legend:
+        ax.legend()
+    return ax
+
+
+def scatter_figure(x, *, title: str = "", xlim=None, ylim=None, s: float = 1.5, size=(3.6, 3.2),
+                   decorate: Optional[Callable] = None, xlabel: str = "x1", ylabel: str = "x2"):
+    """One 2-D particle scatter in its own figure (a step-size selector's page, a live panel's output).
+
+    Parameters
+    ----------
+    x : array or tensor ``(n, d)``, ``d >= 2`` (first two coordinates drawn)
+    title, xlabel, ylabel : str
+    xlim, ylim : pair of float, optional
+    s : float
+        Marker size.
+    size : (width, height) in inches
+    decorate : callable ``(ax)``, optional
+        Draws extras (a reference circle, ...).
+
+    Returns
+    -------
+    Figure
+    """
+    import matplotlib.pyplot as plt
+
+    p = to_numpy(x)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ParameterError(f"parameter 'x' has shape {p.shape}: it must have shape (n, d) with d >= 2")
+    fig, ax = plt.subplots(figsize=size)
+    _scatter_panel(ax, p, s=s, xlim=xlim, ylim=ylim, title=title, ticks=True,
+                   decorate=None if decorate is None else (lambda a, t: decorate(a)))
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    return fig
+
+
+def image_rows(rows, titles: Sequence[str], *, shape=(28, 28), width: float = 12.0, row_height: float = 1.25):
+    """Rows of grey-scale images, each row the images of one set side by side (clipped to [0, 1]).
+
+    Parameters
+    ----------
+    rows : sequence of arrays or tensors ``(k, h * w)``
+        One set of flattened images per row (generated digits, ...).
+    titles : sequence of str
+        One title per row.
+    shape : (h, w)
+        Image shape.
+
+    Returns
+    -------
+    Figure
+    """
+    import matplotlib.pyplot as plt
+
+    rows = [to_numpy(r) for r in rows]
+    if not rows or len(titles) != len(rows):
+        raise ParameterError(f"parameter 'titles' has length {len(titles)}: it must have one title per row "
+                             f"({len(rows)} rows, at least one)")
+    h, w = shape
+    for r in rows:
+        if r.ndim != 2 or r.shape[1] != h * w:
+            raise ParameterError(f"parameter 'rows' has an entry of shape {r.shape}: each must have shape (k, {h * w})")
+    fig, axes = plt.subplots(len(rows), 1, figsize=(width, row_height * len(rows)), squeeze=False)
+    for ax, r, t in zip(axes[:, 0], rows, titles):
+        ax.imshow(np.concatenate(list(r.clip(0, 1).reshape(-1, h, w)), axis=1), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(t, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
