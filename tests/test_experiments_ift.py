@@ -1,0 +1,250 @@
+"""Drivers of the IFT notebooks (wgf_core.experiments.ift): setups, runs, figures, verdicts, records, extras."""
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import nbformat  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from wgf_core.experiments import ift as X  # noqa: E402
+from wgf_core.flows import ift  # noqa: E402
+from wgf_core.validation import ParameterError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _glue_names(notebook: str) -> set:
+    """The glue names the notebook's markdown uses ({glue:text}`name:fmt`, {glue:md}`name`)."""
+    nb = nbformat.read(ROOT / "notebooks" / "ift" / notebook, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    return {m.split(":")[0] for m in re.findall(r"\{glue:\w+\}`([^`]+)`", text)}
+
+
+@pytest.fixture(scope="module")
+def small_2d():
+    S = X.setup_2d("ci", n=10, steps=40, noise_off=20)
+    S.sizes.update(sweep_max=1, sweep_steps=20, qp_steps=4, log_every=10, snapshot_every=10)
+    P = X.problem(S)
+    P.common.update(log_every=10, snapshot_every=10, show_progress=False)
+    results, timings = X.run_methods(P, X.METHODS_2D)
+    return S, P, results, timings
+
+
+@pytest.fixture(scope="module")
+def small_100d():
+    S = X.setup_100d("ci", n=10, steps=40, dim=5, noise_off=20)
+    S.sizes.update(grid_steps=20)
+    P = X.problem(S)
+    P.common.update(log_every=10, snapshot_every=10, show_progress=False)
+    results, timings = X.run_methods(P, X.METHODS_100D)
+    return S, P, results, timings
+
+
+# ----------------------------------------------------------------------------- setups
+
+
+def test_setup_2d_per_target_and_page():
+    for target, spec in X.TARGETS_2D.items():
+        S = X.setup_2d("ci", target=target)
+        assert S.notebook == spec["page"] and S.spec is spec and S.dim == 2 and S.dtype == torch.float64
+        assert S.seeds == [0, 1] and S.member_seeds == [0, 1]
+        assert S.convention == ift.Convention()  # the registry's CONVENTION_2D
+        assert X.setup_2d("ci", target=target, page=spec["page"]).notebook == spec["page"]
+    S = X.setup_2d("default", seed=3)
+    assert S.seeds == list(range(3, 23)) and S.member_seeds == [3, 8, 13, 18]
+    assert "runs_per_member = 5 (paper 50)" in S.conf["deviations"]
+    text = str(S)
+    assert "convention:" in text and "bandwidth" not in text.split("\n")[-1]
+
+
+def test_setup_2d_overrides_reach_sizes_convention_and_configuration():
+    S = X.setup_2d("ci", n=12, sigma=2.0, bandwidth="sigma2", step_scale="1/n", kernel="gauss")
+    assert S.sizes["n"] == 12 and S.convention.bandwidth == "sigma2" and S.convention.step_scale == "1/n"
+    assert any(d.startswith("n = 12") for d in S.conf["deviations"])
+    assert any(d.startswith("bandwidth") for d in S.conf["deviations"])
+    assert X.setup_2d("ci", kernel="imq").kernel == "imq"
+
+
+@pytest.mark.parametrize("kw, name", [
+    (dict(target="cube"), "target"), (dict(page="ift/02_mixture_2d"), "page"), (dict(device="cuda:99"), "device"),
+    (dict(seed=-1), "seed"), (dict(profile="fast"), "profile"), (dict(n=0), "n"), (dict(noise_off=-1), "noise_off"),
+    (dict(sigma=-1.0), "sigma"), (dict(eta=0), "eta"), (dict(bandwidth="x"), "bandwidth"),
+    (dict(step_scale="n"), "step_scale"), (dict(energy="third"), "energy"), (dict(target_mode="new"), "target_mode"),
+    (dict(kernel="nope"), "kernel"), (dict(profile="default", runs=7), "runs"),
+])
+def test_setup_2d_refuses_bad_parameters_naming_them(kw, name):
+    kw = dict(dict(profile="ci"), **kw)
+    with pytest.raises(ParameterError, match=f"'{name}'"):
+        X.setup_2d(kw.pop("profile"), **kw)
+
+
+def test_setup_100d_and_its_errors():
+    S = X.setup_100d("ci", seed=2, target_seed=1)
+    assert S.notebook == "ift/03_mixture_100d" and S.dim == 100 and S.dtype == torch.float32
+    assert S.seeds == S.member_seeds == [2, 3] and S.target_seed == 1
+    assert S.convention == ift.Convention(**X.claims_ift.CONVENTION_100D) and S.sizes["kernel"] == "gauss"
+    assert any(d.startswith("n = 30") for d in S.conf["deviations"])
+    assert "kernel" in str(S)
+    for kw, name in [(dict(target_seed=-1), "target_seed"), (dict(dim=0), "dim"), (dict(eta_wfr=-1), "eta_wfr"),
+                     (dict(kernel="nope"), "kernel"), (dict(seed="a"), "seed")]:
+        with pytest.raises(ParameterError, match=f"'{name}'"):
+            X.setup_100d("ci", **kw)
+
+
+# ----------------------------------------------------------------------------- problems and runs
+
+
+def test_problem_2d_and_100d():
+    S = X.setup_2d("ci", target="mixture")
+    P = X.problem(S)
+    assert len(P.floors) == 2 and P.floor == float(np.median(P.floors)) and P.target.means.shape == (3, 2)
+    assert P.common["seeds"] == S.seeds and "eta" not in P.common and P.eta["ift_qp"] == S.sizes["eta"]
+    assert P.floors == ift.target_noise_floors(P.target, S.kernel_obj, 30, [0, 1], repeats=20)
+    S = X.setup_100d("ci", dim=4)
+    P = X.problem(S)
+    assert P.target.dim == 4 and P.eta == {"mmd": 0.1, "mmd_noise": 0.1, "ift": 0.001, "wfr": 0.5}
+    assert P.common["dtype"] == torch.float32
+    assert "component mean norms" in X.mixture_summary(P.target)
+
+
+def test_run_methods_is_run_experiment_per_method(small_2d):
+    S, P, results, timings = small_2d
+    assert list(results) == list(X.METHODS_2D) and set(timings) == {f"{m}_seconds" for m in X.METHODS_2D}
+    again = ift.run_experiment("ift", P.init, P.target, eta=S.sizes["eta"], **P.common)
+    assert np.array_equal(again.metrics["mmd2"], results["ift"].metrics["mmd2"])
+    assert results["ift"].metrics["mmd2"].shape[0] == 2
+    assert X.final_lines(results).count("\n") == 2
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_plot_mmd2_draws_labelled_curves_and_refuses_bad_curves(small_2d):
+    S, P, results, _ = small_2d
+    fig, ax = plt.subplots()
+    X.plot_mmd2(ax, {"a": results["mmd"], "b": (results["ift"].steps, results["ift"].metrics["mmd2"])},
+                floor=P.floor, noise_off=20, title="t")
+    assert ax.get_xlabel() == X.STEPS_LABEL and ax.get_ylabel() == "MMD²" and ax.get_yscale() == "log"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["a", "b", "noise floor", "noise switched off"]
+    plt.close(fig)
+    for bad in ({}, [1, 2]):
+        with pytest.raises(ParameterError, match="'curves'"):
+            X.plot_mmd2(plt.gca(), bad)
+    with pytest.raises(ParameterError, match="'runs_values'"):
+        X.curves_figure({"a": (np.arange(3), np.ones((2, 4)))}, close=True)
+    plt.close("all")
+
+
+def test_figures_2d(small_2d):
+    S, P, results, _ = small_2d
+    fig = X.main_curves(S, P, results)
+    assert isinstance(fig, Figure) and "noise floor (two 10-point" in fig.axes[0].get_legend().get_texts()[-2].get_text()
+    fig = X.trajectories_figure(S, results)
+    assert len(fig.axes) == 3 and all(ax.get_xlabel() == "$x_1$" for ax in fig.axes)
+    assert fig.axes[2].get_title() == ift.METHOD_LABELS["ift"]
+    plt.close("all")
+    assert "<script" in X.animation(S, P, results["ift"]).data
+
+
+def test_figures_100d(small_100d):
+    S, P, results, _ = small_100d
+    fig = X.main_curves(S, P, results)
+    assert fig.axes[0].get_title().startswith("d = 5, n = 10")
+    fig = X.projection_figure(P, results)
+    assert len(fig.axes) == 4 and fig.axes[0].get_ylabel() == "second in-plane coordinate"
+    project = X.projector(P.target)
+    assert project(P.target.means).shape == (3, 2)
+    plt.close("all")
+    assert "<script" in X.animation(S, P, results["ift"]).data
+
+
+# ----------------------------------------------------------------------------- verdicts and records
+
+
+def test_verdicts_and_record_2d_cover_the_prose(small_2d):
+    S, P, results, _ = small_2d
+    vs_law = {m: ift.mmd2_to_law(r, S.kernel_obj, P.target, S.seeds) for m, r in results.items()}
+    entries, measured, glued = X.verdicts_2d(S, P, results, vs_law)
+    assert [e["id"] for e in entries] == list(S.spec["claims"])
+    assert len(measured) == 2 and all("floor" in m for m in measured)
+    glued_in_notebook = {"floor_med", "seed0", "sweep_summary", *X.PROSE_2D}
+    assert _glue_names("01_particles_2d.ipynb") <= set(glued) | glued_in_notebook
+    assert glued["n_runs"] == 2 and glued["mmd_final_min"] <= glued["mmd_final_med"] <= glued["mmd_final_max"]
+    rec = X.record_2d(S, P, results, measured, vs_law, [], {"ift": results["ift"]})
+    assert set(rec["checks"]) == {"no_nan", "mmd_decreased_every_run", "weights_on_simplex"}
+    assert rec["checks"]["no_nan"] and rec["checks"]["weights_on_simplex"]
+    assert rec["metrics"]["per_run"] is measured and rec["metrics"]["seeds"] == S.seeds
+
+
+def test_verdicts_and_record_100d_cover_the_prose(small_100d):
+    S, P, results, _ = small_100d
+    entries, measured, glued = X.verdicts_100d(S, P, results)
+    assert [e["id"] for e in entries] == ["ift100-vs-wfr", "ift100-vanilla"]
+    assert _glue_names("03_mixture_100d.ipynb") <= set(glued) | {"floor_med", "seed0"}
+    ratio = X.early_ratio(measured)
+    assert glued["early_ratio_med"] == float(np.median(ratio))
+    rec = X.record_100d(S, P, results, measured, {"x": [1.0]})
+    assert rec["checks"]["weights_on_simplex"] and rec["metrics"]["dim"] == 5
+    assert rec["metrics"]["extra_ift_at_1000_over_noisy_final"] == ratio.tolist()
+
+
+def test_checks_catch_a_nan_and_weights_off_the_simplex(small_2d):
+    _, _, results, _ = small_2d
+
+    class Bad:
+        metrics = {"mmd2": np.array([[1.0, np.nan]])}
+        w = torch.tensor([[0.7, 0.7]], dtype=torch.float64)
+
+    c = X.checks({"ift": Bad()})
+    assert not c["no_nan"] and not c["weights_on_simplex"]
+    assert X.checks(results)["weights_on_simplex"]
+
+
+# ----------------------------------------------------------------------------- extras
+
+
+def test_convention_sweep_and_table(small_2d):
+    S, P, _, _ = small_2d
+    rows, figs, seconds = X.convention_sweep(S, P)
+    assert len(rows) == 1 and rows[0]["convention"] == S.convention.label and seconds > 0
+    assert set(rows[0]["criteria_met"]) == set(S.spec["claims"])
+    assert list(figs) == [S.convention.label] and isinstance(figs[S.convention.label], Figure)
+    assert not plt.get_fignums()  # closed: shown through a selector
+    table, summary = X.sweep_table(rows)
+    assert table.startswith("convention") and summary.endswith("of the 1 conventions meet every criterion in "
+                                                                 "their single short run.")
+
+
+def test_qp_vs_pgd(small_2d):
+    S, P, _, _ = small_2d
+    cmp, timings, fig = X.qp_vs_pgd(S, P, qp_max_iter=5)
+    assert list(cmp) == ["ift", "ift_qp"] and set(timings) == {"ift_comparison_seconds", "ift_qp_comparison_seconds"}
+    assert cmp["ift"].metrics["mmd2"].shape[0] == S.sizes["qp_runs"] and fig.axes[0].get_ylabel() == "MMD²"
+    plt.close("all")
+
+
+def test_eta_grid_reuses_the_main_runs_at_the_main_step(small_100d):
+    S, P, results, _ = small_100d
+    figs, final, seconds = X.eta_grid(S, P, results)
+    assert len(figs) == len(final) == 6 and not plt.get_fignums()
+    keep = results["ift"].steps <= 20
+    assert final["ift, eta = 0.001"] == results["ift"].metrics["mmd2"][:1, keep][:, -1].tolist()
+
+
+def test_live_flows_return_figures(small_2d, small_100d):
+    S, P, _, _ = small_2d
+    assert isinstance(X.live_flow_2d(S, P, method="mmd", n=10, steps=20), Figure)
+    S, _, _, _ = small_100d
+    assert isinstance(X.live_flow_100d(S, method="wfr", dim=3, n=10, steps=20), Figure)
+    plt.close("all")
+    assert set(X.LIVE_CONTROLS_2D) <= set(X.live_flow_2d.__code__.co_varnames)
+    assert set(X.LIVE_CONTROLS_100D) <= set(X.live_flow_100d.__code__.co_varnames)

@@ -1,0 +1,590 @@
+r"""Experiment drivers of the IFT paper (Gladin, Dvurechensky, Mielke, Zhu, NeurIPS 2024).
+
+What the notebooks ``notebooks/ift/01_particles_2d.ipynb`` (2-D targets, parameter ``target``) and
+``notebooks/ift/03_mixture_100d.ipynb`` (100-D mixture) call, on top of the flows of
+:mod:`wgf_core.flows.ift`:
+
+* :func:`setup_2d`, :func:`setup_100d`: the profiles, the validation of every parameter (a
+  :class:`~wgf_core.errors.ParameterError` naming it), the seeds and the configuration of the verdicts
+  (:class:`Setup`); :func:`problem`: the initial law, the target, the noise floors per run and the
+  settings shared by every run (:class:`Problem`);
+* :func:`run_methods`: the main runs of the schemes, one batch per method;
+* :func:`plot_mmd2` (the MMD² curves with mean +- std band, noise floor and noise switch-off),
+  :func:`trajectories_figure` (2-D paths), :func:`projection_figure` (100-D particles on the plane of
+  the component means);
+* :func:`verdicts_2d`, :func:`verdicts_100d`: the claims of :mod:`wgf_core.claims.ift` assessed, and the
+  numbers the prose glues; :func:`record_2d`, :func:`record_100d`: checks and metrics of the record;
+* the extras: :func:`convention_sweep` (2-D), :func:`qp_vs_pgd` (2-D), :func:`eta_grid` (100-D), and the
+  live panels' callbacks :func:`live_flow_2d`, :func:`live_flow_100d`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .. import claims as C
+from .. import gaussian_targets
+from ..claims import ift as claims_ift
+from ..errors import ParameterError
+from ..flows import ift
+from ..kernels import Kernel, get_kernel
+from ..validation import check_choice, check_device, check_int, check_positive, select_profile
+
+__all__ = ["TARGETS_2D", "Setup", "Problem", "setup_2d", "setup_100d", "problem", "run_methods", "final_lines", "mixture_summary",
+           "plot_mmd2", "curves_figure", "main_curves", "trajectories_figure", "projector", "projection_figure", "animation",
+           "checks", "early_ratio", "verdicts_2d", "verdicts_100d",
+           "record_2d", "record_100d", "convention_sweep", "sweep_table", "qp_vs_pgd", "eta_grid", "live_flow_2d",
+           "live_flow_100d", "METHODS_2D", "METHODS_100D", "LIVE_CONTROLS_2D", "LIVE_CONTROLS_100D"]
+
+#: The schemes of the 2-D experiments and of the 100-D one.
+METHODS_2D = ("mmd", "mmd_noise", "ift")
+METHODS_100D = ("mmd", "mmd_noise", "ift", "wfr")
+#: Abscissa of every MMD² curve: the paper counts an IFT / WFR iteration as 2 steps.
+STEPS_LABEL = "steps (one IFT iteration = 2 steps)"
+
+#: What differs between the paper's two 2-D experiments; notebooks/pages.toml makes a book page of each.
+TARGETS_2D = {
+    "gaussian": dict(
+        page="ift/01_gaussian_2d", claims=("ift-stuck", "ift-noise", "ift-fast", "ift-teleport"),
+        sample=gaussian_targets.gaussian_2d_target, show=4000, lim=(-3, 9),
+        figures="**Fig. 3(a) and Fig. 4**", fig_curves="Fig. 3(a)", fig_paths="Fig. 4",
+        target_formula=r"$\pi = \mathcal N\left(0, \begin{pmatrix}1 & 1/2\\ 1/2 & 2\end{pmatrix}\right)$",
+        claims_from="The paper states these claims in its paragraph on this experiment (Sec. 4, *Gaussian "
+                    "target in 2D experiment*)."),
+    "mixture": dict(
+        page="ift/02_mixture_2d", claims=("iftmix-stuck", "iftmix-noise", "iftmix-fast", "iftmix-teleport"),
+        sample=gaussian_targets.mixture_2d_target, show=5000, lim=(-4, 10),
+        figures="**Fig. 3(b) and Fig. 5**", fig_curves="Fig. 3(b)", fig_paths="Fig. 5",
+        target_formula=r"$\pi = \tfrac13\left[\mathcal N\left(0, \begin{pmatrix}1 & 1/2\\ 1/2 & 2\end{pmatrix}\right) "
+                               r"+ \mathcal N\left(\begin{pmatrix}3\\-1\end{pmatrix}, I\right) + \mathcal N\left(\begin{pmatrix}1\\4"
+                               r"\end{pmatrix}, \begin{pmatrix}3 & 1/2\\ 1/2 & 1\end{pmatrix}\right)\right]$",
+        claims_from="The paper states these claims in its paragraph on the 2-D Gaussian experiment; for this "
+                    "mixture it says only *The second experiment has a similar setup* and shows Fig. 3(b) and "
+                    "Fig. 5, so the claims below carry the Gaussian paragraph's words to the mixture (their "
+                    "`where` says so)."),
+}
+#: The prose of a 2-D page that depends on its target (glued by name).
+PROSE_2D = ("figures", "target_formula", "fig_curves", "fig_paths", "claims_from")
+
+# The paper's configuration of the 2-D experiments (Sec. 4). The convention fields are fixed in the claim
+# registry before any run (claims_ift.CONVENTION_2D, reasons in claims_ift.CONVENTION_2D_NOTES): the
+# verdicts are decided there, whatever the convention sweep shows.
+PAPER_2D = dict(runs_per_member=50, n=100, steps=6000, sigma=10.0, tau=50.0, eta=0.1, noise=10.0, noise_off=3000,
+                bandwidth=claims_ift.CONVENTION_2D["bandwidth"], step_scale=claims_ift.CONVENTION_2D["step_scale"],
+                energy=claims_ift.CONVENTION_2D["energy"], target_mode=claims_ift.CONVENTION_2D["target"])
+PROFILES_2D = {
+    "ci": dict(PAPER_2D, runs=2, runs_per_member=1, n=30, steps=300, noise_off=150, log_every=10, snapshot_every=30,
+               sweep="neighbours", sweep_max=2, sweep_steps=200, qp_runs=1, qp_steps=20),
+    "default": dict(PAPER_2D, runs=20, runs_per_member=5, log_every=50, snapshot_every=200,
+                    sweep="neighbours", sweep_max=5, sweep_steps=1600, qp_runs=2, qp_steps=200),
+    "paper": dict(PAPER_2D, runs=150, runs_per_member=50, log_every=20, snapshot_every=100,
+                  sweep="all", sweep_max=16, sweep_steps=2000, qp_runs=2, qp_steps=400),
+}
+# the paper's values (dim, steps, noise_off) and the authors' script's (the others; see
+# claims_ift.CONVENTION_100D_NOTES)
+PAPER_100D = dict(runs=20, n=10_000, dim=100, steps=9000, sigma=10.0, tau=1.0, eta_ift=0.001, eta_wfr=0.5, noise=2.0,
+                  noise_off=4000, kernel="gauss")
+PROFILES_100D = {
+    "ci": dict(PAPER_100D, runs=2, n=30, steps=600, noise_off=300, log_every=20, snapshot_every=30,
+               grid_runs=1, grid_steps=200),
+    "default": dict(PAPER_100D, runs=3, n=100, log_every=50, snapshot_every=300, grid_runs=1, grid_steps=2000),
+    "paper": dict(PAPER_100D, log_every=50, snapshot_every=150, grid_runs=2, grid_steps=9000),
+}
+_CONVENTION_FIELDS = ("bandwidth", "step_scale", "energy", "target_mode")
+
+
+@dataclass
+class Setup:
+    """The validated setup of one IFT notebook (:func:`setup_2d`, :func:`setup_100d`)."""
+
+    notebook: str  #: the record's key
+    profile: str
+    seed: int
+    device: torch.device
+    sizes: dict  #: the profile's sizes with the parameters given
+    kernel: str  #: kernel name
+    kernel_obj: Kernel
+    convention: ift.Convention
+    seeds: list  #: run r has seed seeds[r]
+    member_seeds: list  #: the seed of each ensemble member (its first run)
+    conf: dict  #: the configuration of the verdicts (wgf_core.claims.configuration)
+    dim: int = 2
+    spec: dict = field(default_factory=dict)  #: 2-D: the target's entry of TARGETS_2D
+    target_seed: int = 0  #: 100-D: seed of the random mixture
+
+    @property
+    def dtype(self) -> torch.dtype:
+        # 2-D: MMD^2 reaches 1e-8, float32 cancellation in the V-statistic is ~1e-7; 100-D: MMD^2 stays
+        # above 1e-3, float32 is exact enough and twice as fast
+        return torch.float64 if self.dim == 2 else torch.float32
+
+    def __str__(self) -> str:
+        skip = _CONVENTION_FIELDS if self.dim == 2 else ()
+        deviations = self.conf["deviations"] or "the paper's values"
+        return "\n".join([f"profile={self.profile!r} device={self.device} seeds={self.seeds} kernel={self.kernel_obj}",
+                          f"convention: {self.convention.label}", f"configuration of the verdicts: {deviations}",
+                          str({k: v for k, v in self.sizes.items() if k not in skip})])
+
+
+def _override(sizes: dict, ints: dict, positives: dict) -> None:
+    for name, value in ints.items():
+        if value is not None:
+            sizes[name] = check_int(name, value, minimum=0 if name == "noise_off" else 1)
+    for name, value in positives.items():
+        if value is not None:
+            sizes[name] = check_positive(name, value)
+
+
+def setup_2d(profile: str, device="cpu", seed: int = 0, *, target: str = "gaussian", page: Optional[str] = None,
+             runs=None, n=None, steps=None, kernel: str = "gauss", sigma=None, tau=None, eta=None, noise=None,
+             noise_off=None, bandwidth=None, step_scale=None, energy=None, target_mode=None) -> Setup:
+    """The validated setup of ``ift/01_particles_2d`` (:data:`PROFILES_2D`); None takes the profile's value.
+
+    ``target`` is a key of :data:`TARGETS_2D`; ``page`` the record's key (None: the target's page; another
+    target's page is refused). Raises :class:`~wgf_core.errors.ParameterError` naming the first bad parameter.
+    """
+    target = check_choice("target", target, tuple(TARGETS_2D))
+    spec = TARGETS_2D[target]
+    notebook = spec["page"] if page is None else check_choice("page", page, (spec["page"],))
+    dev = check_device(device)
+    seed = check_int("seed", seed, minimum=0)
+    sizes = select_profile(profile, PROFILES_2D)
+    _override(sizes, dict(runs=runs, n=n, steps=steps, noise_off=noise_off),
+              dict(sigma=sigma, tau=tau, eta=eta, noise=noise))
+    for name, value, allowed in [("bandwidth", bandwidth, ("2sigma2", "sigma2")),
+                                 ("step_scale", step_scale, ("none", "1/n")),
+                                 ("energy", energy, ("half", "full")), ("target_mode", target_mode, ("fixed", "fresh"))]:
+        if value is not None:
+            sizes[name] = check_choice(name, value, allowed)
+    kernel_obj = get_kernel(kernel, sizes["sigma"])  # unknown kernel name -> ParameterError naming 'kernel'
+    convention = ift.Convention(*(sizes[k] for k in _CONVENTION_FIELDS))
+    if kernel == "gauss":
+        kernel_obj = convention.kernel(sizes["sigma"])
+    if sizes["runs"] % sizes["runs_per_member"]:
+        raise ParameterError(f"parameter 'runs' = {sizes['runs']} is not allowed: a multiple of "
+                             f"{sizes['runs_per_member']} (runs per ensemble member at profile={profile!r})")
+    seeds = C.seed_list(seed, sizes["runs"])  # run r of every batched flow has seed seeds[r]
+    # one ensemble member = the mean over runs_per_member runs (the paper's Fig. 3 shows the mean over 50 runs)
+    member_seeds = seeds[:: sizes["runs_per_member"]]
+    conf = C.configuration(profile, dict(sizes, kernel=kernel), dict(PAPER_2D, kernel="gauss"),
+                           notes=claims_ift.CONVENTION_2D_NOTES)
+    return Setup(notebook, profile, seed, dev, sizes, kernel, kernel_obj, convention, seeds, member_seeds, conf,
+                 dim=2, spec=spec)
+
+
+def setup_100d(profile: str, device="cpu", seed: int = 0, *, runs=None, n=None, steps=None, dim=None,
+               kernel: str = "gauss", sigma=None, tau=None, eta_ift=None, eta_wfr=None, noise=None, noise_off=None,
+               target_seed: int = 0) -> Setup:
+    """The validated setup of ``ift/03_mixture_100d`` (:data:`PROFILES_100D`); None takes the profile's value.
+
+    The convention is the authors' script's, fixed in the registry (``claims_ift.CONVENTION_100D``).
+    Raises :class:`~wgf_core.errors.ParameterError` naming the first bad parameter.
+    """
+    dev = check_device(device)
+    seed = check_int("seed", seed, minimum=0)
+    target_seed = check_int("target_seed", target_seed, minimum=0)
+    sizes = select_profile(profile, PROFILES_100D)
+    _override(sizes, dict(runs=runs, n=n, steps=steps, dim=dim, noise_off=noise_off),
+              dict(sigma=sigma, tau=tau, eta_ift=eta_ift, eta_wfr=eta_wfr, noise=noise))
+    kernel_obj = get_kernel(kernel, sizes["sigma"])  # unknown kernel name -> ParameterError naming 'kernel'
+    sizes["kernel"] = kernel
+    convention = ift.Convention(**claims_ift.CONVENTION_100D)  # fixed before the run (the authors' script)
+    if kernel == "gauss":
+        kernel_obj = convention.kernel(sizes["sigma"])
+    seeds = C.seed_list(seed, sizes["runs"])  # run r of every batched flow is seed member seeds[r]
+    conf = C.configuration(profile, sizes, PAPER_100D, notes=claims_ift.CONVENTION_100D_NOTES)
+    return Setup("ift/03_mixture_100d", profile, seed, dev, sizes, kernel, kernel_obj, convention, seeds, seeds, conf,
+                 dim=sizes["dim"], target_seed=target_seed)
+
+
+@dataclass
+class Problem:
+    """The initial law, the target, the noise floors per run and the settings every main run shares."""
+
+    init: Any  #: GaussianMixture of the initial particles
+    target: Any  #: GaussianMixture of the target
+    floors: list  #: MMD² between two independent n-point target samples, per run
+    common: dict  #: keyword arguments of ift.run_experiment shared by the main runs
+    eta: dict  #: weight step per method
+
+    @property
+    def floor(self) -> float:
+        """The median noise floor over the runs (the dashed line)."""
+        return float(np.median(self.floors))
+
+
+def problem(S: Setup) -> Problem:
+    """The problem of a setup: 2-D, the paper's initial law and the page's target; 100-D, the standard
+    normal and the random mixture of ``S.target_seed``; with the noise floor of each run from its seed."""
+    sz, dev, dtype = S.sizes, S.device, S.dtype
+    if S.dim == 2 and S.spec:
+        init = gaussian_targets.gaussian_2d_init(device=dev, dtype=dtype)
+        target = S.spec["sample"](device=dev, dtype=dtype)
+        floors = ift.target_noise_floors(target, S.kernel_obj, sz["n"], S.seeds, repeats=20, device=dev)
+        eta = {m: sz["eta"] for m in ift.METHODS}
+    else:
+        init = gaussian_targets.standard_normal(S.dim, device=dev, dtype=dtype)
+        target = gaussian_targets.random_mixture(S.dim, 3, seed=S.target_seed, device=dev, dtype=dtype)
+        floors = ift.target_noise_floors(target, S.kernel_obj, sz["n"], S.seeds, repeats=10, device=dev, dtype=dtype)
+        eta = {"mmd": 0.1, "mmd_noise": 0.1, "ift": sz["eta_ift"], "wfr": sz["eta_wfr"]}  # unused by MMD flows
+    common = dict(n=sz["n"], seeds=S.seeds, steps=sz["steps"], sigma=sz["sigma"], tau=sz["tau"], noise=sz["noise"],
+                  noise_off=sz["noise_off"], convention=S.convention, device=dev, dtype=dtype,
+                  log_every=sz["log_every"], snapshot_every=sz["snapshot_every"], kernel=S.kernel)
+    return Problem(init, target, floors, common, eta)
+
+
+def mixture_summary(target) -> str:
+    """The norms of the component means and the smallest eigenvalue of each covariance, rounded."""
+    norms = np.round(target.means.norm(dim=-1).tolist(), 3).tolist()
+    eig = np.round(torch.linalg.eigvalsh(target.covs.double())[:, 0].tolist(), 3).tolist()
+    return f"component mean norms: {norms}\nsmallest covariance eigenvalues: {eig}"
+
+
+def final_lines(results: dict, precision: int = 2) -> str:
+    """One line per method: its final MMD² per run."""
+    return "\n".join(f"{ift.METHOD_LABELS[m]:28s} final MMD^2 per run "
+                     f"{np.array2string(r.metrics['mmd2'][:, -1], precision=precision)}" for m, r in results.items())
+
+
+def run_methods(P: Problem, methods: Sequence[str]) -> tuple[dict, dict]:
+    """The main runs: ``(results, timings)``, results by method (:class:`~wgf_core.runner.Trajectory`, all
+    runs of a method in one batch) and ``{method}_seconds``."""
+    results, timings = {}, {}
+    for method in methods:
+        results[method] = ift.run_experiment(method, P.init, P.target, eta=P.eta[method], **P.common)
+        timings[f"{method}_seconds"] = results[method].seconds
+    return results, timings
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def plot_mmd2(ax, curves: dict, *, floor: Optional[float] = None, floor_label: str = "noise floor",
+              noise_off: Optional[int] = None, xlabel: str = STEPS_LABEL, ylabel: str = "MMD²",
+              title: Optional[str] = None, title_size: float = 9, legend_size: Optional[float] = 7):
+    """MMD² curves, each the mean over runs with a +-1 std band (log scale, :func:`~wgf_core.plotting.mean_std_band`).
+
+    ``curves``: label -> :class:`~wgf_core.runner.Trajectory` (its ``steps`` and ``metrics["mmd2"]``) or a pair
+    ``(steps, values (runs, T))``. ``floor``: a dashed noise floor; ``noise_off``: a dotted line where the
+    noise is switched off. Returns ``ax``.
+    """
+    from ..plotting import mean_std_band
+
+    if not hasattr(curves, "items") or not curves:
+        raise ParameterError(f"parameter 'curves' must be a non-empty mapping label -> trajectory or (steps, values), "
+                             f"got {type(curves).__name__}")
+    for label, c in curves.items():
+        steps, values = (c.steps, c.metrics["mmd2"]) if hasattr(c, "metrics") else c
+        mean_std_band(ax, steps, values, label)
+    if floor is not None:
+        ax.axhline(floor, ls="--", c="k", lw=1, label=floor_label)
+    if noise_off is not None:
+        ax.axvline(noise_off, ls=":", c="0.5", lw=1, label="noise switched off")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=title_size)
+    ax.legend(fontsize=legend_size)
+    return ax
+
+
+def curves_figure(curves: dict, *, figsize=(6, 3.6), close: bool = False, **kw):
+    """A figure of :func:`plot_mmd2` (closed with ``close``, for a selector). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize)
+    plot_mmd2(ax, curves, **kw)
+    if close:
+        plt.close(fig)
+    return fig
+
+
+def main_curves(S: Setup, P: Problem, results: dict):
+    """The paper's Fig. 3 / Fig. 6: the main runs' MMD² curves, with noise floor and noise switch-off."""
+    n, runs = S.sizes["n"], S.sizes["runs"]
+    if S.dim == 2:
+        kw = dict(ylabel="MMD² to the target sample", title_size=8,
+                  title=f"mean ± std (log scale) over {runs} runs; {S.convention.label}")
+    else:
+        kw = dict(ylabel="MMD² to the evaluation sample", xlabel="steps (one IFT / WFR iteration = 2 steps)",
+                  title=f"d = {S.dim}, n = {n}, mean ± std (log scale) over {runs} runs")
+    return curves_figure({ift.METHOD_LABELS[m]: r for m, r in results.items()}, figsize=(6.5, 4), floor=P.floor,
+                         floor_label=f"noise floor (two {n}-point target samples)", noise_off=S.sizes["noise_off"], **kw)
+
+
+def trajectories_figure(S: Setup, results: dict, *, n_shown: int = 30):
+    """The paper's Fig. 4 / Fig. 5: a random subsample of ``n_shown`` particles of the first run, paths from
+    step 0 to the page's shown step (weight as colour intensity, vanished particles hollow)."""
+    import matplotlib.pyplot as plt
+
+    from ..plotting import scatter_particles
+
+    show, lim, n = min(S.spec["show"], S.sizes["steps"]), S.spec["lim"], S.sizes["n"]
+    sub = np.random.default_rng(S.seeds[0]).choice(n, size=min(n_shown, n), replace=False)
+    fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 4), sharex=True, sharey=True)
+    for ax, (method, r) in zip(np.atleast_1d(axes), results.items()):
+        k = int(np.searchsorted(r.snapshot_steps, show, side="right")) - 1
+        path = r.x_snapshots[: k + 1, 0][:, sub]
+        for i in range(path.shape[1]):
+            ax.plot(path[:, i, 0], path[:, i, 1], c="0.7", lw=0.5, zorder=0)
+        ax.scatter(path[0, :, 0], path[0, :, 1], s=8, c="0.4", marker="x", label="step 0")
+        scatter_particles(ax, path[-1], weights=r.w_snapshots[k, 0][sub], target=r.extra['y'][0],
+                          label=f"step {int(r.snapshot_steps[k])}", xlim=lim, ylim=lim, title=ift.METHOD_LABELS[method])
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+    plt.tight_layout()
+    return fig
+
+
+def projector(target):
+    """``project(points (..., d)) -> (..., 2)`` numpy: coordinates in the plane through the three component
+    means of ``target`` (orthonormal basis, origin their centroid)."""
+    basis, _ = torch.linalg.qr((target.means[1:] - target.means[0]).T.double())  # (d, 2) orthonormal
+    origin = target.means.mean(0).double()
+    return lambda points: ((torch.as_tensor(points).double() - origin) @ basis).numpy()
+
+
+def projection_figure(P: Problem, results: dict):
+    """The 100-D particles of the first run at the last step, projected on the plane of the component means."""
+    import matplotlib.pyplot as plt
+
+    from ..plotting import scatter_particles
+
+    project = projector(P.target)
+    fig, axes = plt.subplots(1, len(results), figsize=(3.75 * len(results), 3.8), sharex=True, sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, (method, r) in zip(axes, results.items()):
+        scatter_particles(ax, project(r.x[0]), weights=r.w[0], target=project(r.extra['y'][0]),
+                          title=f"{ift.METHOD_LABELS[method]}, step {int(r.steps[-1])}", legend=ax is axes[0])
+        ax.scatter(*project(P.target.means).T, marker="*", s=120, c="r", label="component means")
+        ax.set_xlabel("first in-plane coordinate")
+    axes[0].set_ylabel("second in-plane coordinate")
+    plt.tight_layout()
+    return fig
+
+
+def animation(S: Setup, P: Problem, r, title: str = "IFT particle GD"):
+    """The animation of the first run of ``r`` (2-D: the plane; 100-D: the projection of :func:`projector`)."""
+    from ..plotting import particle_animation
+
+    times = [f"step {s}" for s in r.snapshot_steps]
+    if S.dim == 2:
+        return particle_animation(r.x_snapshots[:, 0], weights=r.w_snapshots[:, 0], target=r.extra['y'][0],
+                                  times=times, xlim=S.spec["lim"], ylim=S.spec["lim"], title=title)
+    project = projector(P.target)
+    return particle_animation(np.stack([project(x) for x in r.x_snapshots[:, 0]]), weights=r.w_snapshots[:, 0],
+                              target=project(r.extra['y'][0]), times=times, title=title + " (projection)")
+
+
+# ----------------------------------------------------------------------------- verdicts and records
+
+
+def _spread(glued: dict, name: str, vals) -> None:
+    glued[f"{name}_med"] = float(np.median(vals))
+    glued[f"{name}_min"] = float(np.min(vals))
+    glued[f"{name}_max"] = float(np.max(vals))
+
+
+def _per_run(measured: list, key: str) -> np.ndarray:
+    return np.array([m_run[key] for m_run in measured])
+
+
+def _assess(S: Setup, claim_ids: Sequence[str], members: list) -> list:
+    return [C.assess(C.get(cid), [claims_ift.measured_for(C.get(cid), m) for m in members], S.member_seeds,
+                     configuration=S.conf) for cid in claim_ids]
+
+
+def verdicts_2d(S: Setup, P: Problem, results: dict, vs_law: dict) -> tuple[list, list, dict]:
+    """The page's claims (``S.spec["claims"]``) decided on the ensemble members (means over
+    ``runs_per_member`` runs): ``(entries, measured per run, glued numbers of the prose)``."""
+    measured = ift.run_measurements(results, target=P.target, noise_off=S.sizes["noise_off"],
+                                    early_step=claims_ift.EARLY_STEP, threshold=claims_ift.STUCK_THRESHOLD)
+    for m_run, f in zip(measured, P.floors):
+        m_run["floor"] = f
+    entries = _assess(S, S.spec["claims"], claims_ift.member_means(measured, S.sizes["runs_per_member"]))
+    glued = dict(n_runs=len(S.seeds), n_members=len(S.member_seeds), runs_per_member=S.sizes["runs_per_member"])
+    for m in results:
+        _spread(glued, f"{m}_final", _per_run(measured, f"{m}_final"))
+        glued[f"{m}_law_med"] = float(np.median(vs_law[m]))
+    glued["stuck_counts"] = ", ".join(str(c) for c in _per_run(measured, "mmd_stuck_count"))
+    glued["ift_early_med"] = float(np.median(_per_run(measured, "ift_early")))
+    glued["van_below_ift"] = int((_per_run(measured, "mmd_final") < _per_run(measured, "ift_final")).sum())
+    return entries, measured, glued
+
+
+def early_ratio(measured: list) -> np.ndarray:
+    """Extra, not a claim: the 2-D paragraph's "already after 1000 steps" carried to 100-D, IFT's MMD² at
+    step ``claims_ift.EARLY_STEP`` over the noisy MMD flow's final value, per run."""
+    return _per_run(measured, "ift_early") / _per_run(measured, "mmd_noise_final")
+
+
+def verdicts_100d(S: Setup, P: Problem, results: dict) -> tuple[list, list, dict]:
+    """The claims of ``ift/03_mixture_100d`` decided on every run: ``(entries, measured, glued)``."""
+    measured = ift.run_measurements(results, early_step=claims_ift.EARLY_STEP)
+    for m_run, f in zip(measured, P.floors):
+        m_run["floor"] = f
+    entries = _assess(S, ("ift100-vs-wfr", "ift100-vanilla"), measured)
+    glued = dict(n_runs=len(S.seeds))
+    for m in results:
+        _spread(glued, f"{m}_final", _per_run(measured, f"{m}_final"))
+    glued["ift_below_wfr"] = int((_per_run(measured, "ift_final") < _per_run(measured, "wfr_final")).sum())
+    glued["ift_below_mmd"] = int((_per_run(measured, "ift_final") < _per_run(measured, "mmd_final")).sum())
+    _spread(glued, "early_ratio", early_ratio(measured))
+    return entries, measured, glued
+
+
+def checks(results: dict, simplex: Sequence[str] = ("ift",), atol: float = 1e-8) -> dict:
+    """The record's checks: no NaN, MMD² decreased on every run, weights of ``simplex`` methods on the simplex."""
+    return {
+        "no_nan": bool(all(np.isfinite(r.metrics['mmd2']).all() for r in results.values())),
+        "mmd_decreased_every_run": bool(all((r.metrics['mmd2'][:, -1] < r.metrics['mmd2'][:, 0]).all()
+                                            for r in results.values())),
+        "weights_on_simplex": bool(all(torch.allclose(results[m].w.sum(-1), torch.ones((), dtype=results[m].w.dtype),
+                                                      atol=atol) and bool((results[m].w >= 0).all()) for m in simplex)),
+    }
+
+
+def record_2d(S: Setup, P: Problem, results: dict, measured: list, vs_law: dict, sweep: list, qp_cmp: dict) -> dict:
+    """``checks`` and ``metrics`` of the 2-D record (for :func:`wgf_core.reporting.record_metrics`)."""
+    return dict(checks=checks(results), metrics={
+        "convention": S.convention.label, "seeds": S.seeds, "n": S.sizes["n"], "steps": S.sizes["steps"],
+        "noise_floor_per_run": P.floors, "per_run": measured, "final_mmd2_vs_law_per_run": vs_law,
+        "extra_convention_sweep": {"note": "one run (first seed), shorter horizon; does not choose the verdicts' "
+                                           "configuration", "steps": S.sizes["sweep_steps"], "rows": sweep},
+        "extra_qp_vs_pgd_final_mmd2": {m: r.metrics['mmd2'][:, -1].tolist() for m, r in qp_cmp.items()},
+    })
+
+
+def record_100d(S: Setup, P: Problem, results: dict, measured: list, grid_final: dict) -> dict:
+    """``checks`` and ``metrics`` of the 100-D record (for :func:`wgf_core.reporting.record_metrics`)."""
+    sz = S.sizes
+    return dict(checks=checks(results, simplex=("ift", "wfr"), atol=1e-4), metrics={
+        "seeds": S.seeds, "n": sz["n"], "steps": sz["steps"], "dim": S.dim, "noise_floor_per_run": P.floors,
+        "per_run": measured, "settings": {k: sz[k] for k in ("sigma", "tau", "eta_ift", "eta_wfr", "noise", "noise_off")},
+        "extra_ift_at_1000_over_noisy_final": early_ratio(measured).tolist(),
+        "extra_weight_step_grid_final_mmd2": grid_final})
+
+
+# ----------------------------------------------------------------------------- extras
+
+
+def convention_sweep(S: Setup, P: Problem, methods: Sequence[str] = METHODS_2D) -> tuple[list, dict, float]:
+    """The convention sweep (extra: not a verdict): one run (the first seed), ``sweep_steps`` steps (noise off
+    halfway) of each method under each convention: one field at a time around the verdicts' convention
+    (``sweep="neighbours"``) or all 16 combinations (``"all"``), at most ``sweep_max``. The registry's criteria
+    are applied to each single short run, for information only.
+
+    Returns ``(rows, figures by convention label (closed), seconds)``.
+    """
+    sz = S.sizes
+    grid = (ift.convention_grid() if sz["sweep"] == "all" else ift.convention_neighbours(S.convention))[: sz["sweep_max"]]
+    rows, figs = [], {}
+    claim_list = [C.get(cid) for cid in S.spec["claims"]]
+    t0 = time.perf_counter()
+    half = sz["sweep_steps"] // 2
+    for conv in grid:
+        kw = dict(P.common, seeds=S.seeds[:1], steps=sz["sweep_steps"], noise_off=half, convention=conv,
+                  snapshot_every=None, log_every=max(sz["log_every"], 50), show_progress=False)
+        res = {m: ift.run_experiment(m, P.init, P.target, eta=P.eta[m], **kw) for m in methods}
+        row_floor = ift.target_noise_floors(P.target, conv.kernel(sz["sigma"]), sz["n"], S.seeds[:1], device=S.device)[0]
+        meas = ift.run_measurements(res, target=P.target, noise_off=half, early_step=claims_ift.EARLY_STEP,
+                                    threshold=claims_ift.STUCK_THRESHOLD)[0]
+        meas["floor"] = row_floor
+        outcome = {c.id: c.check(claims_ift.measured_for(c, meas)).passed for c in claim_list}
+        rows.append(dict(convention=conv.label, **{k: meas[k] for k in ("mmd_final", "mmd_noise_final", "ift_final",
+                                                                         "ift_early", "mmd_stuck_count")},
+                         criteria_met=outcome))
+        figs[conv.label] = curves_figure({ift.METHOD_LABELS[m]: r for m, r in res.items()}, floor=row_floor,
+                                         title=conv.label, close=True)  # shown through a selector
+    return rows, figs, time.perf_counter() - t0
+
+
+def sweep_table(rows: list) -> tuple[str, str]:
+    """``(table text, summary sentence)`` of :func:`convention_sweep`'s rows."""
+    lines = [f"{'convention':52s} {'MMD':>9s} {'noisy':>9s} {'IFT':>9s} {'IFT@1000':>9s} {'stuck':>5s}  criteria met"]
+    for row in rows:
+        met = ", ".join(k for k, ok in row["criteria_met"].items() if ok) or "none"
+        lines.append(f"{row['convention']:52s} {row['mmd_final']:9.2e} {row['mmd_noise_final']:9.2e} "
+                     f"{row['ift_final']:9.2e} {row['ift_early']:9.2e} {row['mmd_stuck_count']:5d}  {met}")
+    n_all = sum(all(row["criteria_met"].values()) for row in rows)
+    return "\n".join(lines), (f"In this build, {n_all} of the {len(rows)} conventions meet every criterion in their "
+                              f"single short run.")
+
+
+def qp_vs_pgd(S: Setup, P: Problem, qp_max_iter: int = 100) -> tuple[dict, dict, object]:
+    """IFT with one projected-gradient weight step against the exact QP step (the first ``qp_runs`` runs,
+    ``qp_steps`` steps): ``(results by method, timings, figure)``."""
+    kw = dict(P.common, seeds=S.seeds[: S.sizes["qp_runs"]], steps=S.sizes["qp_steps"], snapshot_every=None,
+              log_every=20)
+    cmp = {m: ift.run_experiment(m, P.init, P.target, eta=P.eta[m], qp_max_iter=qp_max_iter, **kw)
+           for m in ("ift", "ift_qp")}
+    timings = {f"{m}_comparison_seconds": r.seconds for m, r in cmp.items()}
+    fig = curves_figure({ift.METHOD_LABELS[m]: r for m, r in cmp.items()}, floor=P.floor, ylabel="MMD²")
+    return cmp, timings, fig
+
+
+def eta_grid(S: Setup, P: Problem, results: dict) -> tuple[dict, dict, float]:
+    """The weight-step grid of the 100-D notebook (extra): IFT's and WFR's weight step around the main
+    runs' (first ``grid_runs`` runs, ``grid_steps`` steps; the main runs' step is read off the main runs).
+
+    Returns ``(figures by label (closed), final MMD² per run by setting, seconds)``.
+    """
+    sz = S.sizes
+    figs, final = {}, {}
+    t0 = time.perf_counter()
+    for method, etas in (("ift", [sz["eta_ift"] / 10, sz["eta_ift"], sz["eta_ift"] * 10]),
+                         ("wfr", [sz["eta_wfr"] / 10, sz["eta_wfr"], sz["eta_wfr"] * 4])):
+        for eta_value in etas:
+            if eta_value == P.eta[method]:  # the main runs' first seeds, up to the grid's horizon: no rerun
+                keep = results[method].steps <= sz["grid_steps"]
+                steps, mmd2 = results[method].steps[keep], results[method].metrics['mmd2'][: sz["grid_runs"], keep]
+            else:
+                kw = dict(P.common, seeds=S.seeds[: sz["grid_runs"]], steps=sz["grid_steps"], snapshot_every=None,
+                          show_progress=False)
+                res = ift.run_experiment(method, P.init, P.target, eta=eta_value, **kw)
+                steps, mmd2 = res.steps, res.metrics['mmd2']
+            fig = curves_figure({f"{ift.METHOD_LABELS[method]}, η = {eta_value:g}": (steps, mmd2)}, floor=P.floor,
+                                xlabel="steps (one iteration = 2 steps)", close=True)
+            final[f"{method}, eta = {eta_value:g}"] = mmd2[:, -1].tolist()
+            figs[f"{method}, eta = {eta_value:g} (MMD² at step {int(steps[-1])}: {mmd2[:, -1].mean():.2e})"] = fig
+    return figs, final, time.perf_counter() - t0
+
+
+#: Controls of the live panels (wgf_core.widgets.live_panel).
+LIVE_CONTROLS_2D = dict(method=list(ift.METHODS), sigma=(1.0, 20.0, 0.5), tau=(0.5, 100.0, 0.5),
+                        eta=(0.01, 1.0, 0.01), n=(10, 300, 10), steps=(100, 6000, 100), step_scale=["none", "1/n"])
+LIVE_CONTROLS_100D = dict(method=list(ift.METHODS), dim=(2, 100, 1), n=(20, 500, 10), steps=(200, 9000, 200),
+                          tau=(0.1, 5.0, 0.1), eta=(0.0001, 1.0, 0.0001), sigma=(1.0, 30.0, 0.5))
+
+
+def live_flow_2d(S: Setup, P: Problem, method="ift", sigma=10.0, tau=50.0, eta=0.1, n=100, steps=1000,
+                 step_scale="none"):
+    """The 2-D live panel's flow: 3 runs with the chosen settings; MMD² curve and final particles of run 0."""
+    import matplotlib.pyplot as plt
+
+    from ..plotting import scatter_particles
+
+    c = S.convention
+    r = ift.run_experiment(method, P.init, P.target, n=n, seeds=C.seed_list(S.seed, 3), steps=steps, sigma=sigma,
+                           tau=tau, eta=eta, noise=S.sizes["noise"], noise_off=steps // 2,
+                           convention=ift.Convention(c.bandwidth, step_scale, c.energy, c.target), device=S.device,
+                           dtype=S.dtype, log_every=10, show_progress=False)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    plot_mmd2(a1, {ift.METHOD_LABELS[method]: r}, xlabel="steps", legend_size=None)
+    scatter_particles(a2, r.x[0], weights=r.w[0], target=r.extra['y'][0], title="final particles, run 0")
+    return fig
+
+
+def live_flow_100d(S: Setup, method="ift", dim=20, n=100, steps=2000, tau=1.0, eta=0.001, sigma=10.0):
+    """The 100-D live panel's flow: 2 runs in dimension ``dim`` with the chosen settings; MMD² curve."""
+    law0 = gaussian_targets.standard_normal(dim, device=S.device, dtype=S.dtype)
+    law = gaussian_targets.random_mixture(dim, 3, seed=S.target_seed, device=S.device, dtype=S.dtype)
+    r = ift.run_experiment(method, law0, law, n=n, seeds=C.seed_list(S.seed, 2), steps=steps, sigma=sigma, tau=tau,
+                           eta=eta, noise=S.sizes["noise"], noise_off=steps // 2, convention=S.convention,
+                           device=S.device, dtype=S.dtype, log_every=20, show_progress=False)
+    return curves_figure({ift.METHOD_LABELS[method]: r}, figsize=(6, 4), xlabel="steps", legend_size=None)
