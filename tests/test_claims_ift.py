@@ -130,7 +130,8 @@ def test_2d_verdicts_at_the_registry_convention_not_the_sweep():
     """The 2-D notebooks used to say their convention was 'chosen from the sweep as the one where the
     claims hold best'. The verdicts' convention is now the registry's, fixed before the run; the
     sweep only records an extra. (One notebook makes both 2-D pages; its prose per target is in code.)"""
-    code, md = _code("01_particles_2d"), _markdown("01_particles_2d")
+    code = _code("01_particles_2d") + (ROOT / "wgf_core" / "experiments" / "ift.py").read_text()
+    md = _markdown("01_particles_2d")
     for text in (md, code):
         assert "hold best" not in text and "chosen from the sweep" not in text
     assert "CONVENTION_2D" in code and "CONVENTION_2D_NOTES" in code
