@@ -273,20 +273,17 @@ def plot_mmd2(ax, curves: dict, *, floor: Optional[float] = None, floor_label: s
     ``(steps, values (runs, T))``. ``floor``: a dashed noise floor; ``noise_off``: a dotted line where the
     noise is switched off. Returns ``ax``.
     """
-    from ..plotting import mean_std_band
+    from ..plotting import band_curves
 
     if not hasattr(curves, "items") or not curves:
         raise ParameterError(f"parameter 'curves' must be a non-empty mapping label -> trajectory or (steps, values), "
                              f"got {type(curves).__name__}")
-    for label, c in curves.items():
-        steps, values = (c.steps, c.metrics["mmd2"]) if hasattr(c, "metrics") else c
-        mean_std_band(ax, steps, values, label)
+    band_curves(ax, {label: ((c.steps, c.metrics["mmd2"]) if hasattr(c, "metrics") else c)
+                     for label, c in curves.items()}, xlabel=xlabel, ylabel=ylabel, legend=False)
     if floor is not None:
         ax.axhline(floor, ls="--", c="k", lw=1, label=floor_label)
     if noise_off is not None:
         ax.axvline(noise_off, ls=":", c="0.5", lw=1, label="noise switched off")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, fontsize=title_size)
     ax.legend(fontsize=legend_size)

@@ -43,6 +43,7 @@ from ..validation import (
     check_positive,
     select_profile,
 )
+from .base import NotebookSetup
 
 __all__ = ["stream", "ENSEMBLE_STRIDE", "DRAW_OFFSET", "NOTEBOOKS", "PROFILES", "Setup", "setup", "Ensemble",
            "run_ensemble", "snapshot_figure", "curves_figure", "animation_frames", "step_size_figures", "live_flow",
@@ -151,7 +152,7 @@ LIVE_CONTROLS = {
 
 
 @dataclass
-class Setup:
+class Setup(NotebookSetup):
     """What a notebook's first cell settles, validated: profile, device, seeds, sizes and the schemes' settings.
 
     ``seeds``: the neural schemes' ensemble; ``particle_seeds``: the particle flow's (larger in
@@ -160,12 +161,6 @@ class Setup:
     step sizes by scheme (the paper's schedule for the particle flow).
     """
 
-    notebook: str
-    profile: str
-    device: torch.device
-    seed: int
-    sizes: dict
-    seeds: list
     particle_seeds: list
     steps: int = 0
     particle_steps: int = 0

@@ -63,6 +63,7 @@ from ..reporting import record_metrics
 from ..runner import Trajectory, run
 from ..schemes.variational import DualConfig, MapConfig, PoolConfig, TrainConfig, VariationalJKO
 from ..validation import check_choice, check_device, check_int, check_int_list, check_positive, select_profile
+from .base import NotebookSetup
 
 __all__ = ["PROFILES", "Setup", "setup", "run_variational", "ou_problem", "run_ou", "OU_STEP", "OU_T_EVAL",
            "run_ou_ensemble", "ou_figure", "ou_table", "ou_frames", "ou_curve_figures", "ou_live", "ou_verdicts",
@@ -157,17 +158,11 @@ _OVERRIDE_MIN = {"dims": 2, "batch": 2}
 
 
 @dataclass
-class Setup:
+class Setup(NotebookSetup):
     """A notebook's checked parameters: ``notebook`` (its stem), ``profile``, ``device``, ``seed``, ``sizes`` (the
     profile's sizes with the overrides), ``seeds`` (the ensemble: ``seed, seed + 1, ...``), ``paper`` (the paper's
     settings, :data:`~wgf_core.claims.variational.PAPER_SETTINGS`)."""
 
-    notebook: str
-    profile: str
-    device: torch.device
-    seed: int
-    sizes: dict
-    seeds: list
     paper: dict
 
     @property
