@@ -33,7 +33,7 @@ from .errors import FlowDivergedError
 from .measures import Particles
 from .progress import progress
 from .schemes import check_pair
-from .validation import check_choice, check_int, check_positive
+from .validation import check_choice, check_int, check_positive, check_range
 
 __all__ = ["Trajectory", "run"]
 
@@ -133,7 +133,8 @@ def run(energy, scheme, mu0: Union[Particles, torch.Tensor], tau: Union[float, S
     check_every : int, optional
         Blow-up checks every ``check_every`` steps (default: at every log; each check is a host sync).
     max_growth, max_rise : float
-        The blow-up factors of the module docstring.
+        The blow-up factors of the module docstring, each >= 1 (below 1 the start itself would count
+        as a blow-up).
     on_divergence : {"raise", "stop"}
     num_threads : int, "auto" or None
         CPU threads for the loop (restored afterwards). ``"auto"``: 1 when the per-iteration kernel
@@ -158,8 +159,9 @@ def run(energy, scheme, mu0: Union[Particles, torch.Tensor], tau: Union[float, S
     log_it = max(1, log_every // spi)
     snap_it = None if snapshot_every is None else max(1, check_int("snapshot_every", snapshot_every) // spi)
     chk_it = log_it if check_every is None else max(1, check_int("check_every", check_every) // spi)
-    max_growth = check_positive("max_growth", max_growth)
-    max_rise = check_positive("max_rise", max_rise)
+    # factors below 1 would call the start itself a blow-up (the references are the start's extent and values)
+    max_growth = check_range("max_growth", max_growth, 1.0, math.inf, closed="left")
+    max_rise = check_range("max_rise", max_rise, 1.0, math.inf, closed="left")
     check_choice("on_divergence", on_divergence, ("raise", "stop"))
     if generator is None and seed is not None:
         generator = torch.Generator(device=mu.x.device)

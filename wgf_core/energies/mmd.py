@@ -46,7 +46,7 @@ from ..riesz import (
     riesz_gradient,
     riesz_mmd2,
 )
-from ..validation import check_choice
+from ..validation import check_choice, check_int
 from .base import CAPABILITIES
 
 __all__ = ["MMD"]
@@ -82,8 +82,8 @@ class MMD:
         A fresh target sample at every iteration (the "fresh target" convention of the IFT
         experiments): the runner calls :meth:`next` once per iteration.
     max_block : int
-        Entries of the ``(batch, rows, n + m)`` kernel block formed at once.
-    block_size : int, optional
+        Entries (>= 1) of the ``(batch, rows, n + m)`` kernel block formed at once.
+    block_size : int (>= 1), optional
         Row block of the kernel sums of the Riesz fast path (None: automatic; see
         :func:`wgf_core.kernels.kernel_sum`).
     backend : {"torch", "keops"}
@@ -124,6 +124,9 @@ class MMD:
         if self.target is not None and (not isinstance(self.target, torch.Tensor) or self.target.dim() not in (2, 3)):
             raise ParameterError("MMD: target must be a tensor (m, d) or (runs, m, d), or None")
         check_choice("backend", self.backend, ("torch", "keops"))
+        check_int("max_block", self.max_block)  # rows = max_block // (n + m): 0 would be a row block of 0
+        if self.block_size is not None:
+            check_int("block_size", self.block_size)  # a block of <= 0 rows would give an empty kernel sum
         if self.backend == "keops" and self.kernel.name != "riesz":
             raise ParameterError(f"parameter 'backend' = 'keops' is implemented for the Riesz kernel only, not "
                                  f"{self.kernel.name!r}: use 'torch'")

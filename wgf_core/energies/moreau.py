@@ -95,7 +95,8 @@ class MoreauFDivergence:
     Parameters
     ----------
     kernel : Kernel
-        :func:`wgf_core.kernels.get_kernel` (the paper: inverse multiquadric, :math:`s = 0.1`).
+        :func:`wgf_core.kernels.get_kernel` (the paper: inverse multiquadric, :math:`s = 0.1`); any registry
+        kernel but ``riesz``, which is only conditionally positive definite (no RKHS norm).
     entropy : Entropy
         :func:`wgf_core.divergences.get_entropy` (KL there is :math:`x\log x - x + 1`).
     lambd : float or sequence of float
@@ -113,7 +114,7 @@ class MoreauFDivergence:
     max_inner : int
         Iteration cap of each inner solve.
     solver_dtype : torch.dtype
-        Dtype of the inner problem (float64: gaps of 1e-4 need it).
+        Dtype of the inner problem, float64 or float32 (float64: gaps of 1e-4 need it).
 
     Notes
     -----
@@ -141,6 +142,9 @@ class MoreauFDivergence:
                  max_inner: int = 2000, solver_dtype: torch.dtype = torch.float64):
         if not isinstance(kernel, Kernel):
             raise ParameterError(f"MoreauFDivergence: kernel must be a wgf_core.kernels.Kernel, got {type(kernel).__name__}")
+        if kernel.name == "riesz":  # -|x - y|^r is only conditionally positive definite: no RKHS, no envelope
+            raise ParameterError("parameter 'kernel' = 'riesz' is not allowed: the Moreau envelope needs a positive "
+                                 "definite kernel (an RKHS norm), any other of wgf_core.kernels.KERNELS")
         if not isinstance(entropy, Entropy):
             raise ParameterError("MoreauFDivergence: entropy must be a wgf_core.divergences.Entropy "
                                  f"(get_entropy), got {type(entropy).__name__}")
@@ -162,7 +166,7 @@ class MoreauFDivergence:
         self.line_search = check_choice("line_search", line_search, LINE_SEARCHES)
         self.tol = check_positive("tol", tol)
         self.max_inner = check_int("max_inner", max_inner)
-        self.solver_dtype = solver_dtype
+        self.solver_dtype = check_choice("solver_dtype", solver_dtype, (torch.float64, torch.float32))
         self._ys = self.target.to(solver_dtype)
         self._Kyy = kernel_matrix(kernel, self._ys, self._ys)
         self._kyy_mean = self._Kyy.mean()

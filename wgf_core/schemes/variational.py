@@ -47,7 +47,7 @@ from ..errors import ParameterError
 from ..icnn import StronglyConvexICNN
 from ..measures import Particles
 from ..networks import DualMLP, ResidualMLP
-from ..validation import check_choice, check_int, check_positive
+from ..validation import check_choice, check_int, check_positive, check_range
 from .base import Scheme
 
 __all__ = ["MapConfig", "DualConfig", "TrainConfig", "PoolConfig", "VariationalJKO", "MODES", "MAPS"]
@@ -87,7 +87,7 @@ class DualConfig:
 
     def __post_init__(self):
         check_int("dual_width", self.width), check_int("dual_depth", self.depth)
-        check_positive("dual_dropout", self.dropout, strict=False)
+        check_range("dual_dropout", self.dropout, 0.0, 1.0, closed="left")  # 1 would drop every unit
 
 
 @dataclass(frozen=True)
