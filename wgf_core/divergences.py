@@ -498,7 +498,8 @@ def _perimeter(a: float) -> Entropy:
         return c * ((x ** (1 / a) + 1) ** a - 2 ** (a - 1) * (x + 1))
 
     def df(x):
-        return c * ((x ** (1 / a) + 1) ** (a - 1) * x ** (1 / a - 1) - 2 ** (a - 1))
+        # (x^(1/a) + 1)^(a-1) x^(1/a-1) = (1 + x^(-1/a))^(a-1): no overflow of x^(1/a) (x -> 0 for a < 0)
+        return c * ((1 + x ** (-1 / a)) ** (a - 1) - 2 ** (a - 1))
 
     # a in (0, 1): x^(1/a-1) (x^(1/a)+1)^(a-1) -> 0 as x -> 0 and -> 1 as x -> inf; a < 0: the reverse
     rec = c * (1 - 2 ** (a - 1)) if a > 0 else -c * 2 ** (a - 1)
