@@ -17,7 +17,13 @@ CASES = [
     ("marton", None), ("perimeter", 0.5), ("perimeter", -1.0), ("lindsay", 0.0), ("lindsay", 0.5),
     ("lindsay", 1.0), ("zero", None), ("equality_indicator", None),
 ]
+# the ends of each alpha range and a middle value (book/conventions.md, "Accepted ranges")
+RANGE_CASES = [("tsallis", 0.1), ("tsallis", 10.0), ("chi", 8.0), ("matusita", 0.1), ("matusita", 1.0),
+               ("kafka", 0.1), ("kafka", 0.9), ("kafka", 1.0), ("perimeter", 0.1), ("perimeter", 0.9),
+               ("perimeter", -0.1), ("perimeter", -5.0), ("lindsay", 0.05), ("lindsay", 0.95)]
 IDS = [f"{n}-{a}" for n, a in CASES]
+ALL = CASES + RANGE_CASES
+ALL_IDS = [f"{n}-{a}" for n, a in ALL]
 SMOOTH_EXCLUDE = {"equality_indicator", "zero", "tv"}
 
 
@@ -25,7 +31,7 @@ def test_every_registry_entry_is_covered():
     assert {n for n, _ in CASES} == set(ENTROPIES)
 
 
-@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+@pytest.mark.parametrize("name,alpha", ALL, ids=ALL_IDS)
 def test_normalised_nonnegative_convex(name, alpha):
     e = get_entropy(name, alpha)
     # f(1) = 0 up to rounding: the perimeter entropy computes 2^a - 2^(a-1) * 2, which is -4.4e-16 on
@@ -41,7 +47,7 @@ def test_normalised_nonnegative_convex(name, alpha):
     assert float(second.min()) >= -1e-9
 
 
-@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+@pytest.mark.parametrize("name,alpha", ALL, ids=ALL_IDS)
 def test_derivatives_match_autograd(name, alpha):
     e = get_entropy(name, alpha)
     if name in SMOOTH_EXCLUDE:
@@ -59,7 +65,7 @@ def _numerical_conj(e, s):
     return (s[:, None] * x[None, :] - fx[None, :]).max(dim=1)
 
 
-@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+@pytest.mark.parametrize("name,alpha", ALL, ids=ALL_IDS)
 def test_conjugate_against_numerical_sup(name, alpha):
     e = get_entropy(name, alpha)
     lo = max(e.df0 - 1.0, -4.0) if math.isfinite(e.df0) else -4.0
@@ -82,7 +88,7 @@ def test_conjugate_against_numerical_sup(name, alpha):
         assert math.isinf(float(e.conj(torch.tensor([e.recession + 0.5], dtype=D))))
 
 
-@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+@pytest.mark.parametrize("name,alpha", ALL, ids=ALL_IDS)
 def test_conj_grad_is_derivative_of_conj(name, alpha):
     e = get_entropy(name, alpha)
     if name in SMOOTH_EXCLUDE | {"marton"}:
@@ -95,7 +101,7 @@ def test_conj_grad_is_derivative_of_conj(name, alpha):
     torch.testing.assert_close(e.conj_grad(s), num, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name,alpha", CASES, ids=IDS)
+@pytest.mark.parametrize("name,alpha", ALL, ids=ALL_IDS)
 @pytest.mark.parametrize("tau", [0.05, 1.0])
 def test_prox_against_numerical_argmin(name, alpha, tau):
     e = get_entropy(name, alpha)
@@ -149,6 +155,23 @@ def test_df0_is_right_derivative_at_zero(name, alpha):
         assert d < -5
     else:
         assert abs(d - e.df0) < 1e-3
+
+
+@pytest.mark.parametrize("name,alpha", RANGE_CASES, ids=[f"{n}-{a}" for n, a in RANGE_CASES])
+def test_limits_at_the_ends_of_the_alpha_range(name, alpha):
+    """f'_inf = lim f(x)/x = lim f'(x) and f'(0+) = lim_{x -> 0} f'(x), probed far out: at the ends of an alpha
+    range they converge like x^(-alpha) or x^(1/alpha - 1), too slowly for the probes of the tests above
+    (matusita 0.1: f(x)/x = 1 - 10 x^(-0.1) + ..., probed at 1e80)."""
+    e = get_entropy(name, alpha)
+    big = torch.tensor([1e80 if name == "matusita" else 1e30], dtype=D)  # no overflow of x^(1/alpha) at 1e30
+    small = torch.tensor([1e-100], dtype=D)
+    if math.isinf(e.recession):
+        assert float(e.f(big) / big) > 1e3
+    else:
+        assert abs(float(e.f(big) / big) - e.recession) < 1e-6
+        assert abs(float(e.df(big)) - e.recession) < 1e-6
+    d = float(e.df(small))
+    assert d < -5 if math.isinf(e.df0) else abs(d - e.df0) < 1e-6
 
 
 def test_aliases_and_errors():
