@@ -96,74 +96,50 @@ def _jko(**kw):
     return VariationalJKO(2, lambda n, g: torch.randn(n, 2, generator=g), **kw)
 
 
-def _kernel_param(name):
-    return lambda v: get_kernel(name, v)
-
-
-def _entropy_alpha(name):
-    return lambda v: get_entropy(name, v)
+def _keywords(cls: str, factory, params) -> dict:
+    """Builders ``value -> factory(param=value)`` of the rows ``(cls, param)``."""
+    return {(cls, p): (lambda v, p=p: factory(**{p: v})) for p in params}
 
 
 BUILDERS = {
-    **{("get_kernel", f"s ({name})"): _kernel_param(name) for name in KERNELS},
+    **{("get_kernel", f"s ({name})"): (lambda v, name=name: get_kernel(name, v)) for name in KERNELS},
     ("get_kernel", "name"): lambda v: get_kernel(v),
     ("get_entropy", "name"): lambda v: get_entropy(v),
-    **{("get_entropy", f"alpha ({name})"): _entropy_alpha(name)
+    **{("get_entropy", f"alpha ({name})"): (lambda v, name=name: get_entropy(name, v))
        for name in ("tsallis", "chi", "matusita", "kafka", "perimeter", "lindsay")},
     ("MMD", "kernel"): lambda v: MMD(v, _y()),
     ("MMD", "target"): lambda v: MMD(get_kernel("gauss", 1.0), v),
-    ("MMD", "scale"): lambda v: MMD(get_kernel("gauss", 1.0), _y(), scale=v),
-    ("MMD", "max_block"): lambda v: MMD(get_kernel("gauss", 1.0), _y(), max_block=v),
     ("MMD", "block_size"): lambda v: MMD(get_kernel("riesz", 1.0), _y(), block_size=v),
-    ("MMD", "backend"): lambda v: MMD(get_kernel("gauss", 1.0), _y(), backend=v),
-    ("MoreauFDivergence", "kernel"): lambda v: _moreau(kernel=v),
-    ("MoreauFDivergence", "entropy"): lambda v: _moreau(entropy=v),
-    ("MoreauFDivergence", "lambd"): lambda v: _moreau(lambd=v),
-    ("MoreauFDivergence", "tight"): lambda v: _moreau(tight=v),
-    ("MoreauFDivergence", "target"): lambda v: _moreau(target=v),
-    ("MoreauFDivergence", "line_search"): lambda v: _moreau(line_search=v),
-    ("MoreauFDivergence", "tol"): lambda v: _moreau(tol=v),
-    ("MoreauFDivergence", "max_inner"): lambda v: _moreau(max_inner=v),
-    ("MoreauFDivergence", "solver_dtype"): lambda v: _moreau(solver_dtype=v),
-    ("KLDivergence", "weight"): lambda v: KLDivergence(lambda x: -(x * x).sum(-1), weight=v),
-    ("KLDivergence", "reference"): lambda v: KLDivergence(lambda x: -(x * x).sum(-1), reference=v),
-    ("GeneralizedEntropy", "m"): lambda v: GeneralizedEntropy(m=v),
-    ("GeneralizedEntropy", "weight"): lambda v: GeneralizedEntropy(weight=v),
-    ("GeneralizedEntropy", "margin"): lambda v: GeneralizedEntropy(margin=v),
+    **_keywords("MMD", lambda **kw: MMD(get_kernel("gauss", 1.0), _y(), **kw), ("scale", "max_block", "backend")),
+    **_keywords("MoreauFDivergence", _moreau, ("kernel", "entropy", "lambd", "tight", "target", "line_search", "tol",
+                                               "max_inner", "solver_dtype")),
+    **_keywords("KLDivergence", lambda **kw: KLDivergence(lambda x: -(x * x).sum(-1), **kw), ("weight", "reference")),
+    **_keywords("GeneralizedEntropy", GeneralizedEntropy, ("m", "weight", "margin")),
     ("JensenShannon", "weight"): lambda v: JensenShannon(lambda n, g: torch.zeros(n, 2), weight=v),
     ("Interaction", "substeps"): lambda v: Interaction(lambda z: z.sum(-1), lambda z: z, substeps=v),
-    ("gaussian_attraction", "mass"): lambda v: gaussian_attraction(mass=v),
-    ("gaussian_attraction", "substeps"): lambda v: gaussian_attraction(substeps=v),
+    **_keywords("gaussian_attraction", gaussian_attraction, ("mass", "substeps")),
     ("Euler", "noise"): lambda v: Euler(noise=v),
     ("Euler", "noise_off"): lambda v: Euler(noise=1.0, noise_off=v),
     ("IFT", "eta"): lambda v: IFT(v),
     ("IFT", "weight_step"): lambda v: IFT(0.1, v),
-    ("IFT", "qp_tol"): lambda v: IFT(0.1, "qp", qp_tol=v),
-    ("IFT", "qp_max_iter"): lambda v: IFT(0.1, "qp", qp_max_iter=v),
+    **_keywords("IFT", lambda **kw: IFT(0.1, "qp", **kw), ("qp_tol", "qp_max_iter")),
     ("WFR", "eta"): lambda v: WFR(v),
     ("StepControlledEuler", "error_tol"): lambda v: StepControlledEuler(v),
     ("StepControlledEuler", "max_substeps"): lambda v: StepControlledEuler(1e-3, v),
     ("RieszEuler", "split_diracs_first"): lambda v: RieszEuler(split_diracs_first=v),
-    **{("NeuralBackward", p): (lambda p: lambda v: NeuralBackward(**{p: v}))(p)
-       for p in ("latent_dim", "width", "depth", "activation", "iters", "first_iters", "lr", "batch_size",
-                 "fourier_features", "fourier_scale", "standardize", "estimator", "refresh")},
+    **_keywords("NeuralBackward", NeuralBackward, ("latent_dim", "width", "depth", "activation", "iters",
+                                                   "first_iters", "lr", "batch_size", "fourier_features",
+                                                   "fourier_scale", "standardize", "estimator", "refresh")),
     ("NeuralForward", "max_group"): lambda v: NeuralForward(max_group=v),
     ("VariationalJKO", "dim"): lambda v: VariationalJKO(v, lambda n, g: torch.randn(n, 2, generator=g)),
-    ("VariationalJKO", "mode"): lambda v: _jko(mode=v),
-    ("VariationalJKO", "cpu_threads"): lambda v: _jko(cpu_threads=v),
-    ("MapConfig", "kind"): lambda v: MapConfig(kind=v),
-    ("MapConfig", "width"): lambda v: MapConfig(width=v),
-    ("MapConfig", "depth"): lambda v: MapConfig(depth=v),
-    ("DualConfig", "width"): lambda v: DualConfig(width=v),
-    ("DualConfig", "depth"): lambda v: DualConfig(depth=v),
-    ("DualConfig", "dropout"): lambda v: DualConfig(dropout=v),
-    **{("TrainConfig", p): (lambda p: lambda v: TrainConfig(**{p: v}))(p)
-       for p in ("outer", "inner", "batch", "lr_map", "lr_dual", "lr_final_factor", "lr_dual_final_factor")},
-    ("PoolConfig", "size"): lambda v: PoolConfig(size=v),
-    ("PoolConfig", "fresh"): lambda v: PoolConfig(fresh=v),
-    **{("run", p): (lambda p: lambda v: _run(**{p: v}))(p)
-       for p in ("tau", "steps", "log_every", "snapshot_every", "check_every", "max_growth", "max_rise",
-                 "on_divergence", "seed", "num_threads")},
+    **_keywords("VariationalJKO", _jko, ("mode", "cpu_threads")),
+    **_keywords("MapConfig", MapConfig, ("kind", "width", "depth")),
+    **_keywords("DualConfig", DualConfig, ("width", "depth", "dropout")),
+    **_keywords("TrainConfig", TrainConfig, ("outer", "inner", "batch", "lr_map", "lr_dual", "lr_final_factor",
+                                             "lr_dual_final_factor")),
+    **_keywords("PoolConfig", PoolConfig, ("size", "fresh")),
+    **_keywords("run", _run, ("tau", "steps", "log_every", "snapshot_every", "check_every", "max_growth", "max_rise",
+                              "on_divergence", "seed", "num_threads")),
 }
 
 
