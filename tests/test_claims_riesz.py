@@ -124,9 +124,17 @@ def test_registry_is_pure():
 NB = ROOT / "notebooks" / "riesz"
 
 
-def _code_cells(name):
-    nb = json.loads((NB / f"{name}.ipynb").read_text())
+def _code_cells(source):
+    nb = json.loads((NB.parent / source).read_text())
     return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def _page_experiment(name):
+    """The ``experiment`` that notebooks/pages.toml runs the page ``riesz/<name>`` with (and its source)."""
+    import tomllib
+
+    entry = tomllib.loads((NB.parent / "pages.toml").read_text())["pages"][f"riesz/{name}"]
+    return entry["parameters"]["experiment"], entry["source"]
 
 
 def _driver() -> str:
@@ -135,18 +143,24 @@ def _driver() -> str:
 
 
 def _setup(name, profile):
-    """What the notebook's first cell settles at ``profile`` (no flow is run)."""
+    """What the first cell of the page ``riesz/<name>`` settles at ``profile`` (no flow is run)."""
     from wgf_core.experiments import riesz as rx
 
-    assert f'rx.setup("{name}"' in "\n".join(_code_cells(name)), name
-    return rx.setup(name, profile, "cpu", 0)
+    experiment, source = _page_experiment(name)
+    assert "rx.setup_page(experiment, profile," in "\n".join(_code_cells(source)), name
+    assert rx.EXPERIMENTS[experiment] == name
+    return rx.setup_page(experiment, profile, "cpu", 0)
 
 
 def test_interaction_particle_claim_starts_from_a_jittered_dirac():
-    # the old notebook placed the particles on the exact profile at the first step (circular)
-    src = _driver()
-    assert "rz.jittered_diracs(" in src and "split_diracs" not in src
+    # the old notebook placed the particles on the exact profile at the first step (circular); only the page's
+    # runs beyond the paper (Riesz exponent r != 1, no claim registered for them) start there
+    from wgf_core.experiments import riesz as rx
+
     S = _setup("01_interaction_energy", "default")
+    x = rx._interaction_start(S, "particle", S.seeds[0], 50)
+    assert S.r == 1.0 and "particle" not in S.options   # no split_diracs_first
+    assert float(x.abs().max()) <= 1e-9 and len(set(map(tuple, x.tolist()))) == 50   # jittered, distinct
     assert S.sizes["start_jitter"] == 1e-9 and len(S.seeds) >= 3
     assert (S.sizes["n_particles"], S.sizes["tau"], S.sizes["end_time"]) == (2000, 0.05, 1.2)
 
@@ -178,7 +192,7 @@ def test_mnist_claims_are_decided_at_the_papers_horizon_or_say_they_are_not():
             # a shorter horizon at default is a stated deviation, and it is not the 2400 chosen for passing
             assert sizes["end_time"] != 2400
             assert f"end_time = {sizes['end_time']:g} (paper 48000)" in conf["deviations"]
-    assert "claims.configuration(S.profile, _used(S, name), S.paper" in _driver()
+    assert "claims.configuration(S.profile, _used(S, name), paper" in _driver()   # paper: S.paper (01: with r = 1)
 
 
 def test_max_und_moritz_backward_verdicts_name_svrg_and_fourier_features():

@@ -67,6 +67,8 @@ def test_setup_steps_and_schedules():
     (dict(notebook="02_diracs", profile="ci", backward_estimator="svrg"), "backward_estimator"),
     (dict(notebook="02_diracs", profile="ci", n_particles=2.5), "n_particles"),
     (dict(notebook="01_interaction_energy", profile="ci", tau=0.0), "tau"),
+    (dict(notebook="01_interaction_energy", profile="ci", r=2.0), "r"),
+    (dict(notebook="02_diracs", profile="ci", r=1.5), "r"),
     (dict(notebook="04_max_und_moritz", profile="ci", backward_estimator="adam"), "backward_estimator"),
     (dict(notebook="04_max_und_moritz", profile="ci", fourier_features=-1), "fourier_features"),
     (dict(notebook="05_mnist", profile="ci", end_time=-1.0), "end_time"),
@@ -75,6 +77,56 @@ def test_setup_refuses_bad_parameters_naming_them(kw, name):
     kw = dict(kw)
     with pytest.raises(ParameterError, match=f"'{name}'"):
         rx.setup(kw.pop("notebook"), kw.pop("profile"), **kw)
+
+
+def test_setup_page_is_the_notebooks_first_cell():
+    # the union of the experiments' parameters, None meaning the profile's; page must be the experiment's
+    union = dict.fromkeys({k for ks in rx.PARAMETERS.values() for k in ks})
+    for experiment, notebook in rx.EXPERIMENTS.items():
+        S = rx.setup_page(experiment, "ci", page=f"riesz/{notebook}", **union)
+        assert S.notebook == notebook and S.sizes == rx.setup(notebook, "ci").sizes
+    with pytest.raises(ParameterError, match="'experiment'.*'interaction_energy'.*'mnist'"):
+        rx.setup_page("interaction", "ci")
+    with pytest.raises(ParameterError, match="'page'.*'riesz/02_diracs'"):
+        rx.setup_page("diracs", "ci", page="riesz/03_smiley")
+    with pytest.raises(ParameterError, match="'backward_estimator'"):
+        rx.setup_page("smiley", "ci", **dict(union, backward_estimator="svrg"))
+    assert rx.setup_page("max_und_moritz", "ci", backward_estimator="svrg").sizes["backward_estimator"] == "svrg"
+
+
+def test_riesz_exponent_of_the_interaction_page():
+    S = rx.setup("01_interaction_energy", "ci")
+    assert S.r == rx.PAPER_R == 1.0 and "particle" not in S.options and "r=" not in str(S)
+    conf = rx._configuration(S, "particle")
+    assert conf["deviations"] == rx._configuration(rx.setup("01_interaction_energy", "ci", r=1), "particle")[
+        "deviations"] and not any(d.startswith("r =") for d in conf["deviations"])
+    S = rx.setup("01_interaction_energy", "ci", r=1.5)
+    assert S.r == 1.5 and S.options["particle"] == dict(split_diracs_first=True) and "r=1.5" in str(S)
+    conf = rx._configuration(S, "neural_forward")
+    assert "r = 1.5 (paper 1)" in conf["deviations"] and not conf["paper_config"]
+    assert any("exact short-time profile" in n for n in rx._configuration(S, "particle")["notes"])
+
+
+def test_every_page_has_the_prose_its_notebook_shows():
+    import json
+    import re
+
+    from wgf_core.reporting import prose_sections
+
+    folder = rx.Path(__file__).resolve().parents[1] / "notebooks" / "riesz"
+    code = "\n".join("".join(c["source"]) for c in json.loads((folder / "riesz_flows.ipynb").read_text())["cells"]
+                     if c["cell_type"] == "code")
+    shown = set(re.findall(r'rx\.prose\(S, "(\w+)"', code))
+    assert {"intro", "start", "results"} <= shown
+    for notebook in rx.NOTEBOOKS:
+        sections = prose_sections(folder / "prose" / f"{notebook}.md")
+        assert shown <= set(sections), (notebook, shown - set(sections))
+        assert set(sections) - shown <= {f"{name}_r" for name in shown}, notebook   # no section left unshown
+    S = rx.setup("01_interaction_energy", "ci", r=0.5)
+    intro = rx.prose(S, "intro", folder=folder / "prose").data
+    assert "Riesz exponent $r$ = 0.5" in intro and intro.startswith("Reproduces the interaction-energy")
+    assert "Riesz exponent" not in rx.prose(rx.setup("01_interaction_energy", "ci"), "intro",
+                                            folder=folder / "prose").data
 
 
 def _check_notebook_run(S, kinds):

@@ -10,6 +10,10 @@ A number in a Markdown cell is accepted only if it is
 - in the registry text of the notebook's claims (the paper's words, criteria, paper values),
 
 or is listed in :data:`PAPER_VALUES` below (values the paper states, quoted in the prose).
+
+A notebook that makes several pages keeps each page's prose in ``notebooks/<paper>/prose/<page>.md``
+(displayed from code, :func:`wgf_core.reporting.prose_sections`): its sections are checked the same
+way, against the page's own claims and its source notebook's code.
 """
 
 from __future__ import annotations
@@ -79,8 +83,8 @@ def page_keys(nb_path: Path) -> list[str]:
     return pages or [f"{nb_path.parent.name}/{nb_path.stem}"]
 
 
-def allowed_values(nb_path: Path, cells: list) -> set[float]:
-    keys = page_keys(nb_path)
+def allowed_values(nb_path: Path, cells: list, keys=None) -> set[float]:
+    keys = page_keys(nb_path) if keys is None else keys
     vals = set().union(*(PAPER_VALUES.get(key, set()) for key in keys))
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     texts = [code]
@@ -97,18 +101,26 @@ def allowed_values(nb_path: Path, cells: list) -> set[float]:
     return vals
 
 
+def _bad(where: str, md: str, ok: set[float]) -> list[str]:
+    return [f"{where}: {tok}" for tok in _numbers(_strip(md)) if suspicious(tok) and _value(tok) not in ok]
+
+
 def typed_numbers(nb_path: Path) -> list[str]:
     """The suspicious numbers typed in the notebook's Markdown that no allowed source explains."""
     cells = json.loads(nb_path.read_text())["cells"]
     ok = allowed_values(nb_path, cells)
-    bad = []
-    for i, c in enumerate(cells):
-        if c["cell_type"] != "markdown":
-            continue
-        for tok in _numbers(_strip("".join(c["source"]))):
-            if suspicious(tok) and _value(tok) not in ok:
-                bad.append(f"cell {i}: {tok}")
-    return bad
+    return [b for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+            for b in _bad(f"cell {i}", "".join(c["source"]), ok)]
+
+
+def prose_typed_numbers(md_path: Path) -> list[str]:
+    """The same for the prose file of the page ``<paper>/<stem>`` (``notebooks/<paper>/prose/<stem>.md``)."""
+    from wgf_core.reporting import prose_sections
+
+    key = f"{md_path.parent.parent.name}/{md_path.stem}"
+    source = bb.load_pages(md_path.parent.parent.parent)[key]["source"]
+    ok = allowed_values(source, json.loads(source.read_text())["cells"], keys=[key])
+    return [b for name, md in prose_sections(md_path).items() for b in _bad(f"section {name}", md, ok)]
 
 
 def test_detector_flags_measured_and_allows_references(tmp_path):
@@ -130,3 +142,27 @@ def test_no_typed_measured_numbers(path):
     bad = typed_numbers(path)
     assert not bad, (f"{path.name}: numbers typed in Markdown that the run should produce (glue them, or "
                      f"list a paper value in PAPER_VALUES): {bad}")
+
+
+PROSE = sorted((ROOT / "notebooks").glob("*/prose/*.md"))
+
+
+def test_prose_files_are_found_and_checked(tmp_path):
+    assert {p.stem for p in PROSE} >= {"01_interaction_energy", "05_mnist"}
+    # the failing input: a measured number typed into a page's prose
+    paper = tmp_path / "notebooks" / "riesz"
+    (paper / "prose").mkdir(parents=True)
+    src = ROOT / "notebooks" / "riesz" / "riesz_flows.ipynb"
+    (paper / src.name).write_text(src.read_text())
+    (paper.parent / "pages.toml").write_text('[pages."riesz/05_mnist"]\nsource = "riesz/riesz_flows.ipynb"\n'
+                                             'title = "T"\nparameters = { experiment = "mnist" }\n')
+    (paper / "prose" / "05_mnist.md").write_text("<!-- section: results -->\nMMD 0.123 at $t = 48000$, "
+                                                 "{glue:text}`particle_t:.0f`.\n")
+    assert prose_typed_numbers(paper / "prose" / "05_mnist.md") == ["section results: 0.123"]
+
+
+@pytest.mark.parametrize("path", PROSE, ids=[str(p.relative_to(ROOT / "notebooks")) for p in PROSE])
+def test_no_typed_measured_numbers_in_page_prose(path):
+    bad = prose_typed_numbers(path)
+    assert not bad, (f"{path.name}: numbers typed in a page's prose that the run should produce (glue roles are "
+                     f"filled from the run): {bad}")

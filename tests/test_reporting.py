@@ -12,7 +12,9 @@ from wgf_core.reporting import (
     claims_markdown,
     claims_table,
     comparable,
+    fill_glue,
     make_record,
+    prose_sections,
     read_metrics,
     spread_text,
     verdict_counts,
@@ -87,3 +89,21 @@ def test_rendering_shows_quote_where_configuration_seeds_verdict():
     assert "seed 1: misses the criterion: MMD 0.03 vs 2 x floor 0.01" in md
     assert verdict_counts(entries, "paper")["unstable"] == 1 and verdict_counts(entries, "check")["pass"] == 1
     assert spread_text({"seeds": [5], "min": 1.0, "median": 1.0, "max": 1.0}) == "n = 1 (seed 5): 1"
+
+
+def test_prose_sections_and_fill_glue(tmp_path):
+    md = tmp_path / "01_page.md"
+    md.write_text("Editors' note, dropped.\n<!-- section: intro -->\nThe flow of $\\tfrac12\\mathrm{MMD}^2$.\n\n"
+                  "<!-- section: results -->\nMean {glue:text}`mean:.3f`, verdict **{glue:md}`verdict`**, "
+                  "{glue:text}`n` seeds.\n")
+    sections = prose_sections(md)
+    assert list(sections) == ["intro", "results"] and sections["intro"] == "The flow of $\\tfrac12\\mathrm{MMD}^2$."
+    # roles filled as myst-nb shows them; braces of the maths untouched
+    assert fill_glue(sections["results"], dict(mean=2 / 3, verdict="pass", n=3)) == \
+        "Mean 0.667, verdict **pass**, 3 seeds."
+    assert fill_glue(sections["intro"], {}) == sections["intro"]
+    with pytest.raises(KeyError, match="'verdict'"):
+        fill_glue(sections["results"], dict(mean=0.5, n=3))
+    md.write_text("<!-- section: intro -->\na\n<!-- section: intro -->\nb\n")
+    with pytest.raises(ValueError, match="intro"):
+        prose_sections(md)

@@ -18,13 +18,17 @@ Record format::
     }
 
 Measured numbers in a notebook's Markdown come from the run through :func:`glue` (myst-nb's
-``glue``; referenced in Markdown as ``{glue:text}`name:.3g``` or ``{glue:md}`name```).
+``glue``; referenced in Markdown as ``{glue:text}`name:.3g``` or ``{glue:md}`name```). A notebook
+that makes several book pages keeps each page's prose in a Markdown file of sections
+(:func:`prose_sections`) and displays it with the run's values filled into the same roles
+(:func:`fill_glue`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
@@ -248,3 +252,40 @@ def glue(name: str, value: Any, fmt: Optional[str] = None) -> Any:
         return value
     _glue(name, obj, display=False)
     return value
+
+
+#: A section marker of a prose file (:func:`prose_sections`): an HTML comment alone on its line.
+_SECTION = re.compile(r"^<!--\s*section:\s*([\w-]+)\s*-->\s*$", re.M)
+#: A glue role: ``{glue:text}`name:format``` or ``{glue:md}`name``` (``{glue}`name``` too).
+_GLUE = re.compile(r"\{glue(?::(text|md))?\}`([^`:]+)(?::([^`]*))?`")
+
+
+def prose_sections(path) -> dict:
+    """The sections of a prose file: ``<!-- section: name -->`` lines start them, by name -> Markdown.
+
+    Text before the first marker is a comment for the file's editors and is dropped. A repeated
+    name raises ``ValueError``.
+    """
+    text = Path(path).read_text()
+    parts = _SECTION.split(text)
+    names = parts[1::2]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{path}: sections {dup} appear more than once")
+    return {name: body.strip() for name, body in zip(names, parts[2::2])}
+
+
+def fill_glue(text: str, values: Mapping[str, Any]) -> str:
+    """``text`` with every glue role replaced by its value from ``values``: ``{glue:text}`name:.3g```
+    by ``format(value, ".3g")``, ``{glue:md}`name``` by ``str(value)`` (what myst-nb would show).
+
+    A role whose name is not in ``values`` raises ``KeyError`` naming it.
+    """
+    def one(m):
+        kind, name, fmt = m.groups()
+        if name not in values:
+            raise KeyError(f"{name!r} (a glue role of the prose) is not among the run's values {sorted(values)}")
+        value = values[name]
+        return str(value) if kind == "md" or not fmt else format(value, fmt)
+
+    return _GLUE.sub(one, text)

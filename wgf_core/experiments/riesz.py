@@ -3,11 +3,14 @@ r"""Drivers of the Riesz notebooks (``notebooks/riesz``): Altekrüger, Hertrich,
 The flows run through :func:`wgf_core.flows.riesz.run_experiment` (one scheme by name on the
 Riesz MMD energy, with the one runner). Here is what the notebooks call, in their order:
 
+* :func:`setup_page` -- the one notebook's (``notebooks/riesz/riesz_flows.ipynb``) first cell: its
+  ``experiment`` (:data:`EXPERIMENTS`) and ``page``, then :func:`setup`;
+* :func:`prose` -- the page's prose (``notebooks/riesz/prose/<page>.md``) with the run's values;
 * :func:`setup` -- the profile's sizes (:data:`PROFILES`), the parameters validated once and the
   ensembles of seeds (:class:`Setup`);
 * :func:`run_ensemble` -- every scheme on every member of the ensemble, with the numbers the
   claims need (:class:`Ensemble`): the interaction energy from a Dirac and its exact solution
-  (``01``), the flows onto a target sample with their noise floors (``02``-``04``), the MNIST flow
+  (``01``, for any Riesz exponent ``r``), the flows onto a target sample with their noise floors (``02``-``04``), the MNIST flow
   with its real-digit sets (``05``);
 * the figures -- :func:`snapshot_figure`, :func:`curves_figure`, :func:`animation_frames`,
   :func:`step_size_figures` and the live panel's :func:`live_flow` (:data:`LIVE_CONTROLS`), built
@@ -21,6 +24,7 @@ The seeding convention of the notebooks' random draws is :func:`stream`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -35,17 +39,20 @@ from ..kernels import get_kernel
 from ..metrics import energy_distance, mmd2
 from ..plotting import image_rows, run_lines, scatter_figure, snapshot_frames, snapshot_grid
 from ..random import make_generator
+from ..reporting import fill_glue, prose_sections
 from ..validation import (
     ParameterError,
     check_choice,
     check_device,
     check_int,
     check_positive,
+    check_range,
     select_profile,
 )
 from .base import NotebookSetup
 
-__all__ = ["stream", "ENSEMBLE_STRIDE", "DRAW_OFFSET", "NOTEBOOKS", "PROFILES", "Setup", "setup", "Ensemble",
+__all__ = ["stream", "ENSEMBLE_STRIDE", "DRAW_OFFSET", "NOTEBOOKS", "EXPERIMENTS", "PROFILES", "Setup", "setup",
+           "setup_page", "prose", "Ensemble",
            "run_ensemble", "snapshot_figure", "curves_figure", "animation_frames", "step_size_figures", "live_flow",
            "LIVE_CONTROLS", "LIVE_DEFAULTS", "verdicts"]
 
@@ -73,6 +80,12 @@ def stream(seed: int, purpose: int, device="cpu") -> torch.Generator:
 # ----------------------------------------------------------------------------- configuration
 NOTEBOOKS = ("01_interaction_energy", "02_diracs", "03_smiley", "04_max_und_moritz", "05_mnist")
 _TARGET_NOTEBOOKS = ("02_diracs", "03_smiley", "04_max_und_moritz")
+#: The ``experiment`` parameter of ``notebooks/riesz/riesz_flows.ipynb``: its value -> the page it makes
+#: (``riesz/<notebook>``, the key its record and claims use; ``notebooks/pages.toml``).
+EXPERIMENTS = {"interaction_energy": "01_interaction_energy", "diracs": "02_diracs", "smiley": "03_smiley",
+               "max_und_moritz": "04_max_und_moritz", "mnist": "05_mnist"}
+#: The Riesz exponent of the paper's interaction energy (``01``'s claims are registered for it).
+PAPER_R = 1.0
 
 #: The sizes of each notebook by profile (``paper``: the authors' scripts, :data:`PAPER_SETTINGS`).
 PROFILES = {
@@ -119,7 +132,7 @@ PROFILES = {
 }
 #: The parameters each notebook declares beyond ``profile``, ``device`` and ``seed``.
 PARAMETERS = {
-    "01_interaction_energy": ("n_seeds", "n_particles", "tau", "end_time", "iters", "first_iters", "width"),
+    "01_interaction_energy": ("n_seeds", "n_particles", "tau", "end_time", "iters", "first_iters", "width", "r"),
     "02_diracs": ("n_seeds", "n_particles", "tau", "end_time", "iters", "first_iters", "width"),
     "03_smiley": ("n_seeds", "n_particles", "tau", "end_time", "iters", "first_iters", "width"),
     "04_max_und_moritz": ("n_seeds", "n_particles", "tau", "end_time", "iters", "first_iters", "width",
@@ -158,7 +171,8 @@ class Setup(NotebookSetup):
     ``seeds``: the neural schemes' ensemble; ``particle_seeds``: the particle flow's (larger in
     ``02`` at ``default``: it is cheap); ``steps`` / ``particle_steps``: steps of the neural schemes
     and of the particle flow; ``options``: the neural schemes' options by name; ``taus``: ``05``'s
-    step sizes by scheme (the paper's schedule for the particle flow).
+    step sizes by scheme (the paper's schedule for the particle flow); ``r``: the Riesz exponent of
+    ``01``'s interaction energy (the paper's :data:`PAPER_R` elsewhere).
     """
 
     particle_seeds: list
@@ -166,6 +180,7 @@ class Setup(NotebookSetup):
     particle_steps: int = 0
     options: dict = field(default_factory=dict)
     taus: dict = field(default_factory=dict)
+    r: float = PAPER_R
 
     @property
     def paper(self) -> dict:
@@ -189,18 +204,21 @@ class Setup(NotebookSetup):
         if self.taus:
             steps = f"particle steps={len(self.taus['particle'])} neural steps={len(self.taus['neural_forward'])}"
         elif self.notebook == "01_interaction_energy":
-            steps = f"steps={self.steps}"
+            steps = f"steps={self.steps}" + (f" r={self.r:g}" if self.r != PAPER_R else "")
         else:
             steps = f"particle seeds={self.particle_seeds} steps={self.steps} particle steps={self.particle_steps}"
         return f"profile={self.profile} device={self.device} seeds={self.seeds} {steps} {self.sizes}"
 
 
 def setup(notebook: str, profile: str, device="cpu", seed: int = 0, **params) -> Setup:
-    """The validated setup of a Riesz notebook (:data:`NOTEBOOKS`); a parameter that is None takes the
+    r"""The validated setup of a Riesz notebook (:data:`NOTEBOOKS`); a parameter that is None takes the
     profile's value (:data:`PROFILES`).
 
     ``params`` are the notebook's parameters (:data:`PARAMETERS`): ``n_seeds`` (both ensembles),
-    ``n_particles``, ``tau``, ``end_time``, ``iters``, ``first_iters``, ``width``, and in ``04``
+    ``n_particles``, ``tau``, ``end_time``, ``iters``, ``first_iters``, ``width``, in ``01`` the
+    Riesz exponent ``r`` in (0, 2) (default :data:`PAPER_R`; otherwise every scheme runs on
+    :math:`-\frac12\iint|x-y|^r` and the particle flow starts on the exact short-time profile, since
+    from the jittered Dirac its outer edge does not reach the closed form's support), and in ``04``
     ``backward_estimator`` and ``fourier_features`` (``iters`` / ``first_iters`` there set both
     neural schemes). Outside ``ci`` the particle flow of ``02``-``04`` runs at the paper's step (it is
     cheap, and its accuracy and stability are set by ``tau``). In ``05`` the particle flow runs the
@@ -248,9 +266,12 @@ def setup(notebook: str, profile: str, device="cpu", seed: int = 0, **params) ->
     nn = dict(width=sizes["width"], depth=sizes["depth"], latent_dim=sizes["latent_dim"], lr=sizes["lr"],
               batch_size=sizes["batch"])
     if notebook == "01_interaction_energy":
+        r = PAPER_R if p["r"] is None else check_range("r", p["r"], 0.0, 2.0)
         options = {name: dict(iters=sizes["iters"], first_iters=sizes["first_iters"], **nn)
                    for name in ("neural_backward", "neural_forward")}
-        return Setup(notebook, profile, dev, seed, sizes, seeds, seeds, steps, steps, options)
+        if r != PAPER_R:
+            options["particle"] = dict(split_diracs_first=True)
+        return Setup(notebook, profile, dev, seed, sizes, seeds, seeds, steps, steps, options, r=r)
     if notebook == "04_max_und_moritz":
         # the control variate ("svrg") and Fourier features of x (scale 10: ~0.1 wavelengths) are not the paper's
         options = {"neural_forward": dict(nn, iters=sizes["iters_forward"], first_iters=sizes["first_iters_forward"]),
@@ -263,6 +284,26 @@ def setup(notebook: str, profile: str, device="cpu", seed: int = 0, **params) ->
         options = {"neural_backward": nn, "neural_forward": nn}
     return Setup(notebook, profile, dev, seed, sizes, seeds, claims.seed_list(seed, sizes["n_particle_seeds"]),
                  steps, max(1, round(sizes["end_time"] / sizes["particle_tau"])), options)
+
+
+def setup_page(experiment: str, profile: str, device="cpu", seed: int = 0, page: Optional[str] = None,
+               **params) -> Setup:
+    """The validated setup of one page of ``notebooks/riesz/riesz_flows.ipynb``: :func:`setup` of the
+    notebook :data:`EXPERIMENTS` ``[experiment]``.
+
+    ``page`` is the key the run records under (``scripts/build_book.py`` passes it from
+    ``notebooks/pages.toml``); None or ``"riesz/<notebook>"``. ``params`` are the notebook's
+    parameters, the union over the experiments (:data:`PARAMETERS`): those that are None take the
+    profile's value, and one given to an experiment that lacks it is refused. Raises
+    :class:`~wgf_core.errors.ParameterError` naming the first bad parameter.
+    """
+    notebook = EXPERIMENTS[check_choice("experiment", experiment, tuple(EXPERIMENTS))]
+    if page is not None and page != f"riesz/{notebook}":
+        raise ParameterError(f"parameter 'page' = {page!r} is not the page of experiment {experiment!r}: "
+                             f"'riesz/{notebook}' (or None)")
+    known = {k for ks in PARAMETERS.values() for k in ks}
+    return setup(notebook, profile, device, seed,
+                 **{k: v for k, v in params.items() if v is not None or k not in known})
 
 
 def _setup_mnist(profile, dev, seed, sizes, p) -> Setup:
@@ -285,6 +326,21 @@ def _setup_mnist(profile, dev, seed, sizes, p) -> Setup:
                  taus)
 
 
+def prose(S: Setup, name: str, values: Optional[dict] = None, folder="prose"):
+    """Section ``name`` of the page's prose, as Markdown to display (a code cell's last value).
+
+    The sections are those of ``<folder>/<S.notebook>.md`` (:func:`wgf_core.reporting.prose_sections`;
+    ``folder`` relative to the working directory, the notebook's). Section ``name + "_r"`` follows
+    when ``S.r`` is not the paper's. Glue roles are filled from ``values`` and ``r``
+    (:func:`wgf_core.reporting.fill_glue`); a section the page lacks is empty.
+    """
+    from IPython.display import Markdown
+
+    sections = prose_sections(Path(folder) / f"{S.notebook}.md")
+    parts = [sections.get(name, "")] + ([sections.get(f"{name}_r", "")] if S.r != PAPER_R else [])
+    return Markdown(fill_glue("\n\n".join(p for p in parts if p), {"r": S.r, **(values or {})}))
+
+
 # ----------------------------------------------------------------------------- the runs
 @dataclass
 class Ensemble:
@@ -295,7 +351,7 @@ class Ensemble:
     ensemble, the logged :math:`\\mathrm{MMD}_K` to the target; ``nulls``: per member, the 19
     :math:`\\mathrm{MMD}_K` of independent samples of the target law (``05``: sets of real digits);
     ``fine_nulls`` / ``fine_end``: the same with ``04``'s fine-scale kernel. ``values``: what one
-    notebook alone needs (``01``: ``measured``, ``mmd_exact``, ``floors``, ``exact_mean``, ``t_end``;
+    notebook alone needs (``01``: ``measured``, ``mmd_exact``, ``floors``, ``exact_mean``, ``t_end``, ``max_norm``;
     ``05``: ``nearest``, ``null_near``, ``target``, ``x_dirac``).
     """
 
@@ -321,34 +377,52 @@ def run_ensemble(S: Setup) -> Ensemble:
     return _target_ensemble(S)
 
 
+def _interaction_start(S: Setup, name: str, s: int, n: int) -> torch.Tensor:
+    """``01``'s start of scheme ``name`` for member ``s``: the neural schemes' exact Dirac, the particle
+    flow's jittered Dirac (float64), or at ``r != 1`` its exact Dirac (split at the first step)."""
+    dev = S.device
+    if name != "particle":
+        return torch.zeros(n, 2, device=dev)
+    if S.r != PAPER_R:
+        return torch.zeros(n, 2, device=dev, dtype=torch.float64)
+    return rz.jittered_diracs([[0.0, 0.0]], [n], width=S.sizes["start_jitter"], generator=stream(s, 1, dev), device=dev)
+
+
+def _riesz_mmd(x: torch.Tensor, y: torch.Tensor, r: float) -> float:
+    r""":math:`\mathrm{MMD}_K` with :math:`K = -|x-y|^r` (the energy distance's square root at r = 1)."""
+    return float((energy_distance(x, y) if r == PAPER_R else rz.riesz_mmd2(x, y, r)).sqrt())
+
+
 def _interaction_ensemble(S: Setup) -> Ensemble:
-    sizes, dev, steps = S.sizes, S.device, S.steps
+    sizes, dev, steps, r = S.sizes, S.device, S.steps, S.r
     n, T = sizes["n_particles"], steps * sizes["tau"]
-    exact_mean = rz.exact_interaction_mean_norm(T)
+    exact_mean = rz.exact_interaction_mean_norm(T, r)
     runs, measured, mmd_exact, floors = [], {name: [] for name in SCHEMES}, {name: [] for name in SCHEMES}, []
+    max_norm = {name: [] for name in SCHEMES}
     for s in S.seeds:
-        x_jit = rz.jittered_diracs([[0.0, 0.0]], [n], width=sizes["start_jitter"], generator=stream(s, 1, dev),
-                                   device=dev)
-        res = {name: run_experiment(name, x_jit if name == "particle" else torch.zeros(n, 2, device=dev),
-                                    tau=sizes["tau"], steps=steps, options=S.options.get(name), seed=s * 2**20,
-                                    snapshot_every=max(1, steps // 8))
+        res = {name: run_experiment(name, _interaction_start(S, name, s, n), r=r, tau=sizes["tau"], steps=steps,
+                                    options=S.options.get(name), seed=s * 2**20, snapshot_every=max(1, steps // 8))
                for name in SCHEMES}
         runs.append(res)
         # the MMD_K to an exact sample, and the level of two independent exact samples (same size)
-        exact = rz.sample_exact_interaction(n, T, generator=stream(s, 2, dev), device=dev, dtype=torch.float64)
-        floors.append(float(energy_distance(rz.sample_exact_interaction(n, T, generator=stream(s, 3, dev), device=dev,
-                                                                         dtype=torch.float64), exact).sqrt()))
-        for name, r in res.items():
-            measured[name].append(dict(mean_norm=float(r.x[0].norm(dim=-1).mean()), exact_mean=exact_mean, n=n,
-                                       tau=sizes["tau"], t_end=T))
-            mmd_exact[name].append(float(energy_distance(r.x[0].double(), exact).sqrt()))
-    print(f"exact mean |x| at t={T:.2f}: {exact_mean:.4f}")
+        exact = rz.sample_exact_interaction(n, T, r=r, generator=stream(s, 2, dev), device=dev, dtype=torch.float64)
+        floors.append(_riesz_mmd(rz.sample_exact_interaction(n, T, r=r, generator=stream(s, 3, dev), device=dev,
+                                                             dtype=torch.float64), exact, r))
+        for name, tr in res.items():
+            norms = tr.x[0].norm(dim=-1)
+            measured[name].append(dict(mean_norm=float(norms.mean()), exact_mean=exact_mean, n=n, tau=sizes["tau"],
+                                       t_end=T))
+            max_norm[name].append(float(norms.max()))
+            mmd_exact[name].append(_riesz_mmd(tr.x[0].double(), exact, r))
+    print(f"exact mean |x| at t={T:.2f}: {exact_mean:.4f}" + (f" (r = {r:g}; support radius "
+                                                               f"{rz.exact_interaction_radius(T, r):.4f})"
+                                                               if r != PAPER_R else ""))
     for name in SCHEMES:
         print(f"{name:16s} mean|x| per seed: " + ", ".join(f"{m['mean_norm']:.4f}" for m in measured[name])
               + "; MMD_K to an exact sample: " + ", ".join(f"{v:.3g}" for v in mmd_exact[name])
               + " (two exact samples: " + ", ".join(f"{v:.3g}" for v in floors) + ")")
     return Ensemble(runs, values=dict(measured=measured, mmd_exact=mmd_exact, floors=floors, exact_mean=exact_mean,
-                                      t_end=T))
+                                      t_end=T, max_norm=max_norm))
 
 
 def _dirac_start(S: Setup, exact: bool = True, member: Optional[int] = None) -> torch.Tensor:
@@ -448,12 +522,17 @@ def _mnist_ensemble(S: Setup) -> Ensemble:
 
 
 # ----------------------------------------------------------------------------- figures
-def _circle(ax, t: float, lw: Optional[float] = 0.8):
-    """Draw the exact support circle :math:`|x| = R(t)` of the interaction flow on ``ax``."""
+def _circle(ax, t: float, lw: Optional[float] = 0.8, r: float = PAPER_R):
+    """Draw the exact support circle :math:`|x| = R(t)` of the interaction flow (exponent ``r``) on ``ax``."""
     import matplotlib.pyplot as plt
 
-    ax.add_patch(plt.Circle((0, 0), rz.exact_interaction_radius(t), fill=False, color="k",
+    ax.add_patch(plt.Circle((0, 0), rz.exact_interaction_radius(t, r), fill=False, color="k",
                             **({} if lw is None else dict(lw=lw))))
+
+
+def _circle_of(S: Setup):
+    """:func:`_circle` with ``S.r`` (a ``decorate`` of :mod:`wgf_core.plotting`)."""
+    return lambda ax, t, lw=0.8: _circle(ax, t, lw, S.r)
 
 
 def _digits(trajs: dict, snapshot: Optional[int] = None):
@@ -467,9 +546,9 @@ def snapshot_figure(S: Setup, E: Ensemble):
     if S.notebook == "05_mnist":
         return _digits(E.results)
     if S.notebook == "01_interaction_energy":
-        lim = 1.1 * rz.exact_interaction_radius(E.values["t_end"])
+        lim = 1.1 * rz.exact_interaction_radius(E.values["t_end"], S.r)
         return snapshot_grid(E.results, n_cols=4, xlim=(-lim, lim), ylim=(-lim, lim), panel=(2.6, 2.6),
-                             time_format=".2f", decorate=_circle)
+                             time_format=".2f", decorate=_circle_of(S))
     return snapshot_grid(E.results, **PLOT[S.notebook])
 
 
@@ -481,13 +560,16 @@ def curves_figure(S: Setup, E: Ensemble):
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
     per = {name: [r[name] for r in E.runs if name in r] for name in SCHEMES}
     if S.notebook == "01_interaction_energy":
-        big = rz.sample_exact_interaction(4000, 1.0, generator=stream(S.seeds[0], 4, S.device), device=S.device)
-        e1, tt = float(rz.interaction_energy(big)), np.linspace(0, E.values["t_end"], 50)
+        # self-similarity: E_K(rho_t) = (R(t) / R(1))^r E_K(rho_1) and E|x| = R(t) E|x|_1 (linear in t at r = 1)
+        big = rz.sample_exact_interaction(4000, 1.0, r=S.r, generator=stream(S.seeds[0], 4, S.device), device=S.device)
+        e1, tt = float(rz.interaction_energy(big, S.r)), np.linspace(0, E.values["t_end"], 50)
+        grow = np.array([rz.exact_interaction_radius(t, S.r) for t in tt]) / rz.exact_interaction_radius(1.0, S.r)
         run_lines(ax[0], {k: [(r.times, r.metrics["energy"][0]) for r in v] for k, v in per.items()},
-                  xlabel="time t", ylabel=r"interaction energy $\mathcal{E}_K(\mu_t)$", reference=(tt, e1 * tt, "exact"))
+                  xlabel="time t", ylabel=r"interaction energy $\mathcal{E}_K(\mu_t)$",
+                  reference=(tt, e1 * grow**S.r, "exact"))
         run_lines(ax[1], {k: [(r.snapshot_times, np.linalg.norm(r.x_snapshots[:, 0], axis=-1).mean(-1)) for r in v]
                           for k, v in per.items()}, xlabel="time t", ylabel=r"mean $|x|$", marker="o", ms=3,
-                  reference=(tt, np.pi**2 * tt / 16, "exact"))
+                  reference=(tt, rz.exact_interaction_mean_norm(1.0, S.r) * grow, "exact"))
     else:
         mnist = S.notebook == "05_mnist"
         skip = 1 if mnist else 0
@@ -508,7 +590,7 @@ def animation_frames(S: Setup, E: Ensemble) -> list:
         return [_digits(E.results, c) for c in range(min(len(r.snapshot_times) for r in E.results.values()))]
     if S.notebook == "01_interaction_energy":
         return snapshot_frames(E.results, xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), s=1.0, time_format=".2f",
-                       decorate=_circle)
+                               decorate=_circle_of(S))
     return snapshot_frames(E.results, **PLOT[S.notebook])
 
 
@@ -516,9 +598,7 @@ def _first_member(S: Setup, E: Ensemble) -> tuple:
     """The first member's starts and targets: (particle start, particle target, neural start, neural target)."""
     s0, dev, n = S.seeds[0], S.device, S.sizes["n_particles"]
     if S.notebook == "01_interaction_energy":
-        x_jit = rz.jittered_diracs([[0.0, 0.0]], [n], width=S.sizes["start_jitter"], generator=stream(s0, 1, dev),
-                                   device=dev)
-        return x_jit, None, torch.zeros(n, 2, device=dev), None
+        return _interaction_start(S, "particle", s0, n), None, _interaction_start(S, "neural_forward", s0, n), None
     if S.notebook == "05_mnist":
         x_jit = rz.jittered_diracs([[0.5] * 784], [n], width=S.sizes["start_jitter"], generator=stream(s0, 2, dev),
                                    device=dev)
@@ -537,10 +617,11 @@ def step_size_figures(S: Setup, E: Ensemble) -> dict:
     grid = {}
     for g in taus:
         k_g = max(1, round(t_grid / g))
-        rg = run_experiment("particle", x0, target, tau=g, steps=k_g, seed=S.seeds[0] * 2**20, log_every=k_g)
+        rg = run_experiment("particle", x0, target, r=S.r, tau=g, steps=k_g, options=S.options.get("particle"),
+                            seed=S.seeds[0] * 2**20, log_every=k_g)
         if S.notebook == "01_interaction_energy":
             mean, exact = float(rg.x[0].norm(dim=-1).mean()), E.values["exact_mean"]
-            fig = scatter_figure(rg.x[0], s=1, size=(3.6, 3.6), decorate=lambda ax: _circle(ax, t_grid, None),
+            fig = scatter_figure(rg.x[0], s=1, size=(3.6, 3.6), decorate=lambda ax: _circle(ax, t_grid, None, S.r),
                                  title=f"tau={g}: mean|x|={mean:.4f} (exact {exact:.4f})")
         elif S.notebook == "05_mnist":
             fig = image_rows([rg.x[0].cpu()], [f"particle flow, tau = {g}, t = {rg.times[-1]:.0f}, "
@@ -578,11 +659,13 @@ def _live(S: Setup, E: Ensemble, scheme: str, tau_live: float, t_end: float, ite
     iters_live = check_int("iters_live", iters_live)
     steps = max(1, round(check_positive("t_end", t_end) / check_positive("tau_live", tau_live)))
     if S.notebook == "01_interaction_energy":
-        opts = {} if scheme == "particle" else dict(iters=iters_live, first_iters=10 * iters_live, width=32, depth=2)
+        opts = (S.options.get("particle") or {} if scheme == "particle"
+                else dict(iters=iters_live, first_iters=10 * iters_live, width=32, depth=2))
         start = (rz.jittered_diracs([[0.0, 0.0]], [check_int("n", n)], generator=stream(S.seeds[0], 5, S.device))
-                 if scheme == "particle" else torch.zeros(n, 2))
-        r = run_experiment(scheme, start, tau=tau_live, steps=steps, options=opts, seed=S.seeds[0] * 2**20)
-        return scatter_figure(r.x[0], s=2, size=(4, 4), decorate=lambda ax: _circle(ax, r.times[-1], None),
+                 if scheme == "particle" and S.r == PAPER_R else torch.zeros(n, 2, dtype=torch.float64))
+        r = run_experiment(scheme, start if scheme == "particle" else start.float(), r=S.r, tau=tau_live, steps=steps,
+                           options=opts, seed=S.seeds[0] * 2**20)
+        return scatter_figure(r.x[0], s=2, size=(4, 4), decorate=lambda ax: _circle(ax, r.times[-1], None, S.r),
                               title=f"{scheme}, t = {r.times[-1]:.2f}")
     x_jit, target, x_dirac, target_f = _first_member(S, E)
     start, tgt = (x_jit, target) if scheme == "particle" else (x_dirac, target_f)
@@ -627,7 +710,7 @@ def _used(S: Setup, name: str) -> dict:
     sizes = S.sizes
     if S.notebook == "01_interaction_energy":
         keys = ("n_particles", "tau", "end_time", "start_jitter") if name == "particle" else _NEURAL_KEYS
-        return {k: sizes[k] for k in keys}
+        return {**{k: sizes[k] for k in keys}, "r": S.r}
     if name == "particle":
         return dict(n_particles=sizes["n_particles"], tau="schedule" if S.taus else sizes["particle_tau"],
                     end_time=sizes["particle_end_time" if S.taus else "end_time"], start_jitter=sizes["start_jitter"])
@@ -645,7 +728,8 @@ def _used(S: Setup, name: str) -> dict:
 
 
 def _configuration(S: Setup, name: str) -> dict:
-    return claims.configuration(S.profile, _used(S, name), S.paper,
+    paper = {**S.paper, "r": PAPER_R} if S.notebook == "01_interaction_energy" else S.paper
+    return claims.configuration(S.profile, _used(S, name), paper,
                                 notes=scheme_notes(name, S.options.get(name)) + DATA_NOTES.get(S.notebook, []))
 
 
@@ -679,11 +763,25 @@ def _interaction_verdicts(S: Setup, E: Ensemble) -> tuple:
                  **{f"{k}_mean_norm": [m["mean_norm"] for m in v["measured"][k]] for k in SCHEMES},
                  **{f"{k}_mmd_to_exact": v["mmd_exact"][k] for k in SCHEMES}, "profile_sizes": S.sizes},
         timings=_timings(S, E))
-    glued = dict(n_seeds=len(S.seeds), t_end=v["t_end"], exact_mean=v["exact_mean"], mmd_floor_max=max(v["floors"]))
+    glued = dict(n_seeds=len(S.seeds), t_end=v["t_end"], exact_mean=v["exact_mean"], mmd_floor_max=max(v["floors"]),
+                 particle_start="from the jittered Dirac" if S.r == PAPER_R else "from the Dirac split at the first step")
     for e, name in zip(entries, SCHEMES):
         glued.update({f"{name}_min": e["min"], f"{name}_max": e["max"], f"{name}_verdict": e["status"],
                       f"{name}_mmd_max": max(v["mmd_exact"][name])})
+    if S.r != PAPER_R:  # beyond the paper: the closed form's support radius too (the record at r = 1 is unchanged)
+        radius = rz.exact_interaction_radius(v["t_end"], S.r)
+        record["metrics"].update(r=S.r, exact_radius=radius, **{f"{k}_max_norm": v["max_norm"][k] for k in SCHEMES})
+        glued.update(r=S.r, exact_radius=radius)
+        for k in SCHEMES:
+            glued.update({f"{k}_radius_min": min(v["max_norm"][k]), f"{k}_radius_max": max(v["max_norm"][k]),
+                          f"{k}_mean_err": _worst_percent([d["mean_norm"] for d in v["measured"][k]], v["exact_mean"]),
+                          f"{k}_radius_err": _worst_percent(v["max_norm"][k], radius)})
     return entries, record, glued
+
+
+def _worst_percent(values, exact: float) -> float:
+    """The relative error of ``values`` to ``exact`` largest in size, in percent (signed)."""
+    return max((100 * (x / exact - 1) for x in values), key=abs)
 
 
 def _target_verdicts(S: Setup, E: Ensemble) -> tuple:
