@@ -7,6 +7,7 @@ import pytest
 import scipy.stats
 import torch
 
+from wgf_core.errors import ParameterError
 from wgf_core.kernels import get_kernel, kernel_matrix
 from wgf_core.metrics import (
     energy_distance,
@@ -134,6 +135,26 @@ def test_fit_gaussian_weighted():
     m, S = fit_gaussian(x, torch.tensor([0.25, 0.75], dtype=torch.float64))
     torch.testing.assert_close(m, torch.tensor([1.5, 0.0], dtype=torch.float64))
     assert float(S[0, 0]) == pytest.approx(0.25 * 1.5**2 + 0.75 * 0.5**2)
+
+
+def test_fit_gaussian_unbiased_and_batched():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 50, 3, generator=g, dtype=torch.float64)   # 4 clouds in a batch
+    m, S = fit_gaussian(x, ddof=1)
+    assert m.shape == (4, 3) and S.shape == (4, 3, 3)
+    for b in range(4):
+        torch.testing.assert_close(S[b], torch.cov(x[b].T))        # the textbook sample covariance
+    # uniform weights give the same fit by the weighted formula, with c = 1 - sum w^2 = (N - 1) / N
+    w = torch.full((4, 50), 1 / 50, dtype=torch.float64)
+    mw, Sw = fit_gaussian(x, w, ddof=1)
+    torch.testing.assert_close(mw, m)
+    torch.testing.assert_close(Sw, S)
+    torch.testing.assert_close(fit_gaussian(x)[1], S * 49 / 50)
+
+
+def test_fit_gaussian_rejects_other_ddof():
+    with pytest.raises(ParameterError, match="ddof"):
+        fit_gaussian(torch.zeros(3, 2), ddof=2)
 
 
 def test_noise_floor_scales_like_one_over_n():

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .kernels import Kernel, get_kernel, kernel_grad_sum, kernel_sum, uniform_weights
+from .validation import check_choice
 
 __all__ = [
     "mmd2",
@@ -156,12 +157,43 @@ def sinkhorn_divergence(x, y, wx=None, wy=None, *, reg: float = 0.05) -> float:
     return ot_eps(a, b, xn, yn) - 0.5 * ot_eps(a, a, xn, xn) - 0.5 * ot_eps(b, b, yn, yn)
 
 
-def fit_gaussian(x: torch.Tensor, w: Optional[torch.Tensor] = None):
-    """Weighted mean ``(..., d)`` and covariance ``(..., d, d)`` of a point cloud."""
-    w = uniform_weights(x) if w is None else w
+def fit_gaussian(x: torch.Tensor, w: Optional[torch.Tensor] = None, *, ddof: int = 0):
+    r"""Mean and covariance of a (weighted) point cloud: the one Gaussian fit of the package.
+
+    .. math::
+
+        m = \sum_i w_i x_i, \qquad
+        \Sigma = \frac{1}{c}\sum_i w_i (x_i - m)(x_i - m)^\top,
+
+    with :math:`c = 1` for ``ddof=0`` (the moments of the empirical measure) and, for ``ddof=1``,
+    :math:`c = 1 - \sum_i w_i^2` (unbiased for i.i.d. samples; :math:`c = (N-1)/N` for uniform weights).
+
+    Parameters
+    ----------
+    x : Tensor ``(..., N, d)``
+        Points; leading dimensions are batch dimensions (one fit each).
+    w : Tensor ``(..., N)``, optional
+        Weights summing to 1 along the last dimension. If omitted, the unweighted formulas
+        :math:`m = \frac1N\sum_i x_i`, :math:`\Sigma = \frac{1}{N - \mathrm{ddof}}\sum_i (x_i - m)(x_i - m)^\top`
+        are computed as written (a mean and one matrix product).
+    ddof : {0, 1}
+        0: covariance of the empirical measure; 1: unbiased sample covariance.
+
+    Returns
+    -------
+    m : Tensor ``(..., d)``
+    cov : Tensor ``(..., d, d)``
+    """
+    check_choice("ddof", ddof, (0, 1))
+    if w is None:
+        m = x.mean(-2)
+        xc = x - m.unsqueeze(-2)
+        return m, xc.mT @ xc / (x.shape[-2] - ddof)
     m = torch.einsum("...n,...nd->...d", w, x)
     xc = x - m.unsqueeze(-2)
     cov = torch.einsum("...n,...ni,...nj->...ij", w, xc, xc)
+    if ddof:
+        cov = cov / (1 - (w * w).sum(-1))[..., None, None]
     return m, cov
 
 

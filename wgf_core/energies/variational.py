@@ -53,6 +53,7 @@ from torch.nn import functional as F
 
 from ..errors import ParameterError
 from ..measures import Particles
+from ..metrics import fit_gaussian
 from ..validation import check_choice, check_int, check_positive
 
 __all__ = ["VARIATIONAL_CAPABILITIES", "f_kl", "f_kl_conjugate", "f_entropy", "f_entropy_conjugate", "f_jsd",
@@ -118,9 +119,9 @@ class GaussianReference:
 
     @classmethod
     def fit(cls, x: torch.Tensor) -> "GaussianReference":
-        m = x.mean(0)
-        xc = x - m
-        return cls(m, xc.T @ xc / (x.shape[0] - 1))
+        """Fitted to samples ``x`` ``(n, d)``: their mean and unbiased covariance
+        (:func:`wgf_core.metrics.fit_gaussian` with ``ddof=1``)."""
+        return cls(*fit_gaussian(x, ddof=1))
 
     def sample(self, n: int, generator=None) -> torch.Tensor:
         z = torch.randn(n, self.mean.shape[-1], generator=generator, dtype=self.mean.dtype, device=self.mean.device)
