@@ -14,10 +14,12 @@ from wgf_core.metrics import (
     fit_gaussian,
     gaussian_kl,
     gaussian_symkl,
+    kernel_energy,
     mmd2,
     mmd2_noise_floor,
     mmd_witness,
     mmd_witness_grad,
+    mmd_witness_terms,
     sinkhorn_divergence,
     w2,
 )
@@ -67,6 +69,35 @@ def test_mmd2_is_the_weighted_quadratic_form():
     expected = v @ kernel_matrix(k, z, z) @ v
     assert float(mmd2(k, x, y, wx, wy)) == pytest.approx(float(expected), rel=1e-10)
     assert float(mmd2(k, x, x, wx, wx)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kernel_energy_and_a_precomputed_target_term():
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(2, 7, 3, generator=g, dtype=torch.float64), torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    wx = torch.softmax(torch.randn(2, 7, generator=g, dtype=torch.float64), -1)
+    k = get_kernel("gauss", 0.8)
+    quad = torch.einsum("bi,bij,bj->b", wx, kernel_matrix(k, x, x), wx)
+    torch.testing.assert_close(kernel_energy(k, x, wx), quad)
+    kyy = kernel_energy(k, y)
+    assert torch.equal(mmd2(k, x, y, wx, target_term=kyy), mmd2(k, x, y, wx))   # the same terms, the same bits
+    assert not torch.equal(mmd2(k, x, y, wx, target_term=kyy + 1), mmd2(k, x, y, wx))
+
+
+def test_witness_without_target_and_with_a_scale():
+    """Without y the witness is K_zx wx (the first variation of 1/2 int int k dmu dmu); scale multiplies."""
+    g = torch.Generator().manual_seed(6)
+    z, x = torch.randn(4, 2, generator=g, dtype=torch.float64), torch.randn(6, 2, generator=g, dtype=torch.float64)
+    for name in ("gauss", "imq", "W2_1"):   # the fast Gaussian path, a radial kernel, a non-radial one
+        k = get_kernel(name, 0.9)
+        h, gr = mmd_witness_terms(k, z, x, scale=3.0)
+        torch.testing.assert_close(h, 3.0 * kernel_matrix(k, z, x).mean(-1))
+        zr = z.clone().requires_grad_(True)
+        kernel_matrix(k, zr, x).mean(-1).sum().backward()
+        torch.testing.assert_close(gr, 3.0 * zr.grad)
+        # the row blocks of radial kernels give the same numbers
+        hb, gb = mmd_witness_terms(k, z, x, scale=3.0, max_block=6)
+        torch.testing.assert_close(hb, h)
+        torch.testing.assert_close(gb, gr)
 
 
 def test_witness_gradient_is_the_particle_gradient_of_half_mmd2():
