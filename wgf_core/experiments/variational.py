@@ -58,7 +58,7 @@ from ..gmm import GaussianMixture
 from ..icnn import pushforward_log_density
 from ..kernels import uniform_weights
 from ..metrics import energy_distance, fit_gaussian, gaussian_symkl
-from ..plotting import band_figure, panel_grid, seed_dots, seed_lines, to_numpy
+from ..plotting import band_curves, panel_grid, seed_dots, seed_lines, to_numpy
 from ..random import make_generator
 from ..reporting import record_metrics
 from ..runner import Trajectory, run
@@ -368,10 +368,15 @@ def ou_frames(ens: dict) -> tuple[np.ndarray, list]:
 
 def ou_curve_figures(ens: dict) -> dict:
     """``{"d = ...": figure}``: SymKL to the exact :math:`P_t` along the flow, mean ± sd over the seeds."""
+    import matplotlib.pyplot as plt
+
     ts = OU_STEP * np.arange(1, ens["K"] + 1)
-    return {f"d = {d}": band_figure(ts, np.stack([r["curve"] for r in ens["results"][d]]), label="ours",
-                                    xlabel="time t", ylabel="SymKL to exact P_t", title=f"d = {d}")
-            for d in ens["dims"]}
+    figs = {}
+    for d in ens["dims"]:
+        figs[f"d = {d}"], ax = plt.subplots(figsize=(5, 3.5))
+        band_curves(ax, {"ours": (ts, np.stack([r["curve"] for r in ens["results"][d]]))}, xlabel="time t",
+                    ylabel="SymKL to exact P_t", title=f"d = {d}")
+    return figs
 
 
 def ou_live(st: Setup, d: int = 2, outer: int = 20):
