@@ -220,3 +220,32 @@ def test_tsallis_closed_form_prox_is_the_root(alpha):
     # exact: a float tau and the same tau as a tensor run the same arithmetic
     torch.testing.assert_close(e.prox(v, torch.tensor(0.3, dtype=D)), e.prox(v, 0.3), rtol=0, atol=0)
     torch.testing.assert_close(e.prox(v.float(), 0.3), e.prox(v, 0.3).float(), rtol=1e-5, atol=1e-7)
+
+
+def _kl_by_quadrature(f, a, b):
+    """int f(rho) dnu for sigma = a N(0.3, 0.8^2), nu = b N(-0.2, 1.3^2) on a fine grid (rho = dsigma/dnu)."""
+    x = torch.linspace(-15.0, 15.0, 200001, dtype=D)
+    pdf = lambda m, s: torch.exp(-0.5 * ((x - m) / s) ** 2) / (s * math.sqrt(2 * math.pi))  # noqa: E731
+    sig, nu = a * pdf(0.3, 0.8), b * pdf(-0.2, 1.3)
+    return float(torch.trapezoid(f(sig / nu) * nu, x))
+
+
+def test_kl_convention_of_the_registry_and_of_the_variational_table():
+    """The registry's x log x - x + 1 and the paper's x log x give the same KL between probability
+    measures (two Gaussians, closed form); between unnormalised ones they differ by nu(R) - sigma(R)."""
+    from wgf_core.energies.variational import f_kl
+    from wgf_core.metrics import gaussian_kl
+
+    kl = get_entropy("kl")
+    t = lambda v: torch.tensor([[v]], dtype=D)  # noqa: E731
+    closed = float(gaussian_kl(t(0.3)[0], t(0.64), t(-0.2)[0], t(1.69)))
+    assert closed == pytest.approx(math.log(1.3 / 0.8) + (0.8**2 + 0.5**2) / (2 * 1.3**2) - 0.5, rel=1e-12)
+    x_log_x = lambda r: torch.xlogy(r, r)  # noqa: E731
+    assert _kl_by_quadrature(kl.f, 1.0, 1.0) == pytest.approx(closed, rel=1e-8)
+    assert _kl_by_quadrature(x_log_x, 1.0, 1.0) == pytest.approx(closed, rel=1e-8)
+    assert _kl_by_quadrature(f_kl, 1.0, 1.0) == pytest.approx(closed, rel=1e-8)   # the variational table is the registry
+    # unnormalised: sigma of mass a, nu of mass b
+    a, b = 2.0, 0.5
+    reg, plain = _kl_by_quadrature(kl.f, a, b), _kl_by_quadrature(x_log_x, a, b)
+    assert plain == pytest.approx(a * closed + a * math.log(a / b), rel=1e-8)
+    assert reg - plain == pytest.approx(b - a, rel=1e-8)   # nu(R) - sigma(R) = -1.5, not 0

@@ -7,16 +7,19 @@ import pytest
 import scipy.stats
 import torch
 
+from wgf_core.errors import ParameterError
 from wgf_core.kernels import get_kernel, kernel_matrix
 from wgf_core.metrics import (
     energy_distance,
     fit_gaussian,
     gaussian_kl,
     gaussian_symkl,
+    kernel_energy,
     mmd2,
     mmd2_noise_floor,
     mmd_witness,
     mmd_witness_grad,
+    mmd_witness_terms,
     sinkhorn_divergence,
     w2,
 )
@@ -66,6 +69,35 @@ def test_mmd2_is_the_weighted_quadratic_form():
     expected = v @ kernel_matrix(k, z, z) @ v
     assert float(mmd2(k, x, y, wx, wy)) == pytest.approx(float(expected), rel=1e-10)
     assert float(mmd2(k, x, x, wx, wx)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kernel_energy_and_a_precomputed_target_term():
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(2, 7, 3, generator=g, dtype=torch.float64), torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    wx = torch.softmax(torch.randn(2, 7, generator=g, dtype=torch.float64), -1)
+    k = get_kernel("gauss", 0.8)
+    quad = torch.einsum("bi,bij,bj->b", wx, kernel_matrix(k, x, x), wx)
+    torch.testing.assert_close(kernel_energy(k, x, wx), quad)
+    kyy = kernel_energy(k, y)
+    assert torch.equal(mmd2(k, x, y, wx, target_term=kyy), mmd2(k, x, y, wx))   # the same terms, the same bits
+    assert not torch.equal(mmd2(k, x, y, wx, target_term=kyy + 1), mmd2(k, x, y, wx))
+
+
+def test_witness_without_target_and_with_a_scale():
+    """Without y the witness is K_zx wx (the first variation of 1/2 int int k dmu dmu); scale multiplies."""
+    g = torch.Generator().manual_seed(6)
+    z, x = torch.randn(4, 2, generator=g, dtype=torch.float64), torch.randn(6, 2, generator=g, dtype=torch.float64)
+    for name in ("gauss", "imq", "W2_1"):   # the fast Gaussian path, a radial kernel, a non-radial one
+        k = get_kernel(name, 0.9)
+        h, gr = mmd_witness_terms(k, z, x, scale=3.0)
+        torch.testing.assert_close(h, 3.0 * kernel_matrix(k, z, x).mean(-1))
+        zr = z.clone().requires_grad_(True)
+        kernel_matrix(k, zr, x).mean(-1).sum().backward()
+        torch.testing.assert_close(gr, 3.0 * zr.grad)
+        # the row blocks of radial kernels give the same numbers
+        hb, gb = mmd_witness_terms(k, z, x, scale=3.0, max_block=6)
+        torch.testing.assert_close(hb, h)
+        torch.testing.assert_close(gb, gr)
 
 
 def test_witness_gradient_is_the_particle_gradient_of_half_mmd2():
@@ -134,6 +166,26 @@ def test_fit_gaussian_weighted():
     m, S = fit_gaussian(x, torch.tensor([0.25, 0.75], dtype=torch.float64))
     torch.testing.assert_close(m, torch.tensor([1.5, 0.0], dtype=torch.float64))
     assert float(S[0, 0]) == pytest.approx(0.25 * 1.5**2 + 0.75 * 0.5**2)
+
+
+def test_fit_gaussian_unbiased_and_batched():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 50, 3, generator=g, dtype=torch.float64)   # 4 clouds in a batch
+    m, S = fit_gaussian(x, ddof=1)
+    assert m.shape == (4, 3) and S.shape == (4, 3, 3)
+    for b in range(4):
+        torch.testing.assert_close(S[b], torch.cov(x[b].T))        # the textbook sample covariance
+    # uniform weights give the same fit by the weighted formula, with c = 1 - sum w^2 = (N - 1) / N
+    w = torch.full((4, 50), 1 / 50, dtype=torch.float64)
+    mw, Sw = fit_gaussian(x, w, ddof=1)
+    torch.testing.assert_close(mw, m)
+    torch.testing.assert_close(Sw, S)
+    torch.testing.assert_close(fit_gaussian(x)[1], S * 49 / 50)
+
+
+def test_fit_gaussian_rejects_other_ddof():
+    with pytest.raises(ParameterError, match="ddof"):
+        fit_gaussian(torch.zeros(3, 2), ddof=2)
 
 
 def test_noise_floor_scales_like_one_over_n():

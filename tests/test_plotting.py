@@ -130,7 +130,7 @@ def test_particles_figures_one_closed_figure_per_label():
         plotting.particles_figures([])
 
 
-def test_seed_dots_lines_and_band_figure():
+def test_seed_dots_and_lines():
     fig, ax = plt.subplots()
     plotting.seed_dots(ax, [2, 6], [[1.0, np.nan], [2.0, 3.0]], floors=[[0.5], [1.5]], label="ours", floor_label="floor")
     ax.set(xlabel="d", ylabel="log10 SymKL")
@@ -140,10 +140,6 @@ def test_seed_dots_lines_and_band_figure():
                                 where="mid")
     assert len(lines) == 2 and lines[0].get_label() == "one line per seed" and lines[1].get_label().startswith("_")
     plt.close(fig)
-    f = plotting.band_figure(np.arange(4), np.ones((2, 4)), label="ours", xlabel="t", ylabel="SymKL",
-                             floor=np.full(4, 0.5))
-    assert f.axes[0].get_xlabel() == "t" and f.axes[0].get_ylabel() == "SymKL" and len(f.axes[0].lines) == 2
-    plt.close(f)
 
 
 @pytest.mark.parametrize("call, name", [
@@ -153,10 +149,8 @@ def test_seed_dots_lines_and_band_figure():
     (lambda ax: plotting.seed_lines(ax, np.arange(3), [np.ones(4)]), "ys"),
     (lambda ax: plotting.seed_lines(ax, np.arange(3), [np.ones(3)], labels=["a", "b"]), "labels"),
     (lambda ax: plotting.seed_lines(ax, np.arange(3), [np.ones(3)], draw="bar"), "draw"),
-    (lambda ax: plotting.band_figure(np.arange(3), np.ones((2, 4)), label="m", xlabel="t", ylabel="y"), "runs_values"),
-    (lambda ax: plotting.band_figure(np.arange(3), np.ones(3), label="m", xlabel="", ylabel="y"), "xlabel"),
-    (lambda ax: plotting.band_figure(np.arange(3), np.ones(3), label="m", xlabel="t", ylabel="y", floor=np.ones(2)),
-     "floor"),
+    (lambda ax: plotting.band_curves(ax, {"m": (np.arange(3), np.ones((2, 4)))}, xlabel="t", ylabel="y"),
+     "runs_values"),
 ])
 def test_per_seed_figures_refuse_bad_inputs_naming_the_parameter(call, name):
     fig, ax = plt.subplots()

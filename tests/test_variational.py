@@ -340,6 +340,14 @@ def test_pulse_timeline():
     assert pulse_timeline([]) == {"first": None, "last": None, "one_from": None}
 
 
+def test_gaussian_reference_is_the_unbiased_fit():
+    x = 1.0 + 2.0 * torch.randn(200, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    ref = vj.GaussianReference.fit(x)
+    m, S = fit_gaussian(x, ddof=1)
+    assert torch.equal(ref.mean, m) and torch.equal(ref.cov, S)   # the same function, so the same bits
+    torch.testing.assert_close(ref.cov, torch.cov(x.T))
+
+
 def test_box_reference_of_a_collapsed_cloud_has_a_positive_volume():
     x = torch.tensor([[0.5, -1.0]] * 10 + [[0.5, 2.0]])
     ref = vj.BoxReference.fit(x, margin=0.5, min_side=0.01)

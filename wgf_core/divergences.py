@@ -44,6 +44,20 @@ Corrections to the seed's formulas (the reference README):
   Moreau envelope is 0 on the atoms it can use); ``equality_indicator``
   :math:`\iota_{\{1\}}` gives :math:`\sigma = \nu`, i.e. the plain MMD flow.
 
+KL convention (the one of the package; ``book/conventions.md``). The KL entropy is
+:math:`f(x) = x\log x - x + 1` (``get_entropy("kl")``): :math:`f \ge 0`, :math:`f(1) = f'(1) = 0`, so that
+
+.. math::
+
+    D_{\mathrm{KL}}(\sigma\mid\nu) = \int \rho\log\rho\,d\nu - \sigma(\mathbb R^d) + \nu(\mathbb R^d)
+    \ge 0 \qquad (\sigma = \rho\,\nu),
+
+the generalised KL of unnormalised measures. Between probability measures the affine part
+integrates to :math:`-1 + 1 = 0` and this is the usual :math:`\int\rho\log\rho\,d\nu`; between
+unnormalised ones the two differ by :math:`\nu(\mathbb R^d) - \sigma(\mathbb R^d)`. The variational KL of
+:mod:`wgf_core.energies.variational` (:class:`~wgf_core.energies.variational.KLDivergence`) is the
+dual formula of this entry, :math:`\sup_g \mathbb E_P[g] - \mathbb E_Q[f^*(g)]` with :math:`f^* = e^s - 1`.
+
 Conventions: see ``book/conventions.md`` ("MMD-regularized f-divergences").
 """
 
@@ -226,6 +240,7 @@ def _kl_prox(v, tau):
 
 
 def _kl() -> Entropy:
+    """KL in the package's convention :math:`f(x) = x\log x - x + 1`, :math:`f^*(s) = e^s - 1` (module docstring)."""
     return Entropy(
         "kl", 1.0,
         f_=lambda x: torch.xlogy(x, x) - x + 1,

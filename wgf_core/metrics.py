@@ -20,15 +20,19 @@ Shapes: points ``(..., N, d)``, weights ``(..., N)`` summing to 1 (uniform if om
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
 import torch
 
-from .kernels import Kernel, get_kernel, kernel_grad_sum, kernel_sum, uniform_weights
+from .kernels import Kernel, get_kernel, kernel_grad_sum, kernel_sum, pairwise_distances, uniform_weights
+from .validation import check_choice
 
 __all__ = [
+    "kernel_energy",
     "mmd2",
+    "mmd_witness_terms",
     "mmd_witness",
     "mmd_witness_grad",
     "energy_distance",
@@ -41,6 +45,25 @@ __all__ = [
 ]
 
 
+def kernel_energy(
+    kernel: Kernel, x: torch.Tensor, w: Optional[torch.Tensor] = None, *, block_size: Optional[int] = None
+) -> torch.Tensor:
+    r""":math:`\iint k\,d\mu\,d\mu = w^\top K_{xx} w` for :math:`\mu = \sum_i w_i \delta_{x_i}`.
+
+    Parameters
+    ----------
+    kernel : Kernel
+    x : Tensor ``(..., N, d)``;  w : Tensor ``(..., N)``, optional (uniform if None)
+
+    Returns
+    -------
+    Tensor ``(...)``: the self term of :func:`mmd2` (the interaction energy of :class:`~wgf_core.energies.MMD`
+    without a target is ``scale`` times it).
+    """
+    w = uniform_weights(x) if w is None else w
+    return (kernel_sum(kernel, x, x, w, block_size=block_size) * w).sum(-1)
+
+
 def mmd2(
     kernel: Kernel,
     x: torch.Tensor,
@@ -49,6 +72,7 @@ def mmd2(
     wy: Optional[torch.Tensor] = None,
     *,
     block_size: Optional[int] = None,
+    target_term: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     r"""Squared MMD between :math:`\mu = \sum_i w^x_i \delta_{x_i}` and :math:`\nu = \sum_j w^y_j \delta_{y_j}`.
 
@@ -57,6 +81,9 @@ def mmd2(
     kernel : Kernel
     x : Tensor ``(..., N, d)``;  y : Tensor ``(..., M, d)``
     wx : Tensor ``(..., N)``, optional;  wy : Tensor ``(..., M)``, optional
+    target_term : Tensor ``(...)``, optional
+        :math:`w_y^\top K_{yy} w_y` (``kernel_energy(kernel, y, wy)``) when already computed, e.g. for
+        many ``x`` against one target; the result is the same.
 
     Returns
     -------
@@ -65,31 +92,135 @@ def mmd2(
     """
     wx = uniform_weights(x) if wx is None else wx
     wy = uniform_weights(y) if wy is None else wy
-    kxx = (kernel_sum(kernel, x, x, wx, block_size=block_size) * wx).sum(-1)
+    kxx = kernel_energy(kernel, x, wx, block_size=block_size)
     kxy = (kernel_sum(kernel, x, y, wy, block_size=block_size) * wx).sum(-1)
-    kyy = (kernel_sum(kernel, y, y, wy, block_size=block_size) * wy).sum(-1)
+    kyy = kernel_energy(kernel, y, wy, block_size=block_size) if target_term is None else target_term
     return torch.clamp(kxx - 2 * kxy + kyy, min=0)
 
 
+#: Entries of the ``(batch, rows, N + M)`` kernel block that :func:`mmd_witness_terms` forms at once.
+MAX_BLOCK = 2**24
+
+
+def _sq_distances(z: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """``|z_i - p_j|^2`` ``(..., P, M)`` by the ``|z|^2 + |p|^2 - 2 z.p`` expansion, clamped at 0.
+
+    Used only for the Gaussian kernel, which is smooth at 0, so the round-off of the expansion
+    near coincident points (about ``eps * |z|^2``) is harmless there.
+    """
+    zz = (z * z).sum(-1, keepdim=True)
+    pp = (p * p).sum(-1).unsqueeze(-2)
+    return (z @ p.transpose(-1, -2)).mul_(-2.0).add_(zz).add_(pp).clamp_(min=0.0)
+
+
+def _radial_terms(kernel, z, pts, v, with_grad):
+    """``K v`` and ``sum_j v_j grad_1 k(z_i, p_j)`` for a radial kernel, ``(..., P)``, ``(..., P, d)``."""
+    if kernel.name == "gauss":
+        # fast path: k = exp(-r^2 / (2s)) from squared distances (in place, one exp); since
+        # c(r) = -k / s, one product K [v, v * p] gives both h = K v and
+        # g = sum_j v_j c_ij (z_i - p_j) = -(z * (K v) - K (v * p)) / s.
+        s = kernel.param
+        kmat = _sq_distances(z, pts).mul_(-0.5 / s).exp_()
+        if not with_grad:
+            return (kmat @ v.unsqueeze(-1)).squeeze(-1), None
+        out = kmat @ torch.cat([v.unsqueeze(-1), v.unsqueeze(-1) * pts], dim=-1)
+        h = out[..., 0]
+        return h, (out[..., 1:] - z * out[..., :1]) / s
+    r = pairwise_distances(z, pts)
+    h = (kernel.profile(r) @ v.unsqueeze(-1)).squeeze(-1)
+    if not with_grad:
+        return h, None
+    c = kernel.coefficient(r)
+    g = z * (c @ v.unsqueeze(-1)) - c @ (v.unsqueeze(-1) * pts)
+    return h, g
+
+
+def mmd_witness_terms(
+    kernel: Kernel,
+    z: torch.Tensor,
+    x: torch.Tensor,
+    y: Optional[torch.Tensor] = None,
+    wx: Optional[torch.Tensor] = None,
+    wy: Optional[torch.Tensor] = None,
+    *,
+    scale: float = 1.0,
+    with_grad: bool = True,
+    max_block: int = MAX_BLOCK,
+    block_size: Optional[int] = None,
+):
+    r"""The witness :math:`c\,h(z)` and its gradient :math:`c\,\nabla h(z)`, the one implementation.
+
+    .. math::
+
+        h(z) = \int k(z, \cdot)\,d\mu - \int k(z, \cdot)\,d\nu
+             = \sum_i w^x_i k(z, x_i) - \sum_j w^y_j k(z, y_j),
+
+    the first variation of :math:`\tfrac12\mathrm{MMD}^2(\cdot, \nu)` at :math:`\mu`; without ``y``
+    the :math:`\nu` term is absent (:math:`h` is then the first variation of :math:`\tfrac12\iint k\,d\mu\,d\mu`).
+
+    Parameters
+    ----------
+    kernel : Kernel
+    z : Tensor ``(..., P, d)``, the evaluation points
+    x : Tensor ``(..., N, d)``;  y : Tensor ``(..., M, d)``, optional
+    wx : Tensor ``(..., N)``, optional;  wy : Tensor ``(..., M)``, optional (uniform if None)
+    scale : float
+        :math:`c` (the first variation of :math:`c\,\mathrm{MMD}^2` is :math:`2c\,h`). Radial kernels apply
+        it to the signed weights before the kernel product, other kernels to the result.
+    with_grad : bool
+        False: the gradient is not computed (returned as None).
+    max_block : int
+        Radial kernels: entries of the ``(batch, rows, N + M)`` kernel block formed at once (row blocks
+        of ``z`` keep memory at :math:`O(\text{rows}\,(N + M))`); the Gaussian kernel uses squared
+        distances and one ``exp`` (:math:`c(r) = -k/s`).
+    block_size : int, optional
+        Other kernels: the row block of :func:`~wgf_core.kernels.kernel_sum` / ``kernel_grad_sum``.
+
+    Returns
+    -------
+    h : Tensor ``(..., P)``;  g : Tensor ``(..., P, d)`` or None.
+    """
+    wx = uniform_weights(x) if wx is None else wx
+    if y is not None:
+        wy = uniform_weights(y) if wy is None else wy
+    if not kernel.is_radial:
+        h = kernel_sum(kernel, z, x, wx, block_size=block_size)
+        g = kernel_grad_sum(kernel, z, x, wx, block_size=block_size) if with_grad else None
+        if y is not None:
+            h = h - kernel_sum(kernel, z, y, wy, block_size=block_size)
+            g = g - kernel_grad_sum(kernel, z, y, wy, block_size=block_size) if with_grad else None
+        return scale * h, (scale * g if g is not None else None)
+    if y is None:
+        y, wy = x[..., :0, :], wx[..., :0]
+    pts = torch.cat([x, y], dim=-2)
+    v = torch.cat([wx, -wy], dim=-1) * scale
+    batch = math.prod(z.shape[:-2]) if z.dim() > 2 else 1
+    rows = max(1, max_block // max(1, batch * pts.shape[-2]))
+    if rows < z.shape[-2]:
+        hs, gs = [], []
+        for i in range(0, z.shape[-2], rows):
+            h_b, g_b = _radial_terms(kernel, z[..., i:i + rows, :], pts, v, with_grad)
+            hs.append(h_b), gs.append(g_b)
+        return torch.cat(hs, -1), (torch.cat(gs, -2) if with_grad else None)
+    return _radial_terms(kernel, z, pts, v, with_grad)
+
+
 def mmd_witness(kernel, z, x, y, wx=None, wy=None, *, block_size=None) -> torch.Tensor:
-    r"""Witness :math:`h(z) = \int k(z, \cdot)\,d\mu - \int k(z, \cdot)\,d\nu`, shape ``(..., P)``.
+    r"""Witness :math:`h(z) = \int k(z, \cdot)\,d\mu - \int k(z, \cdot)\,d\nu`, shape ``(..., P)``
+    (:func:`mmd_witness_terms` without the gradient).
 
     This is the first variation of :math:`F = \tfrac12 \mathrm{MMD}^2(\cdot, \nu)` at :math:`\mu`.
     """
-    return kernel_sum(kernel, z, x, wx, block_size=block_size) - kernel_sum(
-        kernel, z, y, wy, block_size=block_size
-    )
+    return mmd_witness_terms(kernel, z, x, y, wx, wy, with_grad=False, block_size=block_size)[0]
 
 
 def mmd_witness_grad(kernel, z, x, y, wx=None, wy=None, *, block_size=None) -> torch.Tensor:
-    r"""Gradient of the witness, :math:`\nabla h(z)`, shape ``(..., P, d)``.
+    r"""Gradient of the witness, :math:`\nabla h(z)`, shape ``(..., P, d)`` (:func:`mmd_witness_terms`).
 
     This is the Wasserstein gradient of :math:`F = \tfrac12 \mathrm{MMD}^2(\cdot, \nu)`
     (the MMD-flow velocity is its negative; Arbel et al. 2019).
     """
-    return kernel_grad_sum(kernel, z, x, wx, block_size=block_size) - kernel_grad_sum(
-        kernel, z, y, wy, block_size=block_size
-    )
+    return mmd_witness_terms(kernel, z, x, y, wx, wy, block_size=block_size)[1]
 
 
 def energy_distance(x, y, wx=None, wy=None, *, block_size=None) -> torch.Tensor:
@@ -156,12 +287,43 @@ def sinkhorn_divergence(x, y, wx=None, wy=None, *, reg: float = 0.05) -> float:
     return ot_eps(a, b, xn, yn) - 0.5 * ot_eps(a, a, xn, xn) - 0.5 * ot_eps(b, b, yn, yn)
 
 
-def fit_gaussian(x: torch.Tensor, w: Optional[torch.Tensor] = None):
-    """Weighted mean ``(..., d)`` and covariance ``(..., d, d)`` of a point cloud."""
-    w = uniform_weights(x) if w is None else w
+def fit_gaussian(x: torch.Tensor, w: Optional[torch.Tensor] = None, *, ddof: int = 0):
+    r"""Mean and covariance of a (weighted) point cloud: the one Gaussian fit of the package.
+
+    .. math::
+
+        m = \sum_i w_i x_i, \qquad
+        \Sigma = \frac{1}{c}\sum_i w_i (x_i - m)(x_i - m)^\top,
+
+    with :math:`c = 1` for ``ddof=0`` (the moments of the empirical measure) and, for ``ddof=1``,
+    :math:`c = 1 - \sum_i w_i^2` (unbiased for i.i.d. samples; :math:`c = (N-1)/N` for uniform weights).
+
+    Parameters
+    ----------
+    x : Tensor ``(..., N, d)``
+        Points; leading dimensions are batch dimensions (one fit each).
+    w : Tensor ``(..., N)``, optional
+        Weights summing to 1 along the last dimension. If omitted, the unweighted formulas
+        :math:`m = \frac1N\sum_i x_i`, :math:`\Sigma = \frac{1}{N - \mathrm{ddof}}\sum_i (x_i - m)(x_i - m)^\top`
+        are computed as written (a mean and one matrix product).
+    ddof : {0, 1}
+        0: covariance of the empirical measure; 1: unbiased sample covariance.
+
+    Returns
+    -------
+    m : Tensor ``(..., d)``
+    cov : Tensor ``(..., d, d)``
+    """
+    check_choice("ddof", ddof, (0, 1))
+    if w is None:
+        m = x.mean(-2)
+        xc = x - m.unsqueeze(-2)
+        return m, xc.mT @ xc / (x.shape[-2] - ddof)
     m = torch.einsum("...n,...nd->...d", w, x)
     xc = x - m.unsqueeze(-2)
     cov = torch.einsum("...n,...ni,...nj->...ij", w, xc, xc)
+    if ddof:
+        cov = cov / (1 - (w * w).sum(-1))[..., None, None]
     return m, cov
 
 

@@ -442,31 +442,6 @@ def seed_lines(ax, x, ys, *, label: Optional[str] = None, labels: Optional[Seque
     return lines
 
 
-def band_figure(x, runs_values, *, label: str, xlabel: str, ylabel: str, title: str = "", floor=None,
-                floor_label: str = "floor", log: bool = True, figsize=(5, 3.5)):
-    """A figure of one curve over runs: mean +- one standard deviation (:func:`mean_std_band`), and an optional
-    floor curve ``(T,)`` (an exact solution's error, a noise level) dashed in black. Returns the figure."""
-    import matplotlib.pyplot as plt
-
-    for name, text in (("label", label), ("xlabel", xlabel), ("ylabel", ylabel)):
-        if not isinstance(text, str) or not text:
-            raise ParameterError(f"parameter '{name}' = {text!r} is not allowed: a non-empty string")
-    fig, ax = plt.subplots(figsize=figsize)
-    try:
-        mean_std_band(ax, x, runs_values, label=label, log=log)
-        if floor is not None:
-            fl = to_numpy(floor).reshape(-1)
-            if fl.shape != to_numpy(x).reshape(-1).shape:
-                raise ParameterError(f"parameter 'floor' has {fl.size} values; it needs one per x")
-            ax.plot(to_numpy(x).reshape(-1), fl, "k--", lw=1, label=floor_label)
-    except ParameterError:
-        plt.close(fig)
-        raise
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend()
-    return fig
-
-
 # --- added with the thin riesz notebooks; general: snapshot grids and frames of any particle flow, one line per
 # --- run with a floor, one scatter per figure (step-size selectors, live panels), rows of images ---
 

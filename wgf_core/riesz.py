@@ -49,6 +49,7 @@ from typing import Optional
 import torch
 
 from .kernels import get_kernel, kernel_grad_sum, kernel_sum, pairwise_distances, uniform_weights
+from .metrics import kernel_energy, mmd2
 from .validation import ParameterError, check_int, check_positive, check_range
 
 __all__ = [
@@ -86,9 +87,7 @@ def interaction_energy(x: torch.Tensor, r: float = 1.0, w: Optional[torch.Tensor
     -------
     Tensor ``(...)``.
     """
-    k = get_kernel("riesz", r)
-    w = uniform_weights(x) if w is None else w
-    return 0.5 * (w * kernel_sum(k, x, x, w, block_size=block_size)).sum(-1)
+    return 0.5 * kernel_energy(get_kernel("riesz", r), x, w, block_size=block_size)
 
 
 def potential_energy(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, wy=None, *,
@@ -420,17 +419,13 @@ def null_mmds(draw, target: torch.Tensor, *, draws: int = 19, r: float = 1.0, ke
     if kernel is None:
         ey = interaction_energy(target, r, block_size=block_size)
     else:  # the target's self term of metrics.mmd2, once
-        wy = uniform_weights(target)
-        kyy = (kernel_sum(kernel, target, target, wy, block_size=block_size) * wy).sum(-1)
+        kyy = kernel_energy(kernel, target, block_size=block_size)
     for k in range(check_int("draws", draws)):
         x = draw(k).to(dtype=target.dtype, device=target.device)
         if kernel is None:
             v = riesz_mmd2(x, target, r, block_size=block_size, target_energy=ey)
-        else:  # metrics.mmd2(kernel, x, target), term by term
-            wx = uniform_weights(x)
-            kxx = (kernel_sum(kernel, x, x, wx, block_size=block_size) * wx).sum(-1)
-            kxy = (kernel_sum(kernel, x, target, wy, block_size=block_size) * wx).sum(-1)
-            v = torch.clamp(kxx - 2 * kxy + kyy, min=0)
+        else:
+            v = mmd2(kernel, x, target, block_size=block_size, target_term=kyy)
         out.append(float(v.sqrt()))
     return out
 

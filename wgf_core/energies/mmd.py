@@ -36,9 +36,9 @@ from typing import Callable, Optional
 import torch
 
 from ..errors import ParameterError
-from ..kernels import Kernel, kernel_grad_sum, kernel_sum, pairwise_distances
+from ..kernels import Kernel, kernel_grad_sum
 from ..measures import Particles
-from ..metrics import mmd2, mmd_witness, mmd_witness_grad
+from ..metrics import MAX_BLOCK, kernel_energy, mmd2, mmd_witness_terms
 from ..riesz import (
     DifferentiableRieszEnergy,
     directional_derivative_parts,
@@ -50,17 +50,6 @@ from ..validation import check_choice, check_int
 from .base import CAPABILITIES
 
 __all__ = ["MMD"]
-
-
-def _sq_distances(z: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """``|z_i - p_j|^2`` ``(..., P, M)`` by the ``|z|^2 + |p|^2 - 2 z.p`` expansion, clamped at 0.
-
-    Used only for the Gaussian kernel, which is smooth at 0, so the round-off of the expansion
-    near coincident points (about ``eps * |z|^2``) is harmless there.
-    """
-    zz = (z * z).sum(-1, keepdim=True)
-    pp = (p * p).sum(-1).unsqueeze(-2)
-    return (z @ p.transpose(-1, -2)).mul_(-2.0).add_(zz).add_(pp).clamp_(min=0.0)
 
 
 @dataclass(frozen=True)
@@ -99,7 +88,7 @@ class MMD:
     scale: float = 0.5
     target_weights: Optional[torch.Tensor] = None
     sampler: Optional[Callable] = dataclasses.field(default=None, compare=False)
-    max_block: int = 2**24
+    max_block: int = MAX_BLOCK
     block_size: Optional[int] = None
     backend: str = "torch"
     _cache: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
@@ -189,7 +178,7 @@ class MMD:
             return self._per_run(lambda x, r: self.scale * self._riesz_mmd2(x, r), mu)
         w = mu.weights()
         if self.target is None:
-            return self.scale * (kernel_sum(self.kernel, mu.x, mu.x, w) * w).sum(-1)
+            return self.scale * kernel_energy(self.kernel, mu.x, w)
         y, wy = self._y(mu)
         return self.scale * mmd2(self.kernel, mu.x, y, w, wy)
 
@@ -240,9 +229,8 @@ class MMD:
             f = 2.0 * self.scale
             v = DifferentiableRieszEnergy.apply(x, target, self.kernel.param)
             return v if f == 1.0 else f * v
-        w = torch.full(x.shape[:-1], 1.0 / x.shape[-2], dtype=x.dtype, device=x.device)
         if target is None:
-            return self.scale * (kernel_sum(self.kernel, x, x, w) * w).sum(-1)
+            return self.scale * kernel_energy(self.kernel, x)
         return self.scale * mmd2(self.kernel, x, target.to(x.dtype))
 
     def minibatch_gradient(self, x: torch.Tensor, target: Optional[torch.Tensor] = None, *,
@@ -304,53 +292,9 @@ class MMD:
         -------
         h : Tensor ``(runs, P)``; g : Tensor ``(runs, P, d)`` or None.
 
-        Radial kernels form the ``(runs, P, n + m)`` kernel matrix in row blocks of at most
-        ``max_block`` entries; the Gaussian kernel uses squared distances and one ``exp``
-        (:math:`c(r) = -k/s`). Non-radial kernels use the blocked sums of :mod:`wgf_core.metrics`.
+        :func:`wgf_core.metrics.mmd_witness_terms` with :math:`c` = ``2 * scale`` (radial kernels: the
+        ``(runs, P, n + m)`` kernel matrix in row blocks of at most ``max_block`` entries).
         """
-        x, w = mu.x, mu.weights()
-        f = 2.0 * self.scale
-        if self.target is None:
-            y = x[..., :0, :]
-            wy = w[..., :0]
-        else:
-            y, wy = self._y(mu)
-        if not self.kernel.is_radial:
-            if self.target is None:
-                h = kernel_sum(self.kernel, z, x, w)
-                g = kernel_grad_sum(self.kernel, z, x, w) if with_grad else None
-            else:
-                h = mmd_witness(self.kernel, z, x, y, w, wy)
-                g = mmd_witness_grad(self.kernel, z, x, y, w, wy) if with_grad else None
-            return f * h, (f * g if g is not None else None)
-        pts = torch.cat([x, y], dim=-2)
-        v = torch.cat([w, -wy], dim=-1) * f
-        batch = math.prod(z.shape[:-2]) if z.dim() > 2 else 1
-        rows = max(1, self.max_block // max(1, batch * pts.shape[-2]))
-        if rows < z.shape[-2]:  # large problems: row blocks keep memory at O(block * (n + m))
-            hs, gs = [], []
-            for i in range(0, z.shape[-2], rows):
-                h_b, g_b = self._terms(z[..., i:i + rows, :], pts, v, with_grad)
-                hs.append(h_b), gs.append(g_b)
-            return torch.cat(hs, -1), (torch.cat(gs, -2) if with_grad else None)
-        return self._terms(z, pts, v, with_grad)
-
-    def _terms(self, z, pts, v, with_grad):
-        if self.kernel.name == "gauss":
-            # fast path: k = exp(-r^2 / (2s)) from squared distances (in place, one exp); since
-            # c(r) = -k / s, one product K [v, v * p] gives both h = K v and
-            # g = sum_j v_j c_ij (z_i - p_j) = -(z * (K v) - K (v * p)) / s.
-            s = self.kernel.param
-            kmat = _sq_distances(z, pts).mul_(-0.5 / s).exp_()
-            if not with_grad:
-                return (kmat @ v.unsqueeze(-1)).squeeze(-1), None
-            out = kmat @ torch.cat([v.unsqueeze(-1), v.unsqueeze(-1) * pts], dim=-1)
-            h = out[..., 0]
-            return h, (out[..., 1:] - z * out[..., :1]) / s
-        r = pairwise_distances(z, pts)
-        h = (self.kernel.profile(r) @ v.unsqueeze(-1)).squeeze(-1)
-        if not with_grad:
-            return h, None
-        c = self.kernel.coefficient(r)
-        g = z * (c @ v.unsqueeze(-1)) - c @ (v.unsqueeze(-1) * pts)
-        return h, g
+        y, wy = self._y(mu) if self.target is not None else (None, None)
+        return mmd_witness_terms(self.kernel, z, mu.x, y, mu.weights(), wy, scale=2.0 * self.scale,
+                                 with_grad=with_grad, max_block=self.max_block)

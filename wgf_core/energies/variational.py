@@ -51,8 +51,10 @@ from typing import Callable, List, Optional
 import torch
 from torch.nn import functional as F
 
+from ..divergences import get_entropy
 from ..errors import ParameterError
 from ..measures import Particles
+from ..metrics import fit_gaussian
 from ..validation import check_choice, check_int, check_positive
 
 __all__ = ["VARIATIONAL_CAPABILITIES", "f_kl", "f_kl_conjugate", "f_entropy", "f_entropy_conjugate", "f_jsd",
@@ -68,16 +70,23 @@ VARIATIONAL_CAPABILITIES = ("samples_dual", "interaction")
 #: by the current map.
 REFIT_POINTS = 20000
 
-# f-divergence table (paper Table 1 / slides): f and its convex conjugate f*
+# f-divergence table (paper Table 1 / slides): f and its convex conjugate f*. KL and JSD are the
+# entries of the entropy registry (wgf_core.divergences), which fixes the KL convention.
 # --------------------------------------------------------------------------------------------
 def f_kl(x):
-    r""":math:`f(x) = x\log x`."""
-    return x * torch.log(x)
+    r""":math:`f(x) = x\log x - x + 1`: the KL entry of the registry (``get_entropy("kl").f``).
+
+    The paper's Table 1 writes :math:`x\log x`; the two differ by the affine :math:`x - 1`, whose
+    integral against a probability reference is :math:`1 - 1 = 0`, so they give the same KL between
+    probability measures (between unnormalised ones they differ by :math:`\nu(\mathbb R^d) - \sigma(\mathbb R^d)`;
+    see :mod:`wgf_core.divergences`). :class:`KLDivergence` is the dual formula of this :math:`f`.
+    """
+    return get_entropy("kl").f(x)
 
 
 def f_kl_conjugate(y):
-    r""":math:`f^*(y) = e^{y-1}`."""
-    return torch.exp(y - 1)
+    r""":math:`f^*(y) = e^y - 1` (``get_entropy("kl").conj``; :math:`e^{y-1}` for the paper's :math:`x\log x`)."""
+    return get_entropy("kl").conj(y)
 
 
 def f_entropy(x, m: float):
@@ -91,13 +100,13 @@ def f_entropy_conjugate(y, m: float):
 
 
 def f_jsd(x):
-    r""":math:`f(x) = -(x+1)\log\frac{1+x}{2} + x\log x` (Jensen-Shannon)."""
-    return -(x + 1) * torch.log((1 + x) / 2) + x * torch.log(x)
+    r""":math:`f(x) = -(x+1)\log\frac{1+x}{2} + x\log x` (Jensen-Shannon; ``get_entropy("jensen_shannon").f``)."""
+    return get_entropy("jensen_shannon").f(x)
 
 
 def f_jsd_conjugate(y):
-    r""":math:`f^*(y) = -\log(2 - e^y)` for :math:`y < \log 2`."""
-    return -torch.log(2 - torch.exp(y))
+    r""":math:`f^*(y) = -\log(2 - e^y)` for :math:`y < \log 2` (``get_entropy("jensen_shannon").conj``)."""
+    return get_entropy("jensen_shannon").conj(y)
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,9 +127,9 @@ class GaussianReference:
 
     @classmethod
     def fit(cls, x: torch.Tensor) -> "GaussianReference":
-        m = x.mean(0)
-        xc = x - m
-        return cls(m, xc.T @ xc / (x.shape[0] - 1))
+        """Fitted to samples ``x`` ``(n, d)``: their mean and unbiased covariance
+        (:func:`wgf_core.metrics.fit_gaussian` with ``ddof=1``)."""
+        return cls(*fit_gaussian(x, ddof=1))
 
     def sample(self, n: int, generator=None) -> torch.Tensor:
         z = torch.randn(n, self.mean.shape[-1], generator=generator, dtype=self.mean.dtype, device=self.mean.device)
@@ -206,7 +215,12 @@ class KLDivergence(VariationalEnergy):
         D(P\|Q) = 1 + \sup_h \mathbb E_P\big[\log h(X) + \log\mu(X) - \log q(X)\big] - \mathbb E_\mu[h(Z)]
         \;(+\log Z_Q \text{ if } q \text{ is unnormalised}),
 
-    optimal :math:`h = P/\mu`; :math:`\mu = \mu_k` is the Gaussian fitted to :math:`P_k`.
+    optimal :math:`h = P/\mu`; :math:`\mu = \mu_k` is the Gaussian fitted to :math:`P_k`. This is the
+    dual :math:`\sup_g \mathbb E_P[g] - \mathbb E_Q[f^*(g)]` of the registry's KL entropy
+    (:func:`f_kl`, :math:`f^*(s) = e^s - 1`, :mod:`wgf_core.divergences`) with
+    :math:`g = \log h + \log\mu - \log q`: :math:`\mathbb E_Q[e^g] = \mathbb E_\mu[h]` and the constant
+    1 is :math:`-\mathbb E_Q[-1]` for a probability :math:`Q`. The paper derives it from :math:`x\log x`
+    (:math:`f^* = e^{y-1}`, :math:`g` shifted by 1); both give the same KL between probability measures.
 
     Parameters
     ----------

@@ -56,8 +56,9 @@ from ..energies.variational import (
 from ..errors import ParameterError
 from ..gmm import GaussianMixture
 from ..icnn import pushforward_log_density
+from ..kernels import uniform_weights
 from ..metrics import energy_distance, fit_gaussian, gaussian_symkl
-from ..plotting import band_figure, panel_grid, seed_dots, seed_lines, to_numpy
+from ..plotting import band_curves, panel_grid, seed_dots, seed_lines, to_numpy
 from ..random import make_generator
 from ..reporting import record_metrics
 from ..runner import Trajectory, run
@@ -250,7 +251,7 @@ def run_ou(d: int, s: int, sz: dict, *, step: float = 0.05, t_eval: Sequence[flo
             at.update({t: dict(nan4) for t in t_eval if t not in at})
             break
         x = scheme.sample(sz["n_eval"], k=k, generator=eval_gen).double().cpu()
-        m, S = fit_gaussian(x)
+        m, S = fit_gaussian(x, uniform_weights(x))   # the weighted form (1/N each), as the records were made
         mt, St = pde.ou_solution(A, b, k * step)
         curve.append(float(gaussian_symkl(m, S, mt, St)))
         if keep_frames:
@@ -259,7 +260,8 @@ def run_ou(d: int, s: int, sz: dict, *, step: float = 0.05, t_eval: Sequence[flo
             if abs(k * step - t) < 1e-9:
                 # the headline numbers use n_eval_final samples (the paper's 5e5): with fewer, the sampling
                 # error of the fitted covariance dominates in high d
-                mf, Sf = fit_gaussian(scheme.sample(sz["n_eval_final"], k=k, generator=eval_gen).double().cpu())
+                xf = scheme.sample(sz["n_eval_final"], k=k, generator=eval_gen).double().cpu()
+                mf, Sf = fit_gaussian(xf, uniform_weights(xf))
                 mj, Sj = pde.ou_jko_gaussian(A, b, step, k)
                 # the exact law of our P_k (affine maps from N(0, I)): the floor check without sampling error
                 mo, So = scheme.affine_moments(torch.zeros(d), torch.eye(d), k)
@@ -366,10 +368,15 @@ def ou_frames(ens: dict) -> tuple[np.ndarray, list]:
 
 def ou_curve_figures(ens: dict) -> dict:
     """``{"d = ...": figure}``: SymKL to the exact :math:`P_t` along the flow, mean ± sd over the seeds."""
+    import matplotlib.pyplot as plt
+
     ts = OU_STEP * np.arange(1, ens["K"] + 1)
-    return {f"d = {d}": band_figure(ts, np.stack([r["curve"] for r in ens["results"][d]]), label="ours",
-                                    xlabel="time t", ylabel="SymKL to exact P_t", title=f"d = {d}")
-            for d in ens["dims"]}
+    figs = {}
+    for d in ens["dims"]:
+        figs[f"d = {d}"], ax = plt.subplots(figsize=(5, 3.5))
+        band_curves(ax, {"ours": (ts, np.stack([r["curve"] for r in ens["results"][d]]))}, xlabel="time t",
+                    ylabel="SymKL to exact P_t", title=f"d = {d}")
+    return figs
 
 
 def ou_live(st: Setup, d: int = 2, outer: int = 20):
