@@ -31,7 +31,7 @@ def _glue_names(notebook: str) -> set:
 @pytest.fixture(scope="module")
 def small_2d():
     S = X.setup_2d("ci", n=10, steps=40, noise_off=20)
-    S.sizes.update(sweep_max=1, sweep_steps=20, qp_steps=4, log_every=10, snapshot_every=10)
+    S.sizes.update(sweep_steps=20, qp_steps=4, log_every=10, snapshot_every=10)
     P = X.problem(S)
     P.common.update(log_every=10, snapshot_every=10, show_progress=False)
     results, timings = X.run_methods(P, X.METHODS_2D)
@@ -176,10 +176,10 @@ def test_verdicts_and_record_2d_cover_the_prose(small_2d):
     entries, measured, glued = X.verdicts_2d(S, P, results, vs_law)
     assert [e["id"] for e in entries] == list(S.spec["claims"])
     assert len(measured) == 2 and all("floor" in m for m in measured)
-    glued_in_notebook = {"floor_med", "seed0", "sweep_summary", *X.PROSE_2D}
+    glued_in_notebook = {"floor_med", "seed0", *X.PROSE_2D}
     assert _glue_names("01_particles_2d.ipynb") <= set(glued) | glued_in_notebook
     assert glued["n_runs"] == 2 and glued["mmd_final_min"] <= glued["mmd_final_med"] <= glued["mmd_final_max"]
-    rec = X.record_2d(S, P, results, measured, vs_law, [], {"ift": results["ift"]})
+    rec = X.record_2d(S, P, results, measured, vs_law, {"ift": results["ift"]})
     assert set(rec["checks"]) == {"no_nan", "mmd_decreased_every_run", "weights_on_simplex"}
     assert rec["checks"]["no_nan"] and rec["checks"]["weights_on_simplex"]
     assert rec["metrics"]["per_run"] is measured and rec["metrics"]["seeds"] == S.seeds
@@ -212,16 +212,27 @@ def test_checks_catch_a_nan_and_weights_off_the_simplex(small_2d):
 # ----------------------------------------------------------------------------- extras
 
 
-def test_convention_sweep_and_table(small_2d):
-    S, P, _, _ = small_2d
-    rows, figs, seconds = X.convention_sweep(S, P)
-    assert len(rows) == 1 and rows[0]["convention"] == S.convention.label and seconds > 0
-    assert set(rows[0]["criteria_met"]) == set(S.spec["claims"])
-    assert list(figs) == [S.convention.label] and isinstance(figs[S.convention.label], Figure)
-    assert not plt.get_fignums()  # closed: shown through a selector
-    table, summary = X.sweep_table(rows)
-    assert table.startswith("convention") and summary.endswith("of the 1 conventions meet every criterion in "
-                                                                 "their single short run.")
+def test_convention_run_is_one_seed_under_the_chosen_convention():
+    S = X.setup_convention_run("ci", seed=3, target="mixture", bandwidth="sigma2", energy="full")
+    assert S.notebook == "ift/conventions_2d" and S.seeds == S.member_seeds == [3]
+    assert (S.convention.bandwidth, S.convention.energy) == ("sigma2", "full")
+    assert (S.convention.step_scale, S.convention.target) == (X.PAPER_2D["step_scale"], X.PAPER_2D["target_mode"])
+    S.sizes.update(n=10, sweep_steps=20, log_every=10)
+    row, results = X.convention_run(S)
+    assert list(results) == list(X.METHODS_2D) and all(r.metrics["mmd2"].shape[0] == 1 for r in results.values())
+    assert row["target"] == "mixture" and row["convention"] == S.convention.label and row["steps"] == 20
+    assert set(row["criteria_met"]) == set(X.TARGETS_2D["mixture"]["claims"])
+    assert row["all_criteria_met"] == all(row["criteria_met"].values())
+    for m in X.METHODS_2D:  # the row's finals are the runs' last logged MMD^2
+        assert row[f"{m}_final"] == pytest.approx(float(results[m].metrics["mmd2"][0, -1]))
+    fig = X.convention_figure(row, results)
+    assert fig.axes[0].get_ylabel() == "MMD²" and row["convention"] in fig.axes[0].get_title()
+    plt.close("all")
+
+
+def test_convention_run_refuses_an_unknown_convention():
+    with pytest.raises(ParameterError, match="'step_scale'"):
+        X.setup_convention_run("ci", step_scale="1/2")
 
 
 def test_qp_vs_pgd(small_2d):

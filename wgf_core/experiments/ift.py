@@ -14,14 +14,16 @@ What the notebooks ``notebooks/ift/01_particles_2d.ipynb`` (2-D targets, paramet
   the component means);
 * :func:`verdicts_2d`, :func:`verdicts_100d`: the claims of :mod:`wgf_core.claims.ift` assessed, and the
   numbers the prose glues; :func:`record_2d`, :func:`record_100d`: checks and metrics of the record;
-* the extras: :func:`convention_sweep` (2-D), :func:`qp_vs_pgd` (2-D), :func:`eta_grid` (100-D), and the
-  live panels' callbacks :func:`live_flow_2d`, :func:`live_flow_100d`.
+* the extras: :func:`qp_vs_pgd` (2-D), :func:`eta_grid` (100-D), and the
+  live panels' callbacks :func:`live_flow_2d`, :func:`live_flow_100d`;
+* the convention sweep, a sweep of its own (``notebooks/ift/conventions_2d.ipynb``, one run per convention
+  and seed, run by :mod:`wgf_core.cli`): :func:`setup_convention_run`, :func:`convention_run`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -38,7 +40,8 @@ from ..validation import check_choice, check_device, check_int, check_positive, 
 __all__ = ["TARGETS_2D", "Setup", "Problem", "setup_2d", "setup_100d", "problem", "run_methods", "final_lines", "mixture_summary",
            "plot_mmd2", "curves_figure", "main_curves", "trajectories_figure", "projector", "projection_figure", "animation",
            "checks", "early_ratio", "verdicts_2d", "verdicts_100d",
-           "record_2d", "record_100d", "convention_sweep", "sweep_table", "qp_vs_pgd", "eta_grid", "live_flow_2d",
+           "record_2d", "record_100d", "CONVENTION_CHOICES", "setup_convention_run",
+           "convention_run", "convention_figure", "qp_vs_pgd", "eta_grid", "live_flow_2d",
            "live_flow_100d", "METHODS_2D", "METHODS_100D", "LIVE_CONTROLS_2D", "LIVE_CONTROLS_100D"]
 
 #: The schemes of the 2-D experiments and of the 100-D one.
@@ -79,11 +82,11 @@ PAPER_2D = dict(runs_per_member=50, n=100, steps=6000, sigma=10.0, tau=50.0, eta
                 energy=claims_ift.CONVENTION_2D["energy"], target_mode=claims_ift.CONVENTION_2D["target"])
 PROFILES_2D = {
     "ci": dict(PAPER_2D, runs=2, runs_per_member=1, n=30, steps=300, noise_off=150, log_every=10, snapshot_every=30,
-               sweep="neighbours", sweep_max=2, sweep_steps=200, qp_runs=1, qp_steps=20),
+               sweep_steps=200, qp_runs=1, qp_steps=20),
     "default": dict(PAPER_2D, runs=20, runs_per_member=5, log_every=50, snapshot_every=200,
-                    sweep="neighbours", sweep_max=5, sweep_steps=1600, qp_runs=2, qp_steps=200),
+                    sweep_steps=1600, qp_runs=2, qp_steps=200),
     "paper": dict(PAPER_2D, runs=150, runs_per_member=50, log_every=20, snapshot_every=100,
-                  sweep="all", sweep_max=16, sweep_steps=2000, qp_runs=2, qp_steps=400),
+                  sweep_steps=2000, qp_runs=2, qp_steps=400),
 }
 # the paper's values (dim, steps, noise_off) and the authors' script's (the others; see
 # claims_ift.CONVENTION_100D_NOTES)
@@ -446,13 +449,11 @@ def checks(results: dict, simplex: Sequence[str] = ("ift",), atol: float = 1e-8)
     }
 
 
-def record_2d(S: Setup, P: Problem, results: dict, measured: list, vs_law: dict, sweep: list, qp_cmp: dict) -> dict:
+def record_2d(S: Setup, P: Problem, results: dict, measured: list, vs_law: dict, qp_cmp: dict) -> dict:
     """``checks`` and ``metrics`` of the 2-D record (for :func:`wgf_core.reporting.record_metrics`)."""
     return dict(checks=checks(results), metrics={
         "convention": S.convention.label, "seeds": S.seeds, "n": S.sizes["n"], "steps": S.sizes["steps"],
         "noise_floor_per_run": P.floors, "per_run": measured, "final_mmd2_vs_law_per_run": vs_law,
-        "extra_convention_sweep": {"note": "one run (first seed), shorter horizon; does not choose the verdicts' "
-                                           "configuration", "steps": S.sizes["sweep_steps"], "rows": sweep},
         "extra_qp_vs_pgd_final_mmd2": {m: r.metrics['mmd2'][:, -1].tolist() for m, r in qp_cmp.items()},
     })
 
@@ -470,47 +471,54 @@ def record_100d(S: Setup, P: Problem, results: dict, measured: list, grid_final:
 # ----------------------------------------------------------------------------- extras
 
 
-def convention_sweep(S: Setup, P: Problem, methods: Sequence[str] = METHODS_2D) -> tuple[list, dict, float]:
-    """The convention sweep (extra: not a verdict): one run (the first seed), ``sweep_steps`` steps (noise off
-    halfway) of each method under each convention: one field at a time around the verdicts' convention
-    (``sweep="neighbours"``) or all 16 combinations (``"all"``), at most ``sweep_max``. The registry's criteria
-    are applied to each single short run, for information only.
+#: The four conventions the paper leaves open, with their choices (the grid of the convention sweep).
+CONVENTION_CHOICES = {"bandwidth": ("2sigma2", "sigma2"), "step_scale": ("none", "1/n"), "energy": ("half", "full"),
+                      "target_mode": ("fixed", "fresh")}
 
-    Returns ``(rows, figures by convention label (closed), seconds)``.
+
+def setup_convention_run(profile: str, device="cpu", seed: int = 0, *, target: str = "gaussian", bandwidth=None,
+                         step_scale=None, energy=None, target_mode=None) -> Setup:
+    """The validated setup of one run of the convention sweep (``notebooks/ift/conventions_2d.ipynb``).
+
+    Validation and sizes are :func:`setup_2d`'s (None takes the verdicts' convention); the run is one seed,
+    ``seed``, for ``sweep_steps`` steps. Its record's key is ``ift/conventions_2d``.
+    """
+    S = setup_2d(profile, device, seed, target=target, bandwidth=bandwidth, step_scale=step_scale, energy=energy,
+                 target_mode=target_mode)
+    return replace(S, notebook="ift/conventions_2d", seeds=[S.seed], member_seeds=[S.seed])
+
+
+def convention_run(S: Setup, methods: Sequence[str] = METHODS_2D) -> tuple[dict, dict]:
+    """One run of the convention sweep (an extra: it decides no verdict): the three schemes from seed
+    ``S.seed`` for ``sweep_steps`` steps, the noise switched off halfway, under ``S.convention``.
+
+    Returns ``(row, results)``: the row holds the run's final MMD² per scheme, IFT's MMD² at step
+    ``claims_ift.EARLY_STEP``, the vanilla flow's stuck particles, the run's noise floor and, for
+    information, which of the page's claims' criteria this single short run meets; ``results`` the
+    trajectories by method.
     """
     sz = S.sizes
-    grid = (ift.convention_grid() if sz["sweep"] == "all" else ift.convention_neighbours(S.convention))[: sz["sweep_max"]]
-    rows, figs = [], {}
-    claim_list = [C.get(cid) for cid in S.spec["claims"]]
-    t0 = time.perf_counter()
+    P = problem(S)
     half = sz["sweep_steps"] // 2
-    for conv in grid:
-        kw = dict(P.common, seeds=S.seeds[:1], steps=sz["sweep_steps"], noise_off=half, convention=conv,
-                  snapshot_every=None, log_every=max(sz["log_every"], 50), show_progress=False)
-        res = {m: ift.run_experiment(m, P.init, P.target, eta=P.eta[m], **kw) for m in methods}
-        row_floor = ift.target_noise_floors(P.target, conv.kernel(sz["sigma"]), sz["n"], S.seeds[:1], device=S.device)[0]
-        meas = ift.run_measurements(res, target=P.target, noise_off=half, early_step=claims_ift.EARLY_STEP,
-                                    threshold=claims_ift.STUCK_THRESHOLD)[0]
-        meas["floor"] = row_floor
-        outcome = {c.id: c.check(claims_ift.measured_for(c, meas)).passed for c in claim_list}
-        rows.append(dict(convention=conv.label, **{k: meas[k] for k in ("mmd_final", "mmd_noise_final", "ift_final",
-                                                                         "ift_early", "mmd_stuck_count")},
-                         criteria_met=outcome))
-        figs[conv.label] = curves_figure({ift.METHOD_LABELS[m]: r for m, r in res.items()}, floor=row_floor,
-                                         title=conv.label, close=True)  # shown through a selector
-    return rows, figs, time.perf_counter() - t0
+    kw = dict(P.common, steps=sz["sweep_steps"], noise_off=half, snapshot_every=None,
+              log_every=max(sz["log_every"], 50), show_progress=False)
+    results = {m: ift.run_experiment(m, P.init, P.target, eta=P.eta[m], **kw) for m in methods}
+    meas = ift.run_measurements(results, target=P.target, noise_off=half, early_step=claims_ift.EARLY_STEP,
+                                threshold=claims_ift.STUCK_THRESHOLD)[0]
+    meas["floor"] = P.floors[0]
+    met = {cid: C.get(cid).check(claims_ift.measured_for(C.get(cid), meas)).passed for cid in S.spec["claims"]}
+    row = dict(target=[k for k, v in TARGETS_2D.items() if v is S.spec][0], convention=S.convention.label,
+               **{k: getattr(S.convention, k if k != "target_mode" else "target") for k in CONVENTION_CHOICES},
+               steps=sz["sweep_steps"], floor=meas["floor"],
+               **{k: meas[k] for k in ("mmd_final", "mmd_noise_final", "ift_final", "ift_early", "mmd_stuck_count")},
+               criteria_met=met, all_criteria_met=all(met.values()))
+    return row, results
 
 
-def sweep_table(rows: list) -> tuple[str, str]:
-    """``(table text, summary sentence)`` of :func:`convention_sweep`'s rows."""
-    lines = [f"{'convention':52s} {'MMD':>9s} {'noisy':>9s} {'IFT':>9s} {'IFT@1000':>9s} {'stuck':>5s}  criteria met"]
-    for row in rows:
-        met = ", ".join(k for k, ok in row["criteria_met"].items() if ok) or "none"
-        lines.append(f"{row['convention']:52s} {row['mmd_final']:9.2e} {row['mmd_noise_final']:9.2e} "
-                     f"{row['ift_final']:9.2e} {row['ift_early']:9.2e} {row['mmd_stuck_count']:5d}  {met}")
-    n_all = sum(all(row["criteria_met"].values()) for row in rows)
-    return "\n".join(lines), (f"In this build, {n_all} of the {len(rows)} conventions meet every criterion in their "
-                              f"single short run.")
+def convention_figure(row: dict, results: dict):
+    """The MMD² curves of one :func:`convention_run` with its noise floor, titled by its convention."""
+    return curves_figure({ift.METHOD_LABELS[m]: r for m, r in results.items()}, floor=row["floor"],
+                         title=row["convention"])
 
 
 def qp_vs_pgd(S: Setup, P: Problem, qp_max_iter: int = 100) -> tuple[dict, dict, object]:

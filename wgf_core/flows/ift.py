@@ -202,7 +202,7 @@ def make_scheme(method: str, *, eta: float = 0.1, noise: float = 0.0, noise_off=
 
 
 def mmd2_logger(eval_y: torch.Tensor):
-    """The metric ``"mmd2"`` of the IFT runs: :math:`\mathrm{MMD}^2(\mu, \hat\pi)` per run against the
+    r"""The metric ``"mmd2"`` of the IFT runs: :math:`\mathrm{MMD}^2(\mu, \hat\pi)` per run against the
     fixed sample ``eval_y`` ``(runs, m, d)`` (the run's initial target sample)."""
     return lambda mu, energy: mmd2(energy.kernel, mu.x, eval_y, mu.weights())
 
