@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -88,7 +89,8 @@ def _run(args, cat, many: bool) -> int:
     values = parse_assignments(args.param, many=many)
     seeds = parse_seeds(args.seeds)
     sets = grid(values if many else {k: [v] for k, v in values.items()})
-    validate_all(exp, sets, seeds)
+    remote = bool(args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"))
+    validate_all(exp, sets, seeds, remote=remote)
     todo, done = plan(exp, sets, seeds, args.out, timeout=args.timeout, force=args.force)
     print(f"{exp.key}: {len(sets)} parameter set(s) x {len(seeds)} seed(s) = {len(todo) + len(done)} run(s): "
           f"{len(done)} already done, {len(todo)} to run; in {args.out}", flush=True)
@@ -132,6 +134,7 @@ def _usage(msg: str) -> _UsageError:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The ``wgf`` command (``python -m wgf_core.cli``); returns the exit status."""
     from ..errors import ParameterError
+    from .runner import ClusterError
 
     args = _parser().parse_args(argv)
     try:
@@ -145,6 +148,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _list(args, cat)
         return _run(args, cat, many=args.command == "sweep")
     except (ParameterError, _UsageError) as exc:
+        print(f"wgf {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ClusterError as exc:  # e.g. GPU runs on a cluster without GPU workers
         print(f"wgf {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

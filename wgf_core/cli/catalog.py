@@ -303,20 +303,20 @@ def _local_device(value: Any) -> Any:
     return value
 
 
-def validate(exp: Experiment, params: Mapping[str, Any]) -> None:
+def validate(exp: Experiment, params: Mapping[str, Any], remote: bool = False) -> None:
     """Check one parameter set of ``exp`` as the notebook would, without running the experiment.
 
     ``params`` are the user's (``profile``, ``device``, ``seed`` and the notebook's own). Unknown
     or page-fixed names are refused first (:func:`check_names`); then the parameters cell and the
     validating prefix of the first code cell (:func:`validating_prefix`) are executed in a fresh
-    namespace with ``params`` injected. A GPU device absent here is validated as ``"cpu"`` (the
-    cluster's workers may have one). Raises :class:`ParameterError` naming the parameter, the
+    namespace with ``params`` injected. With ``remote`` (the runs go to a cluster, whose workers
+    may have a GPU this machine lacks) a GPU device absent here is validated as ``"cpu"``. Raises :class:`ParameterError` naming the parameter, the
     value and what is allowed.
     """
     check_names(exp, params)
     declared, first = parameters_cell(exp.source)
     values = {**exp.fixed, **params}
-    if "device" in values:
+    if remote and "device" in values:
         values["device"] = _local_device(values["device"])
     ns: dict = {"__name__": "__wgf_validate__"}
     exec(compile(declared, f"{exp.source}:parameters", "exec"), ns)

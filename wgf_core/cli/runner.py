@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-__all__ = ["RunSpec", "Runner", "sha256_bytes", "tree_hash", "core_hash", "atomic_write_text", "load_json",
+__all__ = ["RunSpec", "Runner", "ClusterError", "sha256_bytes", "tree_hash", "core_hash", "atomic_write_text", "load_json",
            "device_label", "wanted_state", "is_up_to_date", "execute_run", "execute_many", "default_jobs"]
 
 
@@ -157,7 +157,14 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _kernel_environment() -> None:
-    """In a worker: give the kernels the driver's hash seed (a Dask nanny pins ``PYTHONHASHSEED``)."""
+    """In a worker: give the kernels the driver's environment.
+
+    A Dask nanny pins ``PYTHONHASHSEED`` (restored to the driver's), and a worker forked from
+    the forkserver has the variables the driver had when that started (those it has dropped
+    since are removed).
+    """
+    for name in filter(None, os.environ.pop("WGF_KERNEL_UNSET", "").split(",")):
+        os.environ.pop(name, None)
     seed = os.environ.pop("WGF_KERNEL_PYTHONHASHSEED", None)
     if seed == "":
         os.environ.pop("PYTHONHASHSEED", None)
@@ -222,6 +229,32 @@ def default_jobs(device: str = "cpu") -> int:
     return (os.cpu_count() or 1) if not str(device).startswith("cuda") else 1
 
 
+#: The environment of this process when it first started a LocalCluster (the forkserver's, see :func:`_preload_forkserver`).
+_FORKSERVER_ENV: Optional[dict] = None
+
+
+def _preload_forkserver() -> dict:
+    """Let the LocalCluster's workers fork from a server that has imported papermill and this module.
+
+    A worker then starts in a fraction of a second instead of importing them anew (seconds on a
+    busy CPU), for every cluster this process starts. Returns the environment the forkserver has.
+    """
+    global _FORKSERVER_ENV
+    if _FORKSERVER_ENV is None:
+        import dask
+        from distributed.utils import get_mp_context
+
+        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+            ctx = get_mp_context()  # Dask's preload list, set once
+        ctx.set_forkserver_preload(["distributed", "papermill", __name__])
+        _FORKSERVER_ENV = dict(os.environ)
+    return _FORKSERVER_ENV
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot execute the runs (e.g. GPU runs and no worker with a ``GPU`` resource)."""
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -260,6 +293,8 @@ class Runner:
         import psutil
 
         self._before = {p.pid for p in psutil.Process().children(recursive=True)}
+        if not self.scheduler:
+            _child_subreaper(True)  # a kernel whose worker dies stays our descendant, to be ended in close()
         if threading.current_thread() is threading.main_thread():
             self._handlers = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt)}
         try:
@@ -278,13 +313,17 @@ class Runner:
 
         for name in ("distributed", "tornado", "asyncio"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-        config = {"distributed.scheduler.allowed-failures": 1, "distributed.nanny.pre-spawn-environ": {}}
+        if self.scheduler:
+            self.client = Client(self.scheduler, set_as_default=False)
+            return
+        forkserver_env = _preload_forkserver()
+        config = {"distributed.scheduler.allowed-failures": 1, "distributed.nanny.pre-spawn-environ": {},
+                  "distributed.worker.multiprocessing-method": "forkserver"}
         with dask.config.set(config):
-            if self.scheduler:
-                self.client = Client(self.scheduler, set_as_default=False)
-                return
-            env = {"OMP_NUM_THREADS": str(self.threads), "WGF_NO_PROGRESS": "1",
-                   "WGF_KERNEL_PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "")}
+            # the workers fork from the forkserver: its environment, then this one (the kernels inherit it)
+            env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "WGF_NO_PROGRESS": "1",
+                   "WGF_KERNEL_PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", ""),
+                   "WGF_KERNEL_UNSET": ",".join(sorted(set(forkserver_env) - set(os.environ)))}
             gpu = str(self.device).startswith("cuda")
             self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
                                         dashboard_address=None, memory_limit=0, silence_logs=logging.CRITICAL,
@@ -292,23 +331,32 @@ class Runner:
             self.client = Client(self.cluster, set_as_default=False)
 
     def close(self) -> None:
-        """Cancel what is pending, close the client and cluster, end every process started, drop tmp files."""
+        """Cancel what is pending, close the client and cluster, end every process started, drop tmp files.
+
+        With runs pending (an interruption or an error), our workers are killed first (SIGKILL:
+        a run cut off records nothing), then their kernels are terminated; a normal end closes
+        the cluster. Any process of ours still alive after that is terminated, then killed.
+        """
         import psutil
 
-        def ours() -> dict:  # the processes our LocalCluster started: workers and their kernels
-            if self.cluster is None:
+        local = self.cluster is not None
+
+        def ours() -> dict:  # the processes our LocalCluster started: workers, their kernels, adopted orphans
+            if not local:
                 return {}
-            return {p.pid: p for p in psutil.Process().children(recursive=True) if p.pid not in self._before}
+            return {p.pid: p for p in psutil.Process().children(recursive=True)
+                    if p.pid not in self._before and not _multiprocessing_helper(p)}
 
         procs = ours()
-        try:
-            if self.client is not None and self._pending:
+        if self._pending:
+            try:
                 self.client.cancel(list(self._pending), force=True)
-        except Exception:  # noqa: BLE001 - the scheduler may be gone already
-            pass
-        procs.update(ours())
-        for p in procs.values():  # no need to wait for their tasks
-            _terminate(p)
+            except Exception:  # noqa: BLE001 - the scheduler may be gone already
+                pass
+            procs.update(ours())
+            kernels = {pid for pid, p in procs.items() if "ipykernel" in " ".join(_cmdline(p))}
+            for pid, p in procs.items():
+                _signal(p, psutil.Process.kill if pid not in kernels else psutil.Process.terminate)
         for obj in (self.client, self.cluster):
             try:
                 if obj is not None:
@@ -316,18 +364,18 @@ class Runner:
             except Exception:  # noqa: BLE001
                 pass
         self.client = self.cluster = None
-        if procs:
-            gone, alive = psutil.wait_procs(list(procs.values()), timeout=3)
-            for p in alive:
-                try:
-                    p.kill()
-                except psutil.Error:
-                    pass
-            psutil.wait_procs(alive, timeout=3)
+        procs.update(ours())
+        for p in procs.values():
+            _signal(p, psutil.Process.terminate)
+        gone, alive = psutil.wait_procs(list(procs.values()), timeout=3)
+        for p in alive:
+            _signal(p, psutil.Process.kill)
+        psutil.wait_procs(alive, timeout=3)
         for spec in self._pending.values():
             for tmp in spec.tmp_files():
                 tmp.unlink(missing_ok=True)
         self._pending = {}
+        _child_subreaper(False)
         for sig, handler in self._handlers.items():
             signal.signal(sig, handler)
         self._handlers = {}
@@ -357,7 +405,7 @@ class Runner:
             return
         gpu = any(s.gpu for s in todo)
         if gpu and self.slots(gpu=True) == 0:
-            raise RuntimeError("GPU runs need workers with the resource GPU=1 (dask worker --resources GPU=1, "
+            raise ClusterError("GPU runs need workers with the resource GPU=1 (dask worker --resources GPU=1, "
                                "or dask-cuda-worker --resources GPU=1); this cluster has none")
         if window is None and self.cluster is not None:
             window = max(1, self.slots(gpu=gpu))
@@ -391,11 +439,49 @@ class Runner:
             bar.close()
 
 
-def _terminate(p) -> None:
+def _child_subreaper(on: bool) -> None:
+    """Linux: adopt the orphans of our descendants (``PR_SET_CHILD_SUBREAPER``); elsewhere nothing."""
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(36, int(on), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover
+            pass
+
+
+def _cmdline(p) -> list:
     import psutil
 
     try:
-        p.terminate()
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
+def _multiprocessing_helper(p) -> bool:
+    """The forkserver or resource tracker of multiprocessing: they live as long as this process, and end with it.
+
+    Our children with their command line (the workers forked from the forkserver share its
+    command line, but are the forkserver's children).
+    """
+    import psutil
+
+    cmd = " ".join(_cmdline(p))
+    try:
+        ours = p.ppid() == os.getpid()
+    except psutil.Error:
+        return False
+    return ours and ("multiprocessing.forkserver" in cmd or "multiprocessing.resource_tracker" in cmd)
+
+
+def _signal(p, how) -> None:
+    """``how(p)`` (``psutil.Process.kill`` / ``.terminate``), if ``p`` is still there."""
+    import psutil
+
+    try:
+        how(p)
     except psutil.Error:
         pass
 

@@ -118,8 +118,11 @@ def _with_defaults(exp, params: Mapping[str, Any]) -> dict:
     return {**base, **params}
 
 
-def validate_all(exp, param_sets: Sequence[Mapping[str, Any]], seeds: Sequence[int]) -> None:
-    """Validate every parameter set (with the first seed; all seeds are integers >= 0) before any run."""
+def validate_all(exp, param_sets: Sequence[Mapping[str, Any]], seeds: Sequence[int], remote: bool = False) -> None:
+    """Validate every parameter set (with the first seed; all seeds are integers >= 0) before any run.
+
+    ``remote``: the runs go to a cluster (see :func:`wgf_core.cli.catalog.validate`).
+    """
     from .catalog import validate
 
     for s in seeds:
@@ -129,7 +132,7 @@ def validate_all(exp, param_sets: Sequence[Mapping[str, Any]], seeds: Sequence[i
         raise ParameterError("parameter 'seeds' = [] is not allowed: at least one seed")
     for params in param_sets:
         try:
-            validate(exp, {**params, "seed": seeds[0]})
+            validate(exp, {**params, "seed": seeds[0]}, remote=remote)
         except ParameterError as exc:
             shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
             raise ParameterError(f"{exp.key} ({shown}): {exc}") from None
@@ -192,7 +195,7 @@ def sweep(experiment: str, values: Mapping[str, Sequence], seeds: Sequence[int] 
 
     exp = resolve(experiment, catalog(notebooks_dir or default_notebooks_dir()))
     sets = grid(values)
-    validate_all(exp, sets, list(seeds))
+    validate_all(exp, sets, list(seeds), remote=bool(scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")))
     todo, done = plan(exp, sets, list(seeds), out, timeout=timeout, force=force)
     log(f"{exp.key}: {len(sets)} parameter set(s) x {len(seeds)} seed(s) = {len(todo) + len(done)} runs, "
         f"{len(done)} already done, {len(todo)} to run")
