@@ -55,6 +55,7 @@ PROFILES = ("ci", "default", "paper")
 from wgf_core.cli import runner  # noqa: E402
 from wgf_core.cli.catalog import (  # noqa: E402,F401 - load_pages, notebook_header: this script's API
     RESERVED_PARAMETERS,
+    Experiment,
     discover_pages,
     load_pages,
     notebook_header,
@@ -129,29 +130,23 @@ def fmt_seconds(s: Optional[float]) -> str:
 
 
 @dataclass
-class Notebook:
-    """One page of the book: the notebook it executes, its own parameters, where its output lives.
+class Notebook(Experiment):
+    """One page of the book (:class:`wgf_core.cli.catalog.Experiment`) and where its output lives.
 
     A plain notebook is one page named after it (``parameters`` empty). A page of
-    ``notebooks/pages.toml`` executes its ``source`` with ``parameters`` (``page``, the page key,
-    and the entry's own), and its title is the entry's.
+    ``notebooks/pages.toml`` executes its ``source`` with ``parameters`` (its ``fixed``:
+    ``page``, the page key, and the entry's own), and its title is the entry's.
     """
 
-    source: Path
-    paper: str
-    name: str
-    output: Path
-    title: str = ""
-    figure: str = ""
-    parameters: dict = field(default_factory=dict)
-    state: dict = field(default_factory=dict)
-    record: Optional[dict] = None
-    selected: bool = True
-    stale: str = ""
+    output: Path = field(kw_only=True)
+    state: dict = field(default_factory=dict, kw_only=True)
+    record: Optional[dict] = field(default=None, kw_only=True)
+    selected: bool = field(default=True, kw_only=True)
+    stale: str = field(default="", kw_only=True)
 
     @property
-    def key(self) -> str:
-        return f"{self.paper}/{self.name}"
+    def parameters(self) -> dict:
+        return self.fixed
 
     @property
     def docname(self) -> str:
@@ -172,7 +167,7 @@ def discover(notebooks_dir: Path, book_dir: Optional[Path] = None, only: Optiona
     """
     book_dir = ROOT / "book" if book_dir is None else book_dir
     found = [Notebook(source=e.source, paper=e.paper, name=e.name, title=e.title, figure=e.figure,
-                      output=book_dir / "notebooks" / e.paper / f"{e.name}.ipynb", parameters=dict(e.fixed))
+                      output=book_dir / "notebooks" / e.paper / f"{e.name}.ipynb", fixed=dict(e.fixed))
              for e in discover_pages(notebooks_dir)]
     order = {k: i for i, k in enumerate(PAPERS)}
     found.sort(key=lambda n: (order.get(n.paper, len(order)), n.paper, n.name))

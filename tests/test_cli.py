@@ -54,8 +54,8 @@ def test_catalog_of_the_fixture():
     assert sorted(cat) == ["fast/01_plain", "fast/02_shifted"]
     shifted = K.resolve("fast/shifted", cat)
     assert shifted.key == "fast/02_shifted" and shifted.fixed == {"page": "fast/02_shifted", "shift": 10}
-    assert list(shifted.parameters)[:3] == ["profile", "device", "seed"]
-    assert shifted.parameters["a"] == K.Parameter("a", 1.0, "a positive number")
+    assert list(shifted.declared)[:3] == ["profile", "device", "seed"]
+    assert shifted.declared["a"] == K.Parameter("a", 1.0, "a positive number")
     with pytest.raises(ParameterError, match="did you mean 'fast/plain'"):
         K.resolve("fast/plian", cat)
 
@@ -78,7 +78,7 @@ def test_every_real_experiment_validates_its_ci_parameters():
     cat = K.catalog(ROOT / "notebooks")
     assert "ift/01_gaussian_2d" in cat and K.resolve("ift/gaussian_2d", cat).key == "ift/01_gaussian_2d"
     for exp in cat.values():
-        assert list(exp.parameters)[:3] == ["profile", "device", "seed"], exp.key
+        assert list(exp.declared)[:3] == ["profile", "device", "seed"], exp.key
         assert K.validating_prefix(K.parameters_cell(exp.source)[1]), exp.key
         K.validate(exp, {"profile": "ci", "seed": 0})
 

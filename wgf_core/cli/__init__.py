@@ -61,7 +61,7 @@ def _describe(exp) -> dict:
     return {"key": exp.key, "alias": exp.alias, "title": exp.title, "source": str(exp.source),
             "parameters": [{"name": p.name, "default": p.default, "help": p.help,
                             "fixed": exp.fixed.get(p.name), "allowed": "" if p.name in exp.fixed else
-                            allowed_values(exp, p.name)} for p in exp.parameters.values()]}
+                            allowed_values(exp, p.name)} for p in exp.declared.values()]}
 
 
 def _list(args, cat) -> int:

@@ -52,27 +52,24 @@ class Parameter:
 
 @dataclass
 class Experiment:
-    """One page: its ``source`` notebook, the ``fixed`` parameters of the page and the notebook's parameters.
+    """One page: its ``source`` notebook, its key ``<paper>/<name>``, the page's ``fixed`` parameters.
 
     ``fixed`` holds ``page`` (the record's key) and the entry's own parameters for a page of
-    ``pages.toml``; it is empty for a plain notebook. ``parameters`` are the source notebook's,
-    by name, in the cell's order.
+    ``pages.toml``; it is empty for a plain notebook. ``declared`` are the source notebook's
+    parameters (:class:`Parameter` by name, in the cell's order; filled by :func:`catalog`).
     """
 
-    key: str
     source: Path
+    paper: str
+    name: str
     title: str = ""
     figure: str = ""
     fixed: dict = field(default_factory=dict)
-    parameters: dict = field(default_factory=dict)
+    declared: dict = field(default_factory=dict)
 
     @property
-    def paper(self) -> str:
-        return self.key.split("/")[0]
-
-    @property
-    def name(self) -> str:
-        return self.key.split("/")[1]
+    def key(self) -> str:
+        return f"{self.paper}/{self.name}"
 
     @property
     def alias(self) -> str:
@@ -181,9 +178,10 @@ def discover_pages(notebooks_dir: Path) -> list[Experiment]:
         if p.name.startswith(("_", ".")) or p.parent.name.startswith(("_", ".")) or p.resolve() in sources:
             continue
         title, figure = notebook_header(p)
-        found.append(Experiment(key=f"{p.parent.name}/{p.stem}", source=p, title=title, figure=figure))
+        found.append(Experiment(source=p, paper=p.parent.name, name=p.stem, title=title, figure=figure))
     for key, entry in pages.items():
-        found.append(Experiment(key=key, source=entry["source"], title=entry["title"], figure=entry["figure"],
+        paper, name = key.split("/")
+        found.append(Experiment(source=entry["source"], paper=paper, name=name, title=entry["title"], figure=entry["figure"],
                                 fixed={"page": key, **entry["parameters"]}))
     return sorted(found, key=lambda e: e.key)
 
@@ -251,10 +249,10 @@ def validating_prefix(cell: str) -> str:
 
 
 def catalog(notebooks_dir: Path) -> dict:
-    """Every experiment under ``notebooks_dir`` with its parameters, by key (see :class:`Experiment`)."""
+    """Every experiment under ``notebooks_dir`` with its declared parameters, by key (see :class:`Experiment`)."""
     out = {}
     for exp in discover_pages(notebooks_dir):
-        exp.parameters = parse_parameters(parameters_cell(exp.source)[0])
+        exp.declared = parse_parameters(parameters_cell(exp.source)[0])
         out[exp.key] = exp
     return out
 
@@ -280,7 +278,7 @@ def check_names(exp: Experiment, params: Mapping[str, Any]) -> None:
     """Refuse a parameter the notebook does not declare (naming the closest one) or the page fixes."""
     from ..validation import check_parameter_names
 
-    check_parameter_names("\n".join(f"{k} = None" for k in exp.parameters),
+    check_parameter_names("\n".join(f"{k} = None" for k in exp.declared),
                           "\n".join(f"{k} = None" for k in params))
     fixed = sorted(set(params) & set(exp.fixed))
     if fixed:

@@ -114,7 +114,7 @@ def run_dir(out: Path, experiment: str, params: Mapping[str, Any], seed: int) ->
 
 def _with_defaults(exp, params: Mapping[str, Any]) -> dict:
     """``params`` with ``profile`` and ``device`` set (the notebook's defaults where not given), first."""
-    base = {k: exp.parameters[k].default for k in ("profile", "device") if k in exp.parameters}
+    base = {k: exp.declared[k].default for k in ("profile", "device") if k in exp.declared}
     return {**base, **params}
 
 
