@@ -7,9 +7,12 @@ Steps (``make book`` runs all of them):
    ``_`` are skipped), except a notebook that ``notebooks/pages.toml`` executes into several pages
    (one per entry, each with its own parameters and title; see :func:`load_pages`).
 2. Execute each page with papermill at ``profile`` (default ``"default"``; ``PROFILE=ci make book``)
-   into ``book/notebooks/<paper>/<page>.ipynb`` (tmp file + rename). A page is skipped when
-   its source hash, its parameters and the hash of the ``wgf_core`` sources equal those stored
-   in ``<page>.run.json`` beside the output from its last successful execution.
+   into ``book/notebooks/<paper>/<page>.ipynb`` (tmp file + rename), on Dask through the runner
+   of the ``wgf`` command (:mod:`wgf_core.cli.runner`; a LocalCluster of one single-threaded
+   worker per core, longest page first; Ctrl-C or SIGTERM stops the workers and their kernels).
+   A page is skipped when its source hash, its parameters and the hash of the ``wgf_core``
+   sources equal those stored in ``<page>.run.json`` beside the output from its last successful
+   execution.
    Wall-clock times go to ``book/timings.json`` (per page, per profile, with the device).
 3. Generate ``intro.md`` (landing page + experiment table), ``report.md`` (reproduction report
    from the metrics each executed notebook recorded, see :mod:`wgf_core.reporting`),
@@ -20,22 +23,21 @@ Steps (``make book`` runs all of them):
 Usage::
 
     python scripts/build_book.py [--profile default] [--device cpu] [--seed 0] [--only 'ift/*'] [--force]
-                                 [--no-execute] [--no-html] [--book-dir book] [--notebooks-dir notebooks]
+                                 [--no-execute] [--no-html] [--jobs N] [--scheduler tcp://HOST:PORT]
+                                 [--book-dir book] [--notebooks-dir notebooks]
 
-Exit status 1 if a notebook failed (the book is still built, the failure shows in it).
+Exit status 1 if a notebook failed (the book is still built, the failure shows in it), 130 if
+interrupted (the notebooks that finished are recorded, no page is written).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import fnmatch
-import hashlib
 import json
 import math
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +52,15 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 PROFILES = ("ci", "default", "paper")
 
+from wgf_core.cli import runner  # noqa: E402
+from wgf_core.cli.catalog import (  # noqa: E402,F401 - load_pages, notebook_header: this script's API
+    RESERVED_PARAMETERS,
+    Experiment,
+    discover_pages,
+    load_pages,
+    notebook_header,
+)
+from wgf_core.cli.runner import atomic_write_text, device_label, load_json, sha256_bytes, tree_hash  # noqa: E402,F401
 from wgf_core.reporting import STATUS_LABEL, claims_table, read_metrics, verdict_counts  # noqa: E402
 
 #: The papers, in book order. Directory under notebooks/ -> description.
@@ -91,37 +102,10 @@ PAPERS = {
 #: MyST front matter: no right-hand "Contents" sidebar, so the tables get the full width.
 WIDE_PAGE = "---\nhtml_theme.sidebar_secondary.remove: true\n---\n"
 
-#: The registry of notebooks executed into several pages, in the notebooks folder (see :func:`load_pages`).
-PAGES_FILE = "pages.toml"
-#: Parameters the build sets itself, so a page entry cannot: ``page`` is the page key.
-RESERVED_PARAMETERS = ("profile", "device", "seed", "page")
 
 
 
 # ----------------------------------------------------------------------------- helpers
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def tree_hash(root: Path, pattern: str = "*.py") -> str:
-    """SHA-256 over the relative paths and contents of every file matching ``pattern``."""
-    h = hashlib.sha256()
-    for p in sorted(root.rglob(pattern)):
-        if "__pycache__" in p.parts:
-            continue
-        h.update(str(p.relative_to(root)).encode())
-        h.update(b"\0")
-        h.update(p.read_bytes())
-    return h.hexdigest()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def md_escape(x) -> str:
     """A value as one line of a Markdown table cell."""
     if x is None or x == "":
@@ -145,41 +129,24 @@ def fmt_seconds(s: Optional[float]) -> str:
     return f"{s / 60:.1f} min"
 
 
-def device_label(device: str) -> str:
-    if device.startswith("cuda"):
-        try:
-            import torch
-
-            return "GPU " + torch.cuda.get_device_name(torch.device(device))
-        except Exception:  # pragma: no cover
-            return "GPU"
-    return f"CPU ({os.cpu_count()} cores)"
-
-
 @dataclass
-class Notebook:
-    """One page of the book: the notebook it executes, its own parameters, where its output lives.
+class Notebook(Experiment):
+    """One page of the book (:class:`wgf_core.cli.catalog.Experiment`) and where its output lives.
 
     A plain notebook is one page named after it (``parameters`` empty). A page of
-    ``notebooks/pages.toml`` executes its ``source`` with ``parameters`` (``page``, the page key,
-    and the entry's own), and its title is the entry's.
+    ``notebooks/pages.toml`` executes its ``source`` with ``parameters`` (its ``fixed``:
+    ``page``, the page key, and the entry's own), and its title is the entry's.
     """
 
-    source: Path
-    paper: str
-    name: str
-    output: Path
-    title: str = ""
-    figure: str = ""
-    parameters: dict = field(default_factory=dict)
-    state: dict = field(default_factory=dict)
-    record: Optional[dict] = None
-    selected: bool = True
-    stale: str = ""
+    output: Path = field(kw_only=True)
+    state: dict = field(default_factory=dict, kw_only=True)
+    record: Optional[dict] = field(default=None, kw_only=True)
+    selected: bool = field(default=True, kw_only=True)
+    stale: str = field(default="", kw_only=True)
 
     @property
-    def key(self) -> str:
-        return f"{self.paper}/{self.name}"
+    def parameters(self) -> dict:
+        return self.fixed
 
     @property
     def docname(self) -> str:
@@ -190,127 +157,24 @@ class Notebook:
         return self.output.with_name(self.name + ".run.json")
 
 
-_NUM = r"[A-Z]?\d+(?:\([a-z]\)|[a-z])?"
-_FIG_RE = re.compile(rf"\b(?:Fig(?:ure|s?\.)?|Figures?|Table|Tab\.|Section|Sec\.)\s*~?\s*{_NUM}"
-                     rf"(?:\s*(?:,|and|&|-|–)\s*{_NUM})*"
-                     r"|\bAppendix\s+[A-Z](?:\.\d+)?(?:,\s*example\s+\d+)?", re.IGNORECASE)
-
-
-def notebook_header(path: Path) -> tuple[str, str]:
-    """(title, figure reference) from the first markdown cell of a notebook."""
-    try:
-        nb = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return path.stem, ""
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "markdown":
-            continue
-        text = "".join(cell.get("source", ""))
-        title = ""
-        for line in text.splitlines():
-            if line.startswith("# "):
-                title = line[2:].strip()
-                break
-        figs = []
-        for m in _FIG_RE.finditer(text):
-            f = re.sub(r"\s+", " ", m.group(0)).strip()
-            if f not in figs:
-                figs.append(f)
-        return title or path.stem, ", ".join(figs[:3])
-    return path.stem, ""
-
-
-def load_pages(notebooks_dir: Path) -> dict:
-    """The pages that ``<notebooks_dir>/pages.toml`` executes from a shared notebook, by page key.
-
-    One table per page, keyed ``"<paper>/<page name>"``::
-
-        [pages."ift/01_gaussian_2d"]
-        source = "ift/01_particles_2d.ipynb"    # relative to notebooks_dir, in the same paper folder
-        title = "IFT vs MMD flow: 2-D Gaussian target"   # the page's heading, TOC and table entry
-        figure = "Fig. 3(a), Fig. 4"            # what it reproduces (landing table); optional
-        parameters = { target = "gaussian" }    # papermill parameters of this page
-
-    A notebook named as a ``source`` is executed once per entry and is not a page itself. Each
-    run also gets ``page`` = the page key (the notebook declares a ``page`` parameter and records
-    under it, so the claims registered for that key are decided there). Returns
-    ``{key: {"source": Path, "title", "figure", "parameters"}}``; a malformed entry raises
-    ``ValueError`` naming it.
-    """
-    import tomllib
-
-    path = notebooks_dir / PAGES_FILE
-    if not path.exists():
-        return {}
-    data = tomllib.loads(path.read_text())
-    unknown = set(data) - {"pages"}
-    if unknown:
-        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; pages go under [pages.\"<paper>/<name>\"]")
-    pages = {}
-    for key, entry in data.get("pages", {}).items():
-        where = f"{path}: page {key!r}"
-        if not re.fullmatch(r"[A-Za-z0-9][\w-]*/[A-Za-z0-9][\w.-]*", key):
-            raise ValueError(f"{where}: the key must be '<paper>/<page name>'")
-        extra = set(entry) - {"source", "title", "figure", "parameters"}
-        if extra:
-            raise ValueError(f"{where}: unknown fields {sorted(extra)} (source, title, figure, parameters)")
-        source = notebooks_dir / str(entry.get("source", ""))
-        if source.suffix != ".ipynb" or not source.is_file():
-            raise ValueError(f"{where}: source {entry.get('source')!r} is not a notebook under {notebooks_dir}")
-        if source.parent.name != key.split("/")[0] or source.parent.parent.resolve() != notebooks_dir.resolve():
-            raise ValueError(f"{where}: source {entry['source']!r} is not in the paper folder {key.split('/')[0]!r}")
-        if not str(entry.get("title", "")).strip():
-            raise ValueError(f"{where}: a page needs a title")
-        params = entry.get("parameters", {})
-        if not isinstance(params, dict) or set(params) & set(RESERVED_PARAMETERS):
-            raise ValueError(f"{where}: parameters must be a table without {', '.join(RESERVED_PARAMETERS)} "
-                             "(the build sets those)")
-        pages[key] = {"source": source, "title": str(entry["title"]).strip(), "figure": str(entry.get("figure", "")),
-                      "parameters": dict(params)}
-    sources = {e["source"].resolve() for e in pages.values()}
-    for key in pages:
-        other = notebooks_dir / f"{key}.ipynb"
-        if other.exists() and other.resolve() not in sources:
-            raise ValueError(f"{path}: page {key!r} has the name of the notebook {other.name}, which is a page itself")
-    return pages
-
-
 def discover(notebooks_dir: Path, book_dir: Optional[Path] = None, only: Optional[str] = None) -> list[Notebook]:
     """Every page of the book (papers in :data:`PAPERS` order first, then by page name).
 
     A page is either a ``<paper>/<name>.ipynb`` under ``notebooks_dir`` or an entry of its
-    ``pages.toml`` (:func:`load_pages`), whose source notebook is then not a page of its own.
+    ``pages.toml`` (:func:`load_pages`), whose source notebook is then not a page of its own
+    (:func:`wgf_core.cli.catalog.discover_pages`, the pages the ``wgf`` command runs).
     ``book_dir`` (default: the repository's ``book/``) says where the executed copies live.
     """
     book_dir = ROOT / "book" if book_dir is None else book_dir
-    pages = load_pages(notebooks_dir)
-    sources = {e["source"].resolve() for e in pages.values()}
-    found = []
-    for p in sorted(notebooks_dir.glob("*/*.ipynb")):
-        if p.name.startswith(("_", ".")) or p.parent.name.startswith(("_", ".")) or p.resolve() in sources:
-            continue
-        nb = Notebook(source=p, paper=p.parent.name, name=p.stem,
-                      output=book_dir / "notebooks" / p.parent.name / p.name)
-        nb.title, nb.figure = notebook_header(p)
-        found.append(nb)
-    for key, entry in pages.items():
-        paper, name = key.split("/")
-        found.append(Notebook(source=entry["source"], paper=paper, name=name,
-                              output=book_dir / "notebooks" / paper / f"{name}.ipynb", title=entry["title"],
-                              figure=entry["figure"], parameters={"page": key, **entry["parameters"]}))
+    found = [Notebook(source=e.source, paper=e.paper, name=e.name, title=e.title, figure=e.figure,
+                      output=book_dir / "notebooks" / e.paper / f"{e.name}.ipynb", fixed=dict(e.fixed))
+             for e in discover_pages(notebooks_dir)]
     order = {k: i for i, k in enumerate(PAPERS)}
     found.sort(key=lambda n: (order.get(n.paper, len(order)), n.paper, n.name))
     for nb in found:
         nb.state = load_json(nb.state_path, {})
         nb.selected = only is None or any(fnmatch.fnmatch(nb.key, pat.strip()) for pat in only.split(","))
     return found
-
-
-def load_json(path: Path, default):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return default
 
 
 # ----------------------------------------------------------------------------- execution
@@ -320,96 +184,68 @@ def page_parameters(nb: Notebook, params: dict) -> dict:
 
 
 def wanted_state(nb: Notebook, params: dict, core_hash: str) -> dict:
-    return {"source_sha256": sha256_bytes(nb.source.read_bytes()), "parameters": page_parameters(nb, params),
-            "wgf_core_sha256": core_hash}
+    return runner.wanted_state(nb.source, page_parameters(nb, params), core_hash)
 
 
 def is_up_to_date(nb: Notebook, want: dict) -> bool:
-    st = nb.state
-    return (nb.output.exists() and st.get("status") == "ok"
-            and all(st.get(k) == v for k, v in want.items()))
-
-
-def execute(nb: Notebook, params: dict, want: dict, timeout: int, log=print) -> dict:
-    """Run one notebook with papermill into ``nb.output`` (atomically); returns its new state."""
-    import papermill
-
-    log(f"  {nb.key}: executing ...")
-    sys.stdout.flush()
-    nb.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = nb.output.with_name(nb.output.stem + ".tmp.ipynb")
-    t0 = time.perf_counter()
-    status, error = "ok", ""
-    try:
-        papermill.execute_notebook(str(nb.source), str(tmp), parameters=page_parameters(nb, params),
-                                   cwd=str(nb.source.parent),
-                                   kernel_name="python3", progress_bar=False, log_output=False,
-                                   execution_timeout=timeout, request_save_on_cell_execute=False)
-    except Exception as exc:  # a failed cell: keep the partial output, it shows the error
-        status = "failed"
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"[:500]
-    seconds = time.perf_counter() - t0
-    if tmp.exists():
-        os.replace(tmp, nb.output)
-    state = dict(want, status=status, error=error, seconds=round(seconds, 2), profile=params["profile"],
-                 device=device_label(params.get("device", "cpu")),
-                 finished_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-    atomic_write_text(nb.state_path, json.dumps(state, indent=1))
-    log(f"  {nb.key}: {status} in {seconds:.1f} s" + (f" ({error})" if error else ""))
-    sys.stdout.flush()
-    return state
+    return runner.is_up_to_date(nb.state, want, nb.output)
 
 
 def jobs_for(jobs: Optional[int], device: str, n_todo: int) -> int:
     """How many notebooks run at once: ``jobs``, else one per CPU core on the CPU and 1 on a GPU."""
     if jobs is None:
-        jobs = (os.cpu_count() or 1) if device == "cpu" else 1
+        jobs = runner.default_jobs(device)
     if jobs < 1:
         raise SystemExit(f"--jobs = {jobs} is not allowed: an integer >= 1")
     return max(1, min(jobs, n_todo))
 
 
-def run_all(todo: list, params: dict, timeout: int, timings_path: Path, jobs: int) -> None:
-    """Execute ``todo`` [(notebook, wanted state)], ``jobs`` at a time, longest-running first.
+def run_all(todo: list, params: dict, timeout: int, timings_path: Path, jobs: int,
+            scheduler: Optional[str] = None) -> None:
+    """Execute ``todo`` [(notebook, wanted state)] on Dask, ``jobs`` at a time, longest-running first.
 
-    Each kernel gets ``cpu_count // jobs`` threads (``OMP_NUM_THREADS``, read by torch at start):
-    on a small CPU, several single-threaded notebooks at once finish sooner than one after the
-    other with all threads each (small tensor operations lose more to thread synchronisation than
-    they gain). Wall-clock times are recorded per notebook with the thread count in effect.
+    The runs go through :class:`wgf_core.cli.runner.Runner` (the ``wgf`` command's runner): a
+    ``LocalCluster`` of ``jobs`` single-threaded worker processes, or the cluster at ``scheduler``.
+    Longest first is by the last recorded time at this profile (unknown first), so the workers
+    end together. Each kernel gets ``cpu_count // jobs`` threads (``OMP_NUM_THREADS``, read by
+    torch at start; the caller's value with one job): on a small CPU, several single-threaded
+    notebooks at once finish sooner than one after the other with all threads each.
+    ``timings_path`` is updated as each run ends; on an interruption (Ctrl-C, SIGTERM) the
+    runner stops its workers and kernels, and the runs that had ended are recorded too.
     """
     if not todo:
         return
-    before = os.environ.get("OMP_NUM_THREADS")
-    if jobs > 1 or before is None:
-        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
-    print(f"  executing {len(todo)} notebook(s), {jobs} at a time, {os.environ['OMP_NUM_THREADS']} thread(s) each",
-          flush=True)
-    try:
-        _run_all(todo, params, timeout, timings_path, jobs)
-    finally:  # the kernels have started: leave the caller's environment as it was
-        if before is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = before
-
-
-def _run_all(todo: list, params: dict, timeout: int, timings_path: Path, jobs: int) -> None:
-    if jobs == 1:
-        for nb, want in todo:
-            nb.state = execute(nb, params, want, timeout)
-            update_timings(timings_path, nb, nb.state)
-        return
-    # longest first (by the last recorded time at this profile), so the pool ends together
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    if jobs == 1 and os.environ.get("OMP_NUM_THREADS"):
+        threads = int(os.environ["OMP_NUM_THREADS"])
+    print(f"  executing {len(todo)} notebook(s), {jobs} at a time, {threads} thread(s) each", flush=True)
     last = load_json(timings_path, {})
-    todo = sorted(todo, key=lambda t: -float(last.get(t[0].key, {}).get(params["profile"], {}).get("seconds") or 1e9))
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(execute, nb, params, want, timeout): nb for nb, want in todo}
-        for fut in as_completed(futures):
-            nb = futures[fut]
-            nb.state = fut.result()
-            update_timings(timings_path, nb, nb.state)
+    pages, before = {}, {}
+    specs = []
+    for nb, want in todo:
+        pages[nb.key], before[nb.key] = nb, dict(nb.state)
+        expected = last.get(nb.key, {}).get(params["profile"], {}).get("seconds") or 1e9
+        specs.append(runner.RunSpec(key=nb.key, source=nb.source, parameters=page_parameters(nb, params),
+                                    output=nb.output, state=nb.state_path, want=want, expected=float(expected),
+                                    timeout=timeout))
+    done = set()
+    try:
+        with runner.Runner(jobs=jobs, device=params.get("device", "cpu"), scheduler=scheduler,
+                           threads=threads) as pool:
+            for spec, state in pool.run(specs, log=lambda s: print(f"  {s.key}: executing ...", flush=True)):
+                nb = pages[spec.key]
+                nb.state = state
+                update_timings(timings_path, nb, state)
+                done.add(nb.key)
+                error = state.get("error")
+                print(f"  {nb.key}: {state['status']} in {state['seconds']:.1f} s" + (f" ({error})" if error else ""),
+                      flush=True)
+    finally:  # interrupted: record the runs that ended before their result was read
+        for key, nb in pages.items():
+            state = load_json(nb.state_path, {})
+            if key not in done and state.get("finished_utc") and state != before[key]:
+                nb.state = state
+                update_timings(timings_path, nb, state)
 
 
 def place_unexecuted(nb: Notebook) -> None:
@@ -786,6 +622,9 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=None,
                     help="notebooks executed at once, each kernel with cpu_count/jobs torch threads "
                          "(default: cpu_count on the CPU, 1 with a GPU)")
+    ap.add_argument("--scheduler", default=None,
+                    help="execute on the Dask cluster at this address (default: DASK_SCHEDULER_ADDRESS, else a "
+                         "LocalCluster of --jobs workers)")
     ap.add_argument("--book-dir", type=Path, default=ROOT / "book")
     ap.add_argument("--notebooks-dir", type=Path, default=ROOT / "notebooks")
     ap.add_argument("--timings", type=Path, default=None, help="default: <book-dir>/timings.json")
@@ -815,7 +654,12 @@ def main(argv=None) -> int:
             print(f"  {nb.key}: unchanged, skipped (last run {nb.state.get('seconds')} s)")
         else:
             todo.append((nb, want))
-    run_all(todo, params, args.timeout, timings_path, jobs_for(args.jobs, args.device, len(todo)))
+    try:
+        run_all(todo, params, args.timeout, timings_path, jobs_for(args.jobs, args.device, len(todo)), args.scheduler)
+    except KeyboardInterrupt:
+        print("interrupted: the workers are stopped; the notebooks that finished are in "
+              f"{timings_path.name}", file=sys.stderr)
+        return 130
     for nb in nbs:
         want = wants[nb.key]
         if nb.state.get("status") == "failed":

@@ -1,0 +1,158 @@
+"""The ``wgf`` command: list, run and sweep the experiments on Dask, and tabulate the runs.
+
+::
+
+    wgf list [EXPERIMENT ...] [--json]
+    wgf run ift/gaussian_2d -p profile=paper -p device=cuda --seeds 0-4 [--out DIR]
+    wgf sweep ift/gaussian_2d -p profile=ci -p sigma=1,5,10 -p tau=10,50 --seeds 0-2 [--out DIR]
+    wgf report DIR
+
+``run`` and ``sweep`` validate every parameter set before anything is submitted (an unknown name
+or a refused value exits with status 2 and a message naming the parameter, the value and what is
+allowed), skip the runs already done, and execute the rest on a Dask ``LocalCluster`` (one
+single-threaded worker process per core, ``--jobs``) or on an existing cluster
+(``--scheduler tcp://HOST:PORT`` or ``DASK_SCHEDULER_ADDRESS``). Exit status 1 if a run failed,
+130 if interrupted. The modules: :mod:`~wgf_core.cli.catalog` (experiments, parameters, validation),
+:mod:`~wgf_core.cli.sweep` (parsing, planning, :func:`~wgf_core.cli.sweep.sweep`),
+:mod:`~wgf_core.cli.runner` (Dask execution), :mod:`~wgf_core.cli.report` (tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="wgf", description="Run the compendium's experiments and tabulate the runs.")
+    ap.add_argument("--notebooks-dir", type=Path, default=None,
+                    help="the notebooks folder (default: WGF_NOTEBOOKS_DIR, else the checkout's notebooks/)")
+    sub = ap.add_subparsers(dest="command", required=True)
+    ls = sub.add_parser("list", help="the experiments, their parameters, defaults and allowed values")
+    ls.add_argument("experiments", nargs="*", help="only these (keys or aliases)")
+    ls.add_argument("--json", action="store_true", help="as JSON")
+    for name, many in (("run", False), ("sweep", True)):
+        p = sub.add_parser(name, help="run one experiment" if not many else "run the product of the values given")
+        p.add_argument("experiment", help="a page key or alias, e.g. ift/gaussian_2d (wgf list)")
+        p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE" + (",VALUE..." if many else ""),
+                       help="a notebook parameter" + (" and its values, comma-separated" if many else ""))
+        p.add_argument("--seeds", default="0", help="seeds, e.g. 0-4 or 0,3,7 (default 0)")
+        p.add_argument("--out", type=Path, default=Path("runs"), help="folder of the runs (default ./runs)")
+        p.add_argument("--jobs", type=int, default=None, help="local workers (default: CPU cores; 1 on a GPU)")
+        p.add_argument("--scheduler", default=None,
+                       help="address of an existing Dask scheduler (default: DASK_SCHEDULER_ADDRESS, else local)")
+        p.add_argument("--force", action="store_true", help="rerun the runs already done")
+        p.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds (default 3600)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rp = sub.add_parser("report", help="tidy table of the runs in DIR (CSV and Parquet) and its summary")
+    rp.add_argument("dir", type=Path)
+    return ap
+
+
+def _describe(exp) -> dict:
+    from .catalog import allowed_values
+
+    return {"key": exp.key, "alias": exp.alias, "title": exp.title, "source": str(exp.source),
+            "parameters": [{"name": p.name, "default": p.default, "help": p.help,
+                            "fixed": exp.fixed.get(p.name), "allowed": "" if p.name in exp.fixed else
+                            allowed_values(exp, p.name)} for p in exp.declared.values()]}
+
+
+def _list(args, cat) -> int:
+    from .catalog import resolve
+
+    exps = [resolve(n, cat) for n in args.experiments] if args.experiments else list(cat.values())
+    info = [_describe(e) for e in exps]
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+        return 0
+    for e in info:
+        print(f"{e['key']}  (alias {e['alias']})  {e['title']}")
+        for p in e["parameters"]:
+            what = f"fixed: {p['fixed']!r}" if p["fixed"] is not None else p["allowed"] or "any value"
+            print(f"    {p['name']:<20} = {p['default']!r:<12} {what}" + (f"   # {p['help']}" if p["help"] else ""))
+    return 0
+
+
+def _run(args, cat, many: bool) -> int:
+    from .catalog import resolve
+    from .runner import Runner, default_jobs
+    from .sweep import grid, parse_assignments, parse_seeds, plan, validate_all
+
+    exp = resolve(args.experiment, cat)
+    values = parse_assignments(args.param, many=many)
+    seeds = parse_seeds(args.seeds)
+    sets = grid(values if many else {k: [v] for k, v in values.items()})
+    remote = bool(args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"))
+    validate_all(exp, sets, seeds, remote=remote)
+    todo, done = plan(exp, sets, seeds, args.out, timeout=args.timeout, force=args.force)
+    print(f"{exp.key}: {len(sets)} parameter set(s) x {len(seeds)} seed(s) = {len(todo) + len(done)} run(s): "
+          f"{len(done)} already done, {len(todo)} to run; in {args.out}", flush=True)
+    if args.jobs is not None and args.jobs < 1:
+        raise _usage(f"--jobs = {args.jobs} is not allowed: an integer >= 1")
+    failed = 0
+    if todo:
+        device = "cuda" if any(s.gpu for s in todo) else "cpu"
+        with Runner(jobs=min(args.jobs or default_jobs(device), len(todo)), device=device,
+                    scheduler=args.scheduler) as runner:
+            for spec, state in runner.run(todo, progress=not args.no_progress):
+                if state.get("status") != "ok":
+                    failed += 1
+                    print(f"  failed: {spec.output.parent}: {state.get('error')}", file=sys.stderr, flush=True)
+    print(f"done: {len(todo) - failed} ran, {failed} failed, {len(done)} skipped. Table: wgf report {args.out}")
+    return 1 if failed else 0
+
+
+def _report(args) -> int:
+    from .report import write_report
+
+    if not args.dir.is_dir():
+        raise _usage(f"DIR = {str(args.dir)!r} is not a folder")
+    res = write_report(args.dir)
+    for r in res["summary"]:
+        params = ", ".join(f"{k[6:]}={v!r}" for k, v in r.items() if k.startswith("param:"))
+        secs = f"{r['seconds:mean']:.1f} s/run" if "seconds:mean" in r else ""
+        print(f"{r['experiment']} [{params}]: {r['ok']}/{r['runs']} ok {secs}")
+    print(f"{len(res['rows'])} run(s): " + ", ".join(str(f) for f in res["files"]))
+    return 0
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _usage(msg: str) -> _UsageError:
+    return _UsageError(msg)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The ``wgf`` command (``python -m wgf_core.cli``); returns the exit status."""
+    from ..errors import ParameterError
+    from .runner import ClusterError
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "report":
+            return _report(args)
+        from .catalog import catalog
+        from .sweep import default_notebooks_dir
+
+        cat = catalog(args.notebooks_dir or default_notebooks_dir())
+        if args.command == "list":
+            return _list(args, cat)
+        return _run(args, cat, many=args.command == "sweep")
+    except (ParameterError, _UsageError) as exc:
+        print(f"wgf {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ClusterError as exc:  # e.g. GPU runs on a cluster without GPU workers
+        print(f"wgf {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"wgf {args.command}: interrupted; the runs that finished are recorded", file=sys.stderr)
+        return 130
