@@ -201,7 +201,7 @@ def jobs_for(jobs: Optional[int], device: str, n_todo: int) -> int:
 
 
 def run_all(todo: list, params: dict, timeout: int, timings_path: Path, jobs: int,
-            scheduler: Optional[str] = None) -> None:
+            scheduler: Optional[str] = None, extra: Optional[list] = None) -> None:
     """Execute ``todo`` [(notebook, wanted state)] on Dask, ``jobs`` at a time, longest-running first.
 
     The runs go through :class:`wgf_core.cli.runner.Runner` (the ``wgf`` command's runner): a
@@ -213,12 +213,14 @@ def run_all(todo: list, params: dict, timeout: int, timings_path: Path, jobs: in
     ``timings_path`` is updated as each run ends; on an interruption (Ctrl-C, SIGTERM) the
     runner stops its workers and kernels, and the runs that had ended are recorded too.
     """
-    if not todo:
+    extra = list(extra or [])  # the sweeps' runs (RunSpec), on the same workers after the pages
+    if not todo and not extra:
         return
     threads = max(1, (os.cpu_count() or 1) // jobs)
     if jobs == 1 and os.environ.get("OMP_NUM_THREADS"):
         threads = int(os.environ["OMP_NUM_THREADS"])
-    print(f"  executing {len(todo)} notebook(s), {jobs} at a time, {threads} thread(s) each", flush=True)
+    print(f"  executing {len(todo)} notebook(s) and {len(extra)} sweep run(s), {jobs} at a time, {threads} "
+          "thread(s) each", flush=True)
     last = load_json(timings_path, {})
     pages, before = {}, {}
     specs = []
@@ -232,7 +234,13 @@ def run_all(todo: list, params: dict, timeout: int, timings_path: Path, jobs: in
     try:
         with runner.Runner(jobs=jobs, device=params.get("device", "cpu"), scheduler=scheduler,
                            threads=threads) as pool:
-            for spec, state in pool.run(specs, log=lambda s: print(f"  {s.key}: executing ...", flush=True)):
+            quiet = {id(x) for x in extra}
+            log = lambda s: None if id(s) in quiet else print(f"  {s.key}: executing ...", flush=True)  # noqa: E731
+            for spec, state in pool.run(specs + extra, log=log):
+                if id(spec) in quiet:
+                    if state.get("status") != "ok":
+                        print(f"  sweep run {spec.output.parent}: {state['status']} ({state.get('error')})", flush=True)
+                    continue
                 nb = pages[spec.key]
                 nb.state = state
                 update_timings(timings_path, nb, state)
@@ -292,6 +300,163 @@ def update_timings(path: Path, nb: Notebook, state: dict) -> None:
         "seconds": state["seconds"], "device": state["device"], "status": state["status"],
         "finished_utc": state["finished_utc"]}
     atomic_write_text(path, json.dumps(db, indent=1, sort_keys=True) + "\n")
+
+
+# ----------------------------------------------------------------------------- sweeps
+@dataclass
+class Sweep:
+    """One sweep of ``notebooks/pages.toml`` (:func:`wgf_core.cli.catalog.load_sweeps`) in this build."""
+
+    key: str
+    entry: dict
+    values: dict  #: parameter -> values (the build's profile and device, the fixed ones, the grid)
+    seeds: list
+    todo: list = field(default_factory=list)  #: RunSpec still to run
+    done: list = field(default_factory=list)  #: RunSpec already run
+
+    @property
+    def docname(self) -> str:
+        return "sweeps/" + self.key.replace("/", "_")
+
+    @property
+    def paper(self) -> str:
+        return self.key.split("/")[0]
+
+
+def plan_sweeps(notebooks_dir: Path, book_dir: Path, params: dict, timings: dict, timeout: int,
+                only: Optional[str] = None) -> list[Sweep]:
+    """The book's sweeps at this build's profile, device and base seed, with their runs to do and done
+    (resumable: a run whose notebook, parameters and ``wgf_core`` are unchanged is not rerun)."""
+    from wgf_core.cli.catalog import catalog, load_sweeps
+    from wgf_core.cli.sweep import grid, plan
+
+    entries = load_sweeps(notebooks_dir)
+    if not entries:
+        return []
+    experiments = catalog(notebooks_dir)
+    out = []
+    for key, entry in entries.items():
+        if only is not None and not any(fnmatch.fnmatch(key, pat.strip()) for pat in only.split(",")):
+            continue
+        exp = experiments[f"{entry['source'].parent.name}/{entry['source'].stem}"]
+        values = {"profile": [params["profile"]], "device": [params["device"]],
+                  **{k: [v] for k, v in entry["parameters"].items()}, **entry["grid"]}
+        seeds = [params["seed"] + i for i in range(entry["seeds"])]
+        sw = Sweep(key, entry, values, seeds)
+        sw.todo, sw.done = plan(exp, grid(values), seeds, book_dir / "sweeps" / "runs", timeout=timeout)
+        expected = timings.get(f"sweep {key}", {}).get(params["profile"], {}).get("seconds_per_run") or 0.0
+        for spec in sw.todo:
+            spec.expected = float(expected)
+        out.append(sw)
+    return out
+
+
+def sweep_rows(sw: Sweep) -> list[dict]:
+    """The report rows (:func:`wgf_core.cli.report.run_row`) of this build's runs of ``sw``."""
+    from wgf_core.cli.report import run_row
+
+    rows = []
+    for spec in sw.done + sw.todo:
+        state = spec.load_state()
+        record = load_json(spec.metrics, None) if spec.metrics and state.get("status") == "ok" else None
+        rows.append(run_row(state, record) if state else {"status": "not run", "seed": spec.info.get("seed")})
+    return rows
+
+
+def render_sweep(sw: Sweep, rows: list[dict], book_dir: Path) -> str:
+    """The sweep's page: what ran, a figure of each metric per parameter set (a dot per seed, the floor
+    as a mark) and a table of median [min, max] over the seeds; every number from the runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from wgf_core.plotting import seed_dots
+
+    e = sw.entry
+    swept = list(e["grid"])
+    sets, by_set = [], {}
+    for r in rows:
+        label = ", ".join(f"{k}={r.get(f'param:{k}')}" for k in swept)
+        if label not in by_set:
+            sets.append(label)
+            by_set[label] = []
+        by_set[label].append(r)
+    ok = [r for r in rows if r.get("status") == "ok"]
+    secs = [float(r["seconds"]) for r in ok if r.get("seconds") is not None]
+
+    def vals(label, name):
+        return [float(r[f"metric:{name}"]) for r in by_set[label] if r.get("status") == "ok"
+                and isinstance(r.get(f"metric:{name}"), (int, float))]
+
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(sets) + 2), 3.8))
+    width = 0.6 / max(1, len(e["metrics"]))
+    for i, (name, lab) in enumerate(zip(e["metrics"], e["labels"])):
+        off = (i - (len(e["metrics"]) - 1) / 2) * width
+        floors = [vals(label, e["floor"]) for label in sets] if e.get("floor") and i == 0 else None
+        seed_dots(ax, range(len(sets)), [vals(label, name) for label in sets], label=lab, offset=off,
+                  color=f"C{i}", floors=floors, floor_label="noise floor" if floors else None, log=True)
+    ax.set_xticks(range(len(sets)))
+    ax.set_xticklabels([str(k + 1) for k in range(len(sets))])
+    ax.set_xlabel("parameter set (numbered as in the table)")
+    ax.set_ylabel(", ".join(e["metrics"]) if len(e["metrics"]) < 2 else "final value (log scale)")
+    ax.set_title(f"{sw.key}: one dot per seed ({len(sw.seeds)} seeds)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    png = book_dir / "sweeps" / (sw.docname.split("/")[1] + ".png")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = png.with_name(png.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, png)
+
+    def cell(v):
+        return "—" if not v else f"{np.median(v):.2e} [{min(v):.2e}, {max(v):.2e}]"
+
+    fixed = ", ".join(f"`{k} = {v[0]!r}`" for k, v in sw.values.items() if k not in e["grid"])
+    runs = f"{len(ok)} of {len(rows)} runs succeeded"
+    out = [WIDE_PAGE, f"# {e['title']}", "",
+           f"A sweep of `notebooks/{e['source'].parent.name}/{e['source'].name}` run by this build through the "
+           f"`wgf` command's runner (`notebooks/pages.toml`, `[sweeps.\"{sw.key}\"]`): every combination of "
+           + ", ".join(f"`{k}` in {{{', '.join(map(str, v))}}}" for k, v in e["grid"].items())
+           + f", with {fixed}, for seeds {', '.join(map(str, sw.seeds))}. {runs}"
+           + (f"; a run took {np.median(secs):.1f} s (median; {min(secs):.1f} to {max(secs):.1f} s)." if secs else "."),
+           "", e["why"], "",
+           "It decides no verdict: the IFT pages' verdicts run at the convention fixed in the claim registry "
+           "before any run. To rerun it elsewhere, or with more seeds:", "",
+           "```bash",
+           f"wgf sweep {sw.key} " + " ".join(f"-p {k}={','.join(map(str, v))}" for k, v in sw.values.items())
+           + f" --seeds {sw.seeds[0]}-{sw.seeds[-1]} --out runs && wgf report runs",
+           "```", "",
+           f"![{sw.key}]({png.name})", "",
+           "| # | " + " | ".join(f"`{k}`" for k in swept) + " | " + " | ".join(e["labels"])
+           + (" | noise floor" if e.get("floor") else "") + " | seeds ok |",
+           "|---|" + "---|" * (len(swept) + len(e["metrics"]) + (2 if e.get("floor") else 1))]
+    for k, label in enumerate(sets):
+        first = by_set[label][0]
+        n_ok = sum(r.get("status") == "ok" for r in by_set[label])
+        out.append(f"| {k + 1} | " + " | ".join(md_escape(first.get(f"param:{p}")) for p in swept) + " | "
+                   + " | ".join(cell(vals(label, m)) for m in e["metrics"])
+                   + (f" | {cell(vals(label, e['floor']))}" if e.get("floor") else "")
+                   + f" | {n_ok} of {len(by_set[label])} |")
+    out += ["", "Each cell: median [min, max] over the seeds of the run's record.", ""]
+    return "\n".join(out)
+
+
+def write_sweeps(sweeps: list[Sweep], book_dir: Path, timings_path: Path, profile: str) -> None:
+    """Each sweep's page, and its total and per-run seconds in ``timings_path`` (key ``sweep <key>``)."""
+    for sw in sweeps:
+        rows = sweep_rows(sw)
+        atomic_write_text(book_dir / f"{sw.docname}.md", render_sweep(sw, rows, book_dir))
+        secs = [float(r["seconds"]) for r in rows if r.get("status") == "ok" and r.get("seconds") is not None]
+        if secs and sw.todo:
+            db = load_json(timings_path, {})
+            db.setdefault(f"sweep {sw.key}", {})[profile] = {
+                "seconds": round(sum(secs), 2), "seconds_per_run": round(sum(secs) / len(secs), 2), "runs": len(secs),
+                "device": device_label(sw.values["device"][0]), "status": "ok" if len(secs) == len(rows) else "failed",
+                "finished_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            atomic_write_text(timings_path, json.dumps(db, indent=1, sort_keys=True) + "\n")
 
 
 # ----------------------------------------------------------------------------- pages
@@ -475,12 +640,13 @@ def render_references() -> str:
     return "# References\n\n```{bibliography}\n:all:\n```\n"
 
 
-def render_toc(nbs: list[Notebook], book_dir: Path) -> str:
+def render_toc(nbs: list[Notebook], book_dir: Path, sweeps: tuple = ()) -> str:
     lines = ["# Generated by scripts/build_book.py: pages grouped by paper.", "format: jb-book", "root: intro",
              "parts:"]
     for paper in dict.fromkeys(nb.paper for nb in nbs):
         lines += [f"  - caption: \"{paper_info(paper)['caption']}\"", "    chapters:"]
         lines += [f"      - file: {nb.docname}" for nb in nbs if nb.paper == paper]
+        lines += [f"      - file: {sw.docname}" for sw in sweeps if sw.paper == paper]
     lines += ["  - caption: About", "    chapters:", "      - file: report", "      - file: exec_times"]
     if (book_dir / "conventions.md").exists():
         lines.append("      - file: conventions")
@@ -488,7 +654,7 @@ def render_toc(nbs: list[Notebook], book_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_pages(nbs: list[Notebook], book_dir: Path, timings: dict, profile: str) -> None:
+def write_pages(nbs: list[Notebook], book_dir: Path, timings: dict, profile: str, sweeps: tuple = ()) -> None:
 
     for nb in nbs:
         nb.record = read_metrics(nb.output) if nb.output.exists() and nb.state.get("status") == "ok" else None
@@ -496,7 +662,7 @@ def write_pages(nbs: list[Notebook], book_dir: Path, timings: dict, profile: str
     atomic_write_text(book_dir / "report.md", render_report(nbs, profile))
     atomic_write_text(book_dir / "exec_times.md", render_exec_times(nbs, timings))
     atomic_write_text(book_dir / "references.md", render_references())
-    atomic_write_text(book_dir / "_toc.yml", render_toc(nbs, book_dir))
+    atomic_write_text(book_dir / "_toc.yml", render_toc(nbs, book_dir, sweeps))
     atomic_write_text(book_dir / "verdicts.json", json.dumps(verdicts(nbs, profile), indent=1) + "\n")
 
 
@@ -654,8 +820,14 @@ def main(argv=None) -> int:
             print(f"  {nb.key}: unchanged, skipped (last run {nb.state.get('seconds')} s)")
         else:
             todo.append((nb, want))
+    sweeps = plan_sweeps(args.notebooks_dir.resolve(), book_dir, params, load_json(timings_path, {}), args.timeout,
+                         args.only)
+    extra = [] if args.no_execute else [spec for sw in sweeps for spec in sw.todo]
+    for sw in sweeps:
+        print(f"  sweep {sw.key}: {len(sw.todo) + len(sw.done)} runs, {len(sw.done)} unchanged, {len(sw.todo)} to run")
     try:
-        run_all(todo, params, args.timeout, timings_path, jobs_for(args.jobs, args.device, len(todo)), args.scheduler)
+        run_all(todo, params, args.timeout, timings_path, jobs_for(args.jobs, args.device, len(todo) + len(extra)),
+                args.scheduler, extra)
     except KeyboardInterrupt:
         print("interrupted: the workers are stopped; the notebooks that finished are in "
               f"{timings_path.name}", file=sys.stderr)
@@ -671,7 +843,10 @@ def main(argv=None) -> int:
             nb.stale = f"the shown output predates a change of {', '.join(changed)}"
         set_page_title(nb)
     print(f"notebooks done in {time.perf_counter() - t_all:.1f} s")
-    write_pages(nbs, book_dir, load_json(timings_path, {}), args.profile)
+    write_sweeps(sweeps, book_dir, timings_path, args.profile)
+    if not args.no_execute:
+        failed += [f"sweep {sw.key}" for sw in sweeps if any(s.load_state().get("status") != "ok" for s in sw.todo)]
+    write_pages(nbs, book_dir, load_json(timings_path, {}), args.profile, sweeps)
     if not args.no_html:
         build_html(book_dir)
     if failed:

@@ -28,7 +28,8 @@ from typing import Any, Mapping, Optional
 
 from ..errors import ParameterError
 
-__all__ = ["PAGES_FILE", "RESERVED_PARAMETERS", "Parameter", "Experiment", "load_pages", "notebook_header",
+__all__ = ["PAGES_FILE", "RESERVED_PARAMETERS", "Parameter", "Experiment", "load_pages", "load_sweeps",
+           "sweep_sources", "notebook_header",
            "discover_pages", "parameters_cell", "parse_parameters", "validating_prefix", "catalog", "resolve",
            "check_names", "validate", "allowed_values"]
 
@@ -101,9 +102,10 @@ def load_pages(notebooks_dir: Path) -> dict:
     if not path.exists():
         return {}
     data = tomllib.loads(path.read_text())
-    unknown = set(data) - {"pages"}
+    unknown = set(data) - {"pages", "sweeps"}
     if unknown:
-        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; pages go under [pages.\"<paper>/<name>\"]")
+        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; pages go under [pages.\"<paper>/<name>\"], "
+                         "sweeps under [sweeps.\"<paper>/<name>\"]")
     pages = {}
     for key, entry in data.get("pages", {}).items():
         where = f"{path}: page {key!r}"
@@ -131,6 +133,58 @@ def load_pages(notebooks_dir: Path) -> dict:
         if other.exists() and other.resolve() not in sources:
             raise ValueError(f"{path}: page {key!r} has the name of the notebook {other.name}, which is a page itself")
     return pages
+
+
+def load_sweeps(notebooks_dir: Path) -> dict:
+    """The sweeps the book runs (``[sweeps."<paper>/<name>"]`` tables of ``pages.toml``), by sweep key.
+
+    ::
+
+        [sweeps."ift/conventions_2d"]
+        source = "ift/conventions_2d.ipynb"   # the experiment each run executes (not a page itself)
+        title = "..."                          # the sweep page's heading
+        parameters = { target = "gaussian" }   # fixed for every run
+        grid = { bandwidth = ["2sigma2", "sigma2"], energy = ["half", "full"] }   # the product is swept
+        seeds = 2                              # seeds per parameter set: base, base + 1, ...
+        metrics = ["mmd_final", "ift_final"]   # the record's metrics the page shows
+        labels = ["MMD flow", "IFT"]           # their labels
+        why = "..."                            # why this many seeds (the page says it)
+
+    Returns ``{key: entry}`` with ``source`` a Path; a malformed entry raises ``ValueError`` naming it.
+    """
+    import tomllib
+
+    path = Path(notebooks_dir) / PAGES_FILE
+    if not path.exists():
+        return {}
+    out = {}
+    fields = {"source", "title", "parameters", "grid", "seeds", "metrics", "labels", "why", "floor"}
+    for key, entry in tomllib.loads(path.read_text()).get("sweeps", {}).items():
+        where = f"{path}: sweep {key!r}"
+        if not re.fullmatch(r"[A-Za-z0-9][\w-]*/[A-Za-z0-9][\w.-]*", key):
+            raise ValueError(f"{where}: the key must be '<paper>/<name>'")
+        extra = set(entry) - fields
+        if extra:
+            raise ValueError(f"{where}: unknown fields {sorted(extra)} ({', '.join(sorted(fields))})")
+        source = Path(notebooks_dir) / str(entry.get("source", ""))
+        if source.suffix != ".ipynb" or not source.is_file():
+            raise ValueError(f"{where}: source {entry.get('source')!r} is not a notebook under {notebooks_dir}")
+        grid = entry.get("grid", {})
+        if not grid or not all(isinstance(v, list) and v for v in grid.values()):
+            raise ValueError(f"{where}: grid must map each swept parameter to a non-empty list")
+        seeds = entry.get("seeds", 1)
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ValueError(f"{where}: seeds must be an integer >= 1")
+        metrics, labels = list(entry.get("metrics", [])), list(entry.get("labels", entry.get("metrics", [])))
+        if not metrics or len(labels) != len(metrics):
+            raise ValueError(f"{where}: metrics (non-empty) and labels (one per metric) are needed")
+        params = dict(entry.get("parameters", {}))
+        if set(params) & (set(RESERVED_PARAMETERS) | set(grid)):
+            raise ValueError(f"{where}: parameters must not name {', '.join(RESERVED_PARAMETERS)} or a swept one")
+        out[key] = dict(source=source, title=str(entry.get("title", key)), parameters=params, grid=dict(grid),
+                        seeds=seeds, metrics=metrics, labels=labels, why=str(entry.get("why", "")),
+                        floor=entry.get("floor"))
+    return out
 
 
 _NUM = r"[A-Z]?\d+(?:\([a-z]\)|[a-z])?"
@@ -173,6 +227,7 @@ def discover_pages(notebooks_dir: Path) -> list[Experiment]:
     notebooks_dir = Path(notebooks_dir)
     pages = load_pages(notebooks_dir)
     sources = {e["source"].resolve() for e in pages.values()}
+    sources |= {e["source"].resolve() for e in load_sweeps(notebooks_dir).values()}  # swept, not pages
     found = []
     for p in sorted(notebooks_dir.glob("*/*.ipynb")):
         if p.name.startswith(("_", ".")) or p.parent.name.startswith(("_", ".")) or p.resolve() in sources:
@@ -251,10 +306,21 @@ def validating_prefix(cell: str) -> str:
 def catalog(notebooks_dir: Path) -> dict:
     """Every experiment under ``notebooks_dir`` with its declared parameters, by key (see :class:`Experiment`)."""
     out = {}
-    for exp in discover_pages(notebooks_dir):
+    for exp in discover_pages(notebooks_dir) + sweep_sources(notebooks_dir):
         exp.declared = parse_parameters(parameters_cell(exp.source)[0])
         out[exp.key] = exp
     return out
+
+
+def sweep_sources(notebooks_dir: Path) -> list[Experiment]:
+    """The notebooks that the book's sweeps execute (:func:`load_sweeps`): experiments of the ``wgf``
+    command, named after the notebook, that are not pages of the book."""
+    found = {}
+    for entry in load_sweeps(notebooks_dir).values():
+        p = entry["source"]
+        title, figure = notebook_header(p)
+        found[p.resolve()] = Experiment(source=p, paper=p.parent.name, name=p.stem, title=title, figure=figure)
+    return list(found.values())
 
 
 def resolve(name: str, experiments: Mapping[str, Experiment]) -> Experiment:
