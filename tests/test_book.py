@@ -212,3 +212,62 @@ def test_malformed_page_entries_are_refused(tmp_path, entry, message):
     (nbdir / "pages.toml").write_text(entry + "\n")
     with pytest.raises(ValueError, match=message):
         bb.discover(nbdir, tmp_path / "book")
+
+
+SWEEP_TOML = """
+[sweeps."fast/sum"]
+source = "fast/sum.ipynb"
+title = "Fast sum: a sweep"
+parameters = { shift = 10 }
+grid = { a = [1.0, 2.0], b = [1, 3] }
+seeds = 2
+metrics = ["total"]
+labels = ["a b + seed + shift"]
+why = "Two seeds: a test."
+"""
+
+
+def test_a_sweep_of_the_book(tmp_path, capsys):
+    """A [sweeps] entry: its runs go through the pages' runner, its source is no page, its page's table is
+    the median [min, max] over the seeds of each parameter set, and a second build reruns nothing."""
+    pytest.importorskip("papermill")
+    nbdir, book = tmp_path / "notebooks", tmp_path / "book"
+    (nbdir / "fast").mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "data" / "cli_notebooks" / "fast" / "sum.ipynb", nbdir / "fast" / "sum.ipynb")
+    (nbdir / "pages.toml").write_text(SWEEP_TOML)
+    args = ["--profile", "ci", "--notebooks-dir", str(nbdir), "--book-dir", str(book), "--no-html", "--jobs", "2"]
+    assert bb.discover(nbdir, book) == []  # the swept notebook is not a page
+    assert bb.main(args) == 0
+    page = (book / "sweeps" / "fast_sum.md").read_text()
+    assert (book / "sweeps" / "fast_sum.png").stat().st_size > 0 and "8 of 8 runs succeeded" in page
+    rows = [line for line in page.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == 4
+    for line in rows:  # total = a b + seed + shift over seeds 0 and 1: min a b + 10, max a b + 11
+        _, _, a, b, cell, seeds, _ = [c.strip() for c in line.split("|")]
+        ab = float(a) * int(b)
+        assert cell == f"{ab + 10.5:.2e} [{ab + 10:.2e}, {ab + 11:.2e}]" and seeds == "2 of 2"
+    toc = (book / "_toc.yml").read_text()
+    assert "sweeps/fast_sum" in toc and "notebooks/fast/sum" not in toc
+    timings = json.loads((book / "timings.json").read_text())
+    assert timings["sweep fast/sum"]["ci"]["runs"] == 8
+    capsys.readouterr()
+    assert bb.main(args) == 0  # resumable: nothing to run
+    assert "sweep fast/sum: 8 runs, 8 unchanged, 0 to run" in capsys.readouterr().out
+    assert (book / "sweeps" / "fast_sum.md").read_text() == page
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('source = "fast/nope.ipynb"\ngrid = { a = [1] }\nmetrics = ["total"]', "is not a notebook"),
+    ('source = "fast/sum.ipynb"\ngrid = { a = [] }\nmetrics = ["total"]', "non-empty list"),
+    ('source = "fast/sum.ipynb"\ngrid = { a = [1] }\nmetrics = ["total"]\nseeds = 0', "seeds must be"),
+    ('source = "fast/sum.ipynb"\ngrid = { a = [1] }', "metrics"),
+    ('source = "fast/sum.ipynb"\ngrid = { a = [1] }\nmetrics = ["total"]\nparameters = { a = 2 }', "swept one"),
+    ('source = "fast/sum.ipynb"\ngrid = { a = [1] }\nmetrics = ["total"]\nruns = 3', "unknown fields"),
+])
+def test_malformed_sweep_entries_are_refused(tmp_path, entry, message):
+    nbdir = tmp_path / "notebooks"
+    (nbdir / "fast").mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "data" / "cli_notebooks" / "fast" / "sum.ipynb", nbdir / "fast" / "sum.ipynb")
+    (nbdir / "pages.toml").write_text('[sweeps."fast/sum"]\n' + entry + "\n")
+    with pytest.raises(ValueError, match=message):
+        bb.discover(nbdir, tmp_path / "book")
