@@ -24,6 +24,7 @@ import nbformat
 import pytest
 
 from wgf_core import claims as C
+from wgf_core.cli.catalog import load_sweeps, sweep_sources
 from wgf_core.reporting import comparable, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,8 @@ NOTEBOOKS = sorted(
 )
 #: Every page of the book: a notebook, or a page of notebooks/pages.toml (its source with its parameters).
 PAGES = bb.discover(ROOT / "notebooks")
+#: The notebooks the book's sweeps execute (notebooks/pages.toml [sweeps]): experiments, not pages.
+SWEPT = sorted(e.source.resolve() for e in sweep_sources(ROOT / "notebooks"))
 
 
 LIVE_CHECK = """
@@ -88,10 +91,36 @@ def _live_panels_ok(out: Path) -> int:
     return -1
 
 
-def test_every_notebook_is_a_page_or_a_page_source():
-    # the run test below goes over the pages: no notebook may escape it
-    assert sorted({p.source for p in PAGES}) == NOTEBOOKS
+def test_every_notebook_is_a_page_a_page_source_or_swept():
+    # the run tests below go over the pages and the swept notebooks: no notebook may escape them
+    assert sorted({p.source.resolve() for p in PAGES} | set(SWEPT)) == [p.resolve() for p in NOTEBOOKS]
+    assert not {p.source.resolve() for p in PAGES} & set(SWEPT)
     assert len({p.key for p in PAGES}) == len(PAGES)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("key", sorted(load_sweeps(ROOT / "notebooks")))
+def test_swept_notebook_runs_at_ci(key, tmp_path, monkeypatch):
+    """One run of each book sweep (its first parameter set, with the page's fixed parameters) at ci: the record
+    has every metric the sweep page shows, its checks hold, it decides no claim, and a second run with the same
+    seed gives the identical record."""
+    papermill = pytest.importorskip("papermill")
+    monkeypatch.setenv("WGF_NO_PROGRESS", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    entry = load_sweeps(ROOT / "notebooks")[key]
+    params = {"profile": "ci", "device": "cpu", "seed": 0, **entry["parameters"],
+              **{k: v[0] for k, v in entry["grid"].items()}}
+    run = dict(parameters=params, cwd=str(entry["source"].parent), kernel_name="python3", progress_bar=False,
+               execution_timeout=600)
+    recs = []
+    for name in ("a", "b"):
+        papermill.execute_notebook(str(entry["source"]), str(tmp_path / f"{name}.ipynb"), **run)
+        recs.append(read_metrics(tmp_path / f"{name}.ipynb"))
+    rec = recs[0]
+    assert rec is not None and rec["claims"] == [] and all(rec["checks"].values())
+    shown = entry["metrics"] + ([entry["floor"]] if entry.get("floor") else [])
+    assert all(isinstance(rec["metrics"].get(m), float) for m in shown), rec["metrics"]
+    assert comparable(recs[0]) == comparable(recs[1])
 
 
 @pytest.mark.notebook
