@@ -7,8 +7,16 @@ residual map, dual MLP 64 x 3) at d = 2, 4, 8, 16, 32 in a single process, with 
 M = 1000 and J2 = 3 but J1 = 100 map iterations by default (the paper uses 500; time scales linearly).
 
     python benchmarks/bench_variational.py [--dims 2 4 8 16 32] [--outer 100] [--batch 1000] [--device cpu] [--json out.json]
+    python benchmarks/bench_variational.py --refit [--dims 2 12] [--repeats 3]
 
 Each dimension runs a warm-up step, then ``--repeats`` timed steps; the table shows the median.
+
+``--refit`` times one step of the OU notebook's ``default`` configuration (``reference="pushed"``: the
+Gaussian reference refitted at every map iteration; affine map 64 x 2, dual 64 x 3, J1 = 40, J2 = 2,
+M = 1000, a carried pool of 10^6) with today's closed-form refit of an affine map
+(:meth:`KLDivergence.affine_reference`) against the previous implementation, kept here as
+:class:`PushedFitKL`: push the ``REFIT_POINTS`` subsample through the map and fit it, at every map
+iteration. Both runs use the same seed, so they train on the same draws.
 """
 
 from __future__ import annotations
@@ -44,6 +52,45 @@ def time_step(d: int, outer: int, batch: int, repeats: int, device) -> float:
     return statistics.median(times)
 
 
+class PushedFitKL(KLDivergence):
+    """The previous implementation of ``reference="pushed"`` (the reference function of ``--refit``): without
+    ``affine_reference`` the scheme pushes the subsample through the current map and fits it, every iteration."""
+
+    affine_reference = None
+
+
+def time_refit_step(d: int, repeats: int, device, energy_cls) -> float:
+    """Median wall seconds of one JKO step (steps 1..repeats after a warm-up) of the OU default configuration."""
+    g = torch.Generator(device=device).manual_seed(d)
+    A, b = pde.random_ou_problem(d, torch.Generator().manual_seed(d))
+    A32, b32 = A.float().to(device), b.float().to(device)
+    log_q = lambda x: -0.5 * (((x - b32) @ A32) * (x - b32)).sum(-1)
+    scheme = VariationalJKO(d, lambda n, gen: torch.randn(n, d, generator=gen, device=device),
+                            map=MapConfig("linear", 64, 2), dual=DualConfig(64, 3),
+                            train=TrainConfig(40, 2, 1000, 5e-3, 5e-3), pool=PoolConfig(10**6, fresh=False),
+                            device=device, generator=g)
+    energy, mu = energy_cls(log_q, reference="pushed"), scheme.initial()
+    mu = scheme.step(energy, mu, 0.05, 0, g)  # warm-up
+    times = []
+    for k in range(1, repeats + 1):
+        mu = scheme.step(energy, mu, 0.05, k, g)
+        times.append(scheme.history[-1]["time_s"])
+    return statistics.median(times)
+
+
+def refit_table(dims, repeats, device) -> list:
+    print(f"OU default configuration, reference='pushed', one JKO step, device={device}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread(s)")
+    print(f"{'d':>4} | {'closed form s/step':>18} | {'push + fit (previous) s/step':>28} | {'speed-up':>8}")
+    rows = []
+    for d in dims:
+        new = time_refit_step(d, repeats, device, KLDivergence)
+        old = time_refit_step(d, repeats, device, PushedFitKL)
+        rows.append({"d": d, "closed_form_s": new, "push_fit_s": old, "speedup": old / new})
+        print(f"{d:4d} | {new:18.3f} | {old:28.3f} | {old / new:7.2f}x", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 4, 8, 16, 32])
@@ -52,8 +99,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--refit", action="store_true", help="closed-form refit against push + fit (OU default config)")
     args = ap.parse_args()
     device = check_device(args.device)
+    if args.refit:
+        torch.set_num_threads(1)   # as the notebooks' runs (one thread per worker)
+        rows = refit_table(args.dims, args.repeats, device)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"args": vars(args), "rows": rows}, f, indent=1)
+        return
     rows = []
     print(f"variational JKO step time, J1={args.outer}, J2=3, M={args.batch}, device={device}, "
           f"torch {torch.__version__}, {platform.processor() or platform.machine()}")

@@ -360,3 +360,30 @@ def test_noise_floor_positive():
     tgt = gt.gaussian_2d_target()
     nf = ift.target_noise_floor(tgt, get_kernel("gauss", 100.0), 100, repeats=5)
     assert 0 < nf < 0.01
+
+
+
+def _gauss_ift_problem(runs=2, n=40, m=30, dtype=torch.float64):
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(runs, n, 2, generator=g, dtype=dtype)
+    y = torch.randn(runs, m, 2, generator=g, dtype=dtype) + 2.0
+    w = project_simplex(torch.rand(runs, n, generator=g, dtype=dtype))
+    return x, w, y
+
+def test_mmd_value_reuses_the_target_term():
+    """MMD.value / MMD.mmd2 compute the target's self term once and keep it; the value is the same
+    number as mmd2 computed from scratch (exactness is the property: the same call, kept), and a fresh
+    target (with_target) gets its own term."""
+    x, w, y = _gauss_ift_problem()
+    energy = MMD(get_kernel("gauss", 2.0), y, 0.5)
+    mu = Particles(x, w)
+    v1 = energy.value(mu)
+    assert any(k[0] == "target_term" for k in energy._cache)
+    assert torch.equal(v1, 0.5 * mmd2(energy.kernel, x, y, w))
+    assert torch.equal(energy.mmd2(mu), mmd2(energy.kernel, x, y, w))
+    y2 = y + 1.0
+    e2 = energy.with_target(y2)
+    assert torch.allclose(e2.value(mu), 0.5 * mmd2(energy.kernel, x, y2, w), rtol=1e-12)
+    assert not torch.allclose(e2.value(mu), v1, rtol=1e-3)
+    log = ift.mmd2_logger(y)
+    assert torch.equal(log(mu, energy), mmd2(energy.kernel, x, y, w))

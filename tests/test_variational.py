@@ -464,3 +464,50 @@ def test_a_blow_up_of_the_variational_jko_is_stopped_by_the_runner_naming_the_st
     traj = _run(energy, flow(), 0.05, 6, on_divergence="stop")
     assert traj.diverged is not None and traj.diverged.startswith(f"step {traj.iterations + 1}:")
     assert traj.iterations < 6 and torch.isfinite(traj.final.x).all()
+
+
+def test_affine_reference_is_the_fit_of_the_pushed_samples():
+    """The closed-form refit for an affine map (what reference="pushed" uses with linear maps) equals the
+    Gaussian fitted to the pushed samples, and affine_form64 reads the same map as affine_form."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3000, 4, generator=g, dtype=torch.float64) @ torch.randn(4, 4, generator=g, dtype=torch.float64)
+    W, c = torch.randn(4, 4, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
+    ref = vj.KLDivergence.affine_reference(fit_gaussian(x, ddof=1), W, c, torch.float64)
+    fitted = vj.GaussianReference.fit(x @ W + c)
+    assert torch.allclose(ref.mean, fitted.mean, rtol=0, atol=1e-12)
+    assert torch.allclose(ref.cov, fitted.cov, rtol=1e-10, atol=1e-12)
+    # a map that is not the pushed one gives another reference (the check can fail)
+    other = vj.KLDivergence.affine_reference(fit_gaussian(x, ddof=1), 1.01 * W, c, torch.float64)
+    assert not torch.allclose(other.cov, fitted.cov, rtol=1e-3)
+    flow, energy, _, _ = _ou_flow(1, d=3, outer=5)
+    _run(energy, flow, 0.05, 1)
+    net = flow.maps[0]
+    W64, c64 = VariationalJKO.affine_form64(net, 3)
+    W32, c32 = VariationalJKO.affine_form(net, 3)
+    assert W64.dtype == torch.float64 and torch.allclose(W64.float(), W32, atol=1e-6) and torch.allclose(c64.float(), c32, atol=1e-6)
+    x3 = torch.randn(10, 3, generator=g)
+    assert torch.allclose(x3.double() @ W64 + c64, net(x3).double(), atol=1e-5)
+
+
+def test_pushed_reference_closed_form_gives_the_flow_of_the_pushed_fit():
+    """reference="pushed" with linear maps: the closed-form refit (each map iteration) and the fit of the
+    pushed subsample (the energy without ``affine_reference``) train the same flow up to float32 round-off:
+    the same draws, maps equal to 1e-4 after 3 steps."""
+    class PushedFit(vj.KLDivergence):
+        affine_reference = None   # forces the generic path: push the subsample and fit it
+
+    def flow_maps(energy_cls):
+        flow, energy, _, _ = _ou_flow(2, d=3, outer=20)
+        energy = energy_cls(energy.log_target, reference="pushed")
+        _run(energy, flow, 0.05, 3)
+        return [VariationalJKO.affine_form64(m, 3) for m in flow.maps]
+
+    fast, slow = flow_maps(vj.KLDivergence), flow_maps(PushedFit)
+    assert len(fast) == len(slow) == 3
+    for (Wf, cf), (Ws, cs) in zip(fast, slow):
+        assert torch.allclose(Wf, Ws, atol=1e-4) and torch.allclose(cf, cs, atol=1e-4)
+    # the reference matters: with the paper's reference fitted once per step the maps are others
+    flow, energy, _, _ = _ou_flow(2, d=3, outer=20)
+    _run(vj.KLDivergence(energy.log_target, reference="start"), flow, 0.05, 3)
+    Wp, _ = VariationalJKO.affine_form64(flow.maps[-1], 3)
+    assert not torch.allclose(Wp, fast[-1][0], atol=1e-4)

@@ -240,7 +240,7 @@ def _kl_prox(v, tau):
 
 
 def _kl() -> Entropy:
-    """KL in the package's convention :math:`f(x) = x\log x - x + 1`, :math:`f^*(s) = e^s - 1` (module docstring)."""
+    r"""KL in the package's convention :math:`f(x) = x\log x - x + 1`, :math:`f^*(s) = e^s - 1` (module docstring)."""
     return Entropy(
         "kl", 1.0,
         f_=lambda x: torch.xlogy(x, x) - x + 1,

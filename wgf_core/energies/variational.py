@@ -242,6 +242,21 @@ class KLDivergence(VariationalEnergy):
     def reference(self, x):
         return GaussianReference.fit(x.detach())
 
+    @staticmethod
+    def affine_reference(moments, W: torch.Tensor, c: torch.Tensor, dtype) -> GaussianReference:
+        r""":meth:`reference` of the pushed samples :math:`x_iW + c` of an affine map, in closed form.
+
+        ``moments`` = ``(m, S)``, the mean ``(d,)`` and unbiased covariance ``(d, d)`` of the samples
+        :math:`x_i` (:func:`wgf_core.metrics.fit_gaussian` with ``ddof=1``); ``W`` ``(d, d)``, ``c`` ``(d,)``.
+        The fit of the pushed samples is then exactly :math:`N(mW + c,\; W^\top S W)` (the mean and the
+        unbiased covariance are affine-equivariant), so the refit at every map iteration costs
+        :math:`O(d^3)` instead of a push and a fit of ``REFIT_POINTS`` samples (tested against the fit
+        of the pushed samples). Computed in the dtype of the inputs, returned in ``dtype``.
+        """
+        m, S = moments
+        cov = W.mT @ S @ W
+        return GaussianReference((m @ W + c).to(dtype), (0.5 * (cov + cov.mT)).to(dtype))
+
     def value(self, h_ty, h_z, ty, ref):
         return 1 + (h_ty + ref.log_prob(ty) - self.log_target(ty)).mean() - torch.exp(h_z).mean()
 

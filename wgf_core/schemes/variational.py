@@ -46,6 +46,7 @@ from ..energies.variational import REFIT_POINTS, split_energy
 from ..errors import ParameterError
 from ..icnn import StronglyConvexICNN
 from ..measures import Particles
+from ..metrics import fit_gaussian
 from ..networks import DualMLP, ResidualMLP
 from ..validation import check_choice, check_int, check_positive, check_range
 from .base import Scheme
@@ -270,6 +271,22 @@ class VariationalJKO(Scheme):
         c = out[0]
         return (out[1:] - c).to(p.dtype), c.to(p.dtype)
 
+    @staticmethod
+    def affine_form64(net: nn.Module, dim: int):
+        r""":meth:`affine_form` in float64, without copying the network: ``(W (d, d), c (d,))``, float64.
+
+        The network is evaluated at 0 and the unit vectors with its parameters cast to float64
+        (``torch.func.functional_call``), so the training loop can read the current affine map at every
+        iteration.
+        """
+        p = next(net.parameters())
+        params = {name: t.detach().double() for name, t in net.named_parameters()}
+        basis = torch.cat([torch.zeros(1, dim, dtype=torch.float64, device=p.device),
+                           torch.eye(dim, dtype=torch.float64, device=p.device)])
+        out = torch.func.functional_call(net, params, (basis,))
+        c = out[0]
+        return out[1:] - c, c
+
     def sample(self, n: int, k: Optional[int] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """``(n, d)`` fresh samples of :math:`P_k` (``k`` = number of steps done, by default); the
         scheme's generator when ``generator`` is None."""
@@ -318,9 +335,12 @@ class VariationalJKO(Scheme):
             cloud = inter.cloud_path(pool, a)  # stored: fresh samples follow it
             pool = cloud[-1]
         T = self._current
-        ref, ref_points = None, None
+        ref, ref_points, ref_moments = None, None, None
         if var is not None and var.refit_pushed:   # a fixed subsample, pushed by the current map
             ref_points = pool[torch.randperm(pool.shape[0], generator=g, device=self.device)[:REFIT_POINTS]]
+            if self.map_type == "linear" and getattr(var, "affine_reference", None) is not None:
+                # an affine map pushes the subsample's moments in closed form: no push of the subsample per iteration
+                ref_moments = fit_gaussian(ref_points.double(), ddof=1)
         elif var is not None:
             ref = var.reference(pool)
         opt_T = torch.optim.Adam(T.parameters(), lr=tr.lr_map, foreach=True)
@@ -338,7 +358,10 @@ class VariationalJKO(Scheme):
             idx = torch.randint(0, pool.shape[0], (tr.batch,), generator=g, device=self.device)
             y = pool[idx]
             if var is not None:
-                if ref_points is not None:
+                if ref_moments is not None:
+                    with torch.no_grad():
+                        ref = var.affine_reference(ref_moments, *self.affine_form64(T, self.dim), pool.dtype)
+                elif ref_points is not None:
                     with torch.no_grad():
                         ref = var.reference(self._apply_map(T, ref_points))
                 z = ref.sample(tr.batch, g)
