@@ -25,6 +25,11 @@ Shapes: points are ``(..., N, d)`` with any leading batch shape (e.g. ``(runs, n
 weights ``(..., M)``. Kernel sums never form an ``N x M x d`` tensor: they work on row
 blocks of the ``N x M`` coefficient matrix, so peak memory is ``O(block * M)``.
 
+Backends of the kernel sums (``backend=``): ``"torch"`` (the blocked loop, the default),
+``"keops"`` (:mod:`wgf_core.keops`, where pykeops is installed), ``"numba"`` (one fused pass over the
+pairs on the CPU, :mod:`wgf_core.kernels_numba`) and ``"auto"`` (numba for CPU tensors without
+autograd from :data:`AUTO_MIN_PAIRS` pairs on, else torch).
+
 Distances (:func:`pairwise_distances`) are exact at coincident points, ``r = 0``: the plain
 ``|x|^2 + |y|^2 - 2 x.y`` expansion gives ``r ~ 1e-3`` there in float32, which ruins non-smooth
 kernels such as Riesz. In low dimension they are computed from the differences; above 16
@@ -51,6 +56,8 @@ __all__ = [
     "kernel_grad_sum",
     "coefficient_grad_sum",
     "kernel_matrix",
+    "BACKENDS",
+    "AUTO_MIN_PAIRS",
 ]
 
 
@@ -370,6 +377,39 @@ def _weights(y: torch.Tensor, w: Optional[torch.Tensor]) -> torch.Tensor:
     return uniform_weights(y) if w is None else w
 
 
+BACKENDS = ("torch", "keops", "numba", "auto")
+# backend="auto" takes numba from this many pairs (batch x N x M) on: below it the blocked torch path
+# is as fast or faster (benchmarks/bench_kernel_sums.py, value + gradient, this project's 2-core CPU).
+AUTO_MIN_PAIRS = 2**16
+
+
+def _resolve_backend(backend: str, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> str:
+    """The backend that runs: ``backend`` itself, or for ``"auto"`` numba or torch (see :func:`kernel_sum`).
+
+    Refuses an unknown backend, and ``"numba"`` on non-CPU tensors or with autograd recording, with a
+    :class:`~wgf_core.validation.ParameterError` naming the parameter.
+    """
+    if backend not in BACKENDS:
+        raise ParameterError(f"parameter 'backend' = {backend!r} is not allowed: one of "
+                             + ", ".join(map(repr, BACKENDS)))
+    if backend == "numba":
+        from . import kernels_numba
+
+        kernels_numba.check_inputs(x, y, w)
+    if backend != "auto":
+        return backend
+    pairs = math.prod(torch.broadcast_shapes(x.shape[:-2], y.shape[:-2], w.shape[:-1])) * x.shape[-2] * y.shape[-2]
+    if pairs < AUTO_MIN_PAIRS:
+        return "torch"
+    from . import kernels_numba
+
+    try:
+        kernels_numba.check_inputs(x, y, w)
+    except ParameterError:
+        return "torch"
+    return "numba" if kernels_numba.available() else "torch"
+
+
 def kernel_sum(
     kernel: Kernel,
     x: torch.Tensor,
@@ -391,20 +431,27 @@ def kernel_sum(
     block_size : int, optional
         Rows of ``x`` per block (default: each ``block x M`` temporary about 48 MiB, see
         :func:`_default_block`).
-    backend : {"torch", "keops"}
-        ``"keops"`` uses pykeops LazyTensors (must be installed; see :mod:`wgf_core.keops`).
+    backend : {"torch", "keops", "numba", "auto"}
+        ``"torch"``: blocked torch (the default). ``"keops"``: pykeops LazyTensors (must be installed;
+        see :mod:`wgf_core.keops`). ``"numba"``: one fused pass over the pairs on the CPU
+        (:mod:`wgf_core.kernels_numba`; CPU tensors, float32/float64, autograd not recording).
+        ``"auto"``: ``"numba"`` where it can run and the batch has at least :data:`AUTO_MIN_PAIRS`
+        pairs, else ``"torch"``.
 
     Returns
     -------
     Tensor, shape ``(..., N)``
     """
     w = _weights(y, w)
+    backend = _resolve_backend(backend, x, y, w)
+    if backend == "numba":
+        from . import kernels_numba
+
+        return kernels_numba.numba_kernel_sum(kernel, x, y, w)
     if backend == "keops":
         from .keops import keops_kernel_sum
 
         return keops_kernel_sum(kernel, x, y, w)
-    if backend != "torch":
-        raise ParameterError(f"parameter 'backend' = {backend!r} is not allowed: 'torch' or 'keops'")
     n, m = x.shape[-2], y.shape[-2]
     b = block_size or _default_block(n, m, x.element_size())
     out = []
@@ -450,15 +497,21 @@ def kernel_grad_sum(
     Parameters
     ----------
     kernel, x, y, w, block_size, backend
-        As in :func:`kernel_sum`.
+        As in :func:`kernel_sum` (``block_size`` is for ``"torch"`` only).
     with_value : bool
-        Also return the kernel sums (computed from the same distance blocks).
+        Also return the kernel sums (computed from the same distance blocks, or with
+        ``"numba"`` in the same pass over the pairs).
 
     Returns
     -------
     Tensor, shape ``(..., N, d)``; or a pair ``(sums (..., N), grads (..., N, d))``.
     """
     w = _weights(y, w)
+    backend = _resolve_backend(backend, x, y, w)
+    if backend == "numba":
+        from . import kernels_numba
+
+        return kernels_numba.numba_kernel_grad_sum(kernel, x, y, w, with_value=with_value)
     if backend == "keops":
         from .keops import keops_kernel_grad_sum
 
@@ -468,8 +521,6 @@ def kernel_grad_sum(
 
             return keops_kernel_sum(kernel, x, y, w), g
         return g
-    if backend != "torch":
-        raise ParameterError(f"parameter 'backend' = {backend!r} is not allowed: 'torch' or 'keops'")
     n, m = x.shape[-2], y.shape[-2]
     b = block_size or _default_block(n, m, x.element_size())
     wy = w.unsqueeze(-1) * y  # (..., M, d)

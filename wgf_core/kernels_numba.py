@@ -1,0 +1,425 @@
+r"""Fused CPU kernel sums with numba: :func:`wgf_core.kernels.kernel_sum` / ``kernel_grad_sum``
+with ``backend="numba"`` (or ``"auto"``).
+
+One pass over the pairs of each row :math:`i` computes what is asked,
+
+.. math::
+
+    s_i = \sum_j w_j\,\psi(r_{ij}), \qquad
+    g_i = \sum_j w_j\,c(r_{ij})\,(x_i - y_j), \qquad r_{ij} = |x_i - y_j|,
+
+the value, the gradient (:math:`c(r) = \psi'(r)/r`, the radial part of
+:math:`\sum_j w_j \nabla_1 k(x_i, y_j)`) or both from the same distances. Rows run in parallel
+(``prange``); the pairs of a row are visited in tiles of ``_TILE`` targets, each tile's
+squared distances, profiles and coefficients computed in the input precision (vectorised by LLVM
+over the tile), its partial sums then added to float64 accumulators, so float32 inputs give sums
+with a relative error of about ``1e-7`` (tested: <= 1e-5 against float64). Extra memory is the
+outputs and a transposed copy of ``y``, ``O((N + M) d)``; no ``N x M`` temporary.
+
+The profiles and coefficients are those of :data:`wgf_core.kernels.KERNELS`, rewritten on the
+squared distance :math:`r^2` (one square root only where the profile needs :math:`r`), with the
+same rule at coincident points: :math:`c(0) = 0` where :math:`\psi` has a kink (``compact``,
+``riesz``), never NaN. The two non-radial kernels (``W2_1``, ``W2_2``) add their extra term with
+the torch functions of ``KERNELS[name].extra``.
+
+Nothing is imported or compiled at import time: numba is imported on first use and each
+``(kernel, dtype, what)`` is compiled once per process (``cache=True``: later processes load it
+from ``__pycache__``). The thread count follows :func:`torch.get_num_threads` at call time (so the
+runner's one-thread setting holds), and one thread is used below :data:`PARALLEL_MIN_PAIRS` pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
+import torch
+
+from .errors import ParameterError
+
+if TYPE_CHECKING:  # annotations only: .kernels imports this module lazily
+    from .kernels import Kernel
+
+__all__ = ["numba_kernel_sum", "numba_kernel_grad_sum", "available", "PARALLEL_MIN_PAIRS"]
+
+# Targets per tile of a row: the tile's distances and coefficients stay in L1 (2 x 512 x 8 bytes).
+_TILE = 512
+# Fewer pairs than this run on one thread: below it a second thread costs more than it saves
+# (benchmarks/bench_kernel_sums.py; see the module docstring of that file for the numbers).
+PARALLEL_MIN_PAIRS = 2**18
+# LLVM fast-math flags: reassociation (vectorised reductions), contraction (FMA), reciprocal and
+# approximate functions; not 'nnan'/'ninf', so the comparisons that select c(0) = 0 are kept.
+_FASTMATH = {"reassoc", "contract", "arcp", "nsz", "afn"}
+
+# Kernel ids of the numba profiles; W2_1 / W2_2 use the Gaussian radial part.
+_IDS = {"gauss": 0, "imq": 1, "matern": 2, "matern2": 3, "compact": 4, "compact2": 5, "inv_log": 6,
+        "inv_quad": 7, "student": 8, "riesz": 9, "W2_1": 0, "W2_2": 0}
+_ZERO, _ONE = 6, 7  # slots of 0 and 1 in the constants array (no float literals in typed code)
+_LOG2E, _EXP_LO, _POLY = 8, 9, 10  # slots of log2(e), the smallest exponent, the coefficients of 2^f
+_POLY_DEGREE = {"float32": 7, "float64": 13}  # Taylor remainder of 2^f, |f| <= 1/2: 5e-9 and 4e-18
+
+_STATE: dict = {}  # "numba": the module; "profile": the helpers are jitted
+_COMPILED: dict = {}  # (kernel id, dtype name, what) -> jitted row loop
+
+
+def _numba():
+    """Import numba on first use, with a message saying how to install it."""
+    nb = _STATE.get("numba")
+    if nb is None:
+        try:
+            import numba as nb
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("backend='numba' needs numba: pip install -c constraints-cpu.txt numba") from e
+        _STATE["numba"] = nb
+    return nb
+
+
+def available() -> bool:
+    """True if numba can be imported (imports it on the first call)."""
+    try:
+        _numba()
+    except ImportError:
+        return False
+    return True
+
+
+def _constants(kernel: Kernel) -> list[float]:
+    """The kernel's constants ``p0..p3`` of :func:`_profile`, padded to 6, then 0 and 1 (8 entries)."""
+    s = kernel.param
+    name = kernel.name
+    if _IDS[name] == 0:  # gauss, W2_1, W2_2
+        c = [-0.5 / s, -1.0 / s]
+    elif name == "imq":
+        c = [s]
+    elif name == "matern":
+        a = math.sqrt(3.0) / s
+        c = [-a, a, -a * a]
+    elif name == "matern2":
+        a = math.sqrt(5.0) / s
+        c = [-a, a, a * a / 3, -a * a / 3]
+    elif name == "compact":
+        q = s + 2
+        c = [q - 1, -q]
+    elif name == "compact2":
+        p = s + 3
+        c = [p, p - 1, -p * (p + 1)]
+    elif name == "inv_log":
+        c = [s]
+    elif name == "inv_quad":
+        c = [s, -2 * s]
+    elif name == "student":
+        from .kernels import _student_const
+
+        k = _student_const(s)
+        c = [1 / s, -(s + 1) / 2, k, -k * (s + 1) / s]
+    else:  # riesz
+        c = [s / 2, -s]
+    return c + [0.0] * (6 - len(c)) + [0.0, 1.0]
+
+
+def _exp_constants(dtype: np.dtype) -> list[float]:
+    """``log2(e)``, the smallest exponent ``t`` with a normal ``2^t`` of ``dtype``, and the Taylor
+    coefficients ``ln(2)^k / k!``, k = 0..13, of :math:`2^f` (see :func:`_exp_nonpos`)."""
+    lo = float(np.finfo(dtype).minexp)  # -126 (float32), -1022 (float64)
+    return [1.0 / math.log(2.0), lo] + [math.log(2.0) ** k / math.factorial(k) for k in range(14)]
+
+
+def _exp_nonpos(x, log2e, lo, zero, q, deg):
+    r""":math:`e^x` for :math:`x \le 0`, vectorisable (libm's ``exp`` is a scalar call that stops LLVM
+    from vectorising the loop): :math:`e^x = 2^t = 2^n\,2^f`, :math:`t = x\log_2 e`, ``n = rint(t)``,
+    :math:`|f| \le 1/2`, :math:`2^f` by its Taylor polynomial of degree ``deg`` (7 in float32, 13 in
+    float64), :math:`2^n` from its bits. Relative error about :math:`(|t| \ln 2 + 2)\,\varepsilon`
+    (the rounding of :math:`t`): ``2e-7`` for the terms that matter (:math:`|t| < 4`), ``1e-14`` in
+    float64 at worst. 0 where :math:`2^n` would be subnormal (:math:`t < -126`, resp. -1022).
+    """
+    t = x * log2e
+    n = np.rint(t)
+    f = t - n
+    if deg == 7:
+        p = q[7]
+    else:
+        p = q[13] * f + q[12]
+        p = p * f + q[11]
+        p = p * f + q[10]
+        p = p * f + q[9]
+        p = p * f + q[8]
+        p = p * f + q[7]
+    p = p * f + q[6]
+    p = p * f + q[5]
+    p = p * f + q[4]
+    p = p * f + q[3]
+    p = p * f + q[2]
+    p = p * f + q[1]
+    p = p * f + q[0]
+    e = p * _POW2_JIT(n)  # noqa: F821 - set by _jit_helpers
+    return e if t >= lo else zero
+
+
+def _profile(kid, r2, p0, p1, p2, p3, zero, one, log2e, lo, q, deg):
+    """``(psi(r), c(r))`` from ``r2 = r^2`` for the kernel ``kid``, in the dtype of the constants.
+
+    The same functions as ``wgf_core.kernels`` (``_gauss``/``_gauss_c``, ...), in closed form on
+    :math:`r^2`, with the constants ``p0..p3`` of :func:`_constants`; at ``r2 == 0`` the coefficient of
+    ``compact`` and ``riesz`` is 0 (their kink). ``zero`` and ``one`` come in the input dtype (a float
+    literal would promote float32 arithmetic to float64); ``log2e, lo, q, deg`` the arguments of :func:`_exp_nonpos`.
+    """
+    if kid == 0:  # gauss: exp(-r^2 / (2 s)), c = -exp(...) / s
+        e = _EXP_JIT(r2 * p0, log2e, lo, zero, q, deg)  # noqa: F821 - set by _jit_helpers
+        return e, e * p1
+    if kid == 1:  # imq: (s + r^2)^(-1/2), c = -(s + r^2)^(-3/2)
+        t = one / math.sqrt(p0 + r2)
+        return t, -(t * t * t)
+    if kid == 2:  # matern: (1 + a r) exp(-a r), c = -a^2 exp(-a r)
+        r = math.sqrt(r2)
+        e = _EXP_JIT(p0 * r, log2e, lo, zero, q, deg)  # noqa: F821
+        return (one + p1 * r) * e, p2 * e
+    if kid == 3:  # matern2: (1 + a r + a^2 r^2 / 3) exp(-a r), c = -(a^2 / 3)(1 + a r) exp(-a r)
+        r = math.sqrt(r2)
+        e = _EXP_JIT(p0 * r, log2e, lo, zero, q, deg)  # noqa: F821
+        ar = p1 * r
+        return (one + ar + p2 * r2) * e, p3 * (one + ar) * e
+    if kid == 4:  # compact: (1 - r)_+^q, c = -q (1 - r)_+^(q - 1) / r, 0 at r = 0 (cone)
+        r = math.sqrt(r2)
+        u = max(one - r, zero)
+        p = u**p0
+        rr = r if r > zero else one
+        return p * u, (p1 * p / rr) if r > zero else zero
+    if kid == 5:  # compact2: (1 - r)_+^p (p r + 1), c = -p (p + 1) (1 - r)_+^(p - 1)
+        r = math.sqrt(r2)
+        u = max(one - r, zero)
+        p = u**p1
+        return p * u * (p0 * r + one), p2 * p
+    if kid == 6:  # inv_log: (s + log(1 + r^2))^(-1/2), c = -(s + log(1 + r^2))^(-3/2) / (1 + r^2)
+        t = one / math.sqrt(p0 + math.log1p(r2))
+        return t, -(t * t * t) / (one + r2)
+    if kid == 7:  # inv_quad: 1 / (1 + s r^2), c = -2 s / (1 + s r^2)^2
+        t = one / (one + p0 * r2)
+        return t, p1 * t * t
+    if kid == 8:  # student: K (1 + r^2 / s)^(-(s+1)/2), c = -K (s+1)/s (1 + r^2 / s)^(-(s+3)/2)
+        b = one + r2 * p0
+        u = b**p1
+        return p2 * u, p3 * u / b
+    # riesz: -r^s, c = -s r^(s-2), 0 at r = 0
+    p = r2**p0
+    rr = r2 if r2 > zero else one
+    return -p, (p1 * p / rr) if r2 > zero else zero
+
+
+def _pow2_intrinsic():
+    """A numba intrinsic: :math:`2^n` for an integral float ``n`` (float32: -126..127, float64:
+    -1022..1023), built from its exponent bits (vectorisable; ``math.ldexp`` is a scalar call)."""
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def pow2(typingctx, n):
+        if n == types.float32:
+            ity, fty, bias, shift = ir.IntType(32), ir.FloatType(), 127, 23
+        elif n == types.float64:
+            ity, fty, bias, shift = ir.IntType(64), ir.DoubleType(), 1023, 52
+        else:
+            return None
+
+        def codegen(context, builder, sig, args):
+            bits = builder.shl(builder.add(builder.fptosi(args[0], ity), ity(bias)), ity(shift))
+            return builder.bitcast(bits, fty)
+
+        return n(n), codegen
+
+    return pow2
+
+
+def _jit_helpers():
+    """Jit the helpers of the row loop once, as module globals (globals, not closures: cacheable)."""
+    if "profile" in _STATE:
+        return
+    nb = _numba()
+    g = globals()
+    g["_POW2_JIT"] = _pow2_intrinsic()
+    g["_EXP_JIT"] = nb.njit(inline="always", fastmath=_FASTMATH)(_exp_nonpos)
+    g["_PROFILE_JIT"] = nb.njit(fastmath=_FASTMATH)(_profile)
+    _STATE["profile"] = g["_PROFILE_JIT"]
+
+
+def _build(kid: int, dtype: np.dtype, want_g: bool):
+    """Compile the row loop of kernel ``kid`` for ``dtype``: the value, and the gradient if ``want_g``."""
+    nb = _numba()
+    _jit_helpers()
+    prange = nb.prange
+    T = dtype.type
+    KID, WANT_G, TILE, DEG = kid, want_g, _TILE, _POLY_DEGREE[dtype.name]
+
+    def rows(x, xmap, yt, ymap, w, wmap, prm, out_v, out_g):
+        # x (Bx, N, d); yt (By, d, M), the targets transposed; w (Bw, M); *map (B,): batch -> index;
+        # prm: constants of _constants and _exp_constants; out_v (B, N); out_g (B, N, d) (empty if not WANT_G).
+        n = x.shape[1]
+        d = x.shape[2]
+        m = yt.shape[2]
+        p0, p1, p2, p3 = prm[0], prm[1], prm[2], prm[3]
+        zero, one = prm[_ZERO], prm[_ONE]
+        log2e, lo = prm[_LOG2E], prm[_EXP_LO]
+        q = (prm[_POLY], prm[_POLY + 1], prm[_POLY + 2], prm[_POLY + 3], prm[_POLY + 4], prm[_POLY + 5],
+             prm[_POLY + 6], prm[_POLY + 7], prm[_POLY + 8], prm[_POLY + 9], prm[_POLY + 10], prm[_POLY + 11],
+             prm[_POLY + 12], prm[_POLY + 13])
+        for t in prange(xmap.shape[0] * n):
+            b = t // n
+            i = t - b * n
+            xi = x[xmap[b], i]
+            yb = yt[ymap[b]]
+            wb = w[wmap[b]]
+            r2 = np.empty(TILE, T)
+            cw = np.empty(TILE, T)
+            acc_v = 0.0
+            acc_g = np.zeros(d, np.float64)
+            for j0 in range(0, m, TILE):
+                nt = min(TILE, m - j0)
+                for jj in range(nt):
+                    r2[jj] = zero
+                # tile slices, indexed by jj only (an index j0 + jj costs a wraparound test per element)
+                for k in range(d):
+                    xk = xi[k]
+                    yk = yb[k, j0:j0 + nt]
+                    for jj in range(nt):
+                        dk = xk - yk[jj]
+                        r2[jj] += dk * dk
+                wt = wb[j0:j0 + nt]
+                sv = zero
+                for jj in range(nt):
+                    psi, c = _PROFILE_JIT(KID, r2[jj], p0, p1, p2, p3, zero, one, log2e, lo, q, DEG)  # noqa: F821
+                    sv += wt[jj] * psi
+                    if WANT_G:
+                        cw[jj] = wt[jj] * c
+                acc_v += sv
+                if WANT_G:
+                    for k in range(d):
+                        xk = xi[k]
+                        yk = yb[k, j0:j0 + nt]
+                        sg = zero
+                        for jj in range(nt):
+                            sg += cw[jj] * (xk - yk[jj])
+                        acc_g[k] += sg
+            out_v[b, i] = acc_v
+            if WANT_G:
+                for k in range(d):
+                    out_g[b, i, k] = acc_g[k]
+
+    return nb.njit(parallel=True, fastmath=_FASTMATH, cache=True)(rows)
+
+
+def _rows_fn(kernel: Kernel, dtype: np.dtype, want_g: bool):
+    """The compiled row loop of ``(kernel, dtype, value or value + gradient)``, compiled on first use.
+
+    The gradient alone runs value + gradient and drops the values: one FMA more per pair, measured 3 %
+    slower than a loop without it (gauss, N = M = 3e4, 2 threads), and a third fewer compilations (each
+    about 3 s; cached on disk)."""
+    key = (_IDS[kernel.name], dtype.name, want_g)
+    fn = _COMPILED.get(key)
+    if fn is None:
+        fn = _COMPILED[key] = _build(key[0], dtype, want_g)
+    return fn
+
+
+def _batch_map(shape: torch.Size, batch: torch.Size) -> np.ndarray:
+    """Index into the flattened batch ``shape`` of each entry of the broadcast ``batch``, shape ``(B,)``."""
+    count = math.prod(shape)
+    return torch.arange(count).reshape(shape).expand(batch).reshape(-1).numpy()
+
+
+def check_inputs(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> None:
+    """Raise :class:`~wgf_core.errors.ParameterError` if ``backend='numba'`` cannot take these tensors:
+    not on the CPU, autograd recording through one of them, or a dtype other than float32/float64."""
+    for t in (x, y, w):
+        if t.device.type != "cpu":
+            raise ParameterError(f"parameter 'backend' = 'numba' runs on CPU tensors only, got a tensor on "
+                                 f"{t.device}: use backend='torch' (or 'keops') there")
+    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad or w.requires_grad):
+        raise ParameterError("parameter 'backend' = 'numba' does not record autograd, and autograd is recording "
+                             "through x, y or w: use backend='torch', or torch.no_grad() / detach()")
+    if x.dtype not in (torch.float32, torch.float64):
+        raise ParameterError(f"parameter 'backend' = 'numba' supports float32 and float64 tensors, not {x.dtype}")
+
+
+def _run(kernel: Kernel, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, want_v: bool, want_g: bool):
+    check_inputs(x, y, w)
+    n, d = x.shape[-2:]
+    m = y.shape[-2]
+    batch = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2], w.shape[:-1])
+    B = math.prod(batch)
+    dt = x.dtype
+    xs = x.detach().reshape(-1, n, d).contiguous()
+    yt = y.detach().to(dt).reshape(-1, m, d).transpose(1, 2).contiguous()
+    ws = w.detach().to(dt).reshape(-1, m).contiguous()
+    maps = [_batch_map(t.shape[:k], batch) for t, k in ((x, -2), (y, -2), (w, -1))]
+    ndt = xs.numpy().dtype
+    prm = np.asarray(_constants(kernel) + _exp_constants(ndt), dtype=ndt)
+    out_v = torch.empty((B, n), dtype=dt)
+    out_g = torch.empty((B, n, d) if want_g else (0, 0, 0), dtype=dt)
+    fn = _rows_fn(kernel, ndt, want_g)
+    nb = _numba()
+    before = nb.get_num_threads()
+    threads = min(torch.get_num_threads(), nb.config.NUMBA_NUM_THREADS)
+    nb.set_num_threads(max(1, threads if B * n * m >= PARALLEL_MIN_PAIRS else 1))
+    try:
+        fn(xs.numpy(), maps[0], yt.numpy(), maps[1], ws.numpy(), maps[2], prm, out_v.numpy(), out_g.numpy())
+    finally:
+        nb.set_num_threads(before)
+    v = out_v.reshape(*batch, n) if want_v else None
+    g = out_g.reshape(*batch, n, d) if want_g else None
+    if kernel.spec.extra is not None:
+        ev, eg = kernel.spec.extra(x.detach(), y.detach().to(dt), w.detach().to(dt))
+        v = v + ev if want_v else None
+        g = g + eg if want_g else None
+    return v, g
+
+
+def numba_kernel_sum(kernel: Kernel, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    r"""Kernel sums :math:`s_i = \sum_j w_j k(x_i, y_j)` in one fused pass, shape ``(..., N)``.
+
+    Parameters
+    ----------
+    kernel : Kernel
+        Any kernel of :data:`wgf_core.kernels.KERNELS`.
+    x : Tensor, shape ``(..., N, d)``
+        CPU, float32 or float64, autograd not recording through it.
+    y : Tensor, shape ``(..., M, d)``
+    w : Tensor, shape ``(..., M)``
+        Batch shapes of ``x``, ``y`` and ``w`` broadcast (e.g. ``(runs, n, d)`` against a shared
+        ``(m, d)`` target).
+
+    Returns
+    -------
+    Tensor, shape ``(broadcast batch, N)``, dtype of ``x``
+        Accumulated in float64 per row.
+    """
+    return _run(kernel, x, y, w, True, False)[0]
+
+
+def numba_kernel_grad_sum(kernel: Kernel, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *,
+                          with_value: bool = False):
+    r"""Gradient sums :math:`g_i = \sum_j w_j \nabla_1 k(x_i, y_j)` in one fused pass.
+
+    The radial part is :math:`\sum_j w_j c(r_{ij})(x_i - y_j)` with :math:`c = \psi'/r` (0 at
+    coincident points where :math:`\psi` has a kink); with ``with_value`` the kernel sums
+    :math:`s_i` come from the same pass over the pairs.
+
+    Parameters
+    ----------
+    kernel, x, y, w
+        As in :func:`numba_kernel_sum`.
+    with_value : bool
+        Also return the kernel sums.
+
+    Returns
+    -------
+    Tensor, shape ``(broadcast batch, N, d)``; or a pair ``(sums (..., N), grads (..., N, d))``.
+    """
+    v, g = _run(kernel, x, y, w, with_value, True)
+    return (v, g) if with_value else g
+
+
+# The jitted helpers of the row loop, set by _jit_helpers before the first compile.
+_PROFILE_JIT: Optional[object] = None
+_EXP_JIT: Optional[object] = None
+_POW2_JIT: Optional[object] = None
