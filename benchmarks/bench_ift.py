@@ -7,6 +7,13 @@ the other, for the same number of steps. Steps count as in the paper's plots (on
 2 steps), so "ms/step" is comparable between methods.
 
     python benchmarks/bench_ift.py [--runs 50] [--n 100] [--steps 400] [--device cpu] [--dtype float64]
+    python benchmarks/bench_ift.py --single [--n 100] [--steps 2000]
+
+``--single``: one run (the issue's unit: one IFT iteration, 2-D, n = 100, one thread), the generic
+path (``IFT(backend="torch")``, today's implementation and the book's) against the fused iteration
+(``IFT(backend="numba")``, :func:`wgf_core.schemes.fused.ift_pgd_gauss`), interleaved three times; prints
+ms per iteration (the runner included, logging at the end only), the ratio, the largest difference of
+the final positions and weights, and the first call's compile time.
 """
 
 from __future__ import annotations
@@ -37,6 +44,41 @@ def _time_flow(scheme, kernel, x0, y, steps, gen, device):
     return time.perf_counter() - t, time.process_time() - c
 
 
+def single(n: int, steps: int, dtype) -> None:
+    """The ``--single`` table (see the module docstring)."""
+    from wgf_core.schemes import IFT
+
+    torch.set_num_threads(1)
+    init, target = gaussian_targets.gaussian_2d_init(dtype=dtype), gaussian_targets.gaussian_2d_target(dtype=dtype)
+    g = make_generator(0)
+    x0, y = init.sample(n, g)[None], target.sample(n, g)[None]
+    conv = ift.Convention()
+    energy = MMD(conv.kernel(10.0), y, conv.energy_scale)
+
+    def once(backend):
+        t = time.perf_counter()
+        tr = run(energy, IFT(0.1, backend=backend), x0, conv.step(50.0, n), steps, log_every=steps, show_progress=False)
+        return (time.perf_counter() - t) / (steps // 2), tr
+
+    t = time.perf_counter()
+    once("numba")
+    first = time.perf_counter() - t
+    res = {"torch": [], "numba": []}
+    for _ in range(3):
+        for b in res:
+            res[b].append(once(b))
+    best = {b: min(s for s, _ in v) for b, v in res.items()}
+    a, f = res["torch"][0][1], res["numba"][0][1]
+    print(f"# one IFT run: n = {n}, d = 2, {steps} steps ({steps // 2} iterations), {dtype}, 1 thread, "
+          f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
+    print(f"{'path':44s} {'ms / iteration':>15s}")
+    print(f"{'generic, IFT(backend=torch) (today)':44s} {1e3 * best['torch']:15.3f}")
+    print(f"{'fused, IFT(backend=numba)':44s} {1e3 * best['numba']:15.3f}")
+    print(f"speed-up {best['torch'] / best['numba']:.2f}x; largest difference of the final positions "
+          f"{float((a.x - f.x).abs().max()):.1e}, weights {float((a.w - f.w).abs().max()):.1e}; first fused run "
+          f"(compile or load from cache) {first:.1f} s")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=50)
@@ -45,8 +87,12 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float64")
     ap.add_argument("--methods", nargs="+", default=["mmd", "mmd_noise", "ift", "wfr"])
+    ap.add_argument("--single", action="store_true", help="one run: generic against fused iteration")
     args = ap.parse_args(argv)
     dev, dtype = check_device(args.device), check_dtype(args.dtype)
+    if args.single:
+        single(args.n, args.steps if args.steps != 400 else 2000, dtype)
+        return
 
     init = gaussian_targets.gaussian_2d_init(device=dev, dtype=dtype)
     target = gaussian_targets.gaussian_2d_target(device=dev, dtype=dtype)

@@ -387,3 +387,30 @@ def test_mmd_value_reuses_the_target_term():
     assert not torch.allclose(e2.value(mu), v1, rtol=1e-3)
     log = ift.mmd2_logger(y)
     assert torch.equal(log(mu, energy), mmd2(energy.kernel, x, y, w))
+
+
+def test_ift_fused_numba_iteration_follows_the_generic_path():
+    """IFT(backend="numba"): the fused iteration (one compiled call) follows the generic scheme over 100
+    iterations on a weighted, per-run problem to round-off in float64 and to float32 precision in float32;
+    energies it does not cover (another kernel, the QP weight step) take the generic path."""
+    pytest.importorskip("numba")
+    x, w, y = _gauss_ift_problem(runs=3)
+    energy = MMD(get_kernel("gauss", 3.0), y, 0.5)
+    a = run(energy, IFT(0.1), Particles(x, w), 0.5, 200, log_every=100, show_progress=False)
+    b = run(energy, IFT(0.1, backend="numba"), Particles(x, w), 0.5, 200, log_every=100, show_progress=False)
+    assert float((a.x - x).abs().max()) > 1e-2   # the particles moved: not a comparison of two starts
+    torch.testing.assert_close(b.x, a.x, rtol=0, atol=1e-11)
+    torch.testing.assert_close(b.w, a.w, rtol=0, atol=1e-12)
+    assert torch.allclose(b.w.sum(-1), torch.ones(3, dtype=b.w.dtype)) and bool((b.w >= 0).all())
+    e32 = MMD(get_kernel("gauss", 3.0), y.float(), 0.5)
+    c = run(e32, IFT(0.1, backend="numba"), Particles(x.float(), w.float()), 0.5, 200, log_every=100,
+            show_progress=False)
+    assert c.x.dtype == torch.float32
+    torch.testing.assert_close(c.x.double(), a.x, rtol=0, atol=1e-4)
+    mu = Particles(x, w)
+    fused = IFT(0.1, backend="numba")
+    assert fused.fused(energy, mu)
+    assert not fused.fused(MMD(get_kernel("imq", 1.0), y, 0.5), mu)
+    assert not IFT(0.1, "qp", backend="numba").fused(energy, mu) and not IFT(0.1).fused(energy, mu)
+    with pytest.raises(ParameterError, match="backend"):
+        IFT(0.1, backend="keops")

@@ -122,6 +122,7 @@ BUILDERS = {
     ("Euler", "noise_off"): lambda v: Euler(noise=1.0, noise_off=v),
     ("IFT", "eta"): lambda v: IFT(v),
     ("IFT", "weight_step"): lambda v: IFT(0.1, v),
+    ("IFT", "backend"): lambda v: IFT(0.1, backend=v),
     **_keywords("IFT", lambda **kw: IFT(0.1, "qp", **kw), ("qp_tol", "qp_max_iter")),
     ("WFR", "eta"): lambda v: WFR(v),
     ("StepControlledEuler", "error_tol"): lambda v: StepControlledEuler(v),

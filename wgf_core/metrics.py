@@ -147,6 +147,7 @@ def mmd_witness_terms(
     with_grad: bool = True,
     max_block: int = MAX_BLOCK,
     block_size: Optional[int] = None,
+    backend: str = "torch",
 ):
     r"""The witness :math:`c\,h(z)` and its gradient :math:`c\,\nabla h(z)`, the one implementation.
 
@@ -175,6 +176,10 @@ def mmd_witness_terms(
         distances and one ``exp`` (:math:`c(r) = -k/s`).
     block_size : int, optional
         Other kernels: the row block of :func:`~wgf_core.kernels.kernel_sum` / ``kernel_grad_sum``.
+    backend : {"torch", "numba", "auto"}
+        ``"torch"``: the paths above. ``"numba"`` / ``"auto"``: the value and gradient sums of
+        :func:`~wgf_core.kernels.kernel_grad_sum` with that backend (one fused pass over the pairs
+        :math:`(z_i, [x; y]_j)` with the signed weights; ``"auto"`` takes it only where it is faster).
 
     Returns
     -------
@@ -183,6 +188,14 @@ def mmd_witness_terms(
     wx = uniform_weights(x) if wx is None else wx
     if y is not None:
         wy = uniform_weights(y) if wy is None else wy
+    check_choice("backend", backend, ("torch", "numba", "auto"))
+    if backend != "torch":
+        yy, wyy = (y, wy) if y is not None else (x[..., :0, :], wx[..., :0])
+        pts = torch.cat([x, yy.expand(*x.shape[:-2], *yy.shape[-2:])], dim=-2)
+        v = torch.cat([wx, -wyy.expand(*wx.shape[:-1], wyy.shape[-1])], dim=-1) * scale
+        if not with_grad:
+            return kernel_sum(kernel, z, pts, v, block_size=block_size, backend=backend), None
+        return kernel_grad_sum(kernel, z, pts, v, block_size=block_size, backend=backend, with_value=True)
     if not kernel.is_radial:
         h = kernel_sum(kernel, z, x, wx, block_size=block_size)
         g = kernel_grad_sum(kernel, z, x, wx, block_size=block_size) if with_grad else None

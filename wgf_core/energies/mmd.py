@@ -75,8 +75,10 @@ class MMD:
     block_size : int (>= 1), optional
         Row block of the kernel sums of the Riesz fast path (None: automatic; see
         :func:`wgf_core.kernels.kernel_sum`).
-    backend : {"torch", "keops"}
-        Back-end of the Riesz fast path's gradient (``"keops"`` needs pykeops).
+    backend : {"torch", "keops", "numba", "auto"}
+        Back-end of the kernel sums: ``"keops"`` (pykeops, Riesz kernel only) for the Riesz fast path's
+        gradient; ``"numba"`` / ``"auto"`` for the first variation and the Riesz gradient
+        (:func:`wgf_core.kernels.kernel_grad_sum`: fused value and gradient sums on the CPU).
 
     The first variation is :math:`2c\,h` with the witness :math:`h(z) = \int k(z,\cdot)\,d(\mu-\nu)`
     and the Wasserstein gradient :math:`2c\,\nabla h(x_i)` (tested against autograd of
@@ -112,7 +114,7 @@ class MMD:
             raise ParameterError(f"parameter 'scale' = {self.scale!r} is not allowed: a finite number > 0")
         if self.target is not None and (not isinstance(self.target, torch.Tensor) or self.target.dim() not in (2, 3)):
             raise ParameterError("MMD: target must be a tensor (m, d) or (runs, m, d), or None")
-        check_choice("backend", self.backend, ("torch", "keops"))
+        check_choice("backend", self.backend, ("torch", "keops", "numba", "auto"))
         check_int("max_block", self.max_block)  # rows = max_block // (n + m): 0 would be a row block of 0
         if self.block_size is not None:
             check_int("block_size", self.block_size)  # a block of <= 0 rows would give an empty kernel sum
@@ -310,4 +312,5 @@ class MMD:
         """
         y, wy = self._y(mu) if self.target is not None else (None, None)
         return mmd_witness_terms(self.kernel, z, mu.x, y, mu.weights(), wy, scale=2.0 * self.scale,
-                                 with_grad=with_grad, max_block=self.max_block)
+                                 with_grad=with_grad, max_block=self.max_block,
+                                 backend=self.backend if self.backend in ("numba", "auto") else "torch")

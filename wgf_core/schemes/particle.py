@@ -33,6 +33,7 @@ from ..measures import Particles
 from ..random import standard_normal_like
 from ..validation import check_choice, check_int, check_positive
 from .base import Scheme
+from .fused import ift_pgd_gauss
 
 __all__ = ["Euler", "IFT", "WFR", "ift_weight_qp"]
 
@@ -84,20 +85,40 @@ class IFT(Scheme):
     at the new positions (the paper's fast variant); ``"qp"``: the QP (23) solved by
     :func:`wgf_core.fista.solve_simplex_qp` to Frank-Wolfe gap ``qp_tol``, warm-started at the
     current weights (needs an :class:`~wgf_core.energies.MMD` energy with uniform target weights).
+
+    ``backend="numba"``: with the PGD weight step, an :class:`~wgf_core.energies.MMD` energy with the
+    Gaussian kernel and a target, and CPU tensors, each iteration is one compiled call
+    (:func:`wgf_core.schemes.fused.ift_pgd_gauss`: the same iteration up to round-off, about 3x faster
+    for n = 100, where the sixty small tensor operations of the generic path cost more than their
+    arithmetic); anything else takes the generic path. Default ``"torch"`` (the book's runs).
     """
 
     name = "ift"
     steps_per_iteration = 2
 
-    def __init__(self, eta: float, weight_step: str = "pgd", qp_tol: float = 1e-7, qp_max_iter: int = 1000):
+    def __init__(self, eta: float, weight_step: str = "pgd", qp_tol: float = 1e-7, qp_max_iter: int = 1000,
+                 backend: str = "torch"):
         self.eta = check_positive("eta", eta)
         self.weight_step = check_choice("weight_step", weight_step, ("pgd", "qp"))
         self.qp_tol = check_positive("qp_tol", qp_tol)
         self.qp_max_iter = check_int("qp_max_iter", qp_max_iter)
+        self.backend = check_choice("backend", backend, ("torch", "numba"))
         self.needs = frozenset({"first_variation"} | ({"kernel_quadratic"} if weight_step == "qp" else set()))
+
+    def fused(self, energy, mu) -> bool:
+        """Whether the fused iteration (``backend="numba"``) applies to ``energy`` and ``mu``."""
+        kernel = getattr(energy, "kernel", None)
+        return (self.backend == "numba" and self.weight_step == "pgd" and isinstance(kernel, Kernel)
+                and kernel.name == "gauss" and getattr(energy, "target", None) is not None
+                and hasattr(energy, "_y") and mu.x.device.type == "cpu")
 
     def step(self, energy, mu, tau, k, generator=None):
         w = mu.weights()
+        if self.fused(energy, mu):
+            y, wy = energy._y(mu)
+            x, beta = ift_pgd_gauss(mu.x, w, y, wy, s=energy.kernel.param, c=2.0 * energy.scale, tau=float(tau),
+                                    eta=self.eta)
+            return Particles(x, beta)
         _, g = energy.first_variation(mu, mu.x)
         x = mu.x - tau * g
         if self.weight_step == "pgd":
