@@ -9,7 +9,11 @@ measured in one run of this script:
 * ``dense``   -- one N x M block (``block_size=N``);
 * ``blocked`` -- the default row blocks of :func:`wgf_core.kernels.kernel_grad_sum`
   (and ``--block`` rows, default 512);
+* ``numba``   -- ``backend="numba"`` when numba is installed: the fused kernel sums of
+  :mod:`wgf_core.kernels_numba` (compiled, or loaded from the disk cache, in the warm-up step);
 * ``keops``   -- ``backend="keops"`` when pykeops is installed (compiled in a warm-up step).
+
+The last column is the speed-up against ``blocked (auto)``, today's default path.
 
     python benchmarks/bench_riesz.py [--n 6000] [--repeats 5] [--block 512] [--threads T]
 
@@ -56,6 +60,12 @@ def main(argv=None):
     y = torch.rand(args.n, 2, generator=g) - 0.5  # stands in for the drawing's samples (same cost)
     configs = {"dense": dict(block_size=args.n), "blocked (auto)": {}, f"blocked ({args.block})": dict(block_size=args.block)}
     try:
+        import numba  # noqa: F401
+
+        configs["numba"] = dict(backend="numba")
+    except ImportError:
+        pass
+    try:
         import pykeops  # noqa: F401
 
         configs["keops"] = dict(backend="keops")
@@ -77,7 +87,9 @@ def main(argv=None):
     for name in configs:
         v = rows[name]
         if isinstance(v, float):
-            print(f"  {name:16s} {1000 * v:9.1f} ms/step   (max |grad - dense| = {rows[name + ' max|diff|']:.1e})")
+            base = rows.get("blocked (auto)")
+            ratio = f"{base / v:6.2f}x" if isinstance(base, float) else ""
+            print(f"  {name:16s} {1000 * v:9.1f} ms/step   (max |grad - dense| = {rows[name + ' max|diff|']:.1e}) {ratio}")
         else:
             print(f"  {name:16s} {v}")
     print(json.dumps({"n": args.n, "threads": torch.get_num_threads(), "seconds_per_step": {

@@ -511,3 +511,21 @@ def test_pushed_reference_closed_form_gives_the_flow_of_the_pushed_fit():
     _run(vj.KLDivergence(energy.log_target, reference="start"), flow, 0.05, 3)
     Wp, _ = VariationalJKO.affine_form64(flow.maps[-1], 3)
     assert not torch.allclose(Wp, fast[-1][0], atol=1e-4)
+
+
+def test_skipping_the_unread_dual_term_gives_the_same_maps_bit_for_bit():
+    """The map iterations whose loss value is not read skip h(Z) (E_Gamma[B(h(Z))] does not depend on T):
+    the trained maps, the logged loss and the dual value are identical, bit for bit (exactness is the
+    property: the same gradients), to evaluating h(Z) at every iteration."""
+    def train(skip):
+        flow, energy, _, _ = _ou_flow(3, d=2, outer=120)
+        flow.skip_unread_dual = skip
+        _run(energy, flow, 0.05, 2)
+        return flow
+
+    a, b = train(True), train(False)
+    for ma, mb in zip(a.maps, b.maps):
+        for pa, pb in zip(ma.parameters(), mb.parameters()):
+            assert torch.equal(pa, pb)
+    assert a.history[-1]["loss"] == b.history[-1]["loss"] and a.history[-1]["dual_value"] == b.history[-1]["dual_value"]
+    assert len(a.maps) == 2 and not torch.equal(next(a.maps[0].parameters()), next(a.maps[1].parameters()))
