@@ -44,8 +44,8 @@ def _time_flow(scheme, kernel, x0, y, steps, gen, device):
     return time.perf_counter() - t, time.process_time() - c
 
 
-def single(n: int, steps: int, dtype) -> None:
-    """The ``--single`` table (see the module docstring)."""
+def single(n: int, steps: int, dtype, json_path=None) -> None:
+    """The ``--single`` table (see the module docstring); its numbers also as JSON to ``json_path``."""
     from wgf_core.schemes import IFT
 
     torch.set_num_threads(1)
@@ -77,6 +77,14 @@ def single(n: int, steps: int, dtype) -> None:
     print(f"speed-up {best['torch'] / best['numba']:.2f}x; largest difference of the final positions "
           f"{float((a.x - f.x).abs().max()):.1e}, weights {float((a.w - f.w).abs().max()):.1e}; first fused run "
           f"(compile or load from cache) {first:.1f} s")
+    if json_path:
+        import json
+
+        with open(json_path, "w") as f:
+            json.dump({"n": n, "steps": steps, "dtype": str(dtype), "ms_per_iteration_torch": 1e3 * best["torch"],
+                       "ms_per_iteration_numba": 1e3 * best["numba"], "speedup": best["torch"] / best["numba"],
+                       "max_dx": float((a.x - f.x).abs().max()), "max_dw": float((a.w - f.w).abs().max()),
+                       "first_call_s": first}, f, indent=1)
 
 
 def main(argv=None):
@@ -88,10 +96,11 @@ def main(argv=None):
     ap.add_argument("--dtype", default="float64")
     ap.add_argument("--methods", nargs="+", default=["mmd", "mmd_noise", "ift", "wfr"])
     ap.add_argument("--single", action="store_true", help="one run: generic against fused iteration")
+    ap.add_argument("--json", default=None, help="--single: also write the numbers as JSON here")
     args = ap.parse_args(argv)
     dev, dtype = check_device(args.device), check_dtype(args.dtype)
     if args.single:
-        single(args.n, args.steps if args.steps != 400 else 2000, dtype)
+        single(args.n, args.steps if args.steps != 400 else 2000, dtype, args.json)
         return
 
     init = gaussian_targets.gaussian_2d_init(device=dev, dtype=dtype)

@@ -52,6 +52,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--block", type=int, default=512)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--json", default=None, help="also write the JSON line to this file")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -92,8 +93,13 @@ def main(argv=None):
             print(f"  {name:16s} {1000 * v:9.1f} ms/step   (max |grad - dense| = {rows[name + ' max|diff|']:.1e}) {ratio}")
         else:
             print(f"  {name:16s} {v}")
-    print(json.dumps({"n": args.n, "threads": torch.get_num_threads(), "seconds_per_step": {
-        k: v for k, v in rows.items() if "diff" not in k}}))
+    line = json.dumps({"n": args.n, "threads": torch.get_num_threads(), "seconds_per_step": {
+        k: v for k, v in rows.items() if "diff" not in k}, "max_diff": {
+        k[: -len(" max|diff|")]: v for k, v in rows.items() if "diff" in k}})
+    print(line)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(line + "\n")
 
 
 if __name__ == "__main__":

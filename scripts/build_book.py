@@ -636,6 +636,44 @@ def render_exec_times(nbs: list[Notebook], timings: dict) -> str:
     return "\n".join(out)
 
 
+#: The output of ``benchmarks/bench_speed.py``; when present, the book gets a "Speed" page from it.
+SPEED_RESULTS = ROOT / "benchmarks" / "results" / "speed.json"
+
+SPEED_SECTIONS = (
+    ("kernel_sums", "Kernel sums", "`python benchmarks/bench_kernel_sums.py`: value and gradient sums "
+     "over all pairs, per backend, size and thread count; the ratio is to the blocked torch path (the "
+     "reference kept inside the script)."),
+    ("ift", "One IFT iteration", "`python benchmarks/bench_ift.py --single`: one run of the 2-D Gaussian "
+     "experiment, n = 100, one thread; the generic path (the book's) against the fused iteration "
+     "`IFT(backend=\"numba\")`."),
+    ("variational_refit", "One variational JKO step (OU, default configuration)",
+     "`python benchmarks/bench_variational.py --refit`: the closed-form refit of the Gaussian reference "
+     "against the previous push + fit of the subsample, kept in the script."),
+    ("riesz", "One Riesz particle-flow step", "`python benchmarks/bench_riesz.py`: N = M points, r = 1, "
+     "float32; the ratio is to the blocked torch path (the book's)."),
+)
+
+
+def render_speed(results: dict) -> str:
+    """The "Speed" page from ``benchmarks/bench_speed.py``'s JSON: each benchmark's table as it printed it."""
+    m = results.get("machine", {})
+    out = [WIDE_PAGE, "# Speed", "",
+           f"Measured by `python benchmarks/bench_speed.py{' --quick' if results.get('quick') else ''}` on "
+           f"{m.get('cpu', '?')} ({m.get('cores', '?')} cores), torch {m.get('torch', '?')}, "
+           f"{results.get('date_utc', '?')}. Every number below is that run's output "
+           "(`benchmarks/results/speed.json`); timings on a shared machine vary, so compare within a table.", ""]
+    for key, title, what in SPEED_SECTIONS:
+        r = results.get(key)
+        if not isinstance(r, dict):
+            continue
+        out += [f"## {title}", "", what, ""]
+        if "error" in r:
+            out += [f"This benchmark failed: `{md_escape(r['error'])}`.", ""]
+            continue
+        out += ["```text", r.get("stdout", "").rstrip(), "```", ""]
+    return "\n".join(out)
+
+
 def render_references() -> str:
     return "# References\n\n```{bibliography}\n:all:\n```\n"
 
@@ -648,6 +686,8 @@ def render_toc(nbs: list[Notebook], book_dir: Path, sweeps: tuple = ()) -> str:
         lines += [f"      - file: {nb.docname}" for nb in nbs if nb.paper == paper]
         lines += [f"      - file: {sw.docname}" for sw in sweeps if sw.paper == paper]
     lines += ["  - caption: About", "    chapters:", "      - file: report", "      - file: exec_times"]
+    if (book_dir / "speed.md").exists():
+        lines.append("      - file: speed")
     if (book_dir / "conventions.md").exists():
         lines.append("      - file: conventions")
     lines.append("      - file: references")
@@ -662,6 +702,11 @@ def write_pages(nbs: list[Notebook], book_dir: Path, timings: dict, profile: str
     atomic_write_text(book_dir / "report.md", render_report(nbs, profile))
     atomic_write_text(book_dir / "exec_times.md", render_exec_times(nbs, timings))
     atomic_write_text(book_dir / "references.md", render_references())
+    speed = load_json(SPEED_RESULTS, None) if SPEED_RESULTS.exists() else None
+    if speed:
+        atomic_write_text(book_dir / "speed.md", render_speed(speed))
+    elif (book_dir / "speed.md").exists():
+        (book_dir / "speed.md").unlink()
     atomic_write_text(book_dir / "_toc.yml", render_toc(nbs, book_dir, sweeps))
     atomic_write_text(book_dir / "verdicts.json", json.dumps(verdicts(nbs, profile), indent=1) + "\n")
 

@@ -271,3 +271,20 @@ def test_malformed_sweep_entries_are_refused(tmp_path, entry, message):
     (nbdir / "pages.toml").write_text('[sweeps."fast/sum"]\n' + entry + "\n")
     with pytest.raises(ValueError, match=message):
         bb.discover(nbdir, tmp_path / "book")
+
+
+def test_speed_page_renders_the_benchmark_output_and_joins_the_toc(tmp_path):
+    """The "Speed" page shows each benchmark's printed table from benchmarks/bench_speed.py's JSON, a failed
+    benchmark as failed, skips absent ones, and is in the table of contents only when the page exists."""
+    results = {"machine": {"cpu": "Test CPU", "cores": 2, "torch": "9.9"}, "date_utc": "2026-01-01 00:00 UTC",
+               "quick": True,
+               "ift": {"stdout": "generic 1.234 ms\nfused 0.432 ms\nspeed-up 2.86x\n", "speedup": 2.86},
+               "riesz": {"error": "RuntimeError: boom"}}
+    page = bb.render_speed(results)
+    assert "# Speed" in page and "Test CPU (2 cores)" in page and "--quick" in page
+    assert "## One IFT iteration" in page and "speed-up 2.86x" in page
+    assert "## One Riesz particle-flow step" in page and "failed" in page and "boom" in page
+    assert "## Kernel sums" not in page   # absent from the results: no section
+    assert "      - file: speed" not in bb.render_toc([], tmp_path)
+    (tmp_path / "speed.md").write_text(page)
+    assert "      - file: speed" in bb.render_toc([], tmp_path)
