@@ -1,4 +1,4 @@
-r"""Fused CPU iterations of the particle schemes (numba): one compiled call per iteration.
+r"""Fused CPU iterations of the particle schemes (numba): one compiled call per iteration, on one thread.
 
 For small clouds (the IFT experiments of Gladin et al. 2024 move n = 100 particles) an iteration of
 :class:`~wgf_core.schemes.IFT` costs about sixty small tensor operations, and their dispatch, not the
@@ -46,7 +46,7 @@ def _build(dtype: np.dtype):
         a, inv_s, c, tau, eta = prm[0], prm[1], prm[2], prm[3], prm[4]
         log2e, lo, zero = prm[5], prm[6], prm[7]
         qq = (q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11], q[12], q[13])
-        for r in nb.prange(R):
+        for r in range(R):
             P = np.empty((d, n + m), T)      # the points [x; y] transposed: contiguous rows per coordinate
             v = np.empty(n + m, T)           # signed weights c [w, -wy]
             e = np.empty(n + m, T)           # v_j k(z_i, p_j) of the current row
@@ -101,7 +101,8 @@ def _build(dtype: np.dtype):
             for i in range(n):
                 wn[r, i] = max(u[r, i] - theta_css, 0.0)
 
-    return nb.njit(parallel=True, fastmath=kn._FASTMATH, cache=True)(iteration)
+    # one thread (no parallel=True): no threading layer of numba's own beside torch's, safe in forked workers
+    return nb.njit(fastmath=kn._FASTMATH, cache=True)(iteration)
 
 
 def ift_pgd_gauss(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, wy: torch.Tensor, *, s: float, c: float,
@@ -133,11 +134,5 @@ def ift_pgd_gauss(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, wy: torch.T
     xs, ws = x.detach().contiguous(), w.detach().to(dt).contiguous()
     ys, wys = y.detach().to(dt).contiguous(), wy.detach().to(dt).contiguous()
     xn, wn = torch.empty_like(xs), torch.empty_like(ws)
-    nb = kn._numba()
-    before = nb.get_num_threads()
-    nb.set_num_threads(max(1, min(torch.get_num_threads(), nb.config.NUMBA_NUM_THREADS, xs.shape[0])))
-    try:
-        fn(xs.numpy(), ws.numpy(), ys.numpy(), wys.numpy(), prm, q, xn.numpy(), wn.numpy(), np.empty(wn.shape, ndt))
-    finally:
-        nb.set_num_threads(before)
+    fn(xs.numpy(), ws.numpy(), ys.numpy(), wys.numpy(), prm, q, xn.numpy(), wn.numpy(), np.empty(wn.shape, ndt))
     return xn, wn
