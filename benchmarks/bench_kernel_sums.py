@@ -1,14 +1,28 @@
-"""Kernel-sum benchmark: dense vs blocked (vs KeOps if installed), time and peak memory.
+r"""Kernel-sum benchmark: one table of backend x N x threads x what, in pairs per second.
 
-Computes ``sum_j w_j k(x_i, y_j)`` and ``sum_j w_j grad_1 k(x_i, y_j)`` (Gaussian kernel,
-2-D, float32) for N = M = 10^3, 10^4, 10^5. Each measurement runs in a fresh subprocess so
-that its peak resident memory (``ru_maxrss``) is its own; the table shows the peak above the
-process's baseline after loading torch and the data.
+Computes :math:`s_i = \sum_j w_j k(x_i, y_j)` and :math:`g_i = \sum_j w_j \nabla_1 k(x_i, y_j)`
+(Gaussian kernel ``s = 1``, 2-D standard normal points, uniform weights, N = M) in float32:
 
-    python benchmarks/bench_kernel_sums.py [--sizes 1000 10000 100000] [--repeats 3]
+* what ``v+g 1 pass``: ``kernel_grad_sum(..., with_value=True)`` (both from one pass over the pairs);
+* what ``v, g 2 pass``: ``kernel_sum`` then ``kernel_grad_sum`` (two passes).
 
-"dense" is one ``N x M`` block (the whole matrix at once); it is skipped where the matrices
-would not fit in a budget of a third of this machine's memory.
+Backends: ``blocked`` is :func:`reference_blocked` below, a verbatim copy of the torch loop of
+``wgf_core.kernels.kernel_sum`` / ``kernel_grad_sum`` as of the numba backend's introduction (the
+reference every ratio is taken against, so later changes to the library do not move it);
+``numba`` is ``backend="numba"`` (:mod:`wgf_core.kernels_numba`); ``keops`` where pykeops is installed.
+
+Columns: Gpair/s = N M / (best of ``--repeats`` wall times); MiB = peak resident memory above the
+resident memory before the timed runs (a fresh subprocess per row, after a small warm-up call that
+compiles; the peak is ``VmHWM`` after resetting it through ``/proc/self/clear_refs``, else
+``ru_maxrss``); f32 err = :math:`\max(\|s - s^*\|_\infty / \|s^*\|_\infty, \|g - g^*\|_\infty /
+\|g^*\|_\infty)` of the float32 result against the float64 blocked result :math:`s^*, g^*` on the
+same (float32-rounded) points; x blocked = Gpair/s over that of ``blocked`` at the same N, threads, what.
+
+    python benchmarks/bench_kernel_sums.py [--sizes 10000 30000] [--threads 1 2] [--repeats 3]
+                                           [--busy] [--json PATH]
+
+``--busy`` runs a process spinning on one core during every measurement (the other core busy).
+The thread count is set with ``torch.set_num_threads`` in each child; numba follows it.
 """
 
 from __future__ import annotations
@@ -19,63 +33,234 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
 
-CHILD = r"""
-import json, resource, sys, time, torch
-from wgf_core.kernels import get_kernel, kernel_sum, kernel_grad_sum
-method, n, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-g = torch.Generator().manual_seed(0)
-x = torch.randn(n, 2, generator=g); y = torch.randn(n, 2, generator=g); w = torch.full((n,), 1.0 / n)
-k = get_kernel("gauss", 1.0)
-kw = {"block_size": n} if method == "dense" else ({"backend": "keops"} if method == "keops" else {})
-def run():
-    kernel_sum(k, x, y, w, **kw); kernel_grad_sum(k, x, y, w, **kw)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-run()  # warm-up (KeOps compiles here)
-times = []
-for _ in range(repeats):
-    t = time.perf_counter(); run(); times.append(time.perf_counter() - t)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"time": min(times), "peak_mib": (peak - base) / 1024.0}))
-"""
+ROOT = Path(__file__).resolve().parents[1]
+WHATS = {"vg1": "v+g 1 pass", "vg2": "v, g 2 pass"}
 
 
-def _measure(method: str, n: int, repeats: int):
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, method, str(n), str(repeats)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+# --- the reference: today's blocked torch loop ---------------------------------------------------------------
+def reference_blocked(kernel, x, y, w, *, value: bool, grad: bool, block_size: Optional[int] = None):
+    """The blocked torch kernel sums of ``wgf_core.kernels`` (``kernel_sum`` if only ``value``,
+    ``kernel_grad_sum`` otherwise, ``with_value=value``), copied verbatim: ``(sums or None, grads or None)``."""
+    import torch
+
+    from wgf_core.kernels import _default_block, _rowsum, coefficient_grad_sum, pairwise_distances
+
+    n, m = x.shape[-2], y.shape[-2]
+    b = block_size or _default_block(n, m, x.element_size())
+    if not grad:  # kernel_sum
+        out = []
+        for i in range(0, n, b):
+            xb = x[..., i : i + b, :]
+            kb = kernel.profile(pairwise_distances(xb, y))
+            out.append(_rowsum(kb, w))
+        s = torch.cat(out, dim=-1)
+        if kernel.spec.extra is not None:
+            s = s + kernel.spec.extra(x, y, w)[0]
+        return s, None
+    with_value = value  # kernel_grad_sum
+    wy = w.unsqueeze(-1) * y  # (..., M, d)
+    grads, vals = [], []
+    for i in range(0, n, b):
+        xb = x[..., i : i + b, :]
+        r = pairwise_distances(xb, y)
+        if with_value:
+            k, c = kernel.profile_and_coefficient(r)
+            vals.append(_rowsum(k, w))
+        else:
+            c = kernel.coefficient(r)
+        grads.append(coefficient_grad_sum(c, xb, y, w, wy=wy))
+    g = torch.cat(grads, dim=-2)
+    if kernel.spec.extra is not None:
+        ev, eg = kernel.spec.extra(x, y, w)
+        g = g + eg
+    if not with_value:
+        return None, g
+    v = torch.cat(vals, dim=-1)
+    if kernel.spec.extra is not None:
+        v = v + ev
+    return v, g
+
+
+# --- one measurement, in a child process ---------------------------------------------------------------------
+def _data(n: int):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 2, generator=g)
+    y = torch.randn(n, 2, generator=g)
+    return x, y, torch.full((n,), 1.0 / n)
+
+
+def _compute(backend: str, what: str, kernel, x, y, w):
+    """``(sums, grads)`` of ``what`` with ``backend``."""
+    from wgf_core.kernels import kernel_grad_sum, kernel_sum
+
+    if backend == "blocked":
+        if what == "vg1":
+            return reference_blocked(kernel, x, y, w, value=True, grad=True)
+        return reference_blocked(kernel, x, y, w, value=True, grad=False)[0], \
+            reference_blocked(kernel, x, y, w, value=False, grad=True)[1]
+    if what == "vg1":
+        return kernel_grad_sum(kernel, x, y, w, backend=backend, with_value=True)
+    return kernel_sum(kernel, x, y, w, backend=backend), kernel_grad_sum(kernel, x, y, w, backend=backend)
+
+
+def _status(key: str) -> float:
+    """A ``kB`` entry of ``/proc/self/status`` in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    raise KeyError(key)
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
+def _child(spec: dict) -> dict:
+    import resource
+
+    import torch
+
+    from wgf_core.kernels import get_kernel
+
+    torch.set_num_threads(spec["threads"])
+    kernel = get_kernel("gauss", 1.0)
+    if spec["mode"] == "ref":  # float64 blocked result on the float32-rounded points
+        x, y, w = (t.double() for t in _data(spec["n"]))
+        v, g = reference_blocked(kernel, x, y, w, value=True, grad=True)
+        torch.save({"v": v, "g": g}, spec["ref"])
+        return {}
+    backend, what, n = spec["backend"], spec["what"], spec["n"]
+    xs, ys, ws = _data(256)
+    _compute(backend, what, kernel, xs, ys, ws)  # warm-up: compiles (numba, keops)
+    x, y, w = _data(n)
+    base = _status("VmRSS")
+    hwm = _reset_peak()
+    base_ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    times = []
+    for _ in range(spec["repeats"]):
+        t = time.perf_counter()
+        v, g = _compute(backend, what, kernel, x, y, w)
+        times.append(time.perf_counter() - t)
+    peak = _status("VmHWM") if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    ref = torch.load(spec["ref"])
+
+    def rel(a, b):
+        return float((a.double() - b).abs().max() / b.abs().max())
+
+    out = {"time": min(times), "gpairs": n * n / min(times) / 1e9, "peak_mib": max(0.0, peak - (base if hwm else base_ru)),
+           "f32_rel_err": max(rel(v, ref["v"]), rel(g, ref["g"])), "peak_from": "VmHWM" if hwm else "ru_maxrss"}
+    return out
+
+
+def _spawn(spec: dict) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
+                         env=env)
+    if res.returncode != 0:
+        raise RuntimeError(f"child {spec} failed:\n{res.stderr[-4000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+# --- the table -----------------------------------------------------------------------------------------------
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _machine() -> dict:
+    import torch
+
+    info = {"cpu": _cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads_default": torch.get_num_threads(), "python": platform.python_version()}
+    try:
+        import numba
+
+        info.update(numba=numba.__version__, svml=bool(numba.config.USING_SVML))
+    except ImportError:
+        info["numba"] = None
+    try:
+        import pykeops
+
+        info["pykeops"] = pykeops.__version__
+    except ImportError:
+        info["pykeops"] = None
+    return info
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--whats", nargs="+", default=list(WHATS), choices=list(WHATS))
+    ap.add_argument("--backends", nargs="+", default=None, help="default: blocked, numba, keops where installed")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--busy", action="store_true", help="spin a process on one core during the measurements")
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows (and the machine) as JSON here")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child is not None:
+        print(json.dumps(_child(json.loads(args.child))))
+        return
+    machine = _machine()
+    backends = args.backends or (["blocked"] + (["numba"] if machine["numba"] else [])
+                                 + (["keops"] if machine["pykeops"] else []))
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+    rows = []
     try:
-        import pykeops  # noqa: F401
-
-        methods = ["dense", "blocked", "keops"]
-    except ImportError:
-        methods = ["dense", "blocked"]
-    mem_total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    print(f"# kernel sums + gradient sums, gauss, d=2, float32; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, torch threads default")
-    print(f"{'N=M':>8} | " + " | ".join(f"{m + ' s':>11} {m + ' MiB':>12}" for m in methods))
-    for n in args.sizes:
-        row = []
-        for m in methods:
-            # dense: a few N x M float32 temporaries (distances, coefficients, values)
-            if m == "dense" and 4 * n * n * 4 > mem_total / 3:
-                row.append(f"{'—':>11} {'(too big)':>12}")
-                continue
-            r = _measure(m, n, args.repeats)
-            row.append(f"{r['time']:>11.4f} {r['peak_mib']:>12.0f}")
-        print(f"{n:>8} | " + " | ".join(row), flush=True)
-    print("MiB: peak resident memory above the baseline after loading torch and the data (the method's temporaries)")
+        print(f"# kernel sums, gauss s=1, d=2, float32, N = M; {machine['cpu']}, {machine['cores']} cores; "
+              f"torch {machine['torch']} (default threads {machine['torch_threads_default']}); numba "
+              f"{machine.get('numba')} (SVML {machine.get('svml')}); "
+              f"pykeops {machine['pykeops']}; other core {'busy (spinning process)' if args.busy else 'idle'}",
+              flush=True)
+        head = f"{'backend':>8} {'N=M':>7} {'thr':>3} {'what':>12} | {'Gpair/s':>8} {'MiB':>6} {'f32 err':>8} " \
+               f"{'x blocked':>9}"
+        print(head + "\n" + "-" * len(head), flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in args.sizes:
+                ref = os.path.join(tmp, f"ref{n}.pt")
+                _spawn({"mode": "ref", "n": n, "ref": ref, "threads": max(args.threads)})
+                base = {}
+                for backend in backends:
+                    for threads in args.threads:
+                        for what in args.whats:
+                            r = _spawn({"mode": "time", "backend": backend, "what": what, "n": n, "ref": ref,
+                                        "threads": threads, "repeats": args.repeats})
+                            if backend == "blocked":
+                                base[threads, what] = r["gpairs"]
+                            ratio = r["gpairs"] / base[threads, what] if (threads, what) in base else float("nan")
+                            r.update(backend=backend, n=n, threads=threads, what=what, x_blocked=ratio,
+                                     busy=args.busy)
+                            rows.append(r)
+                            print(f"{backend:>8} {n:>7} {threads:>3} {WHATS[what]:>12} | {r['gpairs']:>8.3f} "
+                                  f"{r['peak_mib']:>6.0f} {r['f32_rel_err']:>8.1e} {ratio:>9.1f}", flush=True)
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
+    print("Gpair/s: N M / best wall time; MiB: peak resident memory above the resident memory before the timed "
+          "runs; f32 err: float32 vs float64 blocked (max-norm relative, value and gradient); x blocked: vs the "
+          "blocked torch reference at the same N, threads, what")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"machine": machine, "busy": args.busy, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -166,33 +166,43 @@ def test_refusals_name_the_parameter():
 def test_missing_numba_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba -> ImportError
     monkeypatch.setattr(kernels_numba, "_STATE", {})
+    monkeypatch.setattr(kernels_numba, "_COMPILED", {})
     assert not kernels_numba.available()
     with pytest.raises(ImportError, match="pip install .*numba"):
         kernel_sum(get_kernel("gauss"), torch.randn(3, 2), torch.randn(3, 2), backend="numba")
 
 
 def test_threads_follow_torch_and_small_sums_use_one(monkeypatch):
-    import numba
+    """Worker threads are asked for only with torch.get_num_threads() > 1 and from PARALLEL_MIN_PAIRS pairs
+    on; the chunks they share give the same sums as one thread."""
+    submitted = []
+    pool = kernels_numba._pool()
 
-    seen = []
-    real = numba.set_num_threads
-    monkeypatch.setattr(numba, "set_num_threads", lambda n: (seen.append(n), real(n)))
+    class Spy:
+        def submit(self, fn):
+            submitted.append(fn)
+            return pool.submit(fn)
+
+    monkeypatch.setattr(kernels_numba, "_pool", lambda: Spy())
+    monkeypatch.setattr(kernels_numba, "_CHUNK_PAIRS", 2**12)  # many chunks: every thread takes some
     k = get_kernel("gauss", 1.0)
-    big = torch.randn(kernels_numba.PARALLEL_MIN_PAIRS // 64, 2)
-    small = torch.randn(8, 2)
+    g = torch.Generator().manual_seed(3)
+    y = torch.randn(kernels_numba.PARALLEL_MIN_PAIRS // 64, 2, generator=g, dtype=D)
+    x = torch.randn(2, 32, 2, generator=g, dtype=D)  # 64 rows: exactly PARALLEL_MIN_PAIRS pairs
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        kernel_sum(k, big[:64], big, backend="numba")
-        assert seen[0] == 1
+        one = kernel_grad_sum(k, x, y, backend="numba", with_value=True)
+        assert submitted == []
         torch.set_num_threads(2)
-        kernel_sum(k, big[:64], big, backend="numba")
-        assert seen[2] == min(2, numba.config.NUMBA_NUM_THREADS)
-        kernel_sum(k, small, small, backend="numba")
-        assert seen[4] == 1
+        two = kernel_grad_sum(k, x, y, backend="numba", with_value=True)
+        assert len(submitted) == min(2, os.cpu_count()) - 1
+        kernel_grad_sum(k, x[:, :31], y, backend="numba", with_value=True)  # below PARALLEL_MIN_PAIRS
+        assert len(submitted) == min(2, os.cpu_count()) - 1
     finally:
         torch.set_num_threads(old)
-    assert seen[1::2] == [seen[1]] * 3  # numba's own setting is restored after each call
+    for a, b in zip(one, two):
+        torch.testing.assert_close(a, b, rtol=1e-14, atol=0)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads resident memory from /proc")
