@@ -34,22 +34,32 @@ from wgf_core.schemes.variational import DualConfig, MapConfig, PoolConfig, Trai
 from wgf_core.validation import check_device
 
 
-def time_step(d: int, outer: int, batch: int, repeats: int, device) -> float:
+def ou_scheme(d: int, device, map_depth: int, train: TrainConfig, pool: PoolConfig):
+    """``(log_q, scheme)``: the OU problem of dimension ``d`` (seeded ``d``) and a variational JKO with an
+    affine map (width 64, ``map_depth``) and a 64 x 3 dual."""
     g = torch.Generator(device=device).manual_seed(d)
     A, b = pde.random_ou_problem(d, torch.Generator().manual_seed(d))
     A32, b32 = A.float().to(device), b.float().to(device)
     log_q = lambda x: -0.5 * (((x - b32) @ A32) * (x - b32)).sum(-1)
-    scheme = VariationalJKO(d, lambda n, gen: torch.randn(n, d, generator=gen, device=device),
-                            map=MapConfig("linear", 64, 3), dual=DualConfig(64, 3),
-                            train=TrainConfig(outer, 3, batch, 5e-3, 5e-3), pool=PoolConfig(10 * batch),
-                            device=device, generator=g)
-    energy, mu = KLDivergence(log_q), scheme.initial()
-    mu = scheme.step(energy, mu, 0.05, 0, g)  # warm-up
+    return log_q, VariationalJKO(d, lambda n, gen: torch.randn(n, d, generator=gen, device=device),
+                                 map=MapConfig("linear", 64, map_depth), dual=DualConfig(64, 3), train=train,
+                                 pool=pool, device=device, generator=g)
+
+
+def median_step_time(scheme: VariationalJKO, energy, repeats: int) -> float:
+    """Median wall seconds of the JKO steps 1..repeats (step 0 is a warm-up), step size 0.05."""
+    g, mu = scheme.generator, scheme.initial()
+    mu = scheme.step(energy, mu, 0.05, 0, g)
     times = []
     for k in range(1, repeats + 1):
         mu = scheme.step(energy, mu, 0.05, k, g)
         times.append(scheme.history[-1]["time_s"])
     return statistics.median(times)
+
+
+def time_step(d: int, outer: int, batch: int, repeats: int, device) -> float:
+    log_q, scheme = ou_scheme(d, device, 3, TrainConfig(outer, 3, batch, 5e-3, 5e-3), PoolConfig(10 * batch))
+    return median_step_time(scheme, KLDivergence(log_q), repeats)
 
 
 class PushedFitKL(KLDivergence):
@@ -61,21 +71,8 @@ class PushedFitKL(KLDivergence):
 
 def time_refit_step(d: int, repeats: int, device, energy_cls) -> float:
     """Median wall seconds of one JKO step (steps 1..repeats after a warm-up) of the OU default configuration."""
-    g = torch.Generator(device=device).manual_seed(d)
-    A, b = pde.random_ou_problem(d, torch.Generator().manual_seed(d))
-    A32, b32 = A.float().to(device), b.float().to(device)
-    log_q = lambda x: -0.5 * (((x - b32) @ A32) * (x - b32)).sum(-1)
-    scheme = VariationalJKO(d, lambda n, gen: torch.randn(n, d, generator=gen, device=device),
-                            map=MapConfig("linear", 64, 2), dual=DualConfig(64, 3),
-                            train=TrainConfig(40, 2, 1000, 5e-3, 5e-3), pool=PoolConfig(10**6, fresh=False),
-                            device=device, generator=g)
-    energy, mu = energy_cls(log_q, reference="pushed"), scheme.initial()
-    mu = scheme.step(energy, mu, 0.05, 0, g)  # warm-up
-    times = []
-    for k in range(1, repeats + 1):
-        mu = scheme.step(energy, mu, 0.05, k, g)
-        times.append(scheme.history[-1]["time_s"])
-    return statistics.median(times)
+    log_q, scheme = ou_scheme(d, device, 2, TrainConfig(40, 2, 1000, 5e-3, 5e-3), PoolConfig(10**6, fresh=False))
+    return median_step_time(scheme, energy_cls(log_q, reference="pushed"), repeats)
 
 
 def refit_table(dims, repeats, device) -> list:
