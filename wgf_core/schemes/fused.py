@@ -29,6 +29,7 @@ from .. import kernels_numba as kn
 __all__ = ["ift_pgd_gauss"]
 
 _COMPILED: dict = {}
+_EXP_CONSTANTS: dict = {}
 
 
 def _build(dtype: np.dtype):
@@ -128,7 +129,9 @@ def ift_pgd_gauss(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, wy: torch.T
     fn = _COMPILED.get(ndt.name)
     if fn is None:
         fn = _COMPILED[ndt.name] = _build(ndt)
-    consts = kn._exp_constants(ndt)
+    consts = _EXP_CONSTANTS.get(ndt.name)
+    if consts is None:  # the exp's coefficients (a polynomial fit): once per dtype, not once per iteration
+        consts = _EXP_CONSTANTS[ndt.name] = kn._exp_constants(ndt)
     prm = np.asarray([-0.5 / s, 1.0 / s, c, tau, eta, consts[0], consts[1], 0.0], dtype=ndt)
     q = np.asarray(consts[2:], dtype=ndt)
     xs, ws = x.detach().contiguous(), w.detach().to(dt).contiguous()
