@@ -160,7 +160,8 @@ def _child(spec: dict) -> dict:
     def rel(a, b):
         return float((a.double() - b).abs().max() / b.abs().max())
 
-    out = {"time": min(times), "gpairs": n * n / min(times) / 1e9, "peak_mib": max(0.0, peak - (base if hwm else base_ru)),
+    out = {"time": min(times), "gpairs": n * n / min(times) / 1e9,
+           "peak_mib": max(0.0, peak - (base if hwm else base_ru)),
            "f32_rel_err": max(rel(v, ref["v"]), rel(g, ref["g"])), "peak_from": "VmHWM" if hwm else "ru_maxrss"}
     return out
 
@@ -251,7 +252,7 @@ def main(argv=None):
                                      busy=args.busy)
                             rows.append(r)
                             print(f"{backend:>8} {n:>7} {threads:>3} {WHATS[what]:>12} | {r['gpairs']:>8.3f} "
-                                  f"{r['peak_mib']:>6.0f} {r['f32_rel_err']:>8.1e} {ratio:>9.1f}", flush=True)
+                                  f"{r['peak_mib']:>6.1f} {r['f32_rel_err']:>8.1e} {ratio:>9.1f}", flush=True)
     finally:
         if spinner is not None:
             spinner.kill()
