@@ -23,6 +23,12 @@ same (float32-rounded) points; x blocked = Gpair/s over that of ``blocked`` at t
 
 ``--busy`` runs a process spinning on one core during every measurement (the other core busy).
 The thread count is set with ``torch.set_num_threads`` in each child; numba follows it.
+
+Measured on this project's machine (AMD EPYC, 2 cores, AVX2; torch 2.13, numba 0.68.1), N = M = 3e4,
+value + gradient in one pass, Gpair/s, 1 / 2 threads: blocked 0.072 / 0.099, numba 0.644 / 1.271
+(12.9x blocked on 2 threads); the other core busy: blocked 0.068 / 0.065, numba 0.644 / 0.846. Peak
+extra memory: blocked 279-450 MiB, numba 0.9-1.1 MiB (the outputs and a copy of y). float32 error:
+blocked 1.0e-5, numba 1.1e-7. The machine is shared: rows vary by ~10 % between runs.
 """
 
 from __future__ import annotations

@@ -58,12 +58,14 @@ __all__ = ["numba_kernel_sum", "numba_kernel_grad_sum", "available", "PARALLEL_M
 
 # Targets per tile of a row: the tile's distances and coefficients stay in L1 (2 x 512 x 8 bytes).
 _TILE = 512
-# Fewer pairs than this run on one thread, so that two threads are never slower than one. Measured
-# (gauss value + gradient, float32, N = M, ms, 1 / 2 threads): idle machine 2.3 / 1.6 at 2^20 pairs,
-# 0.64 / 0.57 at 2^17; the other core busy (a spinning process; medians) 2.45 / 2.61 at 2^20, 4.47 / 4.76
-# at 2^21, 12.0 / 12.1 at 2^22, 24.0 / 17.0 at 2^23, 193 / 155 at 10^8: a thread sharing a busy core
-# wakes late and may hold the last chunk for a scheduler slice.
-PARALLEL_MIN_PAIRS = 2**22
+# Fewer pairs than this run on one thread, so that two threads are not slower than one. Measured (gauss
+# value + gradient, float32, d = 2, N = M, ms, 1 / 2 threads, best [median] of 40 calls): idle machine
+# 0.36 / 0.43 at 2^17 pairs, 1.79 / 1.28 at 2^20, 6.81 / 3.66 at 2^22; the other core busy (a spinning
+# process) 1.81 [1.89] / 1.91 [2.01] at 2^20, 3.43 [3.53] / 1.98 [3.65] at 2^21, 6.78 [6.89] / 3.81 [7.11]
+# at 2^22, 13.39 [13.50] / 8.11 [13.65] at 2^23, 26.5 [26.6] / 17.5 [25.7] at 2^24: a pool thread sharing
+# the busy core wakes late and may hold the last chunk for a scheduler slice, which below ~2^23 pairs
+# eats the second core's gain half of the time.
+PARALLEL_MIN_PAIRS = 2**23
 # Pairs per chunk of rows a thread takes at a time (about 1 ms of work; a call of the row loop costs ~10 us).
 _CHUNK_PAIRS = 2**20
 # LLVM fast-math flags: reassociation (vectorised reductions), contraction (FMA), reciprocal and
