@@ -23,6 +23,12 @@ same (float32-rounded) points; x blocked = Gpair/s over that of ``blocked`` at t
 
 ``--busy`` runs a process spinning on one core during every measurement (the other core busy).
 The thread count is set with ``torch.set_num_threads`` in each child; numba follows it.
+
+Measured on this project's machine (AMD EPYC, 2 cores, AVX2; torch 2.13, numba 0.68.1), N = M = 3e4,
+value + gradient in one pass, Gpair/s, 1 / 2 threads: blocked 0.072 / 0.099, numba 0.644 / 1.271
+(12.9x blocked on 2 threads); the other core busy: blocked 0.068 / 0.065, numba 0.644 / 0.846. Peak
+extra memory: blocked 279-450 MiB, numba 0.9-1.1 MiB (the outputs and a copy of y). float32 error:
+blocked 1.0e-5, numba 1.1e-7. The machine is shared: rows vary by ~10 % between runs.
 """
 
 from __future__ import annotations
@@ -160,7 +166,8 @@ def _child(spec: dict) -> dict:
     def rel(a, b):
         return float((a.double() - b).abs().max() / b.abs().max())
 
-    out = {"time": min(times), "gpairs": n * n / min(times) / 1e9, "peak_mib": max(0.0, peak - (base if hwm else base_ru)),
+    out = {"time": min(times), "gpairs": n * n / min(times) / 1e9,
+           "peak_mib": max(0.0, peak - (base if hwm else base_ru)),
            "f32_rel_err": max(rel(v, ref["v"]), rel(g, ref["g"])), "peak_from": "VmHWM" if hwm else "ru_maxrss"}
     return out
 
@@ -251,7 +258,7 @@ def main(argv=None):
                                      busy=args.busy)
                             rows.append(r)
                             print(f"{backend:>8} {n:>7} {threads:>3} {WHATS[what]:>12} | {r['gpairs']:>8.3f} "
-                                  f"{r['peak_mib']:>6.0f} {r['f32_rel_err']:>8.1e} {ratio:>9.1f}", flush=True)
+                                  f"{r['peak_mib']:>6.1f} {r['f32_rel_err']:>8.1e} {ratio:>9.1f}", flush=True)
     finally:
         if spinner is not None:
             spinner.kill()

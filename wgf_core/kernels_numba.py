@@ -19,17 +19,22 @@ sums then added to float64 accumulators, so float32 inputs give sums with a rela
 The profiles and coefficients are those of :data:`wgf_core.kernels.KERNELS`, rewritten on the
 squared distance :math:`r^2` (one square root only where the profile needs :math:`r`), with the
 same rule at coincident points: :math:`c(0) = 0` where :math:`\psi` has a kink (``compact``,
-``riesz``), never NaN. The exponential of ``gauss``, ``matern``, ``matern2`` (and the W2 kernels) is
-:func:`_exp_nonpos`, a vectorisable :math:`2^n 2^f`: libm's ``exp`` is a scalar call that keeps LLVM
-from vectorising the loop, and numba's SVML path needs an SVML-patched llvmlite, which the PyPI wheel
-of llvmlite 0.50 is not (``llvmlite.binding.has_svml`` is False). The two non-radial kernels
-(``W2_1``, ``W2_2``) add their extra term with the torch functions of ``KERNELS[name].extra``.
+``riesz``), never NaN. The two non-radial kernels (``W2_1``, ``W2_2``) add their extra term with the
+torch functions of ``KERNELS[name].extra``.
+
+The exponential of ``gauss``, ``matern``, ``matern2`` (and the W2 kernels) is :func:`_exp_nonpos`, a
+vectorisable :math:`2^n 2^f`: libm's ``exp`` is a scalar call that keeps LLVM from vectorising the
+loop (0.15-0.2 Gpair/s instead of ~1.1 here), and numba's SVML path (Intel's vector math, with
+``intel-cmplr-lib-rt``) needs an SVML-patched LLVM, which llvmlite has not had since numba 0.62
+(LLVM 20; the 0.62.0 release notes, numba/llvmlite#1390): here ``numba -s`` says "SVML Operational:
+False" and ``llvmlite.binding.has_svml`` is False, so ``intel-cmplr-lib-rt`` would change nothing.
 
 Threads: rows are split into chunks that the calling thread and ``torch.get_num_threads() - 1`` pool
 threads take in turn (:func:`_parallel_rows`; the compiled row loop releases the GIL), so the runner's
 one-thread setting holds, a thread on a busy core takes fewer chunks, and no second OpenMP runtime
 runs beside torch's (numba's ``prange`` would load the system libgomp next to torch's own copy; it
-measured within this machine's noise of the pool, 0.8-1.1 Gpair/s for both at N = M = 3e4, 2 threads). One thread below :data:`PARALLEL_MIN_PAIRS` pairs.
+measured within this machine's noise of the pool, 0.8-1.1 Gpair/s for both at N = M = 3e4 on 2
+threads). One thread below :data:`PARALLEL_MIN_PAIRS` pairs.
 
 Nothing is imported or compiled at import time: numba is imported on first use, and each
 ``(kernel, dtype, value or value + gradient)`` is compiled on first use (1-3 s; ``cache=True``: later
@@ -53,12 +58,14 @@ __all__ = ["numba_kernel_sum", "numba_kernel_grad_sum", "available", "PARALLEL_M
 
 # Targets per tile of a row: the tile's distances and coefficients stay in L1 (2 x 512 x 8 bytes).
 _TILE = 512
-# Fewer pairs than this run on one thread, so that two threads are never slower than one. Measured
-# (gauss value + gradient, float32, N = M, ms, 1 / 2 threads): idle machine 2.3 / 1.6 at 2^20 pairs,
-# 0.64 / 0.57 at 2^17; the other core busy (a spinning process; medians) 2.45 / 2.61 at 2^20, 4.47 / 4.76
-# at 2^21, 12.0 / 12.1 at 2^22, 24.0 / 17.0 at 2^23, 193 / 155 at 10^8: a thread sharing a busy core
-# wakes late and may hold the last chunk for a scheduler slice.
-PARALLEL_MIN_PAIRS = 2**22
+# Fewer pairs than this run on one thread, so that two threads are not slower than one. Measured (gauss
+# value + gradient, float32, d = 2, N = M, ms, 1 / 2 threads, best [median] of 40 calls): idle machine
+# 0.36 / 0.43 at 2^17 pairs, 1.79 / 1.28 at 2^20, 6.81 / 3.66 at 2^22; the other core busy (a spinning
+# process) 1.81 [1.89] / 1.91 [2.01] at 2^20, 3.43 [3.53] / 1.98 [3.65] at 2^21, 6.78 [6.89] / 3.81 [7.11]
+# at 2^22, 13.39 [13.50] / 8.11 [13.65] at 2^23, 26.5 [26.6] / 17.5 [25.7] at 2^24: a pool thread sharing
+# the busy core wakes late and may hold the last chunk for a scheduler slice, which below ~2^23 pairs
+# eats the second core's gain half of the time.
+PARALLEL_MIN_PAIRS = 2**23
 # Pairs per chunk of rows a thread takes at a time (about 1 ms of work; a call of the row loop costs ~10 us).
 _CHUNK_PAIRS = 2**20
 # LLVM fast-math flags: reassociation (vectorised reductions), contraction (FMA), reciprocal and
@@ -310,8 +317,8 @@ def _build(kid: int, dtype: np.dtype, want_g: bool):
                     for jj in range(nt):
                         d0 = x0 - y0[jj]
                         d1 = x1 - y1[jj]
-                        psi, c = _PROFILE_JIT(KID, d0 * d0 + d1 * d1, p0, p1, p2, p3, zero, one, log2e, lo, q,  # noqa: F821
-                                              DEG)
+                        r2j = d0 * d0 + d1 * d1
+                        psi, c = _PROFILE_JIT(KID, r2j, p0, p1, p2, p3, zero, one, log2e, lo, q, DEG)  # noqa: F821
                         sv += wt[jj] * psi
                         if WANT_G:
                             a = wt[jj] * c
