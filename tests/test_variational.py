@@ -348,6 +348,18 @@ def test_gaussian_reference_is_the_unbiased_fit():
     torch.testing.assert_close(ref.cov, torch.cov(x.T))
 
 
+@pytest.mark.parametrize("d", [1, 3, 32])
+def test_gaussian_reference_log_prob_is_the_multivariate_normal_density(d):
+    # one triangular solve with the points as right-hand sides: the closed-form density of N(m, L L^T)
+    g = torch.Generator().manual_seed(d)
+    a = torch.randn(d, d, generator=g, dtype=torch.float64)
+    ref = vj.GaussianReference(torch.randn(d, generator=g, dtype=torch.float64), a @ a.T + 0.5 * torch.eye(d, dtype=torch.float64))
+    x = torch.randn(500, d, generator=g, dtype=torch.float64)
+    exact = torch.distributions.MultivariateNormal(ref.mean, scale_tril=ref.chol).log_prob(x)
+    torch.testing.assert_close(ref.log_prob(x), exact, rtol=1e-12, atol=1e-10)
+    assert ref.log_prob(x).shape == (500,)
+
+
 def test_box_reference_of_a_collapsed_cloud_has_a_positive_volume():
     x = torch.tensor([[0.5, -1.0]] * 10 + [[0.5, 2.0]])
     ref = vj.BoxReference.fit(x, margin=0.5, min_side=0.01)

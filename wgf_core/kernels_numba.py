@@ -75,6 +75,15 @@ _FASTMATH = {"reassoc", "contract", "arcp", "nsz", "afn"}
 # Kernel ids of the numba profiles; W2_1 / W2_2 use the Gaussian radial part.
 _IDS = {"gauss": 0, "imq": 1, "matern": 2, "matern2": 3, "compact": 4, "compact2": 5, "inv_log": 6,
         "inv_quad": 7, "student": 8, "riesz": 9, "W2_1": 0, "W2_2": 0}
+#: Kernel id of the Riesz kernel at s = 1 (a square root instead of the power r2 ** (s / 2)).
+_RIESZ1 = 10
+
+
+def _kid(kernel: Kernel) -> int:
+    """The kernel id of the row loop: :data:`_IDS`, and :data:`_RIESZ1` for the Riesz kernel at s = 1."""
+    return _RIESZ1 if kernel.name == "riesz" and float(kernel.param) == 1.0 else _IDS[kernel.name]
+
+
 _ZERO, _ONE = 6, 7  # slots of 0 and 1 in the constants array (no float literals in typed code)
 _LOG2E, _EXP_LO, _POLY = 8, 9, 10  # slots of log2(e), the smallest exponent, the coefficients of 2^f
 _POLY_DEGREE = {"float32": 5, "float64": 11}  # of the polynomial 2^f, |f| <= 1/2 (see _exp_constants)
@@ -228,6 +237,10 @@ def _profile(kid, r2, p0, p1, p2, p3, zero, one, log2e, lo, q, deg):
         b = one + r2 * p0
         u = b**p1
         return p2 * u, p3 * u / b
+    if kid == 10:  # riesz at s = 1: -r, c = -1 / r, 0 at r = 0 (a square root instead of a power: vectorised)
+        rt = math.sqrt(r2)
+        rr = rt if r2 > zero else one
+        return -rt, (-(one / rr)) if r2 > zero else zero
     # riesz: -r^s, c = -s r^(s-2), 0 at r = 0
     p = r2**p0
     rr = r2 if r2 > zero else one
@@ -372,7 +385,7 @@ def _rows_fn(kernel: Kernel, dtype: np.dtype, want_g: bool):
     The gradient alone runs value + gradient and drops the values: one FMA more per pair, measured 3 %
     slower than a loop without it (gauss, N = M = 3e4, 2 threads), and a third fewer compilations (each
     about 3 s; cached on disk)."""
-    key = (_IDS[kernel.name], dtype.name, want_g)
+    key = (_kid(kernel), dtype.name, want_g)
     fn = _COMPILED.get(key)
     if fn is None:
         fn = _COMPILED[key] = _build(key[0], dtype, want_g)

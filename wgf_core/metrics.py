@@ -46,7 +46,8 @@ __all__ = [
 
 
 def kernel_energy(
-    kernel: Kernel, x: torch.Tensor, w: Optional[torch.Tensor] = None, *, block_size: Optional[int] = None
+    kernel: Kernel, x: torch.Tensor, w: Optional[torch.Tensor] = None, *, block_size: Optional[int] = None,
+    backend: str = "torch",
 ) -> torch.Tensor:
     r""":math:`\iint k\,d\mu\,d\mu = w^\top K_{xx} w` for :math:`\mu = \sum_i w_i \delta_{x_i}`.
 
@@ -58,10 +59,10 @@ def kernel_energy(
     Returns
     -------
     Tensor ``(...)``: the self term of :func:`mmd2` (the interaction energy of :class:`~wgf_core.energies.MMD`
-    without a target is ``scale`` times it).
+    without a target is ``scale`` times it). ``backend``: of :func:`~wgf_core.kernels.kernel_sum`.
     """
     w = uniform_weights(x) if w is None else w
-    return (kernel_sum(kernel, x, x, w, block_size=block_size) * w).sum(-1)
+    return (kernel_sum(kernel, x, x, w, block_size=block_size, backend=backend) * w).sum(-1)
 
 
 def mmd2(

@@ -76,50 +76,52 @@ __all__ = [
 
 
 def interaction_energy(x: torch.Tensor, r: float = 1.0, w: Optional[torch.Tensor] = None, *,
-                       block_size: Optional[int] = None) -> torch.Tensor:
+                       block_size: Optional[int] = None, backend: str = "torch") -> torch.Tensor:
     r"""Interaction energy :math:`-\tfrac12\sum_{i,j} w_i w_j |x_i - x_j|^r`.
 
     Parameters
     ----------
     x : Tensor ``(..., N, d)``; w : Tensor ``(..., N)`` (uniform if None); r : exponent in (0, 2).
+    block_size, backend : of the kernel sums (:func:`wgf_core.kernels.kernel_sum`; here and below).
 
     Returns
     -------
     Tensor ``(...)``.
     """
-    return 0.5 * kernel_energy(get_kernel("riesz", r), x, w, block_size=block_size)
+    return 0.5 * kernel_energy(get_kernel("riesz", r), x, w, block_size=block_size, backend=backend)
 
 
 def potential_energy(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, wy=None, *,
-                     block_size: Optional[int] = None) -> torch.Tensor:
+                     block_size: Optional[int] = None, backend: str = "torch") -> torch.Tensor:
     r"""Potential energy :math:`\sum_{i,j} w_i \nu_j |x_i - y_j|^r`, shape ``(...)``."""
     k = get_kernel("riesz", r)
     wx = uniform_weights(x) if wx is None else wx
-    return -(wx * kernel_sum(k, x, y, wy, block_size=block_size)).sum(-1)
+    return -(wx * kernel_sum(k, x, y, wy, block_size=block_size, backend=backend)).sum(-1)
 
 
 def riesz_mmd2(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, wy=None, *,
-               block_size: Optional[int] = None, target_energy: Optional[torch.Tensor] = None) -> torch.Tensor:
+               block_size: Optional[int] = None, target_energy: Optional[torch.Tensor] = None,
+               backend: str = "torch") -> torch.Tensor:
     r""":math:`\mathrm{MMD}_K^2(\mu,\nu) = 2(\mathcal E_K(\mu) + \mathcal V_{K,\nu}(\mu) + \mathcal E_K(\nu))`
     for :math:`K = -|x-y|^r` (for r = 1 the energy distance), shape ``(...)``; clamped at 0.
 
     ``target_energy``: :math:`\mathcal E_K(\nu)` (``interaction_energy(y, r, wy)``) when already
     computed, e.g. for many ``x`` against one target; the result is the same."""
     if target_energy is None:
-        target_energy = interaction_energy(y, r, wy, block_size=block_size)
-    val = 2 * (interaction_energy(x, r, wx, block_size=block_size)
-               + potential_energy(x, y, r, wx, wy, block_size=block_size)
+        target_energy = interaction_energy(y, r, wy, block_size=block_size, backend=backend)
+    val = 2 * (interaction_energy(x, r, wx, block_size=block_size, backend=backend)
+               + potential_energy(x, y, r, wx, wy, block_size=block_size, backend=backend)
                + target_energy)
     return val.clamp_min(0.0)
 
 
 def riesz_energy(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
-                 block_size: Optional[int] = None) -> torch.Tensor:
+                 block_size: Optional[int] = None, backend: str = "torch") -> torch.Tensor:
     r"""The flow's energy: :math:`\mathcal E_K(\mu)` if ``target`` is None, else
     :math:`\mathcal F_\nu(\mu) = \tfrac12\mathrm{MMD}_K^2(\mu, \nu)` (uniform weights)."""
     if target is None:
-        return interaction_energy(x, r, block_size=block_size)
-    return 0.5 * riesz_mmd2(x, target, r, block_size=block_size)
+        return interaction_energy(x, r, block_size=block_size, backend=backend)
+    return 0.5 * riesz_mmd2(x, target, r, block_size=block_size, backend=backend)
 
 
 def riesz_gradient(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
@@ -146,7 +148,7 @@ def riesz_gradient(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: fl
     n = x.shape[-2]
     # kernel_grad_sum averages over all N columns, the own one being 0: the U-statistic divides by N - 1
     wself = 1.0 / max(1, n - 1) if unbiased else 1.0 / n
-    if target is not None and backend == "torch":
+    if target is not None and backend != "keops":
         # one pass over the columns [x, target] with signed weights [1/N ..., -1/M ...]: the same sums, half
         # the distance passes (it matters for small clouds in high dimension, e.g. 25 images against 100)
         m = target.shape[-2]
@@ -176,7 +178,8 @@ def _safe_norm(v: torch.Tensor) -> torch.Tensor:
 
 def riesz_directional_derivative(x: torch.Tensor, v: torch.Tensor, target: Optional[torch.Tensor] = None,
                                  r: float = 1.0, *, block_size: Optional[int] = None,
-                                 max_group: int = 4096, parts: Optional[dict] = None) -> torch.Tensor:
+                                 max_group: int = 4096, parts: Optional[dict] = None,
+                                 backend: str = "torch") -> torch.Tensor:
     r"""Exact one-sided directional derivative :math:`D_v\mathcal F(\mu) = \lim_{h\downarrow0}
     (\mathcal F((x + h v)_\#\mu) - \mathcal F(\mu))/h` for uniform empirical ``x`` (N, d).
 
@@ -198,7 +201,7 @@ def riesz_directional_derivative(x: torch.Tensor, v: torch.Tensor, target: Optio
     Tensor ``()``.
     """
     if parts is None:
-        parts = directional_derivative_parts(x, target, r, block_size=block_size)
+        parts = directional_derivative_parts(x, target, r, block_size=block_size, backend=backend)
     n = parts["n"]
     val = (parts["grad"] * v).sum() / n
     for idx in parts["groups"]:
@@ -214,11 +217,11 @@ def riesz_directional_derivative(x: torch.Tensor, v: torch.Tensor, target: Optio
 
 
 def directional_derivative_parts(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
-                                 block_size: Optional[int] = None) -> dict:
+                                 block_size: Optional[int] = None, backend: str = "torch") -> dict:
     """The ``x``-only pieces of :func:`riesz_directional_derivative`: the one-sided gradient
     (N, d), the groups of coincident particles and the per-particle count of coinciding targets."""
     x = x.detach()
-    parts = {"n": x.shape[-2], "grad": riesz_gradient(x, target, r, block_size=block_size),
+    parts = {"n": x.shape[-2], "grad": riesz_gradient(x, target, r, block_size=block_size, backend=backend),
              "groups": [], "hits": None, "m": None}
     if r > 1.0:
         return parts
@@ -242,21 +245,23 @@ class DifferentiableRieszEnergy(torch.autograd.Function):
     r"""``F(x)`` (:func:`riesz_energy`) with the backward pass
     :math:`\partial F/\partial x_i = \nabla\Phi(x_i)/N` using the one-sided gradient 0 at coincident
     points (plain autograd through ``|x_i - x_j|`` would give NaN there).
-    Call as ``DifferentiableRieszEnergy.apply(x, target, r)`` with ``x`` of shape (N, d)."""
+    Call as ``DifferentiableRieszEnergy.apply(x, target, r, backend)`` with ``x`` of shape (N, d); ``backend``
+    (optional, default ``"torch"``) of the kernel sums of the value and of the gradient."""
 
     @staticmethod
-    def forward(ctx, x, target, r):
+    def forward(ctx, x, target, r, backend="torch"):
         ctx.save_for_backward(x, target if target is not None else torch.empty(0))
         ctx.has_target = target is not None
         ctx.r = r
-        return riesz_energy(x, target, r)
+        ctx.backend = backend
+        return riesz_energy(x, target, r, backend=backend)
 
     @staticmethod
     def backward(ctx, grad_out):
         x, target = ctx.saved_tensors
         target = target if ctx.has_target else None
-        g = riesz_gradient(x, target, ctx.r) / x.shape[-2]
-        return grad_out * g, None, None
+        g = riesz_gradient(x, target, ctx.r, backend=ctx.backend) / x.shape[-2]
+        return grad_out * g, None, None, None
 
 
 # ----------------------------------------------------------------------------- exact solution

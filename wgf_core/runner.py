@@ -215,14 +215,15 @@ def _loop(energy, scheme, mu, taus, iters, spi, log, log_it, snap_it, chk_it, ge
     def check(it, logged_now):
         step = it * spi
         what = None
-        if not bool(torch.isfinite(mu.x).all()):
+        # one pass over the positions: their extent is NaN or inf exactly when a position is (a norm and a max
+        # propagate both), or when a finite square overflows, which the finiteness test below tells apart
+        ext = _extent(mu.x.detach(), centre)
+        if not math.isfinite(ext) and not bool(torch.isfinite(mu.x).all()):
             what = "non-finite positions"
         elif mu.w is not None and not bool(torch.isfinite(mu.w).all()):
             what = "non-finite weights"
-        else:
-            ext = _extent(mu.x.detach(), centre)
-            if ext > max_growth * ref:
-                what = f"positions spread to {ext:.3g}, beyond {max_growth:g} x their reference extent {ref:.3g}"
+        elif ext > max_growth * ref:
+            what = f"positions spread to {ext:.3g}, beyond {max_growth:g} x their reference extent {ref:.3g}"
         if what is None and logged_now:
             for k in log:
                 v = logs[k][-1]

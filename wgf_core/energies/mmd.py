@@ -77,8 +77,9 @@ class MMD:
         :func:`wgf_core.kernels.kernel_sum`).
     backend : {"torch", "keops", "numba", "auto"}
         Back-end of the kernel sums: ``"keops"`` (pykeops, Riesz kernel only) for the Riesz fast path's
-        gradient; ``"numba"`` / ``"auto"`` for the first variation and the Riesz gradient
-        (:func:`wgf_core.kernels.kernel_grad_sum`: fused value and gradient sums on the CPU).
+        gradient; ``"numba"`` / ``"auto"`` for the first variation and for every Riesz kernel sum (values,
+        gradients, minibatches, directional derivatives; :func:`wgf_core.kernels.kernel_grad_sum`: fused
+        value and gradient sums on the CPU).
 
     The first variation is :math:`2c\,h` with the witness :math:`h(z) = \int k(z,\cdot)\,d(\mu-\nu)`
     and the Wasserstein gradient :math:`2c\,\nabla h(x_i)` (tested against autograd of
@@ -121,6 +122,11 @@ class MMD:
         if self.backend == "keops" and self.kernel.name != "riesz":
             raise ParameterError(f"parameter 'backend' = 'keops' is implemented for the Riesz kernel only, not "
                                  f"{self.kernel.name!r}: use 'torch'")
+
+    @property
+    def _sum_backend(self) -> str:
+        """The backend of the Riesz sums other than the full gradient: ``backend``, or torch for keops."""
+        return self.backend if self.backend in ("numba", "auto") else "torch"
 
     @property
     def name(self) -> str:
@@ -175,8 +181,10 @@ class MMD:
         y = self._target_run(r)
         key = ("target_energy", 0 if self.target.dim() == 2 else r)
         if key not in self._cache:  # E_K(nu), once per target sample
-            self._cache[key] = interaction_energy(y, self.kernel.param, block_size=self.block_size)
-        return riesz_mmd2(x, y, self.kernel.param, block_size=self.block_size, target_energy=self._cache[key])
+            self._cache[key] = interaction_energy(y, self.kernel.param, block_size=self.block_size,
+                                                  backend=self._sum_backend)
+        return riesz_mmd2(x, y, self.kernel.param, block_size=self.block_size, target_energy=self._cache[key],
+                          backend=self._sum_backend)
 
     def _per_run(self, fn, mu: Particles) -> torch.Tensor:
         out = [fn(mu.x[r], r) for r in range(mu.runs)]
@@ -242,7 +250,7 @@ class MMD:
         self._check_batch(x, target)
         if self.kernel.name == "riesz":
             f = 2.0 * self.scale
-            v = DifferentiableRieszEnergy.apply(x, target, self.kernel.param)
+            v = DifferentiableRieszEnergy.apply(x, target, self.kernel.param, self._sum_backend)
             return v if f == 1.0 else f * v
         if target is None:
             return self.scale * kernel_energy(self.kernel, x)
@@ -265,7 +273,7 @@ class MMD:
             raise ParameterError(f"MMD.minibatch_gradient: the kernel {self.kernel.name!r} is not radial")
         f = 2.0 * self.scale
         if self.kernel.name == "riesz":
-            g = riesz_gradient(x, target, self.kernel.param, unbiased=unbiased)
+            g = riesz_gradient(x, target, self.kernel.param, unbiased=unbiased, backend=self._sum_backend)
             return g if f == 1.0 else f * g
         n = x.shape[-2]
         w = x.new_full((n,), 1.0 / max(1, n - 1) if unbiased else 1.0 / n)
@@ -293,7 +301,7 @@ class MMD:
             raise ParameterError(f"the directional derivative needs one run of uniform weights, got runs = {mu.runs}"
                                  + ("" if mu.w is None else " with weights"))
         return directional_derivative_parts(mu.x[0], self._target_run(0), self.kernel.param,
-                                            block_size=self.block_size)
+                                            block_size=self.block_size, backend=self._sum_backend)
 
     def first_variation(self, mu: Particles, z: torch.Tensor, *, with_grad: bool = True):
         r"""First variation :math:`\frac{\delta F}{\delta\mu}[\mu](z) = 2c\,h(z)` and its gradient.

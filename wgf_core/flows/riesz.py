@@ -63,12 +63,15 @@ SCHEME_SEED_STRIDE = 1000
 
 
 def riesz_mmd_energy(target: Optional[torch.Tensor] = None, r: float = 1.0, *, block_size: Optional[int] = None,
-                 backend: str = "torch") -> MMD:
+                 backend: str = "auto") -> MMD:
     r"""The energy of the paper: :math:`\tfrac12\mathrm{MMD}_K^2(\cdot, \nu)`, :math:`K(x, y) = -|x - y|^r`.
 
     ``MMD(get_kernel("riesz", r), target, scale=0.5)``: with ``target`` (m, d) the discrepancy
     :math:`\mathcal F_\nu`, with None the interaction energy :math:`\mathcal E_K = -\tfrac12\iint|x-y|^r`.
-    ``r`` in (0, 2); ``block_size`` / ``backend`` of the Riesz kernel sums.
+    ``r`` in (0, 2); ``block_size`` / ``backend`` of the Riesz kernel sums (default ``"auto"``: the fused
+    numba sums on the CPU where autograd does not record and there are at least
+    :data:`wgf_core.kernels.AUTO_MIN_PAIRS` pairs, else the blocked torch loop; the same sums to
+    round-off, 2-4x faster at the book's sizes, ``benchmarks/bench_riesz.py``).
     """
     return MMD(get_kernel("riesz", check_range("r", r, 0.0, 2.0)), target, scale=0.5, block_size=block_size,
                backend=backend)
@@ -97,7 +100,7 @@ def riesz_logs(energy: MMD) -> dict:
 def run_experiment(name: str, x0: torch.Tensor, target: Optional[torch.Tensor] = None, *, r: float = 1.0,
                    tau: Optional[float] = None, steps: Optional[int] = None, taus: Optional[Sequence[float]] = None,
                    options: Optional[dict] = None, seed: int = 0, log_every: int = 1,
-                   snapshot_every: Optional[int] = None, block_size: Optional[int] = None, backend: str = "torch",
+                   snapshot_every: Optional[int] = None, block_size: Optional[int] = None, backend: str = "auto",
                    show_progress: bool = True, desc: str = "") -> Trajectory:
     r"""Run the scheme ``name`` (:data:`SCHEMES`) on :func:`riesz_mmd_energy` from the particles ``x0`` (n, d).
 
