@@ -223,6 +223,13 @@ def test_nan_stops_with_step_number():
         run(MMD(k, torch.randn(2, 5, 2, dtype=F64)), Euler(), x0, 0.1, 5, show_progress=False)
 
 
+def test_make_scheme_runs_ift_fused_by_default():
+    # the experiments' IFT takes the fused iteration (tested above against the generic path); "torch" keeps it off
+    assert ift.make_scheme("ift").backend == "numba" and ift.make_scheme("ift", backend="torch").backend == "torch"
+    with pytest.raises(ParameterError, match="backend"):
+        ift.make_scheme("ift", backend="cuda")
+
+
 def test_bad_parameters():
     with pytest.raises(ParameterError, match="method"):
         ift.make_scheme("sgd")
