@@ -51,11 +51,17 @@ class GaussianMixture:
         return x.reshape(*shape, n, self.dim)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-density at ``x`` ``(..., d)``; returns ``(...)``. Differentiable."""
+        """Log-density at ``x`` ``(..., d)``; returns ``(...)``. Differentiable.
+
+        The Mahalanobis terms come from one triangular solve per component with all points as right-hand
+        sides, :math:`L_k^{-1}(x - m_k)^\top` (a solve per point and component would broadcast ``L`` to
+        ``(..., K, d, d)``: most of a KL-sampling map iteration)."""
         L = torch.linalg.cholesky(self.covs)  # (K, d, d)
-        diff = x.unsqueeze(-2) - self.means  # (..., K, d)
-        sol = torch.linalg.solve_triangular(L, diff.unsqueeze(-1), upper=False).squeeze(-1)
-        maha = (sol * sol).sum(-1)
+        d = self.dim
+        xs = x.reshape(-1, d)
+        diff = xs.mT.unsqueeze(0) - self.means.unsqueeze(-1)  # (K, d, N)
+        sol = torch.linalg.solve_triangular(L, diff, upper=False)  # (K, d, N)
+        maha = (sol * sol).sum(-2).mT.reshape(*x.shape[:-1], -1)  # (..., K)
         logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
         comp = -0.5 * (maha + logdet + self.dim * math.log(2 * math.pi))
         return torch.logsumexp(comp + torch.log(self.weights), dim=-1)
