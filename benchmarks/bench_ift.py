@@ -80,11 +80,11 @@ def single(n: int, steps: int, dtype, json_path=None) -> None:
     if json_path:
         import json
 
-        with open(json_path, "w") as f:
+        with open(json_path, "w") as fh:
             json.dump({"n": n, "steps": steps, "dtype": str(dtype), "ms_per_iteration_torch": 1e3 * best["torch"],
                        "ms_per_iteration_numba": 1e3 * best["numba"], "speedup": best["torch"] / best["numba"],
                        "max_dx": float((a.x - f.x).abs().max()), "max_dw": float((a.w - f.w).abs().max()),
-                       "first_call_s": first}, f, indent=1)
+                       "first_call_s": first}, fh, indent=1)
 
 
 def main(argv=None):

@@ -6,14 +6,15 @@ One explicit Euler step of the Riesz (r = 1) MMD particle flow
 (float32), the sizes of Altekrüger, Hertrich, Steidl (ICML 2023), section 6.2. All back-ends are
 measured in one run of this script:
 
-* ``dense``   -- one N x M block (``block_size=N``);
-* ``blocked`` -- the default row blocks of :func:`wgf_core.kernels.kernel_grad_sum`
+* ``dense``   -- torch, one N x M block (``block_size=N``);
+* ``blocked`` -- torch, the default row blocks of :func:`wgf_core.kernels.kernel_grad_sum`
   (and ``--block`` rows, default 512);
-* ``numba``   -- ``backend="numba"`` when numba is installed: the fused kernel sums of
-  :mod:`wgf_core.kernels_numba` (compiled, or loaded from the disk cache, in the warm-up step);
+* ``numba (default)`` -- ``backend="auto"``, the default of :func:`~wgf_core.flows.riesz.riesz_mmd_energy`
+  when numba is installed: the fused kernel sums of :mod:`wgf_core.kernels_numba` (compiled, or loaded
+  from the disk cache, in the warm-up step);
 * ``keops``   -- ``backend="keops"`` when pykeops is installed (compiled in a warm-up step).
 
-The last column is the speed-up against ``blocked (auto)``, today's default path.
+The last column is the speed-up against ``blocked (auto)``, the default path before numba.
 
     python benchmarks/bench_riesz.py [--n 6000] [--repeats 5] [--block 512] [--threads T]
 
@@ -59,11 +60,13 @@ def main(argv=None):
     g = torch.Generator().manual_seed(0)
     x = torch.rand(args.n, 2, generator=g) - 0.5  # particles mid-flow
     y = torch.rand(args.n, 2, generator=g) - 0.5  # stands in for the drawing's samples (same cost)
-    configs = {"dense": dict(block_size=args.n), "blocked (auto)": {}, f"blocked ({args.block})": dict(block_size=args.block)}
+    # "blocked (auto)", the torch path before numba became the default, is the reference of the ratios
+    configs = {"dense": dict(block_size=args.n, backend="torch"), "blocked (auto)": dict(backend="torch"),
+               f"blocked ({args.block})": dict(block_size=args.block, backend="torch")}
     try:
         import numba  # noqa: F401
 
-        configs["numba"] = dict(backend="numba")
+        configs["numba (default)"] = dict(backend="auto")
     except ImportError:
         pass
     try:

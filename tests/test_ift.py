@@ -225,7 +225,11 @@ def test_nan_stops_with_step_number():
 
 def test_make_scheme_runs_ift_fused_by_default():
     # the experiments' IFT takes the fused iteration (tested above against the generic path); "torch" keeps it off
-    assert ift.make_scheme("ift").backend == "numba" and ift.make_scheme("ift", backend="torch").backend == "torch"
+    assert ift.make_scheme("ift").backend == "auto" and ift.make_scheme("ift", backend="torch").backend == "torch"
+    k = get_kernel("gauss", 1.0)
+    for d, fused in ((2, True), (IFT.AUTO_MAX_DIM, True), (IFT.AUTO_MAX_DIM + 1, False)):
+        mu = Particles(torch.randn(1, 5, d, dtype=F64))
+        assert ift.make_scheme("ift").fused(MMD(k, torch.randn(1, 4, d, dtype=F64)), mu) is fused
     with pytest.raises(ParameterError, match="backend"):
         ift.make_scheme("ift", backend="cuda")
 

@@ -187,12 +187,13 @@ METHOD_LABELS = {"mmd": "MMD flow", "mmd_noise": "MMD flow + noise", "ift": "IFT
 
 
 def make_scheme(method: str, *, eta: float = 0.1, noise: float = 0.0, noise_off=None, qp_tol: float = 1e-7,
-                qp_max_iter: int = 1000, backend: str = "numba") -> Scheme:
+                qp_max_iter: int = 1000, backend: str = "auto") -> Scheme:
     """The scheme (:mod:`wgf_core.schemes`) of ``method`` in :data:`METHODS`; the step size goes to :func:`run`.
 
-    ``backend`` of ``"ift"`` (:class:`~wgf_core.schemes.IFT`): ``"numba"`` (default) runs each iteration of the
-    Gaussian-kernel flows on the CPU as one compiled call (the same iteration to round-off: final MMD² of the
-    2-D page equal to 1e-18; 1.9x faster there), anything else (another kernel, a GPU) the generic path."""
+    ``backend`` of ``"ift"`` (:class:`~wgf_core.schemes.IFT`): ``"auto"`` (default) runs each iteration of the
+    low-dimensional Gaussian-kernel flows on the CPU as one compiled call (the same iteration to round-off:
+    final MMD² of the 2-D page equal to 1e-18; 1.9x faster there), anything else (d > 8, another kernel, a GPU)
+    the generic path; ``"numba"`` forces the compiled call wherever it applies, ``"torch"`` the generic path."""
     check_choice("method", method, METHODS)
     if method == "mmd":
         return Euler()
