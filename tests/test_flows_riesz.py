@@ -399,3 +399,23 @@ def test_standardize_refuses_a_dirac_and_a_non_bool():
         sch.step(riesz_mmd_energy(None, 1.5), Particles.of(torch.zeros(10, 2)), 0.05, 0)
     with pytest.raises(ParameterError, match="standardize"):
         NeuralForward(standardize="yes")
+
+
+@pytest.mark.parametrize("r", [1.0, 1.5])
+@pytest.mark.parametrize("with_target", [True, False])
+def test_minibatch_value_surrogate_has_the_gradient_of_the_value_bit_for_bit(r, with_target):
+    # the neural backward scheme's loss before its last iteration: the same gradient, no energy value
+    g = _gen(7)
+    x = torch.randn(40, 2, generator=g)
+    x[:5] = x[5:10]  # coincident points: the one-sided gradient in both
+    tb = torch.randn(30, 2, generator=g) if with_target else None
+    e = riesz_mmd_energy(torch.randn(50, 2, generator=g) if with_target else None, r)
+    grads = []
+    for fn in (e.minibatch_value, e.minibatch_value_surrogate):
+        xr = x.clone().requires_grad_(True)
+        (gx,) = torch.autograd.grad(3.0 * fn(xr, tb), xr)
+        grads.append(gx)
+    assert torch.equal(grads[0], grads[1]) and float(grads[0].abs().max()) > 0
+    assert not torch.equal(e.minibatch_value(x, tb), e.minibatch_value_surrogate(x, tb))  # not the value
+    gauss = MMD(get_kernel("gauss", 1.0), torch.randn(50, 2, generator=g))  # other kernels: the value itself
+    assert torch.equal(gauss.minibatch_value_surrogate(x, x[:30]), gauss.minibatch_value(x, x[:30]))

@@ -256,6 +256,24 @@ class MMD:
             return self.scale * kernel_energy(self.kernel, x)
         return self.scale * mmd2(self.kernel, x, target.to(x.dtype))
 
+    def minibatch_value_surrogate(self, x: torch.Tensor, target: Optional[torch.Tensor] = None) -> torch.Tensor:
+        r"""A 0-d tensor with the gradient of :meth:`minibatch_value` in ``x`` but not its value (Riesz kernel).
+
+        :math:`2c\,rac1B\sum_i \mathrm{sg}[
+abla\Phi(x_i)]\cdot x_i` (:math:`\mathrm{sg}`: no gradient), whose
+        gradient is the one :class:`wgf_core.riesz.DifferentiableRieszEnergy` returns, bit for bit, without
+        its forward pass (the energy's value: two kernel sums). For training iterations whose loss value is not
+        read. Other kernels: :meth:`minibatch_value` itself.
+        """
+        self._check_batch(x, target)
+        if self.kernel.name != "riesz":
+            return self.minibatch_value(x, target)
+        with torch.no_grad():
+            g = riesz_gradient(x, target, self.kernel.param, backend=self._sum_backend) / x.shape[-2]
+        f = 2.0 * self.scale
+        v = (g * x).sum()
+        return v if f == 1.0 else f * v
+
     def minibatch_gradient(self, x: torch.Tensor, target: Optional[torch.Tensor] = None, *,
                            unbiased: bool = False) -> torch.Tensor:
         r"""Wasserstein gradient of :meth:`minibatch_value` at the batch points, ``(B, d)`` (radial kernels).
