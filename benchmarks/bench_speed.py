@@ -8,7 +8,9 @@ Runs, each in its own process (so thread settings and compile caches do not leak
    iteration (``IFT(backend="numba")``);
 3. ``bench_variational.py --refit``: one JKO step of the OU notebook's ``default`` configuration, the
    closed-form refit of the Gaussian reference against push + fit (the previous implementation, kept there);
-4. ``bench_riesz.py``: one Riesz particle-flow step (N = M = 6000), blocked torch against the other backends.
+4. ``bench_neural.py``: one step of the Riesz neural backward and forward schemes at the paper's
+   interaction-energy configuration (5000 network iterations), today's path against the previous one;
+5. ``bench_riesz.py``: one Riesz particle-flow step (N = M = 6000), blocked torch against the other backends.
 
 Prints each table, then writes every number, the machine and the date to ``--out`` (default
 ``benchmarks/results/speed.json``, written atomically). ``make book`` renders that file as the book's
@@ -16,7 +18,8 @@ Prints each table, then writes every number, the machine and the date to ``--out
 
     python benchmarks/bench_speed.py [--quick] [--out benchmarks/results/speed.json]
 
-``--quick``: smaller sizes (N = 10^4 kernel sums, one Riesz size of 3000), a few minutes on 2 cores.
+``--quick``: smaller sizes (N = 10^4 kernel sums, 1000 network iterations, one Riesz size of 3000), a few
+minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ def main(argv=None) -> int:
         results["ift"] = _run("bench_ift.py", ["--single"], tmp / "i.json")
         results["variational_refit"] = _run("bench_variational.py", ["--refit", "--dims", "2", "12", "--repeats", "2"],
                                             tmp / "v.json")
+        results["neural"] = _run("bench_neural.py", ["--iters", "1000" if args.quick else "5000"], tmp / "n.json")
         results["riesz"] = _run("bench_riesz.py", ["--threads", "2", "--repeats", "3", "--n",
                                                    "3000" if args.quick else "6000"], tmp / "r.json")
     args.out.parent.mkdir(parents=True, exist_ok=True)

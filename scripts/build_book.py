@@ -644,13 +644,19 @@ SPEED_SECTIONS = (
      "over all pairs, per backend, size and thread count; the ratio is to the blocked torch path (the "
      "reference kept inside the script)."),
     ("ift", "One IFT iteration", "`python benchmarks/bench_ift.py --single`: one run of the 2-D Gaussian "
-     "experiment, n = 100, one thread; the generic path (the book's) against the fused iteration "
-     "`IFT(backend=\"numba\")`."),
+     "experiment, n = 100, one thread; the generic path against the fused iteration "
+     "`IFT(backend=\"numba\")` (the book's IFT runs up to d = 8, `backend=\"auto\"`)."),
     ("variational_refit", "One variational JKO step (OU, default configuration)",
-     "`python benchmarks/bench_variational.py --refit`: the closed-form refit of the Gaussian reference "
-     "against the previous push + fit of the subsample, kept in the script."),
+     "`python benchmarks/bench_variational.py --refit`: the closed-form refit of the Gaussian reference and "
+     "one multi-right-hand-side solve in its density, against the previous path (push + fit of the "
+     "subsample, one solve per point), kept in the script."),
+    ("neural", "One step of the Riesz neural schemes", "`python benchmarks/bench_neural.py`: the paper's "
+     "interaction-energy configuration (N = 2000, 64 x 2 network, batch 100), one thread; today's path "
+     "against the previous one (torch sums, the energy's value at every iteration, per-tensor Adam), kept "
+     "in the script."),
     ("riesz", "One Riesz particle-flow step", "`python benchmarks/bench_riesz.py`: N = M points, r = 1, "
-     "float32; the ratio is to the blocked torch path (the book's)."),
+     "float32; the ratio is to the blocked torch path (the default before numba; the book's runs now take "
+     "`numba (default)`)."),
 )
 
 
