@@ -51,7 +51,7 @@ class GaussianMixture:
         return x.reshape(*shape, n, self.dim)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-density at ``x`` ``(..., d)``; returns ``(...)``. Differentiable.
+        r"""Log-density at ``x`` ``(..., d)``; returns ``(...)``. Differentiable.
 
         The Mahalanobis terms come from one triangular solve per component with all points as right-hand
         sides, :math:`L_k^{-1}(x - m_k)^\top` (a solve per point and component would broadcast ``L`` to

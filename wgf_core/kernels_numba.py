@@ -149,7 +149,7 @@ def _constants(kernel: Kernel) -> list[float]:
 
 
 def _exp_constants(dtype: np.dtype) -> list[float]:
-    """``log2(e)``, the smallest exponent ``t`` with a normal ``2^t`` of ``dtype``, and the coefficients
+    r"""``log2(e)``, the smallest exponent ``t`` with a normal ``2^t`` of ``dtype``, and the coefficients
     (powers 0..11, zero-padded to 14) of the polynomial :math:`p \approx 2^f` on :math:`[-1/2, 1/2]` of
     :func:`_exp_nonpos`: the Chebyshev interpolant of degree :data:`_POLY_DEGREE` (near-minimax; its
     relative error is 1.0e-7 at degree 5, 2.5e-9 at 6, below float64 rounding at 11; the Taylor

@@ -259,8 +259,7 @@ class MMD:
     def minibatch_value_surrogate(self, x: torch.Tensor, target: Optional[torch.Tensor] = None) -> torch.Tensor:
         r"""A 0-d tensor with the gradient of :meth:`minibatch_value` in ``x`` but not its value (Riesz kernel).
 
-        :math:`2c\,rac1B\sum_i \mathrm{sg}[
-abla\Phi(x_i)]\cdot x_i` (:math:`\mathrm{sg}`: no gradient), whose
+        :math:`2c\,\frac1B\sum_i \mathrm{sg}[\nabla\Phi(x_i)]\cdot x_i` (:math:`\mathrm{sg}`: no gradient), whose
         gradient is the one :class:`wgf_core.riesz.DifferentiableRieszEnergy` returns, bit for bit, without
         its forward pass (the energy's value: two kernel sums). For training iterations whose loss value is not
         read. Other kernels: :meth:`minibatch_value` itself.
