@@ -206,3 +206,23 @@ def test_the_same_schemes_with_a_small_step_do_not_diverge(name):
     energy, mu0 = _riesz_problem()
     traj = run(energy, scheme, mu0, 0.01, 6, seed=0, show_progress=False)
     assert traj.diverged is None and traj.iterations == 6
+
+
+def test_positions_check_tells_overflow_from_non_finite():
+    # the check reads the positions once (their extent); an extent of inf from a finite position whose square
+    # overflows is a spread, an inf position is non-finite (a scheme that puts one position there at its first step)
+    class _Jump(_Loss):
+        def __init__(self, value):
+            super().__init__(at=100)
+            self.value = value
+
+        def step(self, energy, mu, tau, k, generator=None):
+            x = mu.x.clone()
+            x[0, 3, 1] = self.value
+            self.last_loss = 1.0
+            return Particles(x)
+
+    energy, mu0 = _problem()
+    for value, message in ((1e200, "step 1: positions spread to inf"), (float("inf"), "step 1: non-finite positions")):
+        with pytest.raises(FlowDivergedError, match=message):
+            run(energy, _Jump(value), mu0, 0.1, 5, show_progress=False)

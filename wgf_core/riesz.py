@@ -58,6 +58,7 @@ __all__ = [
     "riesz_mmd2",
     "riesz_energy",
     "riesz_gradient",
+    "riesz_energy_gradient",
     "riesz_directional_derivative",
     "directional_derivative_parts",
     "DifferentiableRieszEnergy",
@@ -241,6 +242,15 @@ def directional_derivative_parts(x: torch.Tensor, target: Optional[torch.Tensor]
     return parts
 
 
+def riesz_energy_gradient(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
+                          backend: str = "torch") -> torch.Tensor:
+    r"""The Euclidean gradient :math:`\partial F/\partial x_i = \nabla\Phi(x_i)/N` of :func:`riesz_energy` at
+    ``x`` ``(N, d)`` (one-sided at coincident points), shape ``(N, d)``: the backward pass of
+    :class:`DifferentiableRieszEnergy`, and the detached factor of
+    :meth:`wgf_core.energies.MMD.minibatch_value_surrogate` (one function, so both give the same bits)."""
+    return riesz_gradient(x, target, r, backend=backend) / x.shape[-2]
+
+
 class DifferentiableRieszEnergy(torch.autograd.Function):
     r"""``F(x)`` (:func:`riesz_energy`) with the backward pass
     :math:`\partial F/\partial x_i = \nabla\Phi(x_i)/N` using the one-sided gradient 0 at coincident
@@ -260,7 +270,7 @@ class DifferentiableRieszEnergy(torch.autograd.Function):
     def backward(ctx, grad_out):
         x, target = ctx.saved_tensors
         target = target if ctx.has_target else None
-        g = riesz_gradient(x, target, ctx.r, backend=ctx.backend) / x.shape[-2]
+        g = riesz_energy_gradient(x, target, ctx.r, backend=ctx.backend)
         return grad_out * g, None, None, None
 
 

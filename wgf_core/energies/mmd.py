@@ -43,6 +43,7 @@ from ..riesz import (
     DifferentiableRieszEnergy,
     directional_derivative_parts,
     interaction_energy,
+    riesz_energy_gradient,
     riesz_gradient,
     riesz_mmd2,
 )
@@ -268,7 +269,7 @@ class MMD:
         if self.kernel.name != "riesz":
             return self.minibatch_value(x, target)
         with torch.no_grad():
-            g = riesz_gradient(x, target, self.kernel.param, backend=self._sum_backend) / x.shape[-2]
+            g = riesz_energy_gradient(x, target, self.kernel.param, backend=self._sum_backend)
         f = 2.0 * self.scale
         v = (g * x).sum()
         return v if f == 1.0 else f * v

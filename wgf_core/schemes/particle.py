@@ -111,7 +111,9 @@ class IFT(Scheme):
         self.needs = frozenset({"first_variation"} | ({"kernel_quadratic"} if weight_step == "qp" else set()))
 
     def fused(self, energy, mu) -> bool:
-        """Whether the fused iteration (``backend="numba"``) applies to ``energy`` and ``mu``."""
+        """Whether the fused iteration applies to ``energy`` and ``mu``: ``backend="numba"``, or ``"auto"`` at
+        dimension at most :attr:`AUTO_MAX_DIM`, with the PGD weight step, the Gaussian kernel, a target and CPU
+        tensors."""
         kernel = getattr(energy, "kernel", None)
         wanted = self.backend == "numba" or (self.backend == "auto" and mu.x.shape[-1] <= self.AUTO_MAX_DIM)
         return (wanted and self.weight_step == "pgd" and isinstance(kernel, Kernel)
