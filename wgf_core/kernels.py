@@ -385,6 +385,23 @@ BACKENDS = ("torch", "keops", "numba", "auto")
 AUTO_MIN_PAIRS = 2**12
 
 
+def broadcast_batch(*shapes: tuple) -> tuple:
+    """The broadcast of batch shapes (``torch.broadcast_shapes``, without its ~50 us of overhead)."""
+    nd = max(len(sh) for sh in shapes)
+    out = []
+    for i in range(nd):
+        size = 1
+        for sh in shapes:
+            k = i - nd + len(sh)
+            if k >= 0 and sh[k] != 1:
+                if size != 1 and sh[k] != size:
+                    return tuple(torch.broadcast_shapes(*shapes))  # raises torch's error
+                size = sh[k]
+        out.append(size)
+    return tuple(out)
+
+
+
 def _resolve_backend(backend: str, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> str:
     """The backend that runs: ``backend`` itself, or for ``"auto"`` numba or torch (see :func:`kernel_sum`).
 
@@ -400,7 +417,7 @@ def _resolve_backend(backend: str, x: torch.Tensor, y: torch.Tensor, w: torch.Te
         kernels_numba.check_inputs(x, y, w)
     if backend != "auto":
         return backend
-    pairs = math.prod(torch.broadcast_shapes(x.shape[:-2], y.shape[:-2], w.shape[:-1])) * x.shape[-2] * y.shape[-2]
+    pairs = math.prod(broadcast_batch(x.shape[:-2], y.shape[:-2], w.shape[:-1])) * x.shape[-2] * y.shape[-2]
     if pairs < AUTO_MIN_PAIRS:
         return "torch"
     from . import kernels_numba

@@ -43,6 +43,7 @@ processes load it from ``__pycache__`` in ~10 ms).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Optional
 
@@ -50,6 +51,7 @@ import numpy as np
 import torch
 
 from .errors import ParameterError
+from .kernels import broadcast_batch
 
 if TYPE_CHECKING:  # annotations only: .kernels imports this module lazily
     from .kernels import Kernel
@@ -392,22 +394,6 @@ def _rows_fn(kernel: Kernel, dtype: np.dtype, want_g: bool):
     return fn
 
 
-def _broadcast(*shapes: tuple) -> tuple:
-    """The broadcast of batch shapes (``torch.broadcast_shapes``, without its ~50 us of overhead)."""
-    nd = max(len(sh) for sh in shapes)
-    out = []
-    for i in range(nd):
-        size = 1
-        for sh in shapes:
-            k = i - nd + len(sh)
-            if k >= 0 and sh[k] != 1:
-                if size != 1 and sh[k] != size:
-                    return tuple(torch.broadcast_shapes(*shapes))  # raises torch's error
-                size = sh[k]
-        out.append(size)
-    return tuple(out)
-
-
 def _batch_map(shape: tuple, batch: tuple, count: int) -> np.ndarray:
     """Index into the flattened batch ``shape`` of each entry of the broadcast ``batch`` (``count``
     entries), int64 ``(count,)``."""
@@ -433,13 +419,21 @@ def check_inputs(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> None:
         raise ParameterError(f"parameter 'backend' = 'numba' supports float32 and float64 tensors, not {x.dtype}")
 
 
+@functools.lru_cache(maxsize=None)
+def _cpu_count() -> int:
+    """``os.cpu_count()``, read once (a call costs ~60 us in some containers, at every kernel sum)."""
+    import os
+
+    return os.cpu_count() or 1
+
+
 def _pool():
     """The worker threads (a process-wide pool of ``cpu_count - 1`` threads, made anew after a fork)."""
     import os
     from concurrent.futures import ThreadPoolExecutor
 
     if _STATE.get("pool_pid") != os.getpid():
-        _STATE["pool"] = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1),
+        _STATE["pool"] = ThreadPoolExecutor(max_workers=max(1, _cpu_count() - 1),
                                             thread_name_prefix="wgf-kernel-sums")
         _STATE["pool_pid"] = os.getpid()
     return _STATE["pool"]
@@ -455,10 +449,9 @@ def _parallel_rows(fn, args, rows: int, m: int) -> None:
     The row loop releases the GIL. One thread below :data:`PARALLEL_MIN_PAIRS` pairs.
     """
     import itertools
-    import os
     import threading
 
-    threads = min(torch.get_num_threads(), os.cpu_count() or 1)
+    threads = min(torch.get_num_threads(), _cpu_count())
     if threads <= 1 or rows * m < PARALLEL_MIN_PAIRS:
         fn(*args, 0, rows)
         return
@@ -503,7 +496,7 @@ def _run(kernel: Kernel, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, want
     n, d = x.shape[-2:]
     m = y.shape[-2]
     bx, by, bw = tuple(x.shape[:-2]), tuple(y.shape[:-2]), tuple(w.shape[:-1])
-    batch = _broadcast(bx, by, bw)
+    batch = broadcast_batch(bx, by, bw)
     B = math.prod(batch)
     xn = x.detach().numpy()
     ndt = xn.dtype

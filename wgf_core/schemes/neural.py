@@ -50,6 +50,7 @@ from torch import nn
 from ..errors import ParameterError
 from ..measures import Particles
 from ..networks import _ACTIVATIONS, mlp
+from ..optim import Adam
 from ..riesz import riesz_directional_derivative
 from ..validation import check_choice, check_int, check_positive
 from .base import Scheme
@@ -168,8 +169,8 @@ class _NeuralScheme(Scheme):
         self.net = _init_(_LatentNet(check_int("dim", dim), self.latent_dim, self.width, self.depth, self.activation,
                                      self.fourier_features, self.fourier_scale, generator), generator,
                           scale_last=self._last_scale).to(device=device, dtype=dtype)
-        # foreach: the same updates, bit for bit, as the per-tensor loop (checked), in fewer operations
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=self.lr, foreach=True)
+        # wgf_core.optim.Adam: torch's Adam updates, bit for bit, with less Python per step
+        self.opt = Adam(self.net.parameters(), lr=self.lr)
 
     def _start(self, mu: Particles, k: int, generator) -> torch.Tensor:
         x = _one_run(mu, self.name)
