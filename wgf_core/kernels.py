@@ -85,7 +85,7 @@ def pairwise_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     d = x.shape[-1]
     if d <= _MM_MIN_DIM or (torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)):
         return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
-    batch = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+    batch = broadcast_batch(x.shape[:-2], y.shape[:-2])
     x = x.expand(*batch, *x.shape[-2:])
     y = y.expand(*batch, *y.shape[-2:])
     xx = (x * x).sum(-1).unsqueeze(-1)
