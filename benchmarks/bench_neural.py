@@ -11,7 +11,8 @@ Paths, each timed in this one run, on one thread (as the book's workers):
 
 * ``today``: the defaults: Riesz sums on ``backend="auto"`` (numba's fused sums where autograd does not
   record), the backward scheme's loss without the energy's value before the last iteration
-  (:meth:`~wgf_core.energies.MMD.minibatch_value_surrogate`), Adam with ``foreach=True``;
+  (:meth:`~wgf_core.energies.MMD.minibatch_value_surrogate`), :class:`wgf_core.optim.Adam` (torch's updates, bit
+  for bit, with less Python per step);
 * ``previous``: the path before issue 17, kept here: ``backend="torch"``, the energy's value at every
   iteration (:class:`ValueEveryIteration`), per-tensor Adam (:class:`PerTensorAdam*`).
 

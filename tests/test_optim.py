@@ -71,3 +71,31 @@ def test_adam_rejects_bad_parameters(kw, match):
         Adam([p], **kw)
     with pytest.raises(ParameterError, match="empty"):
         Adam([])
+
+
+@pytest.mark.parametrize("scheme", ["neural_backward", "neural_forward"])
+def test_neural_schemes_move_as_with_torch_adam(scheme):
+    """The neural schemes' optimiser against torch.optim.Adam(foreach=True): the same particles after two steps."""
+    from wgf_core.flows.riesz import riesz_mmd_energy
+    from wgf_core.measures import Particles
+    from wgf_core.random import make_generator
+    from wgf_core.schemes import NeuralBackward, NeuralForward
+
+    base = {"neural_backward": NeuralBackward, "neural_forward": NeuralForward}[scheme]
+
+    class WithTorchAdam(base):
+        def build(self, dim, generator=None, *, device="cpu", dtype=torch.float32):
+            super().build(dim, generator, device=device, dtype=dtype)
+            self.opt = torch.optim.Adam(self.net.parameters(), lr=self.lr, foreach=True)
+
+    x0 = 0.05 * torch.randn(200, 2, generator=make_generator(1))
+    energy = riesz_mmd_energy(None, 1.0)
+    out = []
+    for cls in (base, WithTorchAdam):
+        s = cls(iters=40, width=16, depth=2, batch_size=50, latent_dim=2, lr=1e-3)
+        g, mu = make_generator(0), Particles.of(x0)
+        for k in range(2):
+            mu = s.step(energy, mu, 0.05, k, g)
+        assert isinstance(s.opt, Adam) == (cls is base)
+        out.append(mu.x)
+    assert torch.equal(out[0], out[1]) and not torch.equal(out[0][0], x0)

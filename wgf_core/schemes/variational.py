@@ -170,6 +170,9 @@ class VariationalJKO(Scheme):
     #: Skip :math:`h(Z)` at the map iterations whose loss value is not read (the map's gradient does not
     #: depend on it; False evaluates it at every iteration, as before: the same maps, bit for bit, tested).
     skip_unread_dual = True
+    #: The optimiser of the map and the dual, ``optimizer(params, lr=...)``: :class:`wgf_core.optim.Adam`,
+    #: torch's Adam updates bit for bit with less Python per step (``torch.optim.Adam`` gives the same maps).
+    optimizer = Adam
 
     def __init__(self, dim: int, sample_p0: Callable, *, mode: str = "jko", map: MapConfig = MapConfig(),
                  dual: DualConfig = DualConfig(), train: TrainConfig = TrainConfig(), pool: PoolConfig = PoolConfig(),
@@ -348,8 +351,8 @@ class VariationalJKO(Scheme):
         elif var is not None:
             ref = var.reference(pool)
         T_params = [p for p in T.parameters() if p.requires_grad]
-        opt_T = Adam(T_params, lr=tr.lr_map)  # torch's Adam updates, bit for bit, with less Python per step
-        opt_h = Adam(self.dual.parameters(), lr=tr.lr_dual) if var is not None else None
+        opt_T = self.optimizer(T_params, lr=tr.lr_map)
+        opt_h = self.optimizer(self.dual.parameters(), lr=tr.lr_dual) if var is not None else None
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         t_train, c_train = time.perf_counter(), time.thread_time()
