@@ -8,6 +8,7 @@ import torch
 
 from wgf_core.kernels import (
     KERNELS,
+    broadcast_batch,
     get_kernel,
     kernel_grad_sum,
     kernel_matrix,
@@ -226,3 +227,13 @@ def test_keops_module_does_not_import_kernels():
     code = "import sys, wgf_core.keops; assert 'wgf_core.kernels' not in sys.modules, sorted(sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("shapes", [((), ()), ((3,), ()), ((1, 4), (5, 1)), ((2, 1, 3), (4, 1), ()), ((7,), (1,), (7,))])
+def test_broadcast_batch_is_torch_broadcast_shapes(shapes):
+    assert broadcast_batch(*shapes) == tuple(torch.broadcast_shapes(*shapes))
+
+
+def test_broadcast_batch_refuses_shapes_that_do_not_broadcast():
+    with pytest.raises(RuntimeError, match="broadcast|match"):
+        broadcast_batch((3,), (4,))

