@@ -47,3 +47,18 @@ def test_float32_default():
     gm = GaussianMixture.create([[0.0]], [[[1.0]]])
     assert gm.sample(4).dtype == torch.float32
     assert gm.log_prob(torch.zeros(1, 1)).item() == pytest.approx(-0.5 * np.log(2 * np.pi), rel=1e-6)
+
+
+def test_log_prob_batch_shapes_agree_with_the_flat_points():
+    """log_prob of (..., d): one solve per component over all points, reshaped back; a (3, 5, d) batch and a
+    single point (d,) give the values of the same points passed as (n, d), and the scipy density's."""
+    gm = _mixture()
+    x = torch.randn(3, 5, 2, dtype=torch.float64) * 3
+    flat = gm.log_prob(x.reshape(-1, 2))
+    assert gm.log_prob(x).shape == (3, 5)
+    torch.testing.assert_close(gm.log_prob(x), flat.reshape(3, 5), rtol=1e-13, atol=0)
+    one = gm.log_prob(x[1, 2])
+    assert one.shape == ()
+    ref = np.log(sum(float(w) * scipy.stats.multivariate_normal(m.numpy(), c.numpy()).pdf(x[1, 2].numpy())
+                     for w, m, c in zip(gm.weights, gm.means, gm.covs)))
+    assert float(one) == pytest.approx(ref, rel=1e-10)
