@@ -9,15 +9,19 @@ step starts from the same spread-out cloud; one untimed step warms up (numba's c
 
 Paths, each timed in this one run, on one thread (as the book's workers):
 
-* ``today``: the defaults: Riesz sums on ``backend="auto"`` (numba's fused sums where autograd does not
+* ``numba``: ``backend="numba"``: the network's forward pass, backward pass and Adam in numba
+  (:class:`wgf_core.networks_numba.NumbaMLP`), the loss's gradient in the network's output without autograd
+  (:meth:`~wgf_core.energies.MMD.minibatch_value_gradient`; the forward scheme's normalised slope in closed form);
+* ``today``: the defaults (``backend="torch"``): Riesz sums on ``backend="auto"`` (numba's fused sums where autograd does not
   record), the backward scheme's loss without the energy's value before the last iteration
   (:meth:`~wgf_core.energies.MMD.minibatch_value_surrogate`), :class:`wgf_core.optim.Adam` (torch's updates, bit
   for bit, with less Python per step);
 * ``previous``: the path before issue 17, kept here: ``backend="torch"``, the energy's value at every
   iteration (:class:`ValueEveryIteration`), per-tensor Adam (:class:`PerTensorAdam*`).
 
-Both paths draw the same network, latents and batches; their steps agree to round-off (printed: the
-largest difference of the moved particles; float32 training amplifies round-off over 5000 iterations).
+The three paths draw the same network, latents and batches; their steps agree to round-off (printed: the
+largest difference of the moved particles from the previous path's; float32 training amplifies round-off over
+5000 iterations).
 
     python benchmarks/bench_neural.py [--iters 5000] [--repeats 1] [--json out.json]
 """
@@ -58,7 +62,7 @@ def _per_tensor(cls):
 
 
 def _energy(path: str) -> MMD:
-    if path == "today":
+    if path in ("today", "numba"):
         return riesz_mmd_energy(None, 1.0)
     e = riesz_mmd_energy(None, 1.0, backend="torch")
     return ValueEveryIteration(e.kernel, None, scale=e.scale, backend="torch")
@@ -66,8 +70,9 @@ def _energy(path: str) -> MMD:
 
 def _scheme(name: str, path: str, iters: int):
     cls = {"neural_backward": NeuralBackward, "neural_forward": NeuralForward}[name]
-    cls = cls if path == "today" else _per_tensor(cls)
-    return cls(iters=iters, first_iters=iters, width=64, depth=2, batch_size=100, latent_dim=2, lr=1e-3)
+    cls = _per_tensor(cls) if path == "previous" else cls
+    return cls(iters=iters, first_iters=iters, width=64, depth=2, batch_size=100, latent_dim=2, lr=1e-3,
+               backend="numba" if path == "numba" else "torch")
 
 
 def time_step(name: str, path: str, iters: int, repeats: int, x0: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -96,14 +101,18 @@ def main(argv=None) -> int:
     x0 = 0.05 * torch.randn(2000, 2, generator=make_generator(1))
     print(f"one Riesz neural step, interaction energy, N = 2000, d = 2, 64 x 2 network, batch 100, "
           f"{args.iters} iterations, 1 thread, torch {torch.__version__}, {platform.machine()}")
-    print(f"{'scheme':16s} | {'today s/step':>12} | {'previous s/step':>15} | {'speed-up':>8} | max |dx|")
+    print(f"{'scheme':16s} | {'path':8s} | {'s/step':>7} | {'speed-up vs previous':>20} | max |dx| vs previous")
     rows = []
     for name in ("neural_backward", "neural_forward"):
-        new, xn = time_step(name, "today", args.iters, args.repeats, x0)
         old, xo = time_step(name, "previous", args.iters, args.repeats, x0)
-        dx = float((xn - xo).abs().max())
-        rows.append({"scheme": name, "today_s": new, "previous_s": old, "speedup": old / new, "max_dx": dx})
-        print(f"{name:16s} | {new:12.2f} | {old:15.2f} | {old / new:7.2f}x | {dx:.1e}", flush=True)
+        print(f"{name:16s} | {'previous':8s} | {old:7.2f} | {1.0:19.2f}x |", flush=True)
+        row = {"scheme": name, "previous_s": old}
+        for path in ("today", "numba"):
+            new, xn = time_step(name, path, args.iters, args.repeats, x0)
+            dx = float((xn - xo).abs().max())
+            row.update({f"{path}_s": new, f"{path}_speedup": old / new, f"{path}_max_dx": dx})
+            print(f"{name:16s} | {path:8s} | {new:7.2f} | {old / new:19.2f}x | {dx:.1e}", flush=True)
+        rows.append(row)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=1)

@@ -419,3 +419,84 @@ def test_minibatch_value_surrogate_has_the_gradient_of_the_value_bit_for_bit(r, 
     assert not torch.equal(e.minibatch_value(x, tb), e.minibatch_value_surrogate(x, tb))  # not the value
     gauss = MMD(get_kernel("gauss", 1.0), torch.randn(50, 2, generator=g))  # other kernels: the value itself
     assert torch.equal(gauss.minibatch_value_surrogate(x, x[:30]), gauss.minibatch_value(x, x[:30]))
+
+
+# -- backend="numba": the network trained by wgf_core.networks_numba.NumbaMLP ------------------------------------
+
+def _one_step(cls, backend, energy, x, k=1, **options):
+    sch = cls(backend=backend, **options)
+    g = _gen(5)
+    sch.build(x.shape[-1], g, dtype=x.dtype)
+    out = sch.step(energy, Particles.of(x), 0.3, k, g).x[0]
+    return out, sch
+
+
+@pytest.mark.parametrize("case", ["interaction", "target", "svrg_fourier_standardize", "gauss", "forward",
+                                  "forward_coincident"])
+def test_numba_backend_trains_the_same_network_as_torch(case):
+    # float64: the same batches, latents, initialisation and objective; the moved particles and the loss agree to
+    # round-off (the products are summed in another order), and differ from an untrained step (the check can fail)
+    g = _gen(3)
+    x = torch.randn(120, 2, generator=g, dtype=F64) * 0.5
+    target = torch.randn(90, 2, generator=g, dtype=F64) * 0.5 + 0.3
+    opts = dict(iters=40, first_iters=40, width=16, depth=2, batch_size=50, lr=5e-3)
+    cls, energy = NeuralBackward, riesz_mmd_energy(None, 1.0)
+    if case == "target":
+        energy = riesz_mmd_energy(target, 1.0)
+    elif case == "svrg_fourier_standardize":
+        energy = riesz_mmd_energy(target, 1.0)
+        opts.update(estimator="svrg", refresh=15, fourier_features=4, standardize=True, activation="tanh")
+    elif case == "gauss":  # no minibatch_value_gradient shortcut's Riesz path: autograd of minibatch_value
+        energy = MMD(get_kernel("gauss", 0.5), target, scale=0.5)
+    elif case.startswith("forward"):
+        cls = NeuralForward
+        energy = riesz_mmd_energy(target, 1.0)
+        if case == "forward_coincident":  # coincident particles and particles on targets: the autograd branch
+            x[:30] = x[0]
+            x[30:35] = target[:5]
+    a, sa = _one_step(cls, "numba", energy, x, **opts)
+    b, sb = _one_step(cls, "torch", energy, x, **opts)
+    assert sa.fused and not sb.fused
+    assert float((a - b).abs().max()) < 1e-9
+    assert abs(sa.last_loss - sb.last_loss) < 1e-9 * max(1.0, abs(sb.last_loss))
+    c, _ = _one_step(cls, "torch", energy, x, **dict(opts, iters=1, first_iters=1))
+    assert float((a - c).abs().max()) > 1e-4
+
+
+def test_forward_loss_gradient_closed_form_equals_autograd():
+    g = _gen(4)
+    x = torch.randn(60, 2, generator=g, dtype=F64)
+    sch = NeuralForward(width=8, depth=1)
+    parts = riesz_mmd_energy(None, 1.0).directional_derivative_parts(Particles.of(x))
+    assert not parts["groups"] and parts["hits"] is None  # the closed-form branch
+    v = torch.randn(60, 2, generator=g, dtype=F64)
+    vl = v.clone().requires_grad_(True)
+    ref = torch.autograd.grad(sch._loss(parts, vl), vl)[0]
+    assert torch.allclose(sch._loss_gradient(parts, v), ref, rtol=1e-12, atol=1e-15)
+    assert not torch.allclose(sch._loss_gradient(parts, 2 * v), ref, rtol=1e-3, atol=0)  # scale-invariant loss
+
+
+def test_minibatch_value_gradient_equals_autograd():
+    g = _gen(6)
+    x = torch.randn(40, 2, generator=g, dtype=F64)
+    t = torch.randn(30, 2, generator=g, dtype=F64)
+    for energy, tb in ((riesz_mmd_energy(t, 1.0), t), (riesz_mmd_energy(None, 1.5), None),
+                       (MMD(get_kernel("gauss", 0.7), t, scale=0.5), t)):
+        xl = x.clone().requires_grad_(True)
+        ref = torch.autograd.grad(energy.minibatch_value(xl, tb), xl)[0]
+        got = energy.minibatch_value_gradient(x, tb)
+        assert not got.requires_grad
+        assert torch.allclose(got, ref, rtol=1e-10, atol=1e-14)
+
+
+def test_numba_backend_refusals_and_auto():
+    with pytest.raises(ParameterError, match="'backend' = 'numba' trains the activations"):
+        NeuralBackward(backend="numba", activation="prelu")
+    with pytest.raises(ParameterError, match="'backend'"):
+        NeuralForward(backend="keops")
+    sch = NeuralBackward(backend="auto", activation="prelu")  # auto: torch where numba cannot
+    sch.build(2, _gen(0))
+    assert not sch.fused
+    sch = NeuralBackward(backend="auto")
+    sch.build(2, _gen(0))
+    assert sch.fused

@@ -91,7 +91,7 @@ _LOG2E, _EXP_LO, _POLY = 8, 9, 10  # slots of log2(e), the smallest exponent, th
 _POLY_DEGREE = {"float32": 5, "float64": 11}  # of the polynomial 2^f, |f| <= 1/2 (see _exp_constants)
 
 _STATE: dict = {}  # "numba": the module; "profile": the helpers are jitted; "pool", "pool_pid": the threads
-_COMPILED: dict = {}  # (kernel id, dtype name, with gradient) -> jitted row loop
+_COMPILED: dict = {}  # (kernel id, dtype char, with gradient) -> jitted row loop
 _PRM: dict = {}  # (kernel name, parameter, dtype) -> constants of the row loop
 
 
@@ -387,7 +387,7 @@ def _rows_fn(kernel: Kernel, dtype: np.dtype, want_g: bool):
     The gradient alone runs value + gradient and drops the values: one FMA more per pair, measured 3 %
     slower than a loop without it (gauss, N = M = 3e4, 2 threads), and a third fewer compilations (each
     about 3 s; cached on disk)."""
-    key = (_kid(kernel), dtype.name, want_g)
+    key = (_kid(kernel), dtype.char, want_g)  # char, not name: numpy computes dtype.name (~6 us) at each read
     fn = _COMPILED.get(key)
     if fn is None:
         fn = _COMPILED[key] = _build(key[0], dtype, want_g)
@@ -482,7 +482,7 @@ def _parallel_rows(fn, args, rows: int, m: int) -> None:
 
 
 def _prm(kernel: Kernel, dtype: np.dtype) -> np.ndarray:
-    key = (kernel.name, kernel.param, dtype.str)
+    key = (kernel.name, kernel.param, dtype.char)
     prm = _PRM.get(key)
     if prm is None:
         prm = _PRM[key] = np.asarray(_constants(kernel) + _exp_constants(dtype), dtype=dtype)

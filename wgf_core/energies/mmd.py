@@ -274,6 +274,22 @@ class MMD:
         v = (g * x).sum()
         return v if f == 1.0 else f * v
 
+    def minibatch_value_gradient(self, x: torch.Tensor, target: Optional[torch.Tensor] = None) -> torch.Tensor:
+        r""":math:`\partial/\partial x_i` of :meth:`minibatch_value`, ``(B, d)``, not recording autograd.
+
+        Riesz kernel: :math:`2c\,\nabla\Phi(x_i)/B` (:func:`wgf_core.riesz.riesz_energy_gradient`, one-sided at
+        coincident points), the gradient that :meth:`minibatch_value`'s backward pass and
+        :meth:`minibatch_value_surrogate` give, without autograd. Other kernels: autograd of :meth:`minibatch_value`.
+        """
+        self._check_batch(x, target)
+        if self.kernel.name == "riesz":
+            g = riesz_energy_gradient(x.detach(), target, self.kernel.param, backend=self._sum_backend)
+            f = 2.0 * self.scale
+            return g if f == 1.0 else f * g
+        with torch.enable_grad():
+            xl = x.detach().requires_grad_(True)
+            return torch.autograd.grad(self.minibatch_value(xl, target), xl)[0]
+
     def minibatch_gradient(self, x: torch.Tensor, target: Optional[torch.Tensor] = None, *,
                            unbiased: bool = False) -> torch.Tensor:
         r"""Wasserstein gradient of :meth:`minibatch_value` at the batch points, ``(B, d)`` (radial kernels).

@@ -37,6 +37,13 @@ its seed, and a scheme object can be reused for another run.
 
 Options beyond the paper (off by default): ``fourier_features`` feeds :math:`\sin/\cos(2\pi Bx)`
 to the network; ``standardize`` feeds it the particles in the step's frame (centre and RMS scale).
+
+``backend="numba"`` (or ``"auto"`` on the CPU) trains the network with :class:`wgf_core.networks_numba.NumbaMLP`:
+the network's forward pass, backward pass and Adam in two compiled calls per iteration, and the loss's gradient
+in the network's output (:math:`\partial\mathcal L/\partial y` or :math:`\partial\mathcal L/\partial v`, a
+few small tensor operations) by autograd of the same loss terms. The same objective, minibatches, latents and
+initialisation as ``backend="torch"``; the updates agree to round-off, not bit for bit (the products are summed
+in another order), so a trained step differs by what float32 training amplifies round-off to.
 """
 
 from __future__ import annotations
@@ -44,12 +51,14 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ParameterError
 from ..measures import Particles
 from ..networks import _ACTIVATIONS, mlp
+from ..networks_numba import ACTIVATIONS as NUMBA_ACTIVATIONS
 from ..optim import Adam
 from ..riesz import riesz_directional_derivative
 from ..validation import check_choice, check_int, check_positive
@@ -97,6 +106,13 @@ class _LatentNet(nn.Module):
         return self.net(torch.cat([x, torch.sin(p), torch.cos(p), z], -1))
 
 
+def _autograd_of(fn, y: torch.Tensor, *args) -> torch.Tensor:
+    """The gradient of the 0-d ``fn(y, *args)`` in ``y`` (autograd on a detached copy of ``y``)."""
+    with torch.enable_grad():
+        yl = y.detach().requires_grad_(True)
+        return torch.autograd.grad(fn(yl, *args), yl)[0]
+
+
 def _one_run(mu: Particles, scheme: str) -> torch.Tensor:
     if mu.runs != 1 or mu.w is not None:
         raise ParameterError(f"scheme {scheme!r} moves one run of uniform weights at a time (runs = 1, w None), got "
@@ -135,6 +151,10 @@ class _NeuralScheme(Scheme):
         Scale :math:`s` of their frequencies.
     standardize : bool
         Feed the network the particles in the step's frame (:meth:`_g`).
+    backend : {"torch", "numba", "auto"}
+        Who trains the network: autograd and :class:`wgf_core.optim.Adam` (``"torch"``), or
+        :class:`wgf_core.networks_numba.NumbaMLP` (``"numba"``: CPU tensors, an activation of
+        :data:`wgf_core.networks_numba.ACTIVATIONS`); ``"auto"``: numba where it can, else torch.
     """
 
     _last_scale = 1.0
@@ -142,8 +162,13 @@ class _NeuralScheme(Scheme):
     def __init__(self, *, latent_dim: int = 2, width: int = 64, depth: int = 3, activation: str = "relu",
                  iters: int = 100, first_iters: Optional[int] = None, lr: float = 1e-3,
                  batch_size: Optional[int] = None, fourier_features: int = 0, fourier_scale: float = 10.0,
-                 standardize: bool = False):
+                 standardize: bool = False, backend: str = "torch"):
         self.standardize = check_choice("standardize", standardize, (False, True))
+        self.backend = check_choice("backend", backend, ("torch", "numba", "auto"))
+        if self.backend == "numba":
+            if activation not in NUMBA_ACTIVATIONS:
+                raise ParameterError(f"parameter 'backend' = 'numba' trains the activations "
+                                     f"{sorted(NUMBA_ACTIVATIONS)}, not activation = {activation!r}: use 'torch'")
         self._centre, self._scale = None, None
         self.latent_dim = check_int("latent_dim", latent_dim)
         self.width, self.depth = check_int("width", width), check_int("depth", depth)
@@ -156,6 +181,7 @@ class _NeuralScheme(Scheme):
         self.fourier_scale = check_positive("fourier_scale", fourier_scale)
         self.generator = None
         self.net, self.opt = None, None
+        self.fused = False
         self.last_loss = float("nan")
 
     def build(self, dim: int, generator: Optional[torch.Generator] = None, *, device="cpu",
@@ -169,8 +195,45 @@ class _NeuralScheme(Scheme):
         self.net = _init_(_LatentNet(check_int("dim", dim), self.latent_dim, self.width, self.depth, self.activation,
                                      self.fourier_features, self.fourier_scale, generator), generator,
                           scale_last=self._last_scale).to(device=device, dtype=dtype)
-        # wgf_core.optim.Adam: torch's Adam updates, bit for bit, with less Python per step
-        self.opt = Adam(self.net.parameters(), lr=self.lr)
+        self.fused = self._numba_trains(device, dtype)
+        if self.fused:  # forward, backward and Adam in numba (the module's parameters become views of its buffer)
+            from ..networks_numba import NumbaMLP
+
+            self.opt = NumbaMLP(self.net.net, lr=self.lr)
+        else:  # wgf_core.optim.Adam: torch's Adam updates, bit for bit, with less Python per step
+            self.opt = Adam(self.net.parameters(), lr=self.lr)
+
+    def _numba_trains(self, device, dtype) -> bool:
+        """Whether this run's network is trained by numba (``backend``; see the class)."""
+        if self.backend == "torch":
+            return False
+        from .. import kernels_numba
+        from ..networks_numba import supports
+
+        ok = torch.device(device).type == "cpu" and kernels_numba.available() and supports(self.net.net)
+        if self.backend == "numba" and not ok:
+            raise ParameterError(f"parameter 'backend' = 'numba' trains float32/float64 networks on the CPU (with "
+                                 f"numba installed), got device {str(device)!r}, dtype {dtype}: use 'torch' or 'auto'")
+        return ok
+
+    def _inputs(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The network's input ``[x', (sin, cos of x' B^T), z]`` (B, d_in) for particles x in the step's frame x'."""
+        if self._scale is not None:
+            x = (x - self._centre) / self._scale
+        B = self.net.B
+        if B.shape[0] == 0:
+            return torch.cat([x, z], -1)
+        p = x @ B.T
+        return torch.cat([x, torch.sin(p), torch.cos(p), z], -1)
+
+    def _g_train(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """:meth:`_g` by numba for a training iteration (no autograd; keeps what :meth:`_train` needs)."""
+        out = self.opt.forward(self._inputs(x, z))
+        return out if self._scale is None else self._scale * out
+
+    def _train(self, grad_g: torch.Tensor) -> None:
+        """One Adam step on the loss whose gradient in the last :meth:`_g_train` output is ``grad_g``."""
+        self.opt.step(grad_g if self._scale is None else self._scale * grad_g)
 
     def _start(self, mu: Particles, k: int, generator) -> torch.Tensor:
         x = _one_run(mu, self.name)
@@ -280,6 +343,8 @@ class NeuralBackward(_NeuralScheme):
         n_iters = self._n_iters(k)
         # the loss value is read after the last iteration only: before it, a surrogate with the same gradient
         # (bit for bit) and no energy value, where the energy has one
+        if self.fused:
+            return Particles(self._step_fused(energy, x, target, tau, n_iters).unsqueeze(0))
         surrogate = getattr(energy, "minibatch_value_surrogate", energy.minibatch_value)
         for it in range(n_iters):
             xb = self._batch(x)
@@ -293,6 +358,23 @@ class NeuralBackward(_NeuralScheme):
         self.last_loss = float(loss.detach())
         with torch.no_grad():
             return Particles((x + self._g(x, self._z(x.shape[0], x))).unsqueeze(0))
+
+    def _step_fused(self, energy, x, target, tau, n_iters):
+        r"""The minibatch loop of :meth:`step` with the network trained by numba: the same batches, latents and loss;
+        its gradient in :math:`y` is :math:`(y - x_b)/(\tau B) + \partial F_b/\partial y`
+        (``energy.minibatch_value_gradient``, else autograd of ``energy.minibatch_value``)."""
+        grad_f = getattr(energy, "minibatch_value_gradient", None) or (lambda y, tb: _autograd_of(
+            energy.minibatch_value, y, tb))
+        for it in range(n_iters):
+            xb = self._batch(x)
+            tb = None if target is None else self._batch(target)
+            y = xb + self._g_train(xb, self._z(xb.shape[0], xb))
+            if it == n_iters - 1:
+                with torch.no_grad():
+                    self.last_loss = float(((y - xb) ** 2).sum(-1).mean() / (2 * tau) + energy.minibatch_value(y, tb))
+            self._train(grad_f(y, tb) + (y - xb) / (tau * xb.shape[0]))
+        with torch.no_grad():
+            return x + self._g(x, self._z(x.shape[0], x))
 
     def svrg_surrogate(self, energy, x, z, idx, tb, snap, snap_grad, tau):
         """The surrogate loss of the "svrg" estimator on the batch ``idx`` (rows of ``x`` (n, d), latents
@@ -319,6 +401,16 @@ class NeuralBackward(_NeuralScheme):
                     snap_grad = energy.gradient(Particles(snap.unsqueeze(0)))[0]
             idx = torch.randperm(n, generator=self.generator, device=x.device)[:bsz]
             tb = None if target is None else self._batch(target)
+            if self.fused:  # the surrogate's gradient in y: (y - x_b) / (tau B) + g_hat / B
+                xb = x[idx]
+                y = xb + self._g_train(xb, z[idx])
+                with torch.no_grad():
+                    gh = (snap_grad[idx] + energy.minibatch_gradient(y, tb, unbiased=True)
+                          - energy.minibatch_gradient(snap[idx], tb, unbiased=True))
+                    if it == n_iters - 1:
+                        loss = ((y - xb) ** 2).sum(-1).mean() / (2 * tau) + (gh * y).sum(-1).mean()
+                self._train(((y - xb) / tau + gh) / xb.shape[0])
+                continue
             loss = self.svrg_surrogate(energy, x, z, idx, tb, snap, snap_grad, tau)
             self.opt.zero_grad()
             loss.backward()
@@ -354,15 +446,34 @@ class NeuralForward(_NeuralScheme):
         d = riesz_directional_derivative(None, v, parts=parts, max_group=self.max_group)
         return d / (v * v).sum(-1).mean().clamp_min(1e-30).sqrt()
 
+    def _loss_gradient(self, parts, v):
+        r"""The gradient of :meth:`_loss` in ``v`` ``(B, d)``. Without coincident particles or targets,
+        :math:`\mathcal L = D/N`, :math:`D = \frac1B\sum_i \nabla\Phi(x_i)\cdot v_i`,
+        :math:`N = (\frac1B\sum_i|v_i|^2)^{1/2}`, in closed form:
+        :math:`\partial\mathcal L/\partial v_i = \nabla\Phi(x_i)/(BN) - D\,v_i/(BN^3)` (no second term where
+        :math:`N^2` is clamped at 1e-30); else autograd of :meth:`_loss`."""
+        if parts["groups"] or parts["hits"] is not None:
+            return _autograd_of(lambda vv: self._loss(parts, vv), v)
+        # numpy views of the CPU tensors (the fused path runs on the CPU): a numpy operation costs ~1 us, torch's ~5
+        vn, gn = v.detach().numpy(), parts["grad"].detach().to(v.dtype).numpy()
+        B, n = vn.shape[0], parts["n"]
+        D = float(np.dot(gn.ravel(), vn.ravel())) / n
+        n2 = float(np.dot(vn.ravel(), vn.ravel())) / B
+        if n2 < 1e-30:
+            return torch.from_numpy(gn * (1.0 / (n * 1e-15)))
+        N = math.sqrt(n2)
+        return torch.from_numpy(gn * (1.0 / (n * N)) - vn * (D / (B * N * n2)))
+
     def _sub_parts(self, parts, x):
         """Parts restricted to a random minibatch of rows (all rows if no ``batch_size``)."""
         n = x.shape[0]
         if self.batch_size is None or n <= self.batch_size:
             return parts, x
         idx = torch.randperm(n, generator=self.generator, device=x.device)[: self.batch_size]
-        pos = torch.full((n,), -1, dtype=torch.long, device=x.device)
-        pos[idx] = torch.arange(idx.numel(), device=x.device)
         groups = []
+        if parts["groups"]:
+            pos = torch.full((n,), -1, dtype=torch.long, device=x.device)
+            pos[idx] = torch.arange(idx.numel(), device=x.device)
         for gidx in parts["groups"]:
             sub = pos[gidx]
             sub = sub[sub >= 0]
@@ -377,6 +488,10 @@ class NeuralForward(_NeuralScheme):
         parts = energy.directional_derivative_parts(mu)
         for _ in range(self._n_iters(k)):
             sub, xb = self._sub_parts(parts, x)
+            if self.fused:  # the loss's gradient in v (closed form or autograd of the loss alone), the network's by numba
+                v = self._g_train(xb, self._z(xb.shape[0], xb))
+                self._train(self._loss_gradient(sub, v))
+                continue
             loss = self._loss(sub, self._g(xb, self._z(xb.shape[0], xb)))
             self.opt.zero_grad()
             loss.backward()
