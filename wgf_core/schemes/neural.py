@@ -162,7 +162,7 @@ class _NeuralScheme(Scheme):
     def __init__(self, *, latent_dim: int = 2, width: int = 64, depth: int = 3, activation: str = "relu",
                  iters: int = 100, first_iters: Optional[int] = None, lr: float = 1e-3,
                  batch_size: Optional[int] = None, fourier_features: int = 0, fourier_scale: float = 10.0,
-                 standardize: bool = False, backend: str = "torch"):
+                 standardize: bool = False, backend: str = "auto"):
         self.standardize = check_choice("standardize", standardize, (False, True))
         self.backend = check_choice("backend", backend, ("torch", "numba", "auto"))
         if self.backend == "numba":
