@@ -12,12 +12,15 @@ Paths, each timed in this one run, on one thread (as the book's workers):
 * ``numba``: ``backend="numba"``: the network's forward pass, backward pass and Adam in numba
   (:class:`wgf_core.networks_numba.NumbaMLP`), the loss's gradient in the network's output without autograd
   (:meth:`~wgf_core.energies.MMD.minibatch_value_gradient`; the forward scheme's normalised slope in closed form);
-* ``today``: the defaults (``backend="torch"``): Riesz sums on ``backend="auto"`` (numba's fused sums where autograd does not
-  record), the backward scheme's loss without the energy's value before the last iteration
-  (:meth:`~wgf_core.energies.MMD.minibatch_value_surrogate`), :class:`wgf_core.optim.Adam` (torch's updates, bit
-  for bit, with less Python per step);
-* ``previous``: the path before issue 17, kept here: ``backend="torch"``, the energy's value at every
-  iteration (:class:`ValueEveryIteration`), per-tensor Adam (:class:`PerTensorAdam*`).
+  equal to the other paths to round-off;
+* ``today``: the defaults (the book's path): the network's passes written out
+  (:class:`wgf_core.networks.ExplicitMLP`: autograd's updates bit for bit, one flat :class:`wgf_core.optim.Adam`
+  tensor), Riesz sums on ``backend="auto"`` (numba's fused sums where autograd does not record), the backward
+  scheme's loss without the energy's value before the last iteration
+  (:meth:`~wgf_core.energies.MMD.minibatch_value_surrogate`);
+* ``previous``: the path before issue 17, kept here: Riesz sums on ``backend="torch"``, autograd through the
+  network (the scheme's ``backend="autograd"``), the energy's value at every iteration
+  (:class:`ValueEveryIteration`), per-tensor Adam (:class:`PerTensorAdam*`).
 
 The three paths draw the same network, latents and batches; their steps agree to round-off (printed: the
 largest difference of the moved particles from the previous path's; float32 training amplifies round-off over
@@ -72,7 +75,7 @@ def _scheme(name: str, path: str, iters: int):
     cls = {"neural_backward": NeuralBackward, "neural_forward": NeuralForward}[name]
     cls = _per_tensor(cls) if path == "previous" else cls
     return cls(iters=iters, first_iters=iters, width=64, depth=2, batch_size=100, latent_dim=2, lr=1e-3,
-               backend="numba" if path == "numba" else "torch")
+               backend={"numba": "numba", "today": "auto"}.get(path, "autograd"))
 
 
 def time_step(name: str, path: str, iters: int, repeats: int, x0: torch.Tensor) -> tuple[float, torch.Tensor]:

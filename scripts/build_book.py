@@ -652,8 +652,9 @@ SPEED_SECTIONS = (
      "subsample, one solve per point), kept in the script."),
     ("neural", "One step of the Riesz neural schemes", "`python benchmarks/bench_neural.py`: the paper's "
      "interaction-energy configuration (N = 2000, 64 x 2 network, batch 100), one thread; the default path "
-     "(`backend=\"torch\"`) and the network trained in numba (`backend=\"numba\"`) against the previous path "
-     "(torch sums, the energy's value at every iteration, per-tensor Adam), kept in the script."),
+     "(the book's: the network's passes written out, autograd's updates bit for bit) and the network trained in "
+     "numba (`backend=\"numba\"`, equal to round-off) against the previous path (torch sums, the energy's value "
+     "at every iteration, per-tensor Adam), kept in the script."),
     ("riesz", "One Riesz particle-flow step", "`python benchmarks/bench_riesz.py`: N = M points, r = 1, "
      "float32; the ratio is to the blocked torch path (the default before numba; the book's runs now take "
      "`numba (default)`)."),

@@ -73,3 +73,139 @@ class DualMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
+
+
+# -- an mlp's backward pass written out -----------------------------------------------------------------------------
+def _relu_backward(act, grad, z, a):
+    return torch.ops.aten.threshold_backward(grad, a, 0)
+
+
+def _leaky_relu_backward(act, grad, z, a):
+    return torch.ops.aten.leaky_relu_backward(grad, z, act.negative_slope, False)
+
+
+def _elu_backward(act, grad, z, a):
+    return torch.ops.aten.elu_backward(grad, act.alpha, 1, 1, False, z)
+
+
+def _tanh_backward(act, grad, z, a):
+    return torch.ops.aten.tanh_backward(grad, a)
+
+
+def _silu_backward(act, grad, z, a):
+    return torch.ops.aten.silu_backward(grad, z)
+
+
+def _softplus_backward(act, grad, z, a):
+    return torch.ops.aten.softplus_backward(grad, z, act.beta, act.threshold)
+
+
+#: The activations :class:`ExplicitMLP` differentiates: module -> the backward kernel autograd calls for it
+#: (``tools/autograd/derivatives.yaml`` of torch 2.x: ``relu``: ``threshold_backward(grad, result, 0)``, ...).
+EXPLICIT_BACKWARDS = {nn.ReLU: _relu_backward, nn.LeakyReLU: _leaky_relu_backward, nn.ELU: _elu_backward,
+                      nn.Tanh: _tanh_backward, nn.SiLU: _silu_backward, nn.Softplus: _softplus_backward}
+
+
+def explicit_supported(net: nn.Module) -> bool:
+    """True if :class:`ExplicitMLP` can take ``net``: an :func:`mlp` (``Linear, act, ..., Linear``, one
+    activation of :data:`EXPLICIT_BACKWARDS`, not in place) whose parameters are on one device, of one dtype."""
+    if not isinstance(net, nn.Sequential) or len(net) % 2 != 1:
+        return False
+    linears, acts = list(net)[0::2], list(net)[1::2]
+    if not all(type(m) is nn.Linear and m.bias is not None for m in linears):
+        return False
+    if any(type(a) not in EXPLICIT_BACKWARDS or getattr(a, "inplace", False) for a in acts):
+        return False
+    ps = list(net.parameters())
+    return len({(p.device, p.dtype) for p in ps}) == 1
+
+
+class ExplicitMLP:
+    r"""The forward and backward passes of an :func:`mlp` written out: the kernels autograd runs, without its graph.
+
+    For the layers :math:`a_0 = u`, :math:`z_l = a_{l-1}W_l^\top + b_l`, :math:`a_l = \sigma(z_l)`, output
+    :math:`o = a_L W_{L+1}^\top + b_{L+1}` and a given :math:`G = \partial\mathcal L/\partial o`:
+
+    .. math::
+
+        \delta_{L+1} = G,\qquad \frac{\partial\mathcal L}{\partial W_l} = \delta_l^\top a_{l-1},\qquad
+        \frac{\partial\mathcal L}{\partial b_l} = \textstyle\sum_b \delta_{l,b},\qquad
+        \delta_l = \sigma'(z_l)\odot(\delta_{l+1} W_{l+1}).
+
+    Each product is the call autograd makes for ``nn.Linear`` (``addmm(b, a, W.t())`` forward;
+    ``mm(delta.t(), a)``, ``delta.sum(0)`` and ``mm(delta, W)`` backward) and each :math:`\sigma'` the
+    activation's own backward kernel (:data:`EXPLICIT_BACKWARDS`), so the gradients are autograd's, bit for
+    bit (``tests/test_networks.py``), without building and walking a graph of some sixty nodes per
+    iteration. The parameters of ``net`` become views of one flat buffer :attr:`flat` (a leaf with
+    ``requires_grad``) whose ``grad`` is :attr:`grad`: one optimiser tensor instead of one per layer. The
+    module keeps working (``net(u)`` evaluates the same weights).
+
+    Parameters
+    ----------
+    net : nn.Sequential
+        An :func:`mlp` (see :func:`explicit_supported`).
+
+    Use: ``o = m.forward(u)`` (``u`` ``(B, n_in)``), then ``m.backward(G)`` (``G`` ``(B, n_out)``) writes
+    :math:`\partial(\sum o\odot G)/\partial\theta` into :attr:`grad`.
+    """
+
+    def __init__(self, net: nn.Sequential):
+        if not explicit_supported(net):
+            from .validation import ParameterError
+
+            raise ParameterError("ExplicitMLP takes a wgf_core.networks.mlp (Linear layers with biases, one "
+                                 f"activation of {sorted(c.__name__ for c in EXPLICIT_BACKWARDS)}), got {net}")
+        self.linears, self.acts = list(net)[0::2], list(net)[1::2]
+        p = self.linears[0].weight
+        total = sum(q.numel() for q in net.parameters())
+        self.flat = torch.empty(total, dtype=p.dtype, device=p.device)
+        self.grad = torch.zeros_like(self.flat)
+        self._views = []
+        off = 0
+        with torch.no_grad():
+            for lin in self.linears:
+                views = []
+                for q in (lin.weight, lin.bias):
+                    n = q.numel()
+                    self.flat[off:off + n].copy_(q.reshape(-1))
+                    q.data = self.flat[off:off + n].view(q.shape)
+                    views.append(self.grad[off:off + n].view(q.shape))
+                    off += n
+                self._views.append(tuple(views))
+        self.flat.requires_grad_(True)
+        self.flat.grad = self.grad
+        self._saved = None
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """``net(u)`` for ``u`` ``(B, n_in)``, keeping the pre-activations and activations for :meth:`backward`."""
+        with torch.no_grad():
+            a, zs, acts = u, [], [u]
+            for lin, act in zip(self.linears, self.acts):
+                z = torch.addmm(lin.bias, a, lin.weight.t())
+                a = act(z)
+                zs.append(z)
+                acts.append(a)
+            last = self.linears[-1]
+            out = torch.addmm(last.bias, a, last.weight.t())
+        self._saved = (zs, acts)
+        return out
+
+    def backward(self, grad_out: torch.Tensor) -> None:
+        r""":math:`\partial(\sum o\odot G)/\partial\theta` for the last :meth:`forward` into :attr:`grad`
+        (``G = grad_out`` ``(B, n_out)``)."""
+        if self._saved is None:
+            from .validation import ParameterError
+
+            raise ParameterError("ExplicitMLP.backward: call forward first (each backward needs its own forward)")
+        zs, acts = self._saved
+        delta = grad_out
+        with torch.no_grad():
+            for l in range(len(self.linears) - 1, -1, -1):
+                gw, gb = self._views[l]
+                torch.mm(delta.t(), acts[l], out=gw)
+                torch.sum(delta, 0, out=gb)
+                if l > 0:
+                    act = self.acts[l - 1]
+                    delta = EXPLICIT_BACKWARDS[type(act)](act, torch.mm(delta, self.linears[l].weight),
+                                                          zs[l - 1], acts[l])
+        self._saved = None

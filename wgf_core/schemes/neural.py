@@ -38,12 +38,18 @@ its seed, and a scheme object can be reused for another run.
 Options beyond the paper (off by default): ``fourier_features`` feeds :math:`\sin/\cos(2\pi Bx)`
 to the network; ``standardize`` feeds it the particles in the step's frame (centre and RMS scale).
 
-``backend="numba"`` (or ``"auto"`` on the CPU) trains the network with :class:`wgf_core.networks_numba.NumbaMLP`:
-the network's forward pass, backward pass and Adam in two compiled calls per iteration, and the loss's gradient
-in the network's output (:math:`\partial\mathcal L/\partial y` or :math:`\partial\mathcal L/\partial v`, a
-few small tensor operations) by autograd of the same loss terms. The same objective, minibatches, latents and
-initialisation as ``backend="torch"``; the updates agree to round-off, not bit for bit (the products are summed
-in another order), so a trained step differs by what float32 training amplifies round-off to.
+Training (``backend``): by default the network's forward and backward passes are written out
+(:class:`wgf_core.networks.ExplicitMLP`: the kernels autograd runs for an ``mlp``, without its graph) and
+autograd differentiates only the loss in the network's output; Adam steps one flat parameter buffer. The
+updates are those of autograd and :class:`wgf_core.optim.Adam` on the module's parameters, bit for bit
+(``tests/test_flows_riesz.py``); ``backend="autograd"`` is that path. ``backend="numba"`` trains the network
+with :class:`wgf_core.networks_numba.NumbaMLP` (forward, backward and Adam compiled, two calls per iteration)
+and the loss's gradient in the network's output without autograd
+(:meth:`~wgf_core.energies.MMD.minibatch_value_gradient`; the forward scheme's slope in closed form): the same
+objective, batches, latents and initialisation, the updates equal to round-off, not bit for bit. It is faster
+for small networks on the CPU (the paper's 64 x 2 network, batch 100: ~3.5x the step before issue 17), slower
+for wide ones (it does not use the BLAS), and not the book's default: float32 training amplifies round-off to
+seed-level spread, which moves claims that straddle their criterion.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ from torch import nn
 
 from ..errors import ParameterError
 from ..measures import Particles
-from ..networks import _ACTIVATIONS, mlp
+from ..networks import _ACTIVATIONS, ExplicitMLP, explicit_supported, mlp
 from ..networks_numba import ACTIVATIONS as NUMBA_ACTIVATIONS
 from ..optim import Adam
 from ..riesz import riesz_directional_derivative
@@ -151,10 +157,12 @@ class _NeuralScheme(Scheme):
         Scale :math:`s` of their frequencies.
     standardize : bool
         Feed the network the particles in the step's frame (:meth:`_g`).
-    backend : {"torch", "numba", "auto"}
-        Who trains the network: autograd and :class:`wgf_core.optim.Adam` (``"torch"``), or
-        :class:`wgf_core.networks_numba.NumbaMLP` (``"numba"``: CPU tensors, an activation of
-        :data:`wgf_core.networks_numba.ACTIVATIONS`); ``"auto"``: numba where it can, else torch.
+    backend : {"auto", "explicit", "autograd", "numba"}
+        How the network is trained: ``"explicit"`` (:class:`wgf_core.networks.ExplicitMLP`, the network's
+        passes written out, one flat Adam tensor), ``"autograd"`` (a graph through the network, Adam per
+        parameter): the same updates, bit for bit; ``"auto"``: explicit where the network allows it (every
+        activation of ``mlp`` but ``"prelu"``). ``"numba"``: :class:`wgf_core.networks_numba.NumbaMLP` on
+        CPU tensors, equal to round-off (see the module).
     """
 
     _last_scale = 1.0
@@ -164,11 +172,10 @@ class _NeuralScheme(Scheme):
                  batch_size: Optional[int] = None, fourier_features: int = 0, fourier_scale: float = 10.0,
                  standardize: bool = False, backend: str = "auto"):
         self.standardize = check_choice("standardize", standardize, (False, True))
-        self.backend = check_choice("backend", backend, ("torch", "numba", "auto"))
-        if self.backend == "numba":
-            if activation not in NUMBA_ACTIVATIONS:
-                raise ParameterError(f"parameter 'backend' = 'numba' trains the activations "
-                                     f"{sorted(NUMBA_ACTIVATIONS)}, not activation = {activation!r}: use 'torch'")
+        self.backend = check_choice("backend", backend, ("auto", "explicit", "autograd", "numba"))
+        if self.backend == "numba" and activation not in NUMBA_ACTIVATIONS:
+            raise ParameterError(f"parameter 'backend' = 'numba' trains the activations {sorted(NUMBA_ACTIVATIONS)}, "
+                                 f"not activation = {activation!r}: use 'auto'")
         self._centre, self._scale = None, None
         self.latent_dim = check_int("latent_dim", latent_dim)
         self.width, self.depth = check_int("width", width), check_int("depth", depth)
@@ -179,9 +186,11 @@ class _NeuralScheme(Scheme):
         self.batch_size = None if batch_size is None else check_int("batch_size", batch_size)
         self.fourier_features = check_int("fourier_features", fourier_features, minimum=0)
         self.fourier_scale = check_positive("fourier_scale", fourier_scale)
+        if self.backend == "explicit" and self.activation == "prelu":
+            raise ParameterError("parameter 'backend' = 'explicit' needs an activation without parameters, not "
+                                 "activation = 'prelu': use backend='autograd' or 'auto'")
         self.generator = None
-        self.net, self.opt = None, None
-        self.fused = False
+        self.net, self.opt, self.explicit, self.numba = None, None, None, None
         self.last_loss = float("nan")
 
     def build(self, dim: int, generator: Optional[torch.Generator] = None, *, device="cpu",
@@ -195,45 +204,67 @@ class _NeuralScheme(Scheme):
         self.net = _init_(_LatentNet(check_int("dim", dim), self.latent_dim, self.width, self.depth, self.activation,
                                      self.fourier_features, self.fourier_scale, generator), generator,
                           scale_last=self._last_scale).to(device=device, dtype=dtype)
-        self.fused = self._numba_trains(device, dtype)
-        if self.fused:  # forward, backward and Adam in numba (the module's parameters become views of its buffer)
-            from ..networks_numba import NumbaMLP
+        # wgf_core.optim.Adam: torch's Adam updates, bit for bit, with less Python per step
+        self.explicit = self.numba = None
+        if self.backend == "numba":
+            from .. import kernels_numba
+            from ..networks_numba import NumbaMLP, supports
 
-            self.opt = NumbaMLP(self.net.net, lr=self.lr)
-        else:  # wgf_core.optim.Adam: torch's Adam updates, bit for bit, with less Python per step
+            if torch.device(device).type != "cpu" or not kernels_numba.available() or not supports(self.net.net):
+                raise ParameterError(f"parameter 'backend' = 'numba' trains float32/float64 networks on the CPU "
+                                     f"(numba installed), got device {str(device)!r}, dtype {dtype}: use 'auto'")
+            self.numba = self.opt = NumbaMLP(self.net.net, lr=self.lr)  # forward, backward and Adam compiled
+        elif self.backend != "autograd" and explicit_supported(self.net.net):
+            self.explicit = ExplicitMLP(self.net.net)   # the module's parameters become views of its flat buffer
+            self.opt = Adam([self.explicit.flat], lr=self.lr)
+        else:
             self.opt = Adam(self.net.parameters(), lr=self.lr)
 
-    def _numba_trains(self, device, dtype) -> bool:
-        """Whether this run's network is trained by numba (``backend``; see the class)."""
-        if self.backend == "torch":
-            return False
-        from .. import kernels_numba
-        from ..networks_numba import supports
-
-        ok = torch.device(device).type == "cpu" and kernels_numba.available() and supports(self.net.net)
-        if self.backend == "numba" and not ok:
-            raise ParameterError(f"parameter 'backend' = 'numba' trains float32/float64 networks on the CPU (with "
-                                 f"numba installed), got device {str(device)!r}, dtype {dtype}: use 'torch' or 'auto'")
-        return ok
-
     def _inputs(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """The network's input ``[x', (sin, cos of x' B^T), z]`` (B, d_in) for particles x in the step's frame x'."""
+        """The network's input (B, d_in), as :meth:`_g` and :class:`_LatentNet` form it: ``[x', (sin, cos of
+        2 pi x' B^T), z]`` with ``x'`` the particles in the step's frame."""
         if self._scale is not None:
             x = (x - self._centre) / self._scale
-        B = self.net.B
-        if B.shape[0] == 0:
+        if self.net.B.shape[0] == 0:
             return torch.cat([x, z], -1)
-        p = x @ B.T
+        p = x @ self.net.B.T
         return torch.cat([x, torch.sin(p), torch.cos(p), z], -1)
 
-    def _g_train(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """:meth:`_g` by numba for a training iteration (no autograd; keeps what :meth:`_train` needs)."""
-        out = self.opt.forward(self._inputs(x, z))
+    def _g_of(self, out: torch.Tensor) -> torch.Tensor:
+        """:meth:`_g` from the network's output ``out``."""
         return out if self._scale is None else self._scale * out
 
-    def _train(self, grad_g: torch.Tensor) -> None:
-        """One Adam step on the loss whose gradient in the last :meth:`_g_train` output is ``grad_g``."""
-        self.opt.step(grad_g if self._scale is None else self._scale * grad_g)
+    def _train(self, x: torch.Tensor, z: torch.Tensor, loss_of_g, grad_of_g=None, want_loss: bool = True):
+        """One Adam step on ``loss_of_g(g(x, z))`` (a 0-d tensor); returns the loss (None for numba without
+        ``want_loss``).
+
+        Explicit: the network's forward pass without a graph, autograd of the loss alone in the network's
+        output, the network's backward pass written out (:class:`~wgf_core.networks.ExplicitMLP`); autograd:
+        one graph through the network. The same gradients, bit for bit. Numba: ``grad_of_g(g)``, the loss's
+        gradient in ``g`` without autograd (else autograd of ``loss_of_g``), into :class:`NumbaMLP`."""
+        if self.numba is not None:
+            g = self._g_of(self.numba.forward(self._inputs(x, z)))
+            grad = grad_of_g(g) if grad_of_g is not None else _autograd_of(loss_of_g, g)
+            loss = None
+            if want_loss:
+                with torch.no_grad():
+                    loss = loss_of_g(g)
+            self.numba.step(grad if self._scale is None else self._scale * grad)
+            return loss
+        if self.explicit is None:
+            loss = loss_of_g(self._g(x, z))
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            return loss
+        out = self.explicit.forward(self._inputs(x, z))
+        with torch.enable_grad():
+            leaf = out.requires_grad_(True)
+            loss = loss_of_g(self._g_of(leaf))
+            (grad,) = torch.autograd.grad(loss, leaf)
+        self.explicit.backward(grad)
+        self.opt.step()
+        return loss
 
     def _start(self, mu: Particles, k: int, generator) -> torch.Tensor:
         x = _one_run(mu, self.name)
@@ -343,48 +374,41 @@ class NeuralBackward(_NeuralScheme):
         n_iters = self._n_iters(k)
         # the loss value is read after the last iteration only: before it, a surrogate with the same gradient
         # (bit for bit) and no energy value, where the energy has one
-        if self.fused:
-            return Particles(self._step_fused(energy, x, target, tau, n_iters).unsqueeze(0))
         surrogate = getattr(energy, "minibatch_value_surrogate", energy.minibatch_value)
+        grad_f = getattr(energy, "minibatch_value_gradient", None) or (
+            lambda y, tb: _autograd_of(energy.minibatch_value, y, tb))
         for it in range(n_iters):
             xb = self._batch(x)
             tb = None if target is None else self._batch(target)
-            y = xb + self._g(xb, self._z(xb.shape[0], xb))
             value = energy.minibatch_value if it == n_iters - 1 else surrogate
-            loss = ((y - xb) ** 2).sum(-1).mean() / (2 * tau) + value(y, tb)
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
+
+            def loss_of_g(g, xb=xb, tb=tb, value=value):
+                y = xb + g
+                return ((y - xb) ** 2).sum(-1).mean() / (2 * tau) + value(y, tb)
+
+            def grad_of_g(g, xb=xb, tb=tb):  # numba: (y - x_b) / (tau B) + dF_b/dy
+                y = xb + g
+                return grad_f(y, tb) + (y - xb) / (tau * xb.shape[0])
+
+            last = it == n_iters - 1
+            loss = self._train(xb, self._z(xb.shape[0], xb), loss_of_g, grad_of_g, want_loss=last)
         self.last_loss = float(loss.detach())
         with torch.no_grad():
             return Particles((x + self._g(x, self._z(x.shape[0], x))).unsqueeze(0))
-
-    def _step_fused(self, energy, x, target, tau, n_iters):
-        r"""The minibatch loop of :meth:`step` with the network trained by numba: the same batches, latents and loss;
-        its gradient in :math:`y` is :math:`(y - x_b)/(\tau B) + \partial F_b/\partial y`
-        (``energy.minibatch_value_gradient``, else autograd of ``energy.minibatch_value``)."""
-        grad_f = getattr(energy, "minibatch_value_gradient", None) or (lambda y, tb: _autograd_of(
-            energy.minibatch_value, y, tb))
-        for it in range(n_iters):
-            xb = self._batch(x)
-            tb = None if target is None else self._batch(target)
-            y = xb + self._g_train(xb, self._z(xb.shape[0], xb))
-            if it == n_iters - 1:
-                with torch.no_grad():
-                    self.last_loss = float(((y - xb) ** 2).sum(-1).mean() / (2 * tau) + energy.minibatch_value(y, tb))
-            self._train(grad_f(y, tb) + (y - xb) / (tau * xb.shape[0]))
-        with torch.no_grad():
-            return x + self._g(x, self._z(x.shape[0], x))
 
     def svrg_surrogate(self, energy, x, z, idx, tb, snap, snap_grad, tau):
         """The surrogate loss of the "svrg" estimator on the batch ``idx`` (rows of ``x`` (n, d), latents
         ``z`` (n, d_z)) with target batch ``tb`` (C, d) or None, snapshot positions ``snap`` (n, d) and
         their exact gradients ``snap_grad`` (n, d) (see :meth:`step`)."""
         xb = x[idx]
-        y = xb + self._g(xb, z[idx])
+        return self._svrg_loss(energy, xb, xb + self._g(xb, z[idx]), tb, snap[idx], snap_grad[idx], tau)
+
+    @staticmethod
+    def _svrg_loss(energy, xb, y, tb, snap_b, snap_grad_b, tau):
+        """:meth:`svrg_surrogate` at the moved batch ``y`` = T(xb, z) (B, d), snapshot rows ``snap_b``, ``snap_grad_b``."""
         with torch.no_grad():
-            g = (snap_grad[idx] + energy.minibatch_gradient(y, tb, unbiased=True)
-                 - energy.minibatch_gradient(snap[idx], tb, unbiased=True))
+            g = (snap_grad_b + energy.minibatch_gradient(y, tb, unbiased=True)
+                 - energy.minibatch_gradient(snap_b, tb, unbiased=True))
         return ((y - xb) ** 2).sum(-1).mean() / (2 * tau) + (g * y).sum(-1).mean()
 
     def _step_svrg(self, energy, x, target, tau, k):
@@ -401,20 +425,17 @@ class NeuralBackward(_NeuralScheme):
                     snap_grad = energy.gradient(Particles(snap.unsqueeze(0)))[0]
             idx = torch.randperm(n, generator=self.generator, device=x.device)[:bsz]
             tb = None if target is None else self._batch(target)
-            if self.fused:  # the surrogate's gradient in y: (y - x_b) / (tau B) + g_hat / B
-                xb = x[idx]
-                y = xb + self._g_train(xb, z[idx])
-                with torch.no_grad():
-                    gh = (snap_grad[idx] + energy.minibatch_gradient(y, tb, unbiased=True)
-                          - energy.minibatch_gradient(snap[idx], tb, unbiased=True))
-                    if it == n_iters - 1:
-                        loss = ((y - xb) ** 2).sum(-1).mean() / (2 * tau) + (gh * y).sum(-1).mean()
-                self._train(((y - xb) / tau + gh) / xb.shape[0])
-                continue
-            loss = self.svrg_surrogate(energy, x, z, idx, tb, snap, snap_grad, tau)
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
+            xb, sb, sg = x[idx], snap[idx], snap_grad[idx]
+
+            def grad_of_g(g, xb=xb, tb=tb, sb=sb, sg=sg):  # numba: ((y - x_b) / tau + g_hat) / B
+                y = xb + g
+                gh = sg + energy.minibatch_gradient(y, tb, unbiased=True) - energy.minibatch_gradient(sb, tb,
+                                                                                                      unbiased=True)
+                return ((y - xb) / tau + gh) / xb.shape[0]
+
+            loss = self._train(xb, z[idx], lambda g, xb=xb, tb=tb, sb=sb, sg=sg:
+                               self._svrg_loss(energy, xb, xb + g, tb, sb, sg, tau), grad_of_g,
+                               want_loss=it == n_iters - 1)
         with torch.no_grad():
             x_new = x + self._g(x, z)
         self.last_loss = float(loss.detach())  # the surrogate's value (its gradient, not its value, is the objective's)
@@ -447,14 +468,14 @@ class NeuralForward(_NeuralScheme):
         return d / (v * v).sum(-1).mean().clamp_min(1e-30).sqrt()
 
     def _loss_gradient(self, parts, v):
-        r"""The gradient of :meth:`_loss` in ``v`` ``(B, d)``. Without coincident particles or targets,
-        :math:`\mathcal L = D/N`, :math:`D = \frac1B\sum_i \nabla\Phi(x_i)\cdot v_i`,
+        r"""The gradient of :meth:`_loss` in ``v`` ``(B, d)`` (CPU tensors; the numba backend). Without coincident
+        particles or targets, :math:`\mathcal L = D/N`, :math:`D = \frac1B\sum_i \nabla\Phi(x_i)\cdot v_i`,
         :math:`N = (\frac1B\sum_i|v_i|^2)^{1/2}`, in closed form:
         :math:`\partial\mathcal L/\partial v_i = \nabla\Phi(x_i)/(BN) - D\,v_i/(BN^3)` (no second term where
         :math:`N^2` is clamped at 1e-30); else autograd of :meth:`_loss`."""
         if parts["groups"] or parts["hits"] is not None:
             return _autograd_of(lambda vv: self._loss(parts, vv), v)
-        # numpy views of the CPU tensors (the fused path runs on the CPU): a numpy operation costs ~1 us, torch's ~5
+        # numpy views of the CPU tensors: a numpy operation costs ~1 us, torch's ~5
         vn, gn = v.detach().numpy(), parts["grad"].detach().to(v.dtype).numpy()
         B, n = vn.shape[0], parts["n"]
         D = float(np.dot(gn.ravel(), vn.ravel())) / n
@@ -488,14 +509,8 @@ class NeuralForward(_NeuralScheme):
         parts = energy.directional_derivative_parts(mu)
         for _ in range(self._n_iters(k)):
             sub, xb = self._sub_parts(parts, x)
-            if self.fused:  # the loss's gradient in v (closed form or autograd of the loss alone), the network's by numba
-                v = self._g_train(xb, self._z(xb.shape[0], xb))
-                self._train(self._loss_gradient(sub, v))
-                continue
-            loss = self._loss(sub, self._g(xb, self._z(xb.shape[0], xb)))
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
+            self._train(xb, self._z(xb.shape[0], xb), lambda v, sub=sub: self._loss(sub, v),
+                        lambda v, sub=sub: self._loss_gradient(sub, v), want_loss=False)
         with torch.no_grad():
             v = self._g(x, self._z(x.shape[0], x))
             slope = -self._loss(parts, v)
