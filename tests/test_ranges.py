@@ -130,7 +130,7 @@ BUILDERS = {
     ("RieszEuler", "split_diracs_first"): lambda v: RieszEuler(split_diracs_first=v),
     **_keywords("NeuralBackward", NeuralBackward, ("latent_dim", "width", "depth", "activation", "iters",
                                                    "first_iters", "lr", "batch_size", "fourier_features",
-                                                   "fourier_scale", "standardize", "estimator", "refresh")),
+                                                   "fourier_scale", "standardize", "estimator", "refresh", "backend")),
     ("NeuralForward", "max_group"): lambda v: NeuralForward(max_group=v),
     ("VariationalJKO", "dim"): lambda v: VariationalJKO(v, lambda n, g: torch.randn(n, 2, generator=g)),
     **_keywords("VariationalJKO", _jko, ("mode", "cpu_threads")),
