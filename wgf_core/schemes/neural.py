@@ -47,9 +47,10 @@ with :class:`wgf_core.networks_numba.NumbaMLP` (forward, backward and Adam compi
 and the loss's gradient in the network's output without autograd
 (:meth:`~wgf_core.energies.MMD.minibatch_value_gradient`; the forward scheme's slope in closed form): the same
 objective, batches, latents and initialisation, the updates equal to round-off, not bit for bit. It is faster
-for small networks on the CPU (the paper's 64 x 2 network, batch 100: ~3.5x the step before issue 17), slower
-for wide ones (it does not use the BLAS), and not the book's default: float32 training amplifies round-off to
-seed-level spread, which moves claims that straddle their criterion.
+for small networks on the CPU (the paper's 64 x 2 network, batch 100: 3.2-3.7x the step before issue 17 in
+three runs of ``benchmarks/bench_neural.py``), slower for wide ones (it does not use the BLAS), and not the
+book's default: float32 training amplifies round-off to seed-level spread, which moves claims that straddle
+their criterion.
 """
 
 from __future__ import annotations
