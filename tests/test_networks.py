@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from wgf_core.errors import ParameterError
-from wgf_core.networks import EXPLICIT_BACKWARDS, ExplicitMLP, explicit_supported, mlp
+from wgf_core.networks import EXPLICIT_BACKWARDS, ExplicitMLP, explicit_supported, flatten_linears, mlp, mlp_layers
 from wgf_core.optim import Adam
 
 NAMES = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.Tanh: "tanh", nn.SiLU: "silu",
@@ -67,3 +67,22 @@ def test_supported_networks_and_refusals():
     m = ExplicitMLP(mlp(2, 2, 8, 2, "relu"))
     with pytest.raises(ParameterError, match="call forward first"):
         m.backward(torch.zeros(3, 2))
+
+
+def test_flatten_linears_keeps_the_network_and_shares_its_buffer():
+    torch.manual_seed(3)
+    net = mlp(3, 2, 8, 2, "tanh").double()
+    u = torch.randn(5, 3, dtype=torch.float64)
+    before = net(u).detach()
+    linears, acts = mlp_layers(net)
+    assert len(linears) == 3 and len(acts) == 2
+    flat, offsets = flatten_linears(linears)
+    assert flat.numel() == sum(p.numel() for p in net.parameters())
+    assert torch.equal(net(u), before)  # the same weights, now views of flat
+    wo, bo = offsets[1]
+    assert torch.equal(flat[wo:bo].view(8, 8), linears[1].weight) and torch.equal(flat[bo:bo + 8], linears[1].bias)
+    with torch.no_grad():
+        flat[bo:bo + 8] += 1.0  # written into the buffer: the module sees it
+    assert not torch.allclose(net(u), before)
+    assert mlp_layers(nn.Sequential(nn.Linear(2, 8, bias=False), nn.ReLU(), nn.Linear(8, 2))) is None
+    assert mlp_layers(nn.Sequential(nn.Linear(2, 8), nn.ReLU())) is None

@@ -94,6 +94,7 @@ def test_supports_and_refusals():
     assert not supports(mlp(2, 2, 8, 2, "prelu"))  # a trained activation parameter: not in the compiled code
     assert not supports(nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2)))
     assert not supports(mlp(2, 2, 8, 2, "relu").to(torch.float16))
+    assert not supports(nn.Sequential(nn.Linear(2, 8, bias=False), nn.ReLU(), nn.Linear(8, 2)))
     with pytest.raises(ParameterError, match="NumbaMLP trains"):
         NumbaMLP(mlp(2, 2, 8, 2, "prelu"))
     with pytest.raises(ParameterError, match="betas"):

@@ -106,15 +106,45 @@ EXPLICIT_BACKWARDS = {nn.ReLU: _relu_backward, nn.LeakyReLU: _leaky_relu_backwar
                       nn.Tanh: _tanh_backward, nn.SiLU: _silu_backward, nn.Softplus: _softplus_backward}
 
 
+def mlp_layers(net: nn.Module):
+    """``(linears, activations)`` of an :func:`mlp`-shaped ``nn.Sequential`` (``Linear, act, ..., Linear``, every
+    ``Linear`` with a bias), else None: the networks that :class:`ExplicitMLP` and
+    :class:`wgf_core.networks_numba.NumbaMLP` train."""
+    if not isinstance(net, nn.Sequential) or len(net) % 2 != 1:
+        return None
+    linears, acts = list(net)[0::2], list(net)[1::2]
+    if not all(type(m) is nn.Linear and m.bias is not None for m in linears):
+        return None
+    return linears, acts
+
+
+def flatten_linears(linears) -> tuple:
+    """``(flat, offsets)``: one buffer ``(P,)`` holding each layer's weight (row-major) then bias, layer by layer,
+    and each layer's ``(weight offset, bias offset)`` in it. The layers' parameters are rebound to views of
+    ``flat`` (``.data``), so the module evaluates whatever is written there."""
+    p = linears[0].weight
+    flat = torch.empty(sum(lin.weight.numel() + lin.bias.numel() for lin in linears), dtype=p.dtype,
+                       device=p.device)
+    offsets, off = [], 0
+    with torch.no_grad():
+        for lin in linears:
+            wo, bo = off, off + lin.weight.numel()
+            off = bo + lin.bias.numel()
+            flat[wo:bo].copy_(lin.weight.reshape(-1))
+            flat[bo:off].copy_(lin.bias)
+            lin.weight.data = flat[wo:bo].view(lin.weight.shape)
+            lin.bias.data = flat[bo:off]
+            offsets.append((wo, bo))
+    return flat, offsets
+
+
 def explicit_supported(net: nn.Module) -> bool:
     """True if :class:`ExplicitMLP` can take ``net``: an :func:`mlp` (``Linear, act, ..., Linear``, one
     activation of :data:`EXPLICIT_BACKWARDS`, not in place) whose parameters are on one device, of one dtype."""
-    if not isinstance(net, nn.Sequential) or len(net) % 2 != 1:
+    lay = mlp_layers(net)
+    if lay is None:
         return False
-    linears, acts = list(net)[0::2], list(net)[1::2]
-    if not all(type(m) is nn.Linear and m.bias is not None for m in linears):
-        return False
-    if any(type(a) not in EXPLICIT_BACKWARDS or getattr(a, "inplace", False) for a in acts):
+    if any(type(a) not in EXPLICIT_BACKWARDS or getattr(a, "inplace", False) for a in lay[1]):
         return False
     ps = list(net.parameters())
     return len({(p.device, p.dtype) for p in ps}) == 1
@@ -155,23 +185,12 @@ class ExplicitMLP:
 
             raise ParameterError("ExplicitMLP takes a wgf_core.networks.mlp (Linear layers with biases, one "
                                  f"activation of {sorted(c.__name__ for c in EXPLICIT_BACKWARDS)}), got {net}")
-        self.linears, self.acts = list(net)[0::2], list(net)[1::2]
-        p = self.linears[0].weight
-        total = sum(q.numel() for q in net.parameters())
-        self.flat = torch.empty(total, dtype=p.dtype, device=p.device)
+        self.linears, self.acts = mlp_layers(net)
+        self.flat, offsets = flatten_linears(self.linears)
         self.grad = torch.zeros_like(self.flat)
-        self._views = []
-        off = 0
-        with torch.no_grad():
-            for lin in self.linears:
-                views = []
-                for q in (lin.weight, lin.bias):
-                    n = q.numel()
-                    self.flat[off:off + n].copy_(q.reshape(-1))
-                    q.data = self.flat[off:off + n].view(q.shape)
-                    views.append(self.grad[off:off + n].view(q.shape))
-                    off += n
-                self._views.append(tuple(views))
+        # the gradient of each layer's weight and bias: views of grad at the parameters' offsets
+        self._views = [(self.grad[wo:bo].view(lin.weight.shape), self.grad[bo:bo + lin.bias.numel()])
+                       for (wo, bo), lin in zip(offsets, self.linears)]
         self.flat.requires_grad_(True)
         self.flat.grad = self.grad
         self._saved = None

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from .errors import ParameterError
+from .networks import flatten_linears, mlp_layers
 from .validation import check_positive
 
 __all__ = ["NumbaMLP", "ACTIVATIONS", "supports"]
@@ -51,12 +52,12 @@ _COMPILED: dict = {}
 
 
 def _layers(net: nn.Module):
-    """``(linears, activation module or None)`` of an ``mlp``-shaped ``nn.Sequential``, else None."""
-    if not isinstance(net, nn.Sequential) or len(net) % 2 != 1:
+    """``(linears, activation module or None)`` of an ``mlp`` with one hidden width and one activation of
+    :data:`ACTIVATIONS` (:func:`wgf_core.networks.mlp_layers`), else None."""
+    lay = mlp_layers(net)
+    if lay is None:
         return None
-    linears, acts = list(net)[0::2], list(net)[1::2]
-    if not all(type(m) is nn.Linear for m in linears):
-        return None
+    linears, acts = lay
     if acts and (any(type(a) not in _CLASSES for a in acts) or len({type(a) for a in acts}) != 1):
         return None
     widths = {lin.out_features for lin in linears[:-1]}
@@ -273,18 +274,10 @@ class NumbaMLP:
         self.n_in, self.n_out = linears[0].in_features, linears[-1].out_features
         self.width = linears[0].out_features if len(linears) > 1 else 0
         self.depth = len(linears) - 1
-        meta, off = [], 0
-        for lin in linears:
-            meta.append((off, off + lin.weight.numel(), lin.in_features, lin.out_features))
-            off += lin.weight.numel() + lin.bias.numel()
-        self.meta = np.asarray(meta, dtype=np.int64)
-        self.flat = torch.empty(off, dtype=self.dtype)
-        with torch.no_grad():
-            for (wo, bo, ni, no), lin in zip(meta, linears):
-                self.flat[wo:wo + no * ni].copy_(lin.weight.reshape(-1))
-                self.flat[bo:bo + no].copy_(lin.bias)
-                lin.weight.data = self.flat[wo:wo + no * ni].view(no, ni)
-                lin.bias.data = self.flat[bo:bo + no]
+        self.flat, offsets = flatten_linears(linears)
+        off = self.flat.numel()
+        self.meta = np.asarray([(wo, bo, lin.in_features, lin.out_features) for (wo, bo), lin in zip(offsets, linears)],
+                               dtype=np.int64)
         self.code, ca, cb = _act_constants(act)
         ndt = self.flat.numpy().dtype
         self._prm = np.asarray([ca, cb, 1.0, 0.0], dtype=ndt)

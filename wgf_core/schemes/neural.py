@@ -235,17 +235,17 @@ class _NeuralScheme(Scheme):
         """:meth:`_g` from the network's output ``out``."""
         return out if self._scale is None else self._scale * out
 
-    def _train(self, x: torch.Tensor, z: torch.Tensor, loss_of_g, grad_of_g=None, want_loss: bool = True):
+    def _train(self, x: torch.Tensor, z: torch.Tensor, loss_of_g, grad_of_g, want_loss: bool = True):
         """One Adam step on ``loss_of_g(g(x, z))`` (a 0-d tensor); returns the loss (None for numba without
         ``want_loss``).
 
         Explicit: the network's forward pass without a graph, autograd of the loss alone in the network's
         output, the network's backward pass written out (:class:`~wgf_core.networks.ExplicitMLP`); autograd:
         one graph through the network. The same gradients, bit for bit. Numba: ``grad_of_g(g)``, the loss's
-        gradient in ``g`` without autograd (else autograd of ``loss_of_g``), into :class:`NumbaMLP`."""
+        gradient in ``g`` without autograd, into :class:`NumbaMLP`."""
         if self.numba is not None:
             g = self._g_of(self.numba.forward(self._inputs(x, z)))
-            grad = grad_of_g(g) if grad_of_g is not None else _autograd_of(loss_of_g, g)
+            grad = grad_of_g(g)
             loss = None
             if want_loss:
                 with torch.no_grad():
