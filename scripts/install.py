@@ -10,7 +10,9 @@ same versions as pip (checked: the same 185 packages) and installs them in about
 the 2-core reference machine (10 s against about 120 s, each cold). ``uv`` does not read pip's
 configuration, so the settings pip would use are handed to it: pip's ``find-links``, ``constraint``,
 ``index-url`` and ``extra-index-url`` (``pip config list``, which includes ``PIP_*`` variables), leaving out
-``file://`` locations that do not exist (pip only warns about them). If ``uv`` cannot be installed or fails,
+``file://`` locations that do not exist (pip only warns about them), and uv takes the best version over all
+indexes, as pip does (``--index-strategy unsafe-best-match``; uv's default stops at the first index that
+has the package). If ``uv`` cannot be installed or fails,
 the same install runs with pip (``--installer pip`` or ``WGF_INSTALLER=pip`` chooses pip directly).
 """
 
@@ -82,7 +84,8 @@ def with_uv(py: str, dry: bool) -> bool:
         return False
     listing = subprocess.run([py, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
     opts = uv_options(pip_settings(listing))
-    uv = [py, "-m", "uv", "pip", "install", "-q", "--python", py] + opts
+    # pip takes the best version over all its indexes; uv's default takes the first index that has the package
+    uv = [py, "-m", "uv", "pip", "install", "-q", "--python", py, "--index-strategy", "unsafe-best-match"] + opts
     return run(uv + PROJECT, dry) == 0 and run(uv + EXTRA, dry) == 0
 
 
