@@ -3,7 +3,9 @@
 import json
 
 import nbformat
+import numpy as np
 import pytest
+import torch
 
 from wgf_core import claims as C
 from wgf_core.claims.core import Claim, Outcome
@@ -13,6 +15,7 @@ from wgf_core.reporting import (
     claims_table,
     comparable,
     fill_glue,
+    glue,
     make_record,
     prose_sections,
     read_metrics,
@@ -107,3 +110,24 @@ def test_prose_sections_and_fill_glue(tmp_path):
     md.write_text("<!-- section: intro -->\na\n<!-- section: intro -->\nb\n")
     with pytest.raises(ValueError, match="intro"):
         prose_sections(md)
+
+
+@pytest.mark.parametrize("value, fmt", [(0.123456789, None), (3, None), ("pass", None), (2 / 3, ".2f"),
+                                        (np.float64(1.5), None), (torch.tensor(2.5), None)])
+def test_glue_emits_what_myst_nb_glue_emits(value, fmt):
+    """reporting.glue writes myst-nb's glue output itself (no nbformat import): the same bundle and metadata."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import Markdown
+    from IPython.utils.capture import capture_output
+    from myst_nb import glue as myst_glue
+
+    InteractiveShell.instance()
+    with capture_output() as ours:
+        out = glue("x", value, fmt)
+    v = value.item() if hasattr(value, "item") else value
+    obj = Markdown(v) if isinstance(v, str) else Markdown(format(v, fmt)) if fmt else v
+    with capture_output() as theirs:
+        myst_glue("x", obj, display=False)
+    assert out == v
+    assert [(o.data, o.metadata) for o in ours.outputs] == [(o.data, o.metadata) for o in theirs.outputs]
+    assert len(ours.outputs) == 1 and all(k.startswith("application/papermill.record/") for k in ours.outputs[0].data)

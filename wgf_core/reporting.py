@@ -228,6 +228,10 @@ def verdict_counts(entries: Iterable[Mapping], kind: Optional[str] = None) -> di
 
 
 # ----------------------------------------------------------------------------- prose from the run
+#: myst-nb's prefix of a glued (not displayed) output's mime types (``myst_nb.ext.glue.GLUE_PREFIX``).
+GLUE_PREFIX = "application/papermill.record/"
+
+
 def glue(name: str, value: Any, fmt: Optional[str] = None) -> Any:
     """Glue a value measured by the run for the notebook's Markdown (myst-nb), without displaying it.
 
@@ -235,8 +239,17 @@ def glue(name: str, value: Any, fmt: Optional[str] = None) -> Any:
     (``{glue:text}`name:.3g```); strings, and numbers when ``fmt`` is given, are glued as Markdown
     text (``{glue:md}`name```), so sentences can depend on the run (``"later"`` / ``"earlier"``).
     Returns ``value``.
+
+    The output is myst-nb's ``glue(name, obj, display=False)``, bit for bit (tested): the object's display
+    formats under the ``application/papermill.record/`` prefix, with ``{"scrapbook": {"name": name,
+    "mime_prefix": prefix}}`` metadata. It is written here because importing ``myst_nb.ext.glue`` imports
+    ``nbformat`` and with it ``jsonschema``'s format checkers, which took 2.8 s per kernel (the grammar of
+    ``rfc3987_syntax``): a tenth of a small notebook's run, for one line of output.
     """
+    from IPython import get_ipython
+    from IPython.core.formatters import format_display_data
     from IPython.display import Markdown
+    from IPython.display import display as ipy_display
 
     if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # 0-d tensor / numpy scalar
         value = value.item()
@@ -246,11 +259,11 @@ def glue(name: str, value: Any, fmt: Optional[str] = None) -> Any:
         obj = Markdown(format(value, fmt))
     else:
         obj = value
-    try:
-        from myst_nb import glue as _glue
-    except ImportError:  # pragma: no cover - myst-nb comes with the dev extra
+    if get_ipython() is None:   # not in a kernel: nothing can record it (myst-nb's glue would print the bundle)
         return value
-    _glue(name, obj, display=False)
+    bundle, metadata = format_display_data(obj)
+    metadata["scrapbook"] = dict(name=name, mime_prefix=GLUE_PREFIX)
+    ipy_display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
     return value
 
 
