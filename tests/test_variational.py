@@ -3,6 +3,7 @@ closed forms, interaction gradient vs autograd, and short flows (the scheme run 
 against exact references."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -557,3 +558,56 @@ def test_skipping_the_unread_dual_term_gives_the_same_maps_bit_for_bit():
             assert torch.equal(pa, pb)
     assert a.history[-1]["loss"] == b.history[-1]["loss"] and a.history[-1]["dual_value"] == b.history[-1]["dual_value"]
     assert len(a.maps) == 2 and not torch.equal(next(a.maps[0].parameters()), next(a.maps[1].parameters()))
+
+
+def _kl_residual_flow(seed, mode="jko"):
+    """A KL flow with a residual PReLU map (the KL-sampling notebook's kind), or an aggregation flow with one."""
+    g = torch.Generator().manual_seed(seed)
+    if mode == "jko":
+        log_q = lambda x: -0.5 * ((x - 1.0) ** 2).sum(-1)
+        energy = vj.KLDivergence(log_q)
+    else:
+        energy = vj.WithInteraction(vj.GeneralizedEntropy(3.0, weight=0.1), vj.gaussian_attraction())
+    flow = VariationalJKO(2, _p0(2), mode=mode, map=MapConfig("residual", 16, 2), dual=DualConfig(16, 3),
+                          train=TrainConfig(40, 3, 128, 5e-3, 5e-3), pool=PoolConfig(1024), generator=g)
+    return flow, energy
+
+
+@pytest.mark.parametrize("case", ["ou_pushed", "kl_residual", "fb", "non_fb"])
+def test_pushing_each_batch_once_gives_the_same_maps_bit_for_bit(case):
+    """reuse_pushed_batch: T(y) computed once per map iteration (graph kept, read detached by the dual's steps) trains
+    the same maps, bit for bit (exactness is the property: the same values enter the same operations), as pushing
+    the batch once without a graph for the dual and again for the map; a changed learning rate gives other maps."""
+    def train(reuse, lr=5e-3):
+        if case == "ou_pushed":
+            flow, energy, _, _ = _ou_flow(4, d=3, outer=30)
+            energy = vj.KLDivergence(energy.log_target, reference="pushed")
+        else:
+            flow, energy = _kl_residual_flow(4, "jko" if case == "kl_residual" else case)
+        flow.train = replace(flow.train, lr_map=lr)
+        flow.reuse_pushed_batch = reuse
+        _run(energy, flow, 0.05 if case != "fb" else 0.5, 2)
+        return flow
+
+    a, b = train(True), train(False)
+    for ma, mb in zip(a.maps, b.maps):
+        for pa, pb in zip(ma.parameters(), mb.parameters()):
+            assert torch.equal(pa, pb)
+    assert a.history[-1]["loss"] == b.history[-1]["loss"]
+    c = train(True, lr=5.001e-3)
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.maps[-1].parameters(), c.maps[-1].parameters()))
+
+
+def test_affine_form64_is_the_functional_call_of_the_map_bit_for_bit():
+    """affine_form64 evaluates a residual affine map layer by layer in float64: the same numbers, bit for bit, as
+    torch.func.functional_call of the module with float64 parameters (what it did before), and the map it reads
+    pushes samples as the module does."""
+    flow, energy, _, _ = _ou_flow(6, d=4, outer=10)
+    _run(energy, flow, 0.05, 1)
+    net = flow.maps[0]
+    W, c = VariationalJKO.affine_form64(net, 4)
+    basis = torch.cat([torch.zeros(1, 4, dtype=torch.float64), torch.eye(4, dtype=torch.float64)])
+    out = torch.func.functional_call(net, {k: t.detach().double() for k, t in net.named_parameters()}, (basis,))
+    assert torch.equal(c, out[0]) and torch.equal(W, out[1:] - out[0])
+    x = torch.randn(20, 4, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(x.double() @ W + c, net(x).double(), atol=1e-5)

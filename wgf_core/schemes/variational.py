@@ -170,6 +170,9 @@ class VariationalJKO(Scheme):
     #: Skip :math:`h(Z)` at the map iterations whose loss value is not read (the map's gradient does not
     #: depend on it; False evaluates it at every iteration, as before: the same maps, bit for bit, tested).
     skip_unread_dual = True
+    #: Push each map iteration's batch once (its graph kept for the map's step) instead of once without a graph for
+    #: the dual's steps and again for the map's (False: as before; the same maps, bit for bit, tested).
+    reuse_pushed_batch = True
     #: The optimiser of the map and the dual, ``optimizer(params, lr=...)``: :class:`wgf_core.optim.Adam`,
     #: torch's Adam updates bit for bit with less Python per step (``torch.optim.Adam`` gives the same maps).
     optimizer = Adam
@@ -287,10 +290,20 @@ class VariationalJKO(Scheme):
         iteration.
         """
         p = next(net.parameters())
-        params = {name: t.detach().double() for name, t in net.named_parameters()}
         basis = torch.cat([torch.zeros(1, dim, dtype=torch.float64, device=p.device),
                            torch.eye(dim, dtype=torch.float64, device=p.device)])
-        out = torch.func.functional_call(net, params, (basis,))
+        layers = list(net.net) if isinstance(net, ResidualMLP) else []
+        if layers and all(type(m) is nn.Linear for m in layers):
+            # the residual affine map's own forward (x + Linear(...Linear(x))), the same calls as
+            # functional_call makes, without its parameter swapping (most of this function's time)
+            h = basis
+            for lin in layers:
+                h = torch.nn.functional.linear(h, lin.weight.detach().double(),
+                                               None if lin.bias is None else lin.bias.detach().double())
+            out = basis + h
+        else:
+            params = {name: t.detach().double() for name, t in net.named_parameters()}
+            out = torch.func.functional_call(net, params, (basis,))
         c = out[0]
         return out[1:] - c, c
 
@@ -365,6 +378,11 @@ class VariationalJKO(Scheme):
                         group["lr"] = lr * (1.0 + (fac - 1.0) * progress_j)
             idx = torch.randint(0, pool.shape[0], (tr.batch,), generator=g, device=self.device)
             y = pool[idx]
+            # T(y) once per map iteration, with its graph: the dual's steps read it detached (T does not change
+            # before the map's step), the map's step differentiates it (the same maps, bit for bit, as pushing
+            # the batch twice, tested); an ICNN's T = grad phi is pushed twice (its graph is another computation)
+            reuse = self.reuse_pushed_batch and not isinstance(T, StronglyConvexICNN)
+            ty = self._apply_map(T, y) if reuse else None
             if var is not None:
                 if ref_moments is not None:
                     with torch.no_grad():
@@ -373,14 +391,18 @@ class VariationalJKO(Scheme):
                     with torch.no_grad():
                         ref = var.reference(self._apply_map(T, ref_points))
                 z = ref.sample(tr.batch, g)
-                with torch.no_grad():
-                    ty = self._apply_map(T, y).detach()
+                if reuse:
+                    ty_h = ty.detach()
+                else:
+                    with torch.no_grad():
+                        ty_h = self._apply_map(T, y).detach()
                 for _ in range(tr.inner):
-                    v = var.value(self.dual(ty), self.dual(z), ty, ref)
+                    v = var.value(self.dual(ty_h), self.dual(z), ty_h, ref)
                     opt_h.zero_grad(set_to_none=True)
                     (-v).backward()
                     opt_h.step()
-            ty = self._apply_map(T, y)
+            if not reuse:
+                ty = self._apply_map(T, y)
             transport = ((y - ty) ** 2).sum(-1).mean() / (2 * a)
             loss = transport
             if var is not None:
