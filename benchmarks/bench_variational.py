@@ -39,8 +39,11 @@ from wgf_core.validation import check_device
 
 
 class TorchAdamJKO(VariationalJKO):
-    """The previous optimiser (the reference of ``--refit``): ``torch.optim.Adam(foreach=True)``, the same updates,
-    bit for bit, as today's :class:`wgf_core.optim.Adam`, with more Python per step."""
+    """The previous training loop (the reference of ``--refit``): ``torch.optim.Adam(foreach=True)``, the same updates,
+    bit for bit, as today's :class:`wgf_core.optim.Adam`, with more Python per step, and each batch pushed twice
+    (``reuse_pushed_batch = False``)."""
+
+    reuse_pushed_batch = False
 
     @staticmethod
     def optimizer(params, lr):
