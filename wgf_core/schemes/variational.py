@@ -295,7 +295,8 @@ class VariationalJKO(Scheme):
         layers = list(net.net) if isinstance(net, ResidualMLP) else []
         if layers and all(type(m) is nn.Linear for m in layers):
             # the residual affine map's own forward (x + Linear(...Linear(x))), the same calls as
-            # functional_call makes, without its parameter swapping (most of this function's time)
+            # functional_call makes, without its parameter swapping (measured: 0.24 ms against 0.43-0.50 ms a call
+            # for the OU map, 64 x 2; under 1 % of a map iteration)
             h = basis
             for lin in layers:
                 h = torch.nn.functional.linear(h, lin.weight.detach().double(),
