@@ -8,6 +8,7 @@ M = 1000 and J2 = 3 but J1 = 100 map iterations by default (the paper uses 500; 
 
     python benchmarks/bench_variational.py [--dims 2 4 8 16 32] [--outer 100] [--batch 1000] [--device cpu] [--json out.json]
     python benchmarks/bench_variational.py --refit [--dims 2 12] [--repeats 3]
+    python benchmarks/bench_variational.py --gemm-floor [--dims 2]
 
 Each dimension runs a warm-up step, then ``--repeats`` timed steps; the table shows the median.
 
@@ -19,6 +20,12 @@ M = 1000, a carried pool of 10^6) with today's closed-form refit of an affine ma
 :class:`TorchAdamJKO`: push the ``REFIT_POINTS`` subsample through the map and fit it, at every map iteration,
 solve one triangular system per point, and step with ``torch.optim.Adam``. Both runs use the same seed, so
 they train on the same draws.
+
+``--gemm-floor`` records every matrix product (``mm``, ``addmm``, ``bmm``) one JKO step of that configuration calls
+(a ``TorchDispatchMode``), then times exactly those calls alone, on inputs of the same shapes and strides: the
+time no implementation that keeps torch's (MKL's) matrix products can go below. It prints it beside the step time
+of today's and of the previous implementation, and the best ratio a step could reach if everything but the matrix
+products took no time.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import json
 import math
 import platform
 import statistics
+import time
 
 import torch
 
@@ -121,6 +129,73 @@ def refit_table(dims, repeats, device) -> list:
     return rows
 
 
+def record_gemms(fn) -> list:
+    """``[(op, [(shape, stride, dtype) or value, ...])]``: the matrix products ``fn()`` calls, in order."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    aten = torch.ops.aten
+    ops = (aten.mm.default, aten.addmm.default, aten.bmm.default, aten.mm.out, aten.addmm.out)
+    calls = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in ops:
+                meta = lambda a: (a.shape, a.stride(), a.dtype) if isinstance(a, torch.Tensor) else a  # noqa: E731
+                calls.append((func, [meta(a) for a in args], {k: meta(v) for k, v in (kwargs or {}).items()}))
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        fn()
+    return calls
+
+
+def replay_seconds(calls, repeats: int = 5) -> tuple[float, float]:
+    """``(seconds, flops)``: the best of ``repeats`` timings of the recorded products alone (random inputs of the
+    recorded shapes and strides), and their floating-point operations."""
+    gen = torch.Generator().manual_seed(0)
+
+    def tensor(shape, stride, dtype):
+        span = 1 + sum((n - 1) * st for n, st in zip(shape, stride))
+        return torch.as_strided(torch.randn(max(span, 1), generator=gen, dtype=dtype), shape, stride)
+
+    replay, flops = [], 0
+    for func, args, kwargs in calls:
+        real = lambda a: tensor(*a) if isinstance(a, tuple) and isinstance(a[0], torch.Size) else a  # noqa: E731
+        targs, tkw = [real(a) for a in args], {k: real(v) for k, v in kwargs.items()}
+        a, b = [t for t in targs if isinstance(t, torch.Tensor) and t.dim() >= 2][-2:]
+        flops += 2 * a.shape[-2] * a.shape[-1] * b.shape[-1] * (a.shape[0] if a.dim() == 3 else 1)
+        replay.append((func, targs, tkw))
+    best = math.inf
+    for _ in range(repeats + 1):
+        t = time.perf_counter()
+        for func, a, kw in replay:
+            func(*a, **kw)
+        best = min(best, time.perf_counter() - t)
+    return best, flops
+
+
+def gemm_floor_table(dims, repeats, device) -> list:
+    print(f"OU default configuration, one JKO step: its matrix products alone, device={device}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread(s)")
+    print(f"{'d':>4} | {'today s':>8} | {'previous s':>10} | {'ratio':>6} | {'products alone s':>16} | {'GFLOP/s':>7} | "
+          f"{'3x target s':>11} | {'best ratio':>10}")
+    rows = []
+    for d in dims:
+        log_q, scheme = ou_scheme(d, device, 2, TrainConfig(40, 2, 1000, 5e-3, 5e-3), PoolConfig(10**6, fresh=False))
+        energy = KLDivergence(log_q, reference="pushed")
+        today = median_step_time(scheme, energy, repeats)
+        mu = scheme.initial(10**6)
+        calls = record_gemms(lambda: scheme.step(energy, mu, 0.05, len(scheme.maps), scheme.generator))
+        alone, flops = replay_seconds(calls)
+        previous = time_refit_step(d, repeats, device, PushedFitKL, TorchAdamJKO)
+        row = {"d": d, "today_s": today, "previous_s": previous, "products": len(calls), "products_alone_s": alone,
+               "gflops": flops / alone / 1e9, "target_3x_s": previous / 3, "best_ratio": previous / alone}
+        rows.append(row)
+        print(f"{d:4d} | {today:8.3f} | {previous:10.3f} | {previous / today:5.2f}x | {alone:16.3f} | {row['gflops']:7.1f} | "
+              f"{previous / 3:11.3f} | {previous / alone:9.2f}x", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 4, 8, 16, 32])
@@ -130,8 +205,16 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default=None)
     ap.add_argument("--refit", action="store_true", help="closed-form refit against push + fit (OU default config)")
+    ap.add_argument("--gemm-floor", action="store_true", help="the step's matrix products timed alone (OU default config)")
     args = ap.parse_args()
     device = check_device(args.device)
+    if args.gemm_floor:
+        torch.set_num_threads(1)
+        rows = gemm_floor_table(args.dims if args.dims != [2, 4, 8, 16, 32] else [2], args.repeats, device)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"args": vars(args), "rows": rows}, f, indent=1)
+        return
     if args.refit:
         torch.set_num_threads(1)   # as the notebooks' runs (one thread per worker)
         rows = refit_table(args.dims, args.repeats, device)
