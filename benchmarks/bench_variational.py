@@ -110,10 +110,16 @@ class PushedFitKL(KLDivergence):
         return _PerPointReference(*fit_gaussian(x.detach(), ddof=1))
 
 
+def refit_problem(d: int, device, energy_cls=KLDivergence, cls=VariationalJKO):
+    """``(scheme, energy)``: the OU notebook's default configuration in dimension ``d`` (affine map 64 x 2, dual
+    64 x 3, J1 = 40, J2 = 2, M = 1000, a carried pool of 10^6), ``reference="pushed"``."""
+    log_q, scheme = ou_scheme(d, device, 2, TrainConfig(40, 2, 1000, 5e-3, 5e-3), PoolConfig(10**6, fresh=False), cls)
+    return scheme, energy_cls(log_q, reference="pushed")
+
+
 def time_refit_step(d: int, repeats: int, device, energy_cls, cls=VariationalJKO) -> float:
     """Median wall seconds of one JKO step (steps 1..repeats after a warm-up) of the OU default configuration."""
-    log_q, scheme = ou_scheme(d, device, 2, TrainConfig(40, 2, 1000, 5e-3, 5e-3), PoolConfig(10**6, fresh=False), cls)
-    return median_step_time(scheme, energy_cls(log_q, reference="pushed"), repeats)
+    return median_step_time(*refit_problem(d, device, energy_cls, cls), repeats)
 
 
 def refit_table(dims, repeats, device) -> list:
@@ -181,8 +187,7 @@ def gemm_floor_table(dims, repeats, device) -> list:
           f"{'3x target s':>11} | {'best ratio':>10}")
     rows = []
     for d in dims:
-        log_q, scheme = ou_scheme(d, device, 2, TrainConfig(40, 2, 1000, 5e-3, 5e-3), PoolConfig(10**6, fresh=False))
-        energy = KLDivergence(log_q, reference="pushed")
+        scheme, energy = refit_problem(d, device)
         today = median_step_time(scheme, energy, repeats)
         mu = scheme.initial(10**6)
         calls = record_gemms(lambda: scheme.step(energy, mu, 0.05, len(scheme.maps), scheme.generator))
@@ -198,7 +203,7 @@ def gemm_floor_table(dims, repeats, device) -> list:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dims", type=int, nargs="+", default=[2, 4, 8, 16, 32])
+    ap.add_argument("--dims", type=int, nargs="+", default=None, help="default: 2 4 8 16 32; 2 with --gemm-floor")
     ap.add_argument("--outer", type=int, default=100)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
@@ -208,9 +213,11 @@ def main() -> None:
     ap.add_argument("--gemm-floor", action="store_true", help="the step's matrix products timed alone (OU default config)")
     args = ap.parse_args()
     device = check_device(args.device)
+    if args.dims is None:
+        args.dims = [2] if args.gemm_floor else [2, 4, 8, 16, 32]
     if args.gemm_floor:
         torch.set_num_threads(1)
-        rows = gemm_floor_table(args.dims if args.dims != [2, 4, 8, 16, 32] else [2], args.repeats, device)
+        rows = gemm_floor_table(args.dims, args.repeats, device)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"args": vars(args), "rows": rows}, f, indent=1)

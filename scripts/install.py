@@ -58,7 +58,7 @@ def usable(location: str) -> bool:
     parsed = urlparse(location)
     if parsed.scheme == "file":
         return Path(unquote(parsed.path)).exists()
-    if parsed.scheme in ("", ) or len(parsed.scheme) == 1:   # a plain path (or a Windows drive letter)
+    if parsed.scheme == "" or len(parsed.scheme) == 1:   # a plain path (or a Windows drive letter)
         return Path(location).exists()
     return True
 

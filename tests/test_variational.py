@@ -2,6 +2,7 @@
 closed forms, interaction gradient vs autograd, and short flows (the scheme run by the one runner)
 against exact references."""
 
+import copy
 import math
 from dataclasses import replace
 
@@ -609,5 +610,10 @@ def test_affine_form64_is_the_functional_call_of_the_map_bit_for_bit():
     basis = torch.cat([torch.zeros(1, 4, dtype=torch.float64), torch.eye(4, dtype=torch.float64)])
     out = torch.func.functional_call(net, {k: t.detach().double() for k, t in net.named_parameters()}, (basis,))
     assert torch.equal(c, out[0]) and torch.equal(W, out[1:] - out[0])
+    # affine_form (the stored maps' form) is that evaluation cast back: the module's own float64 forward, bit for bit
+    with torch.no_grad():
+        out64 = copy.deepcopy(net).to(torch.float64)(basis)
+    W32, c32 = VariationalJKO.affine_form(net, 4)
+    assert torch.equal(W32, (out64[1:] - out64[0]).float()) and torch.equal(c32, out64[0].float())
     x = torch.randn(20, 4, generator=torch.Generator().manual_seed(2))
     assert torch.allclose(x.double() @ W + c, net(x).double(), atol=1e-5)

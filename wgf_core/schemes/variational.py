@@ -274,12 +274,8 @@ class VariationalJKO(Scheme):
         """
         p = next(net.parameters())
         with torch.no_grad():
-            net64 = copy.deepcopy(net).to(torch.float64)
-            basis = torch.cat([torch.zeros(1, dim, dtype=torch.float64, device=p.device),
-                               torch.eye(dim, dtype=torch.float64, device=p.device)])
-            out = net64(basis)
-        c = out[0]
-        return (out[1:] - c).to(p.dtype), c.to(p.dtype)
+            W, c = VariationalJKO.affine_form64(net, dim)   # the same float64 evaluation, without copying the network
+        return W.to(p.dtype), c.to(p.dtype)
 
     @staticmethod
     def affine_form64(net: nn.Module, dim: int):
