@@ -27,7 +27,7 @@ import torch
 from wgf_core import gaussian_targets
 from wgf_core.energies import MMD
 from wgf_core.flows import ift
-from wgf_core.random import make_generator, run_generators
+from wgf_core.random import stream, streams
 from wgf_core.runner import run
 from wgf_core.validation import check_device, check_dtype
 
@@ -50,7 +50,7 @@ def single(n: int, steps: int, dtype, json_path=None) -> None:
 
     torch.set_num_threads(1)
     init, target = gaussian_targets.gaussian_2d_init(dtype=dtype), gaussian_targets.gaussian_2d_target(dtype=dtype)
-    g = make_generator(0)
+    g = stream(0, "bench/ift/single/sample")
     x0, y = init.sample(n, g)[None], target.sample(n, g)[None]
     conv = ift.Convention()
     energy = MMD(conv.kernel(10.0), y, conv.energy_scale)
@@ -105,7 +105,7 @@ def main(argv=None):
 
     init = gaussian_targets.gaussian_2d_init(device=dev, dtype=dtype)
     target = gaussian_targets.gaussian_2d_target(device=dev, dtype=dtype)
-    gens = run_generators(0, args.runs, dev)
+    gens = streams(0, "bench/ift/sample", range(args.runs), dev)
     x0 = torch.stack([init.sample(args.n, g) for g in gens])
     y = torch.stack([target.sample(args.n, g) for g in gens])
     energy = ift.Convention().kernel(10.0)
@@ -117,10 +117,10 @@ def main(argv=None):
     for method in args.methods:
         scheme = ift.make_scheme(method, eta=0.1, noise=10.0, noise_off=args.steps // 2)
         # warm-up (allocator, kernels)
-        _time_flow(scheme, energy, x0, y, 4, make_generator(1, dev), dev)
-        tb, cb = _time_flow(scheme, energy, x0, y, args.steps, make_generator(1, dev), dev)
-        loop = [_time_flow(scheme, energy, x0[r:r + 1], y[r:r + 1], args.steps, make_generator(1, dev), dev)
-                for r in range(args.runs)]
+        _time_flow(scheme, energy, x0, y, 4, stream(0, "bench/ift/noise", 0, dev), dev)
+        tb, cb = _time_flow(scheme, energy, x0, y, args.steps, stream(0, "bench/ift/noise", 0, dev), dev)
+        loop = [_time_flow(scheme, energy, x0[r:r + 1], y[r:r + 1], args.steps, stream(0, "bench/ift/noise", 0, dev),
+                           dev) for r in range(args.runs)]
         tl, cl = sum(t for t, _ in loop), sum(c for _, c in loop)
         k = 1e3 / args.steps
         print(f"{ift.METHOD_LABELS[method]:28s} {k * tb:10.2f} ({k * cb:7.2f}) {k * tl:10.2f} ({k * cl:7.2f}) "

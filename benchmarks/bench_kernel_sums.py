@@ -96,7 +96,9 @@ def reference_blocked(kernel, x, y, w, *, value: bool, grad: bool, block_size: O
 def _data(n: int):
     import torch
 
-    g = torch.Generator().manual_seed(0)
+    from wgf_core.random import stream
+
+    g = stream(0, "bench/kernel_sums")
     x = torch.randn(n, 2, generator=g)
     y = torch.randn(n, 2, generator=g)
     return x, y, torch.full((n,), 1.0 / n)

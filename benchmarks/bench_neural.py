@@ -41,7 +41,7 @@ import torch
 from wgf_core.energies import MMD
 from wgf_core.flows.riesz import riesz_mmd_energy
 from wgf_core.measures import Particles
-from wgf_core.random import make_generator
+from wgf_core.random import stream
 from wgf_core.schemes import NeuralBackward, NeuralForward
 
 
@@ -79,13 +79,13 @@ def _scheme(name: str, path: str, iters: int):
 
 
 def time_step(name: str, path: str, iters: int, repeats: int, x0: torch.Tensor) -> tuple[float, torch.Tensor]:
-    """Best wall seconds of ``repeats`` steps (k = 1, each from ``x0`` and a fresh network seeded 0) after one
+    """Best wall seconds of ``repeats`` steps (k = 1, each from ``x0`` and a fresh network from one stream) after one
     warm-up step; returns the seconds and the last step's particles."""
     energy = _energy(path)
     best, out = float("inf"), None
     for rep in range(repeats + 1):
         scheme = _scheme(name, path, iters if rep else 50)
-        g = make_generator(0)
+        g = stream(0, "benchmarks/bench_neural/network")
         scheme.build(2, g)
         t = time.perf_counter()
         out = scheme.step(energy, Particles.of(x0), 0.05, 1, g).x[0]
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    x0 = 0.05 * torch.randn(2000, 2, generator=make_generator(1))
+    x0 = 0.05 * torch.randn(2000, 2, generator=stream(0, "benchmarks/bench_neural/x0"))
     print(f"one Riesz neural step, interaction energy, N = 2000, d = 2, 64 x 2 network, batch 100, "
           f"{args.iters} iterations, 1 thread, torch {torch.__version__}, {platform.machine()}")
     print(f"{'scheme':16s} | {'path':8s} | {'s/step':>7} | {'speed-up vs previous':>20} | max |dx| vs previous")

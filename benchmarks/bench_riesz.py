@@ -33,6 +33,7 @@ import torch
 from wgf_core.energies import MMD
 from wgf_core.flows.riesz import riesz_mmd_energy
 from wgf_core.measures import Particles
+from wgf_core.random import stream
 from wgf_core.schemes import RieszEuler
 
 
@@ -57,7 +58,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    g = torch.Generator().manual_seed(0)
+    g = stream(0, "benchmarks/bench_riesz/points")
     x = torch.rand(args.n, 2, generator=g) - 0.5  # particles mid-flow
     y = torch.rand(args.n, 2, generator=g) - 0.5  # stands in for the drawing's samples (same cost)
     # "blocked (auto)", the torch path before numba became the default, is the reference of the ratios

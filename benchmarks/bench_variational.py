@@ -42,6 +42,7 @@ import torch
 from wgf_core import pde
 from wgf_core.energies.variational import GaussianReference, KLDivergence
 from wgf_core.metrics import fit_gaussian
+from wgf_core.random import stream
 from wgf_core.schemes.variational import DualConfig, MapConfig, PoolConfig, TrainConfig, VariationalJKO
 from wgf_core.validation import check_device
 
@@ -59,10 +60,11 @@ class TorchAdamJKO(VariationalJKO):
 
 
 def ou_scheme(d: int, device, map_depth: int, train: TrainConfig, pool: PoolConfig, cls=VariationalJKO):
-    """``(log_q, scheme)``: the OU problem of dimension ``d`` (seeded ``d``) and a variational JKO (``cls``) with
-    an affine map (width 64, ``map_depth``) and a 64 x 3 dual."""
-    g = torch.Generator(device=device).manual_seed(d)
-    A, b = pde.random_ou_problem(d, torch.Generator().manual_seed(d))
+    """``(log_q, scheme)``: the OU problem of dimension ``d`` (the stream ``(0, "bench/variational/problem", d)``) and
+    a variational JKO (``cls``, the stream ``(0, "bench/variational/flow", d)``) with an affine map (width 64,
+    ``map_depth``) and a 64 x 3 dual."""
+    g = stream(0, "bench/variational/flow", d, device)
+    A, b = pde.random_ou_problem(d, stream(0, "bench/variational/problem", d))
     A32, b32 = A.float().to(device), b.float().to(device)
     log_q = lambda x: -0.5 * (((x - b32) @ A32) * (x - b32)).sum(-1)
     return log_q, cls(d, lambda n, gen: torch.randn(n, d, generator=gen, device=device),
@@ -158,7 +160,7 @@ def record_gemms(fn) -> list:
 def replay_seconds(calls, repeats: int = 5) -> tuple[float, float]:
     """``(seconds, flops)``: the best of ``repeats`` timings of the recorded products alone (random inputs of the
     recorded shapes and strides), and their floating-point operations."""
-    gen = torch.Generator().manual_seed(0)
+    gen = stream(0, "bench/variational/replay", 0)
 
     def tensor(shape, stride, dtype):
         span = 1 + sum((n - 1) * st for n, st in zip(shape, stride))

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import math
 import os
 import platform
 import shutil
@@ -61,7 +60,16 @@ from wgf_core.cli.catalog import (  # noqa: E402,F401 - load_pages, notebook_hea
     notebook_header,
 )
 from wgf_core.cli.runner import atomic_write_text, device_label, load_json, sha256_bytes, tree_hash  # noqa: E402,F401
-from wgf_core.reporting import STATUS_LABEL, claims_table, read_metrics, verdict_counts  # noqa: E402
+from wgf_core.reporting import (  # noqa: E402
+    KIND_HEADING,
+    KIND_LABEL,
+    STATUS_LABEL,
+    amendments_text,
+    claims_table,
+    forest_plot,
+    read_metrics,
+    verdict_counts,
+)
 
 #: The papers, in book order. Directory under notebooks/ -> description.
 PAPERS = {
@@ -423,8 +431,8 @@ def render_sweep(sw: Sweep, rows: list[dict], book_dir: Path) -> str:
            + f", with {fixed}, for seeds {', '.join(map(str, sw.seeds))}. {runs}"
            + (f"; a run took {np.median(secs):.1f} s (median; {min(secs):.1f} to {max(secs):.1f} s)." if secs else "."),
            "", e["why"], "",
-           "It decides no verdict: the IFT pages' verdicts run at the convention fixed in the claim registry "
-           "before any run. To rerun it elsewhere, or with more seeds:", "",
+           "It decides no verdict: the IFT pages' verdicts run at the convention registered in the claim "
+           "registry. To rerun it elsewhere, or with more seeds:", "",
            "```bash",
            f"wgf sweep {sw.key} " + " ".join(f"-p {k}={','.join(map(str, v))}" for k, v in sw.values.items())
            + f" --seeds {sw.seeds[0]}-{sw.seeds[-1]} --out runs && wgf report runs",
@@ -476,11 +484,16 @@ def claims_summary(nb: Notebook) -> str:
         return "✗ failed"
     if nb.record is None:
         return "– not executed"
-    claims = [c for c in nb.record.get("claims", []) if c.get("kind", "paper") == "paper"]
-    counts = verdict_counts(claims)
-    s = f"{counts['pass']}/{len(claims)} pass"
-    if counts["unstable"]:
-        s += f", {counts['unstable']} unstable"
+    parts = []
+    for kind in ("paper", "reading"):
+        claims = [c for c in nb.record.get("claims", []) if c.get("kind") == kind]
+        if claims:
+            counts = verdict_counts(claims)
+            s = f"{kind}: {counts['reproduced']}/{len(claims)} reproduced"
+            if counts["inconclusive"]:
+                s += f", {counts['inconclusive']} inconclusive"
+            parts.append(s)
+    s = "; ".join(parts) or "no paper claim"
     bad_checks = [k for k, v in nb.record.get("checks", {}).items() if not v]
     if bad_checks:
         s += f"; checks failed: {', '.join(bad_checks)}"
@@ -516,8 +529,9 @@ def render_intro(nbs: list[Notebook], timings: dict, profile: str) -> str:
         out += [f"**{info['caption']}**{cite}. {l1}", f"{l2}", ""]
     out += ["## Experiments", "",
             "Grouped by paper. Times: wall-clock per profile as measured by `make book` "
-            "(— : not measured on that hardware yet); status: the notebook's headline claims that "
-            "hold at the profile the book was built with (details in the [report](report.md)).", ""]
+            "(— : not measured on that hardware yet); status: how many of the notebook's paper claims and "
+            "readings are reproduced at the profile the book was built with (details in the "
+            "[report](report.md)).", ""]
     for paper in dict.fromkeys(nb.paper for nb in nbs):
         out += [f"### {paper_info(paper)['caption']}", "",
                 "| notebook | reproduces | CPU `ci` | CPU `default` | `paper` (device) | status |",
@@ -544,33 +558,73 @@ def render_intro(nbs: list[Notebook], timings: dict, profile: str) -> str:
             "kernel. Each notebook also has a *live panel* that reruns a small flow with the parameters "
             "you choose: open the notebook in Jupyter (`.venv/bin/jupyter lab notebooks/`) and run it.", "",
             "## More", "",
-            "- [Reproduction report](report.md): each headline claim, the paper's value, ours, pass / differs.",
+            "- [Reproduction report](report.md): each claim, the paper's value, ours, its margin interval over "
+            "the seeds and its verdict (reproduced / differs / inconclusive).",
             "- [Execution times](exec_times.md) per notebook and profile.",
             "- [Conventions](conventions.md): normalisations the papers leave open.",
             "- [References](references.md).", ""]
     return "\n".join(out)
 
 
-def render_report(nbs: list[Notebook], profile: str) -> str:
+def _counts_line(entries: list, kind: str) -> str:
+    c = verdict_counts(entries)
+    return (f"{KIND_LABEL[kind].capitalize()}s: {len(entries)} — {c['reproduced']} reproduced, {c['differs']} differ, "
+            f"{c['inconclusive']} inconclusive" + (f", {c['not-run']} not run" if c["not-run"] else "") + ".")
+
+
+def write_forest_plots(nbs: list[Notebook], book_dir: Path) -> dict:
+    """One forest plot per paper (``book/forest_<paper>.png``); returns ``{paper: file name}``."""
+    import matplotlib.pyplot as plt
+
+    out = {}
+    for paper in dict.fromkeys(nb.paper for nb in nbs):
+        entries = [c for nb in nbs if nb.paper == paper and nb.record for c in nb.record.get("claims", [])]
+        entries.sort(key=lambda c: ("paper", "reading", "check").index(c.get("kind", "check")))
+        if not entries:
+            continue
+        fig = forest_plot(entries, title=f"{paper_info(paper)['caption']}: margin intervals")
+        name = f"forest_{paper}.png"
+        tmp = book_dir / f".{name}.tmp.png"
+        fig.savefig(tmp, dpi=110)
+        plt.close(fig)
+        os.replace(tmp, book_dir / name)
+        out[paper] = name
+    return out
+
+
+def render_report(nbs: list[Notebook], profile: str, forests: Optional[dict] = None) -> str:
+    from wgf_core.claims.lock import load_amendments
+
+    amendments = load_amendments()
     out = [WIDE_PAGE, "# Reproduction report", "",
            "Generated by `scripts/build_book.py` from the record each notebook leaves when it is executed "
            "(`wgf_core.reporting.record_metrics`); nothing on this page is typed by hand. "
            f"This build executed the notebooks at `profile=\"{profile}\"`; each claim says the configuration "
            "it ran at: the paper's, or exactly what changed.", "",
-           "Each claim, its words from the paper and its criterion were written down before the run, in the "
-           "registry `wgf_core/claims/<paper>.py`. A claim that depends on random draws is decided over an "
-           "ensemble of seeds: **pass** if every seed meets the criterion, **differs** if none does, "
-           "**unstable** if they disagree (never a majority vote); see the conventions page. "
-           "*Project checks* (speed against another implementation, solver gaps, sanity) are acceptance "
-           "checks of this compendium, not statements of the papers, and are counted apart.", ""]
-    entries = {"paper": [], "check": []}
+           "Each claim is registered in `wgf_core/claims/<paper>.py` and locked in `wgf_core/claims/lock.json` "
+           "(`wgf claims check`): its words and where they stand, its criterion as a signed margin (positive: the "
+           "claim holds), its tolerance with the reason, and its seed plan. A change after registration is an "
+           "amendment, dated, with its reason and whether results had been seen; amendments are shown beside "
+           "their claim, including those backfilled from the history before the lock existed. "
+           "A claim that depends on random draws is decided by the interval rule: a two-sided t interval of the "
+           "mean margin over the seeds, at 95 % split evenly over the looks its plan allows; **reproduced** if "
+           "the interval lies above 0, **differs** if below, **inconclusive** otherwise. Extra seeds are added "
+           "only while a claim is inconclusive, as its plan allows (`ci` never extends). A deterministic claim "
+           "is decided on one run; a margin inside its numerical tolerance is inconclusive. See the "
+           "[conventions](conventions.md), *Verdicts*.", "",
+           "Kinds: a **paper claim** rests on the paper's own words, verbatim in the source named; a "
+           "**reading** is this project's reading of a theorem, figure or script of the paper; a **project "
+           "check** is an acceptance check of this compendium. They are counted apart.", ""]
+    entries = {k: [] for k in KIND_HEADING}
     not_run = 0
-    body, checks_body = [], []
+    body = []
     for paper in dict.fromkeys(nb.paper for nb in nbs):
         info = paper_info(paper)
         body += [f"## {info['caption']}", ""]
         if info.get("cite"):
             body += [f"Paper: {{cite}}`{info['cite']}`.", ""]
+        if forests and paper in forests:
+            body += [f"![Margin intervals of every claim of this paper, coloured by verdict]({forests[paper]})", ""]
         for nb in (n for n in nbs if n.paper == paper):
             body += [f"### {{doc}}`{md_escape(nb.title)} <{nb.docname}>`", ""]
             rec = nb.record
@@ -585,29 +639,26 @@ def render_report(nbs: list[Notebook], profile: str) -> str:
                      f"{nb.state.get('device', '?')}, {when}, in {fmt_seconds(nb.state.get('seconds'))}."
                      + (f" **Stale:** {nb.stale} (rerun `make book`)." if nb.stale else ""), ""]
             claims = rec.get("claims", [])
-            paper_claims = [c for c in claims if c.get("kind", "paper") == "paper"]
-            own = [c for c in claims if c.get("kind") == "check"]
-            entries["paper"] += paper_claims
-            entries["check"] += own
-            body += [claims_table(paper_claims) if paper_claims else "No paper claim is decided here.", ""]
-            if own:
-                checks_body += [f"### {{doc}}`{md_escape(nb.title)} <{nb.docname}>`", "", claims_table(own), ""]
+            for kind, heading in KIND_HEADING.items():
+                sel = [c for c in claims if c.get("kind") == kind]
+                entries[kind] += sel
+                if sel:
+                    body += [f"**{heading}**", "", claims_table(sel, amendments), ""]
+            if not claims:
+                body += ["No claim is decided here.", ""]
             checks = rec.get("checks", {})
             if checks:
                 bad = [k for k, v in checks.items() if not v]
                 body += [f"Sanity checks ({len(checks)}): " +
                          ("all hold." if not bad else f"**failed: {', '.join(bad)}**"), ""]
-    pc, cc = verdict_counts(entries["paper"]), verdict_counts(entries["check"])
-    out += [f"**Paper claims: {pc['pass']} reproduced, {pc['differs']} differ, {pc['unstable']} unstable. "
-            f"Project checks: {cc['pass']} pass, {cc['differs']} differ, {cc['unstable']} unstable. "
-            f"{not_run} notebooks not executed.**", ""]
+    out += ["**" + " ".join(_counts_line(entries[k], k) for k in KIND_HEADING)
+            + f" {not_run} notebooks not executed.**", ""]
+    glob = [a for a in amendments if a.get("claim") == "*"]
+    if glob:
+        out += ["Amendments of every claim: " + " ".join(amendments_text("*", glob)), ""]
     if not nbs:
         out += ["No notebooks yet.", ""]
     out += body
-    if checks_body:
-        out += ["## Project checks", "",
-                "Acceptance checks of this compendium (not statements of the papers), decided the same way.", ""]
-        out += checks_body
     return "\n".join(out)
 
 
@@ -706,7 +757,7 @@ def write_pages(nbs: list[Notebook], book_dir: Path, timings: dict, profile: str
     for nb in nbs:
         nb.record = read_metrics(nb.output) if nb.output.exists() and nb.state.get("status") == "ok" else None
     atomic_write_text(book_dir / "intro.md", render_intro(nbs, timings, profile))
-    atomic_write_text(book_dir / "report.md", render_report(nbs, profile))
+    atomic_write_text(book_dir / "report.md", render_report(nbs, profile, write_forest_plots(nbs, book_dir)))
     atomic_write_text(book_dir / "exec_times.md", render_exec_times(nbs, timings))
     atomic_write_text(book_dir / "references.md", render_references())
     speed = load_json(SPEED_RESULTS, None) if SPEED_RESULTS.exists() else None
@@ -719,61 +770,44 @@ def write_pages(nbs: list[Notebook], book_dir: Path, timings: dict, profile: str
 
 
 def verdicts(nbs: list[Notebook], profile: str) -> dict:
-    """This build's verdict per claim id (with the seeds and spread), for comparing builds."""
+    """This build's verdict per claim id (seeds, margins, interval, diagnosis), for comparing builds."""
     out = {"profile": profile, "seeds": sorted({nb.record.get("seed") for nb in nbs if nb.record}), "claims": {}}
     for nb in nbs:
         for c in (nb.record or {}).get("claims", []):
-            out["claims"][c["id"]] = {k: c.get(k) for k in ("kind", "status", "seeds", "min", "median", "max")}
-            out["claims"][c["id"]]["passed"] = [bool(s.get("passed")) for s in c.get("per_seed", [])]
-            out["claims"][c["id"]]["notebook"] = nb.key
+            e = {k: c.get(k) for k in ("kind", "status", "seeds", "base_seed", "look", "looks", "margin", "min",
+                                       "median", "max", "diagnosis")}
+            e["margins"] = [s.get("margin") for s in c.get("per_seed", [])]
+            e["notebook"] = nb.key
+            out["claims"][c["id"]] = e
     return out
 
 
-def compare_verdicts(a: dict, b: dict) -> list[str]:
-    """The claims whose verdicts differ between two builds (or that only one build decided)."""
-    diffs = []
+#: Two verdicts that contradict each other (an inconclusive on one side is not a reversal).
+REVERSAL = {frozenset(("reproduced", "differs"))}
+
+
+def compare_verdicts(a: dict, b: dict) -> dict:
+    """Reversals (reproduced in one build, differs in the other), inconclusive toggles, and the rest.
+
+    Returns
+    -------
+    dict
+        ``{"reversals": [...], "toggles": [...], "absent": [...]}``, one line per claim.
+    """
+    out = {"reversals": [], "toggles": [], "absent": []}
     for cid in sorted(set(a["claims"]) | set(b["claims"])):
         sa = a["claims"].get(cid, {}).get("status", "absent")
         sb = b["claims"].get(cid, {}).get("status", "absent")
-        if sa != sb:
-            diffs.append(f"{cid}: {sa} vs {sb}")
-    return diffs
-
-
-def _seed_flags(c: dict) -> Optional[list]:
-    """Per-seed pass flags of one build's claim; from its status where the flags were not kept."""
-    if c.get("passed"):
-        return [bool(x) for x in c["passed"]]
-    n = len(c.get("seeds") or [])
-    if n and c.get("status") in ("pass", "differs"):
-        return [c["status"] == "pass"] * n
-    return None  # 'unstable' without flags: how many seeds passed is not known
-
-
-def agreement(a: dict, b: dict) -> dict:
-    """How reproducible each verdict is, from the seeds of two builds pooled.
-
-    For each claim, ``p`` = passing seeds / seeds over both builds, and the probability that two
-    builds of the same number of seeds agree (:func:`wgf_core.claims.agreement_probability` at
-    ``p``, a plug-in estimate). ``expected_disagreements`` sums 1 - that over the claims;
-    ``p_all_agree`` multiplies it. Claims whose pooled seeds all pass (or all fail) count as
-    certain to agree: an optimistic reading, since a handful of seeds cannot rule out a rare flip.
-    """
-    from wgf_core.claims import agreement_probability
-
-    rows = {}
-    for cid in sorted(set(a["claims"]) & set(b["claims"])):
-        flags = [f for f in (_seed_flags(a["claims"][cid]), _seed_flags(b["claims"][cid])) if f is not None]
-        pooled = [x for f in flags for x in f]
-        if not pooled:
+        if sa == sb:
             continue
-        n = max(len(a["claims"][cid].get("seeds") or []), 1)
-        p = sum(pooled) / len(pooled)
-        rows[cid] = {"passed": sum(pooled), "seeds": len(pooled), "p": p,
-                     "agree": agreement_probability(p, n)}
-    expected = sum(1.0 - r["agree"] for r in rows.values())
-    p_all = math.prod(r["agree"] for r in rows.values())
-    return {"claims": rows, "expected_disagreements": expected, "p_all_agree": p_all}
+        line = f"{cid}: {sa} vs {sb}"
+        if frozenset((sa, sb)) in REVERSAL:
+            out["reversals"].append(line)
+        elif "absent" in (sa, sb):
+            out["absent"].append(line)
+        else:
+            out["toggles"].append(line)
+    return out
 
 
 # ----------------------------------------------------------------------------- html

@@ -5,9 +5,11 @@ Usage::
 
     python scripts/compare_verdicts.py build_seed0/verdicts.json build_seed1000/verdicts.json
 
-Prints one line per claim (both verdicts, both spreads) and the counts of each build; exits 1 if
-any verdict differs. Two builds with different base seeds (``SEED=1000 make book``) must agree on
-every verdict ("unstable" counts as a verdict).
+Prints one line per claim (both verdicts, both mean margins and intervals), the counts per kind of
+each build, the **reversals** (reproduced in one build, differs in the other) and the
+**inconclusive toggles** (decided in one build, inconclusive in the other). Exits 1 on any
+reversal, 0 otherwise: under the interval rule two builds with different base seeds
+(``SEED=1000 make book``) may disagree on whether a claim is decided, but not on which way.
 """
 
 from __future__ import annotations
@@ -18,21 +20,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_book import agreement, compare_verdicts  # noqa: E402
+from build_book import compare_verdicts  # noqa: E402
+
+KINDS = ("paper", "reading", "check")
+STATUSES = ("reproduced", "differs", "inconclusive", "not-run")
 
 
 def _counts(v: dict) -> str:
     out = []
-    for kind in ("paper", "check"):
+    for kind in KINDS:
         sel = [c["status"] for c in v["claims"].values() if c.get("kind") == kind]
-        out.append(f"{kind}: " + ", ".join(f"{s} {sel.count(s)}" for s in ("pass", "differs", "unstable")))
+        out.append(f"{kind} ({len(sel)}): " + ", ".join(f"{s} {sel.count(s)}" for s in STATUSES if sel.count(s)))
     return "; ".join(out)
 
 
-def _spread(c: dict) -> str:
-    if not c or c.get("min") is None:
+def _interval(c: dict) -> str:
+    m = (c or {}).get("margin") or {}
+    if m.get("mean") is None:
         return "—"
-    return f"{c['min']:.4g} / {c['median']:.4g} / {c['max']:.4g}"
+    lo = "-inf" if m.get("low") is None else f"{m['low']:+.3g}"
+    hi = "+inf" if m.get("high") is None else f"{m['high']:+.3g}"
+    return f"{m['mean']:+.3g} [{lo}, {hi}] n={len(c.get('seeds') or [])}"
 
 
 def main(argv=None) -> int:
@@ -44,21 +52,16 @@ def main(argv=None) -> int:
     for cid in sorted(set(a["claims"]) | set(b["claims"])):
         ca, cb = a["claims"].get(cid, {}), b["claims"].get(cid, {})
         mark = " " if ca.get("status") == cb.get("status") else "!"
-        print(f"{mark} {cid:45s} {ca.get('status', 'absent'):9s} {cb.get('status', 'absent'):9s} "
-              f"{_spread(ca):>28s} | {_spread(cb)}")
-    print(f"A (seeds {a.get('seeds')}): {_counts(a)}")
-    print(f"B (seeds {b.get('seeds')}): {_counts(b)}")
-    agr = agreement(a, b)
-    mixed = {cid: r for cid, r in agr["claims"].items() if 0 < r["passed"] < r["seeds"]}
-    print(f"Claims whose pooled seeds land on both sides of the criterion: {len(mixed)}")
-    for cid, r in sorted(mixed.items(), key=lambda kv: kv[1]["agree"]):
-        print(f"  {cid:45s} {r['passed']:3d} of {r['seeds']:3d} seeds pass: two builds agree with "
-              f"probability {r['agree']:.2f}")
-    print(f"Expected number of verdicts that differ between two builds: {agr['expected_disagreements']:.2f}; "
-          f"probability that all agree: {agr['p_all_agree']:.2f} (plug-in, from the pooled seeds)")
-    diffs = compare_verdicts(a, b)
-    print(f"{len(diffs)} verdicts differ" + (": " + "; ".join(diffs) if diffs else ""))
-    return 1 if diffs else 0
+        print(f"{mark} {cid:45s} {ca.get('status', 'absent'):12s} {cb.get('status', 'absent'):12s} "
+              f"{_interval(ca):>36s} | {_interval(cb)}")
+    print(f"A (base seeds {a.get('seeds')}): {_counts(a)}")
+    print(f"B (base seeds {b.get('seeds')}): {_counts(b)}")
+    diff = compare_verdicts(a, b)
+    print(f"{len(diff['reversals'])} reversals" + (": " + "; ".join(diff["reversals"]) if diff["reversals"] else ""))
+    print(f"{len(diff['toggles'])} inconclusive toggles" + (": " + "; ".join(diff["toggles"]) if diff["toggles"] else ""))
+    if diff["absent"]:
+        print(f"{len(diff['absent'])} decided in one build only: " + "; ".join(diff["absent"]))
+    return 1 if diff["reversals"] else 0
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def test_list(capsys):
 
 
 # ----------------------------------------------------------------------------- report
-def _fixture_run(out, a, seed, status="ok", total=None, claim="pass", seconds=1.0):
+def _fixture_run(out, a, seed, status="ok", total=None, claim="reproduced", seconds=1.0):
     d = out / "fast" / "01_plain" / S.params_hash({"profile": "ci", "a": a}) / f"seed-{seed}"
     d.mkdir(parents=True)
     state = {"experiment": "fast/01_plain", "params_hash": S.params_hash({"profile": "ci", "a": a}), "seed": seed,
@@ -172,7 +172,7 @@ def test_report_summary_matches_a_hand_computation(tmp_path):
     assert s1["metric:total:mean"] == 4.0 and s1["metric:total:min"] == 1.0 and s1["metric:total:max"] == 7.0
     assert s1["metric:nested.x:mean"] == 8.0
     assert s1["seconds:mean"] == 5.0 and s1["seconds:max"] == 9.0  # the failed run's time is not counted
-    assert s1["claim:fast-positive:passed"] == 2 and "metric:name:mean" not in s1
+    assert s1["claim:fast-positive:reproduced"] == 2 and "metric:name:mean" not in s1
     s2 = next(s for s in res["summary"] if s["param:a"] == 2)
     assert (s2["runs"], s2["metric:total:mean"]) == (1, 3.0)
     csv_lines = (tmp_path / "report.csv").read_text().splitlines()

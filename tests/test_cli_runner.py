@@ -56,7 +56,7 @@ def test_sweep_2x2x2_gives_8_rows(swept):
         (a, b, s) for a in (1, 2) for b in (1, 2) for s in (0, 1)]
     for r in rows:  # each run got its own parameters and seed
         assert r["metric:total"] == r["param:a"] * r["param:b"] + r["seed"]
-        assert r["claim:fast-positive"] == "pass" and r["wgf_core_version"]
+        assert r["claim:fast-positive"] == "reproduced" and r["wgf_core_version"]
     summ = write_report(out)["summary"]
     assert len(summ) == 4 and all(s["ok"] == 2 for s in summ)
     assert not _no_leftovers(out)

@@ -1,5 +1,6 @@
 """Drivers of the IFT notebooks (wgf_core.experiments.ift): setups, runs, figures, verdicts, records, extras."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from wgf_core import claims as C  # noqa: E402
 from wgf_core.experiments import ift as X  # noqa: E402
 from wgf_core.flows import ift  # noqa: E402
 from wgf_core.validation import ParameterError  # noqa: E402
@@ -55,12 +57,13 @@ def test_setup_2d_per_target_and_page():
     for target, spec in X.TARGETS_2D.items():
         S = X.setup_2d("ci", target=target)
         assert S.notebook == spec["page"] and S.spec is spec and S.dim == 2 and S.dtype == torch.float64
-        assert S.seeds == [0, 1] and S.member_seeds == [0, 1]
+        assert S.runs == [0, 1] and S.members == [0, 1] and S.purpose == spec["page"]
         assert S.convention == ift.Convention()  # the registry's CONVENTION_2D
         assert X.setup_2d("ci", target=target, page=spec["page"]).notebook == spec["page"]
     S = X.setup_2d("default", seed=3)
-    assert S.seeds == list(range(3, 23)) and S.member_seeds == [3, 8, 13, 18]
+    assert S.seed == 3 and S.runs == list(range(20)) and S.members == [0, 1, 2, 3]
     assert "runs_per_member = 5 (paper 50)" in S.conf["deviations"]
+    assert "base seed 3: runs 0-19 (4 members of 5 runs)" in str(S)
     text = str(S)
     assert "convention:" in text and "bandwidth" not in text.split("\n")[-1]
 
@@ -79,6 +82,7 @@ def test_setup_2d_overrides_reach_sizes_convention_and_configuration():
     (dict(sigma=-1.0), "sigma"), (dict(eta=0), "eta"), (dict(bandwidth="x"), "bandwidth"),
     (dict(step_scale="n"), "step_scale"), (dict(energy="third"), "energy"), (dict(target_mode="new"), "target_mode"),
     (dict(kernel="nope"), "kernel"), (dict(profile="default", runs=7), "runs"),
+    (dict(profile="default", runs=10), "runs"),
 ])
 def test_setup_2d_refuses_bad_parameters_naming_them(kw, name):
     kw = dict(dict(profile="ci"), **kw)
@@ -89,14 +93,16 @@ def test_setup_2d_refuses_bad_parameters_naming_them(kw, name):
 def test_setup_100d_and_its_errors():
     S = X.setup_100d("ci", seed=2, target_seed=1)
     assert S.notebook == "ift/03_mixture_100d" and S.dim == 100 and S.dtype == torch.float32
-    assert S.seeds == S.member_seeds == [2, 3] and S.target_seed == 1
+    assert S.seed == 2 and S.runs == S.members == [0, 1] and S.target_seed == 1
     assert S.convention == ift.Convention(**X.claims_ift.CONVENTION_100D) and S.sizes["kernel"] == "gauss"
     assert any(d.startswith("n = 30") for d in S.conf["deviations"])
     assert "kernel" in str(S)
     for kw, name in [(dict(target_seed=-1), "target_seed"), (dict(dim=0), "dim"), (dict(eta_wfr=-1), "eta_wfr"),
-                     (dict(kernel="nope"), "kernel"), (dict(seed="a"), "seed")]:
+                     (dict(kernel="nope"), "kernel"), (dict(seed="a"), "seed"),
+                     (dict(profile="default", runs=2), "runs")]:
+        kw = dict(dict(profile="ci"), **kw)
         with pytest.raises(ParameterError, match=f"'{name}'"):
-            X.setup_100d("ci", **kw)
+            X.setup_100d(kw.pop("profile"), **kw)
 
 
 # ----------------------------------------------------------------------------- problems and runs
@@ -106,12 +112,18 @@ def test_problem_2d_and_100d():
     S = X.setup_2d("ci", target="mixture")
     P = X.problem(S)
     assert len(P.floors) == 2 and P.floor == float(np.median(P.floors)) and P.target.means.shape == (3, 2)
-    assert P.common["seeds"] == S.seeds and "eta" not in P.common and P.eta["ift_qp"] == S.sizes["eta"]
-    assert P.floors == ift.target_noise_floors(P.target, S.kernel_obj, 30, [0, 1], repeats=20)
+    assert P.common["members"] == S.runs and P.common["purpose"] == "ift/02_mixture_2d"
+    assert "eta" not in P.common and P.eta["ift_qp"] == S.sizes["eta"]
+    assert P.floors == ift.target_noise_floors(P.target, S.kernel_obj, 30, seed=0, members=[0, 1],
+                                               purpose="ift/02_mixture_2d/floor", repeats=20)
+    S = X.setup_100d("ci")
+    P = X.problem(S)  # the stored expected floor (ci: n = 30)
+    assert P.floors == [] and P.floor == X.claims_ift.noise_floor_reference(30, dim=100, target_seed=0, sigma=10.0)[0]
+    assert "stored reference" in P.floor_note
     S = X.setup_100d("ci", dim=4)
     P = X.problem(S)
     assert P.target.dim == 4 and P.eta == {"mmd": 0.1, "mmd_noise": 0.1, "ift": 0.001, "wfr": 0.5}
-    assert P.common["dtype"] == torch.float32
+    assert P.common["dtype"] == torch.float32 and "computed at run time" in P.floor_note
     assert "component mean norms" in X.mixture_summary(P.target)
 
 
@@ -122,6 +134,10 @@ def test_run_methods_is_run_experiment_per_method(small_2d):
     assert np.array_equal(again.metrics["mmd2"], results["ift"].metrics["mmd2"])
     assert results["ift"].metrics["mmd2"].shape[0] == 2
     assert X.final_lines(results).count("\n") == 2
+    # the runs a later look adds are the runs the main batch would have had (member streams)
+    more, _ = X.run_methods(P, ["ift"], runs=[1])
+    assert np.array_equal(more["ift"].metrics["mmd2"][0], results["ift"].metrics["mmd2"][1])
+    assert more["ift"].x_snapshots is None or len(more["ift"].snapshot_steps) <= 1
 
 
 # ----------------------------------------------------------------------------- figures
@@ -172,23 +188,25 @@ def test_figures_100d(small_100d):
 
 def test_verdicts_and_record_2d_cover_the_prose(small_2d):
     S, P, results, _ = small_2d
-    vs_law = {m: ift.mmd2_to_law(r, S.kernel_obj, P.target, S.seeds) for m, r in results.items()}
+    vs_law = X.distance_to_law(S, P, results)
     entries, measured, glued = X.verdicts_2d(S, P, results, vs_law)
     assert [e["id"] for e in entries] == list(S.spec["claims"])
-    assert len(measured) == 2 and all("floor" in m for m in measured)
+    assert len(measured) == 2 and all("ift_far_weight_max" in m for m in measured)
+    assert all(e["seeds"] == [0, 1] and e["base_seed"] == 0 and e["status"] in C.STATUSES for e in entries)
     glued_in_notebook = {"floor_med", "seed0", *X.PROSE_2D}
     assert _glue_names("01_particles_2d.ipynb") <= set(glued) | glued_in_notebook
     assert glued["n_runs"] == 2 and glued["mmd_final_min"] <= glued["mmd_final_med"] <= glued["mmd_final_max"]
     rec = X.record_2d(S, P, results, measured, vs_law, {"ift": results["ift"]})
     assert set(rec["checks"]) == {"no_nan", "mmd_decreased_every_run", "weights_on_simplex"}
     assert rec["checks"]["no_nan"] and rec["checks"]["weights_on_simplex"]
-    assert rec["metrics"]["per_run"] is measured and rec["metrics"]["seeds"] == S.seeds
+    assert rec["metrics"]["per_run"] is measured and rec["metrics"]["runs"] == 2
 
 
 def test_verdicts_and_record_100d_cover_the_prose(small_100d):
     S, P, results, _ = small_100d
     entries, measured, glued = X.verdicts_100d(S, P, results)
     assert [e["id"] for e in entries] == ["ift100-vs-wfr", "ift100-vanilla"]
+    assert all(m["floor"] == P.floor for m in measured) and entries[1]["reason"] == P.floor_note
     assert _glue_names("03_mixture_100d.ipynb") <= set(glued) | {"floor_med", "seed0"}
     ratio = X.early_ratio(measured)
     assert glued["early_ratio_med"] == float(np.median(ratio))
@@ -214,7 +232,7 @@ def test_checks_catch_a_nan_and_weights_off_the_simplex(small_2d):
 
 def test_convention_run_is_one_seed_under_the_chosen_convention():
     S = X.setup_convention_run("ci", seed=3, target="mixture", bandwidth="sigma2", energy="full")
-    assert S.notebook == "ift/conventions_2d" and S.seeds == S.member_seeds == [3]
+    assert S.notebook == "ift/conventions_2d" and S.seed == 3 and S.runs == S.members == [0]
     assert (S.convention.bandwidth, S.convention.energy) == ("sigma2", "full")
     assert (S.convention.step_scale, S.convention.target) == (X.PAPER_2D["step_scale"], X.PAPER_2D["target_mode"])
     S.sizes.update(n=10, sweep_steps=20, log_every=10)
@@ -259,3 +277,32 @@ def test_live_flows_return_figures(small_2d, small_100d):
     plt.close("all")
     assert set(X.LIVE_CONTROLS_2D) <= set(X.live_flow_2d.__code__.co_varnames)
     assert set(X.LIVE_CONTROLS_100D) <= set(X.live_flow_100d.__code__.co_varnames)
+
+
+def test_a_later_look_adds_the_members_runs(monkeypatch):
+    """While a claim is inconclusive, run_plan asks for more members: verdicts_2d runs their runs (the runs
+    the main batch would have had), appends their measurements and distances to the law, and decides on
+    all members."""
+    import wgf_core.claims.core as core
+
+    S = X.setup_2d("ci", runs=3, n=10, steps=40, noise_off=20)
+    S.sizes.update(log_every=10, snapshot_every=10)
+    S.conf = dict(S.conf, profile="default")
+    P = X.problem(S)
+    P.common.update(log_every=10, snapshot_every=10, show_progress=False)
+    results, _ = X.run_methods(P, X.METHODS_2D)
+    vs_law = X.distance_to_law(S, P, results)
+    plan = C.SeedPlan(ci=(3,), default=(3, 5), paper=(3,))
+    calls, real = [], core.run_plan
+
+    def run_plan(claims, measure, **kw):  # the page's claims with a two-look plan, every look inconclusive
+        claims = [dataclasses.replace(c, plan=plan) for c in claims]
+        return real(claims, lambda members: calls.append(list(members)) or measure(members), **kw)
+
+    monkeypatch.setattr(C, "run_plan", run_plan)
+    monkeypatch.setattr(core, "decide", lambda margins, **kw: "inconclusive")
+    entries, measured, glued = X.verdicts_2d(S, P, results, vs_law)
+    assert calls == [[0, 1, 2], [3, 4]] and len(measured) == 5 and glued["n_runs"] == 5
+    assert all(len(v) == 5 for v in vs_law.values()) and all(e["seeds"] == [0, 1, 2, 3, 4] for e in entries)
+    alone = ift.run_experiment("mmd", P.init, P.target, eta=P.eta["mmd"], **dict(P.common, members=[4]))
+    assert measured[4]["mmd_final"] == pytest.approx(float(alone.metrics["mmd2"][0, -1]), rel=1e-12)

@@ -12,20 +12,23 @@ import matplotlib.pyplot as plt
 
 from wgf_core import claims as C
 from wgf_core.experiments import riesz as rx
-from wgf_core.experiments.riesz import stream
-from wgf_core.flows.riesz import SCHEMES
-from wgf_core.random import make_generator
+from wgf_core.flows.riesz import SCHEMES, run_experiment
+from wgf_core.random import stream
 from wgf_core.validation import ParameterError
 
 
-def test_stream_is_the_notebooks_seeding_and_refuses_bad_seeds():
-    a, b = stream(3, 100), make_generator(3 * 2**20 + 10_000 + 100)
-    assert torch.equal(torch.rand(5, generator=a), torch.rand(5, generator=b))
-    assert not torch.equal(torch.rand(5, generator=stream(3, 1)), torch.rand(5, generator=stream(3, 2)))
-    with pytest.raises(ParameterError, match="'seed'"):
-        stream(-1, 1)
-    with pytest.raises(ParameterError, match="'purpose'"):
-        stream(0, 1.5)
+def test_draws_come_from_the_one_stream_per_member():
+    # every draw of a member is the stream (base seed, "riesz/<notebook>/<what>", member)
+    S = rx.setup("02_diracs", "ci", seed=7)
+    assert rx.purpose("02_diracs", "start") == S.purpose("start") == "riesz/02_diracs/start"
+    jit = rx._dirac_start(S, False, 1)
+    n = S.sizes["n_particles"]
+    from wgf_core import riesz as rz
+
+    again = rz.jittered_diracs(rx.CENTRES["02_diracs"], [n // 2, n - n // 2], width=1e-9,
+                               generator=stream(7, "riesz/02_diracs/start", 1))
+    assert torch.equal(jit, again) and not torch.equal(jit, rx._dirac_start(S, False, 0))
+    assert not torch.equal(jit, rx._dirac_start(rx.setup("02_diracs", "ci", seed=8), False, 1))
 
 
 # ----------------------------------------------------------------------------- the notebooks' drivers
@@ -38,9 +41,11 @@ def test_setup_takes_the_profile_and_overrides(notebook):
     assert S.sizes == {**rx.PROFILES[notebook]["ci"], **({"particle_tau": rx.PROFILES[notebook]["ci"]["tau"]}
                                                         if notebook in ("02_diracs", "03_smiley", "04_max_und_moritz")
                                                         else {})}
-    assert S.seeds == [0] and S.all_seeds == [0] and str(S).startswith("profile=ci device=cpu seeds=[0]")
+    assert S.seeds == [0] and all(v == (1,) for v in S.looks.values())
+    assert str(S).startswith("profile=ci device=cpu seed=0 looks:")
     S = rx.setup(notebook, "default", seed=5, n_seeds=2, n_particles=20, iters=7)
-    assert S.seeds == [5, 6] and S.sizes["n_particles"] == 20
+    assert S.seed == 5 and S.seeds == [0, 1] and S.sizes["n_particles"] == 20   # members, not seeds
+    assert all(v[0] == 2 and v == C.riesz.PLANS[notebook][k].looks("default", 2) for k, v in S.looks.items())
     assert all(o["iters"] == 7 for o in S.options.values())
     assert S.paper is C.riesz.PAPER_SETTINGS[notebook]
 
@@ -49,7 +54,8 @@ def test_setup_steps_and_schedules():
     S = rx.setup("02_diracs", "default", tau=0.8, end_time=8.0)
     # outside ci the particle flow keeps the paper's step; the neural schemes take tau
     assert S.flow("particle") == dict(tau=0.1, steps=80) and S.flow("neural_forward") == dict(tau=0.8, steps=10)
-    assert len(S.particle_seeds) == 10 and len(S.seeds) == 3 and S.all_seeds == S.particle_seeds
+    assert S.looks == {"particle": (3,), "neural_backward": (3, 10), "neural_forward": (3, 10)}
+    assert S.seeds == [0, 1, 2] and S.members("particle") == [0, 1, 2]
     S = rx.setup("04_max_und_moritz", "ci", iters=5, backward_estimator="minibatch", fourier_features=0)
     assert S.options["neural_backward"]["iters"] == S.options["neural_forward"]["iters"] == 5
     assert S.options["neural_backward"]["estimator"] == "minibatch"
@@ -151,17 +157,23 @@ def _check_notebook_run(S, kinds):
 
 def test_interaction_energy_ensemble_verdicts_and_figures():
     S = rx.setup("01_interaction_energy", "ci", end_time=0.2, **TINY)
-    E, record = _check_notebook_run(S, ("min", "max", "verdict", "mmd_max"))
-    assert E.values["t_end"] == pytest.approx(0.2) and len(E.values["floors"]) == 1
-    assert record["checks"]["particles_left_dirac"]
-    assert all(len(E.values["measured"][k]) == 1 for k in SCHEMES)
+    E, record = _check_notebook_run(S, ("min", "max", "verdict", "mmd_max", "verdict_margin"))
+    assert E.values["t_end"] == pytest.approx(0.2) and len(E.values["exact"]) == 1
+    assert record["checks"]["particles_left_dirac"] and len(record["metrics"]["mmd_two_exact_samples"]) == 1
+    assert all(len(E.measured[k]) == 1 for k in SCHEMES)
 
 
 def test_two_diracs_ensemble_verdicts_and_figures():
     S = rx.setup("02_diracs", "ci", end_time=0.8, **TINY)
-    E, record = _check_notebook_run(S, ("end_min", "end_max", "reach", "mono"))
-    assert len(E.nulls) == 1 and len(E.nulls[0]) == C.riesz.NULL_DRAWS and not E.fine_nulls
-    assert all(len(E.mmd_paths[k]) == 1 for k in SCHEMES)
+    E, record = _check_notebook_run(S, ("end_min", "end_max", "reach", "mono", "reach_margin"))
+    # n = 16 is no profile's size: its references are computed at run time by the fixed draws, and the record says so
+    refs = record["metrics"]["references"]
+    assert set(refs) == {f"riesz-diracs-{k}-{kind}" for k in SCHEMES for kind in ("monotone", "reaches-target")}
+    assert all("computed at run time" in r["source"] for r in refs.values())
+    assert refs["riesz-diracs-particle-reaches-target"]["value"] == pytest.approx(
+        float(np.quantile(rx.null_draws("02_diracs", 16)["riesz"], 0.95)))
+    assert all(e["reason"] == refs[e["id"]]["source"] for e in rx.verdicts(S, E)[0])
+    assert all(len(E.mmd_paths[k]) == 1 for k in SCHEMES) and not any(E.fine_end.values())
     assert record["checks"]["no_nan"]
     # the start of the particle flow is the authors' jittered Diracs, the neural schemes' the exact ones
     assert torch.equal(rx._dirac_start(S), torch.tensor([[-1.0, 1.0]] * 8 + [[1.0, -1.0]] * 8))
@@ -177,8 +189,27 @@ def test_run_lines_of_the_mnist_kind_use_log_axes():
         times = np.array([0.0, 6.0, 12.0])
         metrics = {"mmd": np.array([[1.0, 0.5, 0.25]]), "energy": np.array([[0.5, 0.1, 0.03]])}
 
-    E = rx.Ensemble([{k: _R() for k in SCHEMES}], {k: [[1.0, 0.5, 0.25]] for k in SCHEMES}, [[0.2] * 19])
+    E = rx.Ensemble(traj={k: [_R()] for k in SCHEMES}, mmd_paths={k: [[1.0, 0.5, 0.25]] for k in SCHEMES},
+                    references={"riesz-mnist-particle-digits": ({"mmd": 0.2, "nearest": 6.0}, "test")})
     fig = rx.curves_figure(S, E)
     assert fig.axes[0].get_xscale() == fig.axes[0].get_yscale() == "log" and fig.axes[1].get_xscale() == "log"
-    assert "16 real digits (largest)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "16 real digits (median)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     plt.close(fig)
+
+
+def test_a_member_is_the_same_alone_and_later_looks_add_members():
+    # member 1 of an ensemble equals member 1 run alone (its own streams), and the plan's later looks run in verdicts
+    S = rx.setup("02_diracs", "default", end_time=0.8, **TINY)
+    E = rx.run_ensemble(S)
+    assert [len(E.measured[k]) for k in SCHEMES] == [3, 3, 3]
+    alone = run_experiment("neural_forward", rx._dirac_start(S), rx._member_target(S, E, 1).float(),
+                           **S.flow("neural_forward"), options=S.options["neural_forward"], seed=S.seed, member=1,
+                           purpose=S.purpose("neural_forward"), show_progress=False)
+    assert torch.equal(alone.x, E.traj["neural_forward"][1].x)
+    entries, record, glued = rx.verdicts(S, E)
+    for e in entries:
+        scheme = next(k for k in SCHEMES if f"-{k}-" in e["id"])
+        assert len(e["seeds"]) in S.looks[scheme] and e["seeds"] == list(range(len(e["seeds"])))
+        assert len(E.measured[scheme]) >= len(e["seeds"])
+        assert e["status"] in ("reproduced", "differs", "inconclusive")
+    plt.close("all")

@@ -11,7 +11,7 @@ from wgf_core.gmm import GaussianMixture
 from wgf_core.kernels import get_kernel
 from wgf_core.measures import Particles
 from wgf_core.metrics import mmd2
-from wgf_core.random import standard_normal_like
+from wgf_core.random import standard_normal_like, stream
 from wgf_core.runner import Trajectory, run
 from wgf_core.schemes import IFT, Euler, ift_weight_qp
 from wgf_core.validation import ParameterError
@@ -19,8 +19,8 @@ from wgf_core.validation import ParameterError
 F64 = torch.float64
 
 
-def _gen(seed=0, device="cpu"):
-    return torch.Generator(device=device).manual_seed(seed)
+def _gen(member=0, device="cpu"):
+    return stream(0, "tests/ift", member, device)
 
 
 def _reference_projection(v: np.ndarray) -> np.ndarray:
@@ -146,7 +146,7 @@ def test_mmd_flow_decreases_energy_and_batch_equals_loop():
     assert batched.metrics["mmd2"].shape == (3, 41)
     assert bool(np.all(np.diff(batched.metrics["mmd2"], axis=1) <= 1e-12))
     for r in range(3):
-        alone = ift.run_experiment("mmd", init, tgt, runs=1, seed=5 + r, **kw)
+        alone = ift.run_experiment("mmd", init, tgt, members=[r], seed=5, **kw)
         np.testing.assert_allclose(alone.metrics["mmd2"][0], batched.metrics["mmd2"][r], rtol=1e-10, atol=1e-14)
 
 
@@ -165,7 +165,7 @@ def test_weighted_schemes_keep_weights_on_simplex_and_count_two_steps(method):
 def test_ift_weight_step_moves_mass_to_the_target():
     """Particles split between the target mode and a far cluster: the weight steps move the far
     cluster's mass to the near one (not all of it: with few particles some far mass lowers the
-    near particles' self-interaction, so the minimiser over the simplex keeps ~12 %), decreasing F,
+    near particles' self-interaction, so the minimiser over the simplex keeps a few per cent), decreasing F,
     and converge to the minimiser of F over the simplex (checked with the QP solver)."""
     k = get_kernel("gauss", 1.0)
     g = _gen(4)
@@ -175,7 +175,7 @@ def test_ift_weight_step_moves_mass_to_the_target():
     scheme = IFT(0.05, "pgd")  # PGD is stable for eta < 2 / lambda_max(K)
     energy = MMD(k, y)
     F = [float(mmd2(k, x, y, w))]
-    for _ in range(1000):
+    for _ in range(2000):
         mu = scheme.step(energy, Particles(x, w), 1e-6, 0)
         x, w = mu.x, mu.w
         F.append(float(mmd2(k, x, y, w)))
@@ -306,34 +306,43 @@ def test_run_measurements_per_run():
 
 
 def test_batch_equals_alone_with_noise_and_fresh_targets():
-    """Run r of a batch is seed member seeds[r]: alone it gives the same numbers, also for the in-loop
-    draws (noise injection, fresh target samples). With one generator for the whole batch (the old
-    code) row r depended on the number of runs."""
+    """Run r of a batch is the ensemble member members[r]: alone it gives the same numbers, also for the
+    in-loop draws (noise injection, fresh target samples); one generator for the whole batch would make
+    row r depend on the number of runs."""
     init, tgt = gt.gaussian_2d_init(), gt.mixture_2d_target()
     conv = ift.Convention(target="fresh")
     kw = dict(n=12, steps=30, sigma=3.0, tau=2.0, eta=0.1, noise=1.0, noise_off=20, convention=conv, log_every=2,
               show_progress=False)
-    seeds = [7, 8, 11]
+    members = [7, 8, 11]
     for method in ("mmd_noise", "ift", "wfr"):
-        batched = ift.run_experiment(method, init, tgt, seeds=seeds, **kw)
-        for r, s in enumerate(seeds):
-            alone = ift.run_experiment(method, init, tgt, seeds=[s], **kw)
+        batched = ift.run_experiment(method, init, tgt, members=members, seed=2, **kw)
+        for r, s in enumerate(members):
+            alone = ift.run_experiment(method, init, tgt, members=[s], seed=2, **kw)
             np.testing.assert_allclose(alone.metrics["mmd2"][0], batched.metrics["mmd2"][r], rtol=1e-10, atol=1e-14)
             assert torch.allclose(alone.x[0], batched.x[r], rtol=1e-10, atol=1e-12)
 
 
-def test_run_seeds():
-    assert ift.run_seeds(5, 3) == [5, 6, 7]
-    assert ift.run_seeds(seeds=[3, 1]) == [3, 1]
-    assert ift.run_seeds(0, 2, [4, 9]) == [4, 9]
-    for bad in (dict(runs=None), dict(seeds=[]), dict(seeds=[1, 1]), dict(runs=3, seeds=[1, 2])):
+def test_run_members_and_streams():
+    assert ift.run_members(3) == [0, 1, 2]
+    assert ift.run_members(members=[3, 1]) == [3, 1]
+    assert ift.run_members(2, [4, 9]) == [4, 9]
+    for bad in (dict(runs=None), dict(members=[]), dict(members=[1, 1]), dict(runs=3, members=[1, 2])):
         with pytest.raises(ParameterError):
-            ift.run_seeds(0, **bad)
-    a = ift.run_experiment("mmd", gt.gaussian_2d_init(), gt.gaussian_2d_target(), n=5, runs=2, seed=3, steps=2,
-                           sigma=2.0, tau=1.0, show_progress=False)
-    b = ift.run_experiment("mmd", gt.gaussian_2d_init(), gt.gaussian_2d_target(), n=5, seeds=[3, 4], steps=2,
-                           sigma=2.0, tau=1.0, show_progress=False)
+            ift.run_members(**{"runs": None, **bad})
+    kw = dict(n=5, steps=2, sigma=2.0, tau=1.0, show_progress=False)
+    init, tgt = gt.gaussian_2d_init(), gt.gaussian_2d_target()
+    a = ift.run_experiment("mmd", init, tgt, runs=2, seed=3, **kw)
+    b = ift.run_experiment("mmd", init, tgt, members=[0, 1], seed=3, **kw)
     np.testing.assert_allclose(a.metrics["mmd2"], b.metrics["mmd2"], rtol=1e-12)
+    assert a.extra["members"] == [0, 1]
+    g = stream(3, "ift/run/sample", 1)  # member 1: its initial particles, then its target sample
+    init.to("cpu", F64).sample(5, g)
+    assert torch.equal(a.extra["y"][1], tgt.to("cpu", F64).sample(5, g))
+    # the streams of another base seed or another purpose give other runs
+    c = ift.run_experiment("mmd", init, tgt, runs=2, seed=4, **kw)
+    d = ift.run_experiment("mmd", init, tgt, runs=2, seed=3, purpose="other", **kw)
+    assert not np.allclose(a.metrics["mmd2"], c.metrics["mmd2"]) and not np.allclose(a.metrics["mmd2"],
+                                                                                     d.metrics["mmd2"])
 
 
 def test_fresh_target_sampler_equals_mixture_sample_per_run():
@@ -353,29 +362,43 @@ def test_standard_normal_like_per_run_generators():
         standard_normal_like(x, [_gen(0)])
 
 
-def test_noise_floors_and_distance_to_law_per_seed():
+def test_noise_floors_and_distance_to_law_per_member():
     tgt = gt.gaussian_2d_target()
     k = get_kernel("gauss", 100.0)
-    floors = ift.target_noise_floors(tgt, k, 50, [0, 1], repeats=3)
+    floors = ift.target_noise_floors(tgt, k, 50, seed=0, members=[0, 1], repeats=3)
     assert len(floors) == 2 and floors[0] != pytest.approx(floors[1]) and all(f > 0 for f in floors)
-    assert ift.target_noise_floors(tgt, k, 50, [1], repeats=3)[0] == pytest.approx(floors[1], rel=1e-12)
-    res = ift.run_experiment("mmd", gt.gaussian_2d_init(), tgt, n=10, seeds=[0, 1], steps=4, sigma=10.0, tau=50.0,
+    assert ift.target_noise_floors(tgt, k, 50, seed=0, members=[1], repeats=3)[0] == pytest.approx(floors[1],
+                                                                                                  rel=1e-12)
+    res = ift.run_experiment("mmd", gt.gaussian_2d_init(), tgt, n=10, runs=2, steps=4, sigma=10.0, tau=50.0,
                              show_progress=False)
-    law = ift.mmd2_to_law(res, k, tgt, [0, 1], size=200)
+    law = ift.mmd2_to_law(res, k, tgt, members=[0, 1], size=200)
     assert len(law) == 2 and all(v > 0 for v in law)
-    with pytest.raises(ParameterError, match="seeds"):
-        ift.mmd2_to_law(res, k, tgt, [0], size=200)
+    with pytest.raises(ParameterError, match="members"):
+        ift.mmd2_to_law(res, k, tgt, members=[0], size=200)
+
+
+def test_expected_noise_floor_is_the_mean_two_sample_mmd2():
+    """2(E k(y, y) - E k(y, y'))/n against the mean of many sampled two-sample MMD²s (V-statistic)."""
+    from wgf_core.metrics import mmd2_noise_floor
+
+    tgt = gt.mixture_2d_target()
+    k = get_kernel("gauss", 1.0)
+    est = ift.expected_noise_floor(tgt, k, 20, points=500, batches=10)
+    assert est["self"] == pytest.approx(1.0) and 0 < est["kappa"] < 1 and est["kappa_se"] < 0.01
+    sampled = mmd2_noise_floor(k, lambda m, g: tgt.sample(m, g), 20, repeats=2000, generator=_gen(5))
+    assert est["floor"] == pytest.approx(sampled, rel=0.05)
+    assert ift.expected_noise_floor(tgt, k, 20, points=500, batches=10) == est
 
 
 def test_noise_floor_positive():
     tgt = gt.gaussian_2d_target()
-    nf = ift.target_noise_floor(tgt, get_kernel("gauss", 100.0), 100, repeats=5)
+    nf = ift.target_noise_floor(tgt, get_kernel("gauss", 100.0), 100, repeats=5, seed=1, member=2)
     assert 0 < nf < 0.01
 
 
 
 def _gauss_ift_problem(runs=2, n=40, m=30, dtype=torch.float64):
-    g = torch.Generator().manual_seed(11)
+    g = _gen(11)
     x = torch.randn(runs, n, 2, generator=g, dtype=dtype)
     y = torch.randn(runs, m, 2, generator=g, dtype=dtype) + 2.0
     w = project_simplex(torch.rand(runs, n, generator=g, dtype=dtype))

@@ -22,6 +22,7 @@ from wgf_core.flows.mmd_fdiv import (
 )
 from wgf_core.kernels import KERNELS, get_kernel, kernel_matrix
 from wgf_core.measures import Particles
+from wgf_core.random import stream
 from wgf_core.runner import run
 from wgf_core.schemes import Euler, StepControlledEuler
 from wgf_core.targets import TARGETS, target_and_prior
@@ -31,7 +32,7 @@ D = torch.float64
 
 
 def _problem(name, alpha=None, M=15, N=12, lambd=0.05, tight=False, seed=0, x=None, y=None):
-    g = torch.Generator().manual_seed(seed)
+    g = stream(seed, "tests/mmd_fdiv/problem")
     y = torch.randn(M, 2, generator=g, dtype=D) * 0.5 + 0.6 if y is None else y
     x = torch.randn(N, 2, generator=g, dtype=D) * 0.3 if x is None else x
     k = get_kernel("imq", 0.5)
@@ -94,7 +95,7 @@ def test_kkt_singular_part_finite_recession():
     The particles sit far from the target (k(x, y) ~ 0.06), so without singular mass the witness on
     them would be about m_mu(x_i) / lambda >> 1 = f'_inf: the singular part must be active, and the
     equality check always runs (it used to be skipped when no weight exceeded 1e-6)."""
-    g = torch.Generator().manual_seed(0)
+    g = stream(0, "tests/mmd_fdiv/kkt_singular")
     y = torch.randn(15, 2, generator=g, dtype=D) * 0.3
     x = torch.randn(12, 2, generator=g, dtype=D) * 0.3 + 4.0
     prob, *_ = _problem("tv", None, lambd=0.01, x=x, y=y)
@@ -298,7 +299,7 @@ def test_moreau_envelope_parameter_errors():
 
 # --- the energy MoreauFDivergence and the scheme StepControlledEuler --------------------------------------
 def _energy(name="tsallis", alpha=2.0, M=8, N=6, lambd=0.05, tight=False, seed=0, **kw):
-    g = torch.Generator().manual_seed(seed)
+    g = stream(seed, "tests/mmd_fdiv/energy")
     y = torch.randn(M, 2, generator=g, dtype=D) * 0.5 + 0.6
     x = torch.randn(N, 2, generator=g, dtype=D) * 0.3
     e = MoreauFDivergence(get_kernel("imq", 0.5), get_entropy(name, alpha), lambd, tight, y, **kw)
@@ -332,7 +333,7 @@ def test_first_variation_is_the_witness(name, alpha):
     e, mu = _energy(name, alpha, tol=1e-10, max_inner=100000)
     h, g = e.first_variation(mu, mu.x)
     torch.testing.assert_close(g, e.gradient(mu), rtol=1e-10, atol=1e-12)
-    z = (torch.randn(1, 5, 2, generator=torch.Generator().manual_seed(3), dtype=D) * 0.5).requires_grad_(True)
+    z = (torch.randn(1, 5, 2, generator=stream(3, "tests/mmd_fdiv/probe"), dtype=D) * 0.5).requires_grad_(True)
     hz, gz = e.first_variation(mu, z)
     (auto,) = torch.autograd.grad(hz.sum(), z)
     torch.testing.assert_close(gz, auto, rtol=1e-10, atol=1e-12)

@@ -31,26 +31,29 @@ def _nb(tmp_path, paper, name, status="ok", record=None, seconds=3.0):
 
 
 def _below(value, limit):
-    return Outcome(value < limit, value, f"{value:g} vs {limit:g}")
+    return Outcome(margin=limit - value, value=value, text=f"{value:g} vs {limit:g}")
 
 
 def _claim(cid, kind="paper", statement="IFT reaches low MMD | fast"):
     return Claim(id=cid, notebook="ift/01_a", kind=kind, statement=statement, quote="low MMD after 1000 steps",
                  where="Sec. 4, Fig. 3(a)", criterion_text="MMD^2 < 3x floor", tolerance_reason="noise floor",
-                 criterion=_below)
+                 criterion=_below, margin_label="limit - value", source="paper.txt" if kind == "paper" else "",
+                 diagnosis="the target sample is fixed")
 
 
 def _record(nbkey, profile="default"):
     conf = C.configuration(profile, {"runs": 5}, {"runs": 50})
     seeds = [0, 1, 2]
     return make_record(nbkey, profile, 0, [
-        C.assess(_claim("c-pass"), [dict(value=3e-5, limit=1e-4)] * 3, seeds, configuration=conf),
-        C.assess(_claim("c-diff", statement="MMD flow gets stuck"), [dict(value=1.0, limit=0.5)] * 3, seeds,
+        C.assess(_claim("c-pass"), [dict(value=v, limit=1e-4) for v in (3e-5, 4e-5, 3.5e-5)], seeds,
+                 configuration=conf),
+        C.assess(_claim("c-diff", statement="MMD flow gets stuck"), [dict(value=v, limit=0.5) for v in (1.0, 1.1, 0.9)],
+                 seeds,
                  configuration=conf, reason="fixed target sample"),
         C.assess(_claim("c-unst", statement="noise helps"), [dict(value=v, limit=0.5) for v in (0.1, 0.9, 0.2)],
                  seeds, configuration=conf),
-        C.assess(_claim("c-speed", kind="check", statement="faster than dense"), [dict(value=0.2, limit=1.0)] * 3,
-                 seeds, configuration=conf),
+        C.assess(_claim("c-speed", kind="check", statement="faster than dense"),
+                 [dict(value=v, limit=1.0) for v in (0.2, 0.25, 0.3)], seeds, configuration=conf),
     ], checks={"finite": True, "decreased": False}, metrics={"mmd": 1e-5})
 
 
@@ -67,16 +70,20 @@ def test_report_lists_every_claim_and_not_run(tmp_path):
     md = bb.render_report([a, b, c], "default")
     for cid in ("c-pass", "c-diff", "c-unst", "c-speed"):
         assert cid in md
-    assert "✓ pass" in md and "✗ differs" in md and "≈ unstable" in md
+    assert "✓ reproduced" in md and "✗ differs" in md and "≈ inconclusive" in md
     assert "fixed target sample" in md and "“low MMD after 1000 steps” (Sec. 4, Fig. 3(a))" in md
     assert "runs = 5 (paper 50)" in md and "min / median / max = 0.1 / 0.2 / 0.9" in md
+    assert "mean margin +0.1, interval [−1.82, +2.02] (98.3 %, 3 looks)" in md and "Per seed: 0: +0.4, 1: −0.4, 2: +0.3" in md
+    # a diagnosis beside a claim that differs or is inconclusive, not beside one that reproduces
+    assert md.count("*Diagnosis:* the target sample is fixed") == 2
     assert "IFT reaches low MMD \\| fast" in md  # pipes escaped inside table cells
     assert md.count("– not run") == 2 and "ValueError: boom" in md and "has not been executed" in md
     assert "failed: decreased" in md
-    assert ("**Paper claims: 1 reproduced, 1 differ, 1 unstable. Project checks: 1 pass, 0 differ, 0 unstable. "
+    assert ("**Paper claims: 3 — 1 reproduced, 1 differ, 1 inconclusive. Readings: 0 — 0 reproduced, 0 differ, "
+            "0 inconclusive. Project checks: 1 — 1 reproduced, 0 differ, 0 inconclusive. "
             "2 notebooks not executed.**") in md
-    # project checks in their own section, after the papers
-    assert md.index("## Project checks") > md.index("## Neural WGFs") and md.index("c-speed") > md.index("## Project checks")
+    # paper claims before the project checks of the same page
+    assert md.index("c-pass") < md.index("**Project checks") < md.index("c-speed")
     assert "{doc}`01_a title <notebooks/ift/01_a>`" in md
     assert "{cite}`gladin2024ift`" in md and "{cite}`altekrueger2023riesz`" in md
     assert "base seed 0" in md
@@ -90,7 +97,7 @@ def test_intro_table_and_times(tmp_path):
                             "paper": {"seconds": 30.0, "status": "ok", "device": "GPU NVIDIA H100"}}}
     md = bb.render_intro([a, b], timings, "default")
     row = next(l for l in md.splitlines() if "notebooks/ift/01_a" in l)
-    assert "12 s" in row and "3.3 min" in row and "30 s" in row and "1/3 pass, 1 unstable" in row
+    assert "12 s" in row and "3.3 min" in row and "30 s" in row and "paper: 1/3 reproduced, 1 inconclusive" in row
     assert "Fig. 3a" in row
     assert "### Interaction-Force Transport" in md and "### Variational WGF" in md
     row_b = next(l for l in md.splitlines() if "notebooks/variational/01_b" in l)
@@ -167,36 +174,48 @@ def test_references_bib_has_dois():
 def test_verdicts_and_their_comparison(tmp_path):
     a = _nb(tmp_path, "ift", "01_a", record=_record("ift/01_a"))
     v = bb.verdicts([a], "default")
-    assert v["seeds"] == [0] and v["claims"]["c-unst"]["status"] == "unstable"
+    assert v["seeds"] == [0] and v["claims"]["c-unst"]["status"] == "inconclusive"
     assert v["claims"]["c-pass"]["notebook"] == "ift/01_a" and v["claims"]["c-speed"]["kind"] == "check"
-    assert bb.compare_verdicts(v, json.loads(json.dumps(v))) == []
+    assert v["claims"]["c-unst"]["margins"] == pytest.approx([0.4, -0.4, 0.3])
+    assert v["claims"]["c-diff"]["diagnosis"] == "the target sample is fixed"
+    assert bb.compare_verdicts(v, json.loads(json.dumps(v))) == {"reversals": [], "toggles": [], "absent": []}
     w = json.loads(json.dumps(v))
-    w["claims"]["c-unst"]["status"] = "pass"
+    w["claims"]["c-unst"]["status"] = "reproduced"
+    w["claims"]["c-pass"]["status"] = "differs"
     del w["claims"]["c-diff"]
-    assert bb.compare_verdicts(v, w) == ["c-diff: differs vs absent", "c-unst: unstable vs pass"]
+    assert bb.compare_verdicts(v, w) == {"reversals": ["c-pass: reproduced vs differs"],
+                                         "toggles": ["c-unst: inconclusive vs reproduced"],
+                                         "absent": ["c-diff: differs vs absent"]}
 
 
-def test_agreement_of_two_builds_from_pooled_seeds():
-    from wgf_core.claims import agreement_probability
+def test_compare_verdicts_script_exits_on_a_reversal_only(tmp_path, capsys):
+    import compare_verdicts as cv
 
-    def build(**claims):
-        return {"claims": {cid: {"status": st, "seeds": [0, 1, 2], **({"passed": fl} if fl else {})}
-                           for cid, (st, fl) in claims.items()}}
+    a = _nb(tmp_path, "ift", "01_a", record=_record("ift/01_a"))
+    v = bb.verdicts([a], "default")
+    pa, pb = tmp_path / "a.json", tmp_path / "b.json"
+    pa.write_text(json.dumps(v))
+    w = json.loads(json.dumps(v))
+    w["claims"]["c-unst"]["status"] = "differs"   # a toggle: listed, not a failure
+    pb.write_text(json.dumps(w))
+    assert cv.main([str(pa), str(pb)]) == 0
+    assert "1 inconclusive toggles: c-unst: inconclusive vs differs" in capsys.readouterr().out
+    w["claims"]["c-pass"]["status"] = "differs"   # a reversal
+    pb.write_text(json.dumps(w))
+    assert cv.main([str(pa), str(pb)]) == 1
+    assert "1 reversals: c-pass: reproduced vs differs" in capsys.readouterr().out
 
-    a = build(sure=("pass", None), split=("unstable", [True, False, True]), gone=("differs", None),
-              unknown=("unstable", None))
-    b = build(sure=("pass", [True] * 3), split=("pass", [True] * 3), gone=("differs", [False] * 3),
-              unknown=("unstable", None))
-    agr = bb.agreement(a, b)
-    rows = agr["claims"]
-    # unanimous pooled seeds: certain to agree; an 'unstable' without flags gives no count
-    assert rows["sure"]["agree"] == pytest.approx(1.0) and rows["gone"]["agree"] == pytest.approx(1.0)
-    assert "unknown" not in rows
-    # 5 of 6 seeds pass: p = 5/6, and two builds of 3 seeds agree with the closed form
-    assert (rows["split"]["passed"], rows["split"]["seeds"]) == (5, 6)
-    q = 5 / 6
-    pp, pd = q**3, (1 - q) ** 3
-    assert rows["split"]["agree"] == pytest.approx(pp**2 + pd**2 + (1 - pp - pd) ** 2)
-    assert rows["split"]["agree"] == pytest.approx(agreement_probability(q, 3))
-    assert agr["expected_disagreements"] == pytest.approx(1 - rows["split"]["agree"])
-    assert agr["p_all_agree"] == pytest.approx(rows["split"]["agree"])
+
+def test_forest_plot_has_one_row_per_claim(tmp_path):
+    from wgf_core.reporting import forest_plot
+
+    rec = _record("ift/01_a")
+    fig = forest_plot(rec["claims"], title="t")
+    ax = fig.axes[0]
+    assert len(ax.get_yticks()) == 4 and "c-pass" in ax.get_yticklabels()[-1].get_text()
+    assert ax.get_xscale() == "symlog" and "margin" in ax.get_xlabel()
+    a = _nb(tmp_path, "ift", "01_a", record=rec)
+    (tmp_path / "book").mkdir(exist_ok=True)
+    out = bb.write_forest_plots([a], tmp_path / "book")
+    assert out == {"ift": "forest_ift.png"} and (tmp_path / "book" / "forest_ift.png").stat().st_size > 1000
+    assert "![Margin intervals" in bb.render_report([a], "default", out)

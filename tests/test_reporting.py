@@ -25,27 +25,29 @@ from wgf_core.reporting import (
 
 
 def _crit(mmd, floor):
-    return Outcome(mmd < 2 * floor, mmd, f"MMD {mmd:.3g} vs 2 x floor {floor:.3g}")
+    return Outcome(margin=2 * floor - mmd, value=mmd, text=f"MMD {mmd:.3g} vs 2 x floor {floor:.3g}")
 
 
 CLAIM = Claim(id="t-reaches", notebook="t/01_nb", kind="paper", statement="the flow reaches the target",
               quote="the particles reach the target", where="Sec. 6.2", criterion_text="MMD < 2 x noise floor",
-              tolerance_reason="two-sample noise floor of n points", criterion=_crit, value_label="MMD")
+              tolerance_reason="two-sample noise floor of n points", criterion=_crit, value_label="MMD",
+              margin_label="2 x floor - MMD", source="paper.txt")
 SPEED = Claim(id="t-speed", notebook="t/01_nb", kind="check", statement="faster than the dense reference",
               quote="dense torch reference, same run", where="project check", criterion_text="ratio > 1",
-              tolerance_reason="any speed-up", criterion=lambda ratio: Outcome(ratio > 1, ratio), timing=True)
+              tolerance_reason="any speed-up", criterion=lambda ratio: Outcome(margin=ratio - 1, value=ratio),
+              timing=True, margin_label="ratio - 1", plan=C.SeedPlan(ci=(3,), default=(5,), paper=(5,)))
 
 
 def _entries(values=(0.01, 0.03, 0.015), ratio=2.0):
     conf = C.configuration("default", {"steps": 100}, {"steps": 1000}, notes=["svrg estimator"])
     return [C.assess(CLAIM, [dict(mmd=v, floor=0.01) for v in values], [0, 1, 2], configuration=conf),
-            C.assess(SPEED, [dict(ratio=ratio)] * 3, [0, 1, 2], configuration=conf)]
+            C.assess(SPEED, [dict(ratio=ratio + 0.01 * k) for k in range(5)], [0, 1, 2, 3, 4], configuration=conf)]
 
 
 def test_record_round_trip(tmp_path):
     rec = make_record("t/01_nb", "default", 0, _entries(), checks={"no_nan": True}, metrics={"x": float("nan")},
                       timings={"seconds": 1.5})
-    assert rec["metrics"]["x"] == "nan" and rec["claims"][0]["status"] == "unstable"
+    assert rec["metrics"]["x"] == "nan" and rec["claims"][0]["status"] == "inconclusive"
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("record")
     cell.outputs = [nbformat.v4.new_output("display_data", data={METRICS_MIME: rec, "text/plain": "..."})]
@@ -84,14 +86,17 @@ def test_rendering_shows_quote_where_configuration_seeds_verdict():
     table = claims_table(entries)
     for s in ("t-reaches", "“the particles reach the target” (Sec. 6.2)", "MMD < 2 x noise floor",
               "two-sample noise floor", "steps = 100 (paper 1000)", "svrg estimator",
-              "n = 3 (seeds 0–2), 2 of 3 meet the criterion: min / median / max = 0.01 / 0.015 / 0.03",
-              "≈ unstable"):
+              "n = 3 (members 0–2; look 1 of 3): mean margin +0.00167, interval [",
+              "value min / median / max = 0.01 / 0.015 / 0.03", "Per seed: 0: +0.01, 1: −0.01, 2: +0.005",
+              "≈ inconclusive", "✓ reproduced"):
         assert s in table, s
     md = claims_markdown(entries)
     assert md.index("Paper claims") < md.index("Project checks")
-    assert "seed 1: misses the criterion: MMD 0.03 vs 2 x floor 0.01" in md
-    assert verdict_counts(entries, "paper")["unstable"] == 1 and verdict_counts(entries, "check")["pass"] == 1
-    assert spread_text({"seeds": [5], "min": 1.0, "median": 1.0, "max": 1.0}) == "n = 1 (seed 5): 1"
+    assert "member 1: margin −0.01: MMD 0.03 vs 2 x floor 0.01" in md
+    assert verdict_counts(entries, "paper")["inconclusive"] == 1 and verdict_counts(entries, "check")["reproduced"] == 1
+    one = {"seeds": [5], "min": 1.0, "median": 1.0, "max": 1.0, "stochastic": True,
+           "margin": {"mean": 0.5, "low": None, "high": None, "confidence": 0.95}}
+    assert spread_text(one) == "n = 1 (member 5): mean margin +0.5, interval [−∞, +∞] (95 %, 1 look); value 1"
 
 
 def test_prose_sections_and_fill_glue(tmp_path):

@@ -8,7 +8,13 @@ import torch
 from wgf_core import riesz as R
 from wgf_core.kernels import get_kernel
 from wgf_core.metrics import energy_distance
+from wgf_core.random import stream
 from wgf_core.validation import ParameterError
+
+
+def _gen(s):
+    """Test draw ``s``: the stream (0, "tests/riesz", s) of the one seeding (wgf_core.random)."""
+    return stream(0, "tests/riesz", s)
 
 
 def _dist(a, b):
@@ -22,7 +28,7 @@ def _dense_mmd2(x, y, r):
 
 @pytest.mark.parametrize("r", [0.5, 1.0, 1.5])
 def test_energies_match_double_sums(r, device):
-    g = torch.Generator().manual_seed(0)
+    g = _gen(0)
     x = torch.randn(40, 3, generator=g, dtype=torch.float64).to(device)
     y = torch.randn(30, 3, generator=g, dtype=torch.float64).to(device) + 0.5
     assert torch.allclose(R.interaction_energy(x, r), -0.5 * (_dist(x, x) ** r).mean())
@@ -32,7 +38,7 @@ def test_energies_match_double_sums(r, device):
 
 
 def test_mmd_r1_is_energy_distance():
-    g = torch.Generator().manual_seed(1)
+    g = _gen(1)
     x, y = torch.randn(50, 2, generator=g, dtype=torch.float64), torch.randn(60, 2, generator=g, dtype=torch.float64)
     assert torch.allclose(R.riesz_mmd2(x, y, 1.0), energy_distance(x, y), rtol=1e-6)
 
@@ -40,7 +46,7 @@ def test_mmd_r1_is_energy_distance():
 @pytest.mark.parametrize("r", [0.7, 1.0, 1.6])
 @pytest.mark.parametrize("with_target", [False, True])
 def test_gradient_matches_autograd(r, with_target):
-    g = torch.Generator().manual_seed(2)
+    g = _gen(2)
     x = torch.randn(25, 2, generator=g, dtype=torch.float64).requires_grad_(True)
     y = torch.randn(20, 2, generator=g, dtype=torch.float64) if with_target else None
     F = R.riesz_energy(x, y, r)
@@ -59,7 +65,7 @@ def test_one_sided_gradient_at_coincident_points_is_finite():
 
 
 def test_directional_derivative_matches_one_sided_difference():
-    g = torch.Generator().manual_seed(3)
+    g = _gen(3)
     # two clusters of coincident particles, one particle sitting on a target point, others generic
     x = torch.cat([torch.zeros(6, 2), torch.ones(5, 2), torch.randn(8, 2, generator=g)]).double()
     y = torch.cat([torch.randn(9, 2, generator=g).double(), x[-1:].clone()])
@@ -96,7 +102,7 @@ def test_exact_density_sampler_and_spiral_agree_for_every_r(r):
     dens = R.exact_interaction_density(torch.stack([s, 0 * s], -1), t, r)
     assert float((2 * math.pi * s * dens * jac).sum()) == pytest.approx(1.0, abs=2e-3)
     assert float((2 * math.pi * s * s * dens * jac).sum()) == pytest.approx(mean, rel=2e-3)
-    gen = torch.Generator().manual_seed(4)
+    gen = _gen(4)
     xs = R.sample_exact_interaction(200000, t, r=r, generator=gen, dtype=torch.float64)
     assert float(xs.norm(dim=-1).mean()) == pytest.approx(mean, rel=3e-3)
     assert float(xs.norm(dim=-1).max()) <= Rr * (1 + 1e-12)  # up to the rounding of R cos, R sin
@@ -111,7 +117,7 @@ def test_exact_density_sampler_and_spiral_agree_for_every_r(r):
 def test_exact_solution_is_a_flow_velocity_x_over_2_minus_r_t(r):
     # self-similar with R ~ t^(1/(2-r)): the velocity -grad Phi(x) = grad (|.|^r * rho_t)(x) must be x / ((2-r) t);
     # checked by Monte Carlo over exact samples (standard error about 0.002 here)
-    gen = torch.Generator().manual_seed(5)
+    gen = _gen(5)
     t = 0.8
     xs = R.sample_exact_interaction(40000, t, r=r, generator=gen, dtype=torch.float64)
     q = R.spiral_exact_interaction(50, t, r=r, dtype=torch.float64) * 0.95
@@ -138,7 +144,7 @@ def test_split_diracs_is_deterministic_in_2d_and_scales_with_mass():
 
 def test_unbiased_gradient_is_the_u_statistic():
     # unbiased=True: the interaction term averages over the N - 1 other particles (explicit sum)
-    g = torch.Generator().manual_seed(5)
+    g = _gen(5)
     x = torch.randn(12, 2, generator=g, dtype=torch.float64)
     t = torch.randn(9, 2, generator=g, dtype=torch.float64)
     r = 1.3
@@ -150,7 +156,7 @@ def test_unbiased_gradient_is_the_u_statistic():
 
 
 def test_jittered_diracs_is_the_scripts_start():
-    g = lambda: torch.Generator().manual_seed(4)
+    g = lambda: _gen(4)
     x = R.jittered_diracs([[-0.5, 0.0], [0.5, 0.0]], [3, 5], generator=g())
     assert x.shape == (8, 2) and x.dtype == torch.float64
     centres = torch.tensor([[-0.5, 0.0]] * 3 + [[0.5, 0.0]] * 5, dtype=torch.float64)
@@ -165,7 +171,7 @@ def test_null_mmds_match_the_closed_form_of_iid_samples():
     # E MMD^2(nu_n, nu) = E|Y - Y'| / n for i.i.d. samples of size n (r = 1, V-statistic): the typed
     # 0.02 floor of the Dirac notebook replaced by this computed one (issue 14)
     atoms = torch.tensor([[1.0, 1.0], [-1.0, -1.0]], dtype=torch.float64)
-    n, gen = 600, torch.Generator().manual_seed(0)
+    n, gen = 600, _gen(0)
     vals = R.null_mmds(lambda k: R.sample_atoms(atoms, n, generator=gen), atoms, draws=400)
     expected = (0.5 * 2 * math.sqrt(8.0)) / 2 / n    # E|Y - Y'| = P(Y != Y') |a - b| = 0.5 * 2 sqrt 2
     assert sum(v * v for v in vals) / len(vals) == pytest.approx(expected, rel=0.15)
@@ -185,7 +191,7 @@ def test_fused_gradient_equals_the_two_sums(unbiased):
     # riesz_gradient with a target makes one pass over [x, target] with signed weights
     from wgf_core.kernels import kernel_grad_sum
 
-    gen = torch.Generator().manual_seed(3)
+    gen = _gen(3)
     x, t = torch.randn(40, 5, generator=gen, dtype=torch.float64), torch.randn(70, 5, generator=gen, dtype=torch.float64)
     x[3] = x[7]   # coincident particles
     t[0] = x[1]   # a particle on a target point

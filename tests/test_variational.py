@@ -522,7 +522,8 @@ def test_affine_reference_is_the_fit_of_the_pushed_samples():
 def test_pushed_reference_closed_form_gives_the_flow_of_the_pushed_fit():
     """reference="pushed" with linear maps: the closed-form refit (each map iteration) and the fit of the
     pushed subsample (the energy without ``affine_reference``) train the same flow up to float32 round-off:
-    the same draws, maps equal to 1e-4 after 3 steps."""
+    the same draws, maps equal to 5e-4 after 3 steps (Adam amplifies the round-off: 3e-8 to 1.5e-4 over the
+    initialisations of generators 2-6), while the paper's reference gives maps farther than 2e-3 away."""
     class PushedFit(vj.KLDivergence):
         affine_reference = None   # forces the generic path: push the subsample and fit it
 
@@ -535,12 +536,12 @@ def test_pushed_reference_closed_form_gives_the_flow_of_the_pushed_fit():
     fast, slow = flow_maps(vj.KLDivergence), flow_maps(PushedFit)
     assert len(fast) == len(slow) == 3
     for (Wf, cf), (Ws, cs) in zip(fast, slow):
-        assert torch.allclose(Wf, Ws, atol=1e-4) and torch.allclose(cf, cs, atol=1e-4)
+        assert torch.allclose(Wf, Ws, atol=5e-4) and torch.allclose(cf, cs, atol=5e-4)
     # the reference matters: with the paper's reference fitted once per step the maps are others
     flow, energy, _, _ = _ou_flow(2, d=3, outer=20)
     _run(vj.KLDivergence(energy.log_target, reference="start"), flow, 0.05, 3)
     Wp, _ = VariationalJKO.affine_form64(flow.maps[-1], 3)
-    assert not torch.allclose(Wp, fast[-1][0], atol=1e-4)
+    assert not torch.allclose(Wp, fast[-1][0], atol=2e-3)
 
 
 def test_skipping_the_unread_dual_term_gives_the_same_maps_bit_for_bit():
@@ -617,3 +618,34 @@ def test_affine_form64_is_the_functional_call_of_the_map_bit_for_bit():
     assert torch.equal(W32, (out64[1:] - out64[0]).float()) and torch.equal(c32, out64[0].float())
     x = torch.randn(20, 4, generator=torch.Generator().manual_seed(2))
     assert torch.allclose(x.double() @ W + c, net(x).double(), atol=1e-5)
+
+
+def test_network_initialisation_draws_from_the_schemes_generator_only():
+    """The initial weights come from a stream derived from the scheme's generator (init_weights), with the
+    constructors' laws; torch's global generator is neither read for them nor advanced."""
+    from wgf_core.schemes.variational import init_weights
+
+    def build(kind, seed):
+        return VariationalJKO(3, _p0(3), map=MapConfig(kind, 8, 2), dual=DualConfig(8, 2),
+                              generator=torch.Generator().manual_seed(seed))
+
+    state = torch.get_rng_state()
+    for kind in ("icnn", "residual", "linear"):
+        a, b, c = build(kind, 1), build(kind, 1), build(kind, 2)
+        pa, pb, pc = [list(x._current.parameters()) + list(x.dual.parameters()) for x in (a, b, c)]
+        assert all(torch.equal(u, v) for u, v in zip(pa, pb))
+        assert not all(torch.equal(u, v) for u, v in zip(pa, pc))
+        if kind == "icnn":
+            assert all(float(W.weight.detach().min()) >= 0 and float(W.weight.detach().max()) <= 1 / 8 for W in a._current.W)
+        else:
+            assert float(a._current.net[-1].weight.detach().abs().max()) == 0   # T = id before training
+    assert torch.equal(state, torch.get_rng_state())
+    torch.manual_seed(123)
+    x1 = build("icnn", 1)
+    torch.manual_seed(456)
+    x2 = build("icnn", 1)
+    assert all(torch.equal(u, v) for u, v in zip(x1._current.parameters(), x2._current.parameters()))
+    # the laws: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for every linear layer
+    net = init_weights(torch.nn.Linear(400, 300), torch.Generator().manual_seed(0))
+    w = net.weight.detach()
+    assert float(w.abs().max()) <= 0.05 and abs(float(w.std()) - 0.05 / 3**0.5) < 1e-3

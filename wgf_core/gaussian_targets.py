@@ -80,8 +80,8 @@ def random_mixture(dim: int = 100, components: int = 3, *, mean_norm: float = 20
     family, with its values 5 and 10, is the one of the authors' public experiment script; the draw
     itself is ours).
 
-    The draw is made in float64 on the CPU from ``torch.Generator().manual_seed(seed)``, so the
-    same seed gives the same mixture on every device.
+    The draw is made in float64 on the CPU from the stream ``(seed, "gaussian_targets/random_mixture")``
+    (:func:`wgf_core.random.stream`), so the same seed gives the same mixture on every device.
 
     Returns
     -------
@@ -97,7 +97,9 @@ def random_mixture(dim: int = 100, components: int = 3, *, mean_norm: float = 20
         from .validation import ParameterError
 
         raise ParameterError(f"parameter 'max_diag' = {max_diag!r} is not allowed: a number > min_eig = {min_eig}")
-    g = torch.Generator().manual_seed(int(seed))
+    from .random import stream
+
+    g = stream(seed, "gaussian_targets/random_mixture")
     f64 = torch.float64
     means = torch.randn(components, dim, generator=g, dtype=f64)
     means = mean_norm * means / means.norm(dim=-1, keepdim=True)

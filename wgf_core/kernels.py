@@ -354,7 +354,7 @@ def kernel_matrix(kernel: Kernel, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
     return k
 
 
-def _default_block(n: int, m: int, itemsize: int, temp_bytes: int = 48 * 2**20) -> int:
+def _default_block(n: int, m: int, itemsize: int, temp_bytes: int = 48 << 20) -> int:
     """Rows per block: each ``block x M`` temporary is about ``temp_bytes`` (48 MiB; a block uses
     a few of them). Deliberately above glibc's largest mmap threshold (32 MiB on 64-bit): smaller
     temporaries come from the malloc heap, where torch's threads fragment it so badly that freed

@@ -37,8 +37,13 @@ from .claims.core import STATUSES
 METRICS_MIME = "application/vnd.wgf-compendium.metrics+json"
 
 #: How a verdict is shown on the pages.
-STATUS_LABEL = {"pass": "✓ pass", "differs": "✗ differs", "unstable": "≈ unstable", "not-run": "– not run"}
-KIND_LABEL = {"paper": "paper claim", "check": "project check"}
+STATUS_LABEL = {"reproduced": "✓ reproduced", "differs": "✗ differs", "inconclusive": "≈ inconclusive",
+                "not-run": "– not run"}
+KIND_LABEL = {"paper": "paper claim", "reading": "reading", "check": "project check"}
+#: Report order and headings of the kinds.
+KIND_HEADING = {"paper": "Paper claims (the paper's own words state the result checked)",
+                "reading": "Readings (the project's reading of a theorem, figure or script of the paper)",
+                "check": "Project checks (acceptance checks of this compendium, not statements of the papers)"}
 
 
 def _clean(obj: Any) -> Any:
@@ -105,13 +110,13 @@ def comparable(record: Mapping) -> dict:
     """The part of a record that must be bitwise identical when the same seed runs twice.
 
     Drops ``timings`` and, for claims flagged ``timing`` (they compare wall-clock times), their
-    per-seed values, spread and verdict.
+    repeats, margins, spread and verdict.
     """
     rec = json.loads(json.dumps(record))
     rec.pop("timings", None)
     for c in rec.get("claims", []):
         if c.get("timing"):
-            for k in ("per_seed", "min", "median", "max", "status", "reason"):
+            for k in ("per_seed", "min", "median", "max", "status", "reason", "margin", "look", "seeds"):
                 c.pop(k, None)
     return rec
 
@@ -133,28 +138,77 @@ def fmt_value(x: Any) -> str:
     return str(x)
 
 
-def spread_text(entry: Mapping) -> str:
-    """``n = 3 (seeds 0-2), 2 of 3 meet the criterion: min / median / max = a / b / c`` for a claim entry.
+def _signed(x: Any) -> str:
+    if x is None:
+        return "—"
+    x = float(x)
+    if not math.isfinite(x):
+        return "+∞" if x > 0 else "−∞"
+    return f"{x:+.3g}".replace("-", "−")
 
-    The count of seeds meeting the criterion shows how near a verdict is to another one: a claim
-    with 2 of 3 is unstable on this build and may pass on a build with other seeds.
+
+def interval_text(entry: Mapping) -> str:
+    """``mean margin +0.12, interval [−0.05, +0.29] (98.3 %, 3 looks)`` for a claim entry."""
+    m = entry.get("margin") or {}
+    if m.get("mean") is None:
+        return "no finite margin"
+    if not (entry.get("stochastic") or entry.get("timing")):
+        tol = entry.get("tolerance") or 0.0
+        return f"margin {_signed(m['mean'])}" + (f" (numerical tolerance ±{tol:.3g})" if tol else "")
+    conf = m.get("confidence")
+    lo = m.get("low") if m.get("low") is not None else -math.inf
+    hi = m.get("high") if m.get("high") is not None else math.inf
+    looks = entry.get("looks") or 1
+    return (f"mean margin {_signed(m['mean'])}, interval [{_signed(lo)}, {_signed(hi)}]"
+            + (f" ({100 * conf:.3g} %, {looks} look{'s' if looks != 1 else ''})" if conf else ""))
+
+
+def spread_text(entry: Mapping) -> str:
+    """Seeds used, the mean margin and its interval, and the spread of the headline value.
+
+    ``n = 3 (members 0–2, base seed 0; look 1 of 3): mean margin +0.12, interval [−0.05, +0.29]
+    (98.3 %, 3 looks); value min / median / max = a / b / c``.
     """
     seeds = entry.get("seeds") or []
     if not seeds:
         return "not run"
-    srange = f"seed {seeds[0]}" if len(seeds) == 1 else (
-        f"seeds {seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else
-        "seeds " + ", ".join(map(str, seeds)))
-    head = f"n = {len(seeds)} ({srange})"
-    per_seed = entry.get("per_seed") or []
-    if len(seeds) > 1 and len(per_seed) == len(seeds):
-        head += f", {sum(bool(s.get('passed')) for s in per_seed)} of {len(seeds)} meet the criterion"
+    contiguous = all(b - a == 1 for a, b in zip(seeds, seeds[1:]))
+    srange = f"member {seeds[0]}" if len(seeds) == 1 else (
+        f"members {seeds[0]}–{seeds[-1]}" if contiguous else
+        "members " + ", ".join(map(str, seeds)))
+    base = entry.get("base_seed")
+    look = f"; look {entry.get('look')} of {entry.get('looks')}" if (entry.get("looks") or 1) > 1 else ""
+    head = f"n = {len(seeds)} ({srange}" + (f", base seed {base}" if base is not None else "") + f"{look})"
+    head += ": " + interval_text(entry)
     if entry.get("min") is None:
-        return head + ": no finite value"
+        return head + "; no finite value"
     if len(seeds) == 1:
-        return f"{head}: {fmt_value(entry.get('median'))}"
-    return (f"{head}: min / median / max = {fmt_value(entry.get('min'))} / {fmt_value(entry.get('median'))} / "
-            f"{fmt_value(entry.get('max'))}")
+        return f"{head}; value {fmt_value(entry.get('median'))}"
+    return (f"{head}; value min / median / max = {fmt_value(entry.get('min'))} / {fmt_value(entry.get('median'))} "
+            f"/ {fmt_value(entry.get('max'))}")
+
+
+def per_seed_text(entry: Mapping) -> str:
+    """The per-seed margins, ``0: +0.1, 1: −0.02, ...``."""
+    return ", ".join(f"{s.get('seed')}: {_signed(s.get('margin'))}" for s in entry.get("per_seed") or [])
+
+
+def amendments_text(claim_id: str, amendments: Optional[list] = None, every: bool = True) -> list:
+    """One line per amendment of ``claim_id`` (its own, and those of every claim if ``every``)."""
+    from .claims.lock import amendments_for
+
+    out = []
+    for a in amendments_for(claim_id, amendments):
+        if a.get("claim") == "*" and not every and claim_id != "*":
+            continue
+        seen = "after results: yes" if a.get("results_seen") else "after results: no"
+        line = (f"{a.get('date')}{' (' + a['commit'] + ')' if a.get('commit') else ''}"
+                f"{' [all claims]' if a.get('claim') == '*' else ''}: {a.get('change')} Why: {a.get('reason')} "
+                f"({seen})")
+        if a.get("earlier"):
+            line += f". Earlier criterion: {a['earlier']}; decided by the {a.get('decided_by') or 'current'} one"
+        out.append(line)
+    return out
 
 
 def configuration_text(conf: Mapping) -> str:
@@ -172,48 +226,55 @@ def _cell(s: Any) -> str:
     return str(s if s not in (None, "") else "—").replace("\n", " ").replace("|", "\\|")
 
 
-def claims_table(entries: Iterable[Mapping]) -> str:
-    """A Markdown table: claim, the paper's words, criterion, configuration, seeds, verdict."""
-    rows = ["| claim | the paper's words (where) | criterion (why this tolerance) | configuration | "
-            "seeds: value | verdict |", "|---|---|---|---|---|---|"]
+def claims_table(entries: Iterable[Mapping], amendments: Optional[list] = None) -> str:
+    """A Markdown table: claim, the paper's words, criterion, configuration, seeds and margins, verdict."""
+    rows = ["| claim | words (where) | criterion (why this tolerance); margin | configuration | "
+            "seeds: margin interval; per-seed margins | verdict |", "|---|---|---|---|---|---|"]
     for c in entries:
         vl = f" ({c['value_label']})" if c.get("value_label") else ""
         reason = f" {c['reason']}" if c.get("reason") else ""
+        diag = (f" *Diagnosis:* {c['diagnosis']}" if c.get("diagnosis") and c.get("status") in
+                ("differs", "inconclusive") else "")
+        amends = amendments_text(c.get("id"), amendments, every=False)
+        amend = (" *Amendments:* " + " ".join(f"({i + 1}) {t}" for i, t in enumerate(amends))) if amends else ""
         rows.append("| " + " | ".join(_cell(x) for x in [
-            f"**{c.get('id')}**: {c.get('statement')}",
+            f"**{c.get('id')}** ({KIND_LABEL.get(c.get('kind'), c.get('kind'))}): {c.get('statement')}",
             f"“{c.get('quote')}” ({c.get('where')})",
-            f"{c.get('criterion')} *Why:* {c.get('tolerance_reason')}",
+            f"{c.get('criterion')} *Why:* {c.get('tolerance_reason')} *Margin:* {c.get('margin_label')}.{amend}",
             configuration_text(c.get("configuration") or {}),
-            spread_text(c) + vl,
-            f"**{STATUS_LABEL.get(c.get('status'), c.get('status'))}**{reason}",
+            spread_text(c) + vl + (f". Per seed: {per_seed_text(c)}" if len(c.get("per_seed") or []) > 1 else ""),
+            f"**{STATUS_LABEL.get(c.get('status'), c.get('status'))}**{reason}{diag}",
         ]) + " |")
     return "\n".join(rows)
 
 
 def claims_markdown(entries: Iterable[Mapping]) -> str:
-    """The verdicts as Markdown blocks, paper claims first, then project checks."""
+    """The verdicts as Markdown blocks: paper claims, then readings, then project checks."""
     entries = list(entries)
     out = []
-    for kind in ("paper", "check"):
+    for kind, heading in KIND_HEADING.items():
         sel = [c for c in entries if c.get("kind") == kind]
         if not sel:
             continue
-        out.append(f"**{'Paper claims' if kind == 'paper' else 'Project checks (not statements of the paper)'}**")
+        out.append(f"**{heading}**")
         out.append("")
         for c in sel:
             out.append(f"- **{c.get('id')}** ({KIND_LABEL.get(kind, kind)}): "
                        f"**{STATUS_LABEL.get(c.get('status'), c.get('status'))}**. {c.get('statement')}")
-            out.append(f"  - Paper ({c.get('where')}): “{c.get('quote')}”"
+            out.append(f"  - Words ({c.get('where')}): “{c.get('quote')}”"
                        + (f" Paper's value: {c['paper_value']}." if c.get("paper_value") else ""))
-            out.append(f"  - Criterion: {c.get('criterion')} Why this tolerance: {c.get('tolerance_reason')}")
+            out.append(f"  - Criterion: {c.get('criterion')} Why this tolerance: {c.get('tolerance_reason')} "
+                       f"Margin: {c.get('margin_label')}.")
             out.append(f"  - Configuration: {configuration_text(c.get('configuration') or {})}")
             vl = f" ({c['value_label']})" if c.get("value_label") else ""
             out.append(f"  - Seeds: {spread_text(c)}{vl}")
             for s in c.get("per_seed") or []:
-                out.append(f"    - seed {s.get('seed')}: {'meets' if s.get('passed') else 'misses'} the criterion"
+                out.append(f"    - member {s.get('seed')}: margin {_signed(s.get('margin'))}"
                            + (f": {s.get('text')}" if s.get("text") else ""))
             if c.get("reason"):
                 out.append(f"  - {c['reason']}")
+            if c.get("diagnosis") and c.get("status") in ("differs", "inconclusive"):
+                out.append(f"  - Diagnosis: {c['diagnosis']}")
         out.append("")
     return "\n".join(out) if out else "No claims recorded."
 
@@ -225,6 +286,49 @@ def verdict_counts(entries: Iterable[Mapping], kind: Optional[str] = None) -> di
         if kind is None or c.get("kind") == kind:
             counts[c.get("status", "not-run")] = counts.get(c.get("status", "not-run"), 0) + 1
     return counts
+
+
+def forest_plot(entries: Iterable[Mapping], title: str = ""):
+    """One row per claim: its margin interval against zero, coloured by verdict (a matplotlib figure).
+
+    Margins are in each claim's own units (the report's tables name them), so the x axis is
+    symmetric-logarithmic around 0: the sign and the order of magnitude are what compare across
+    claims. An interval unbounded on one side (one seed) runs to the axis' edge; a deterministic
+    claim is a point with its numerical tolerance as a bar.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    entries = [c for c in entries if (c.get("margin") or {}).get("mean") is not None]
+    colours = {"reproduced": "#1a7f37", "differs": "#cf222e", "inconclusive": "#9a6700", "not-run": "#6e7781"}
+    fig, ax = plt.subplots(figsize=(8.0, 0.32 * max(len(entries), 1) + 1.4))
+    finite = [abs(float(v)) for c in entries for v in (c["margin"].get("low"), c["margin"].get("high"),
+                                                         c["margin"].get("mean")) if v is not None and v != 0]
+    edge = 10 ** math.ceil(math.log10(max(finite))) if finite else 1.0
+    small = min(finite) if finite else 1e-3
+    for i, c in enumerate(entries):
+        m = c["margin"]
+        y = len(entries) - 1 - i
+        lo = m.get("low") if m.get("low") is not None else -edge
+        hi = m.get("high") if m.get("high") is not None else edge
+        col = colours.get(c.get("status"), "#6e7781")
+        ax.plot([lo, hi], [y, y], color=col, lw=2.2, solid_capstyle="butt")
+        ax.plot([m["mean"]], [y], "o", color=col, ms=4.5)
+    ax.axvline(0.0, color="black", lw=0.8)
+    ax.set_xscale("symlog", linthresh=max(small, 1e-6))
+    ax.set_xlim(-edge, edge)
+    ax.set_yticks(range(len(entries)))
+    ax.set_yticklabels([f"{c.get('id')} ({KIND_LABEL.get(c.get('kind'), c.get('kind'))})" for c in entries][::-1],
+                       fontsize=7)
+    ax.set_xlabel("signed margin (claim's own units; > 0: the claim holds), symmetric log scale")
+    handles = [plt.Line2D([0], [0], color=v, lw=2.2, label=k) for k, v in colours.items() if k != "not-run"]
+    ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 # ----------------------------------------------------------------------------- prose from the run

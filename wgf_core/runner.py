@@ -129,7 +129,8 @@ def run(energy, scheme, mu0: Union[Particles, torch.Tensor], tau: Union[float, S
         Store positions and weights every ``snapshot_every`` steps (and at 0 and the end).
     generator : torch.Generator or sequence of them, optional
         The in-loop randomness (noise, fresh targets, minibatches): one for the batch, or one per
-        run. ``seed`` builds one from an integer when ``generator`` is None.
+        run. ``seed`` builds one when ``generator`` is None: the stream ``(seed, "runner/noise")``
+        of :func:`wgf_core.random.stream`.
     check_every : int, optional
         Blow-up checks every ``check_every`` steps (default: at every log; each check is a host sync).
     max_growth, max_rise : float
@@ -164,8 +165,9 @@ def run(energy, scheme, mu0: Union[Particles, torch.Tensor], tau: Union[float, S
     max_rise = check_range("max_rise", max_rise, 1.0, math.inf, closed="left")
     check_choice("on_divergence", on_divergence, ("raise", "stop"))
     if generator is None and seed is not None:
-        generator = torch.Generator(device=mu.x.device)
-        generator.manual_seed(check_int("seed", seed, minimum=0))
+        from .random import stream
+
+        generator = stream(check_int("seed", seed, minimum=0), "runner/noise", 0, mu.x.device)
     if log is None:
         log = {"energy": lambda m, e: e.value(m)} if "value" in getattr(energy, "provides", ()) else {}
     log = dict(log)

@@ -173,8 +173,11 @@ def sample_prior(name: str, n: int, generator: torch.Generator, *, device="cpu",
 
 
 def target_and_prior(name: str, N: int, M: int, seed: int = 0, *, device="cpu", dtype=torch.float32):
-    """``(x0, y)``: ``N`` prior particles and ``M`` target samples from one seeded CPU generator."""
-    g = torch.Generator().manual_seed(int(seed))
+    """``(x0, y)``: ``N`` prior particles and ``M`` target samples from one CPU generator, the stream
+    ``(seed, "targets/<name>")`` of :func:`wgf_core.random.stream`."""
+    from .random import stream
+
+    g = stream(seed, f"targets/{name}")
     y = sample_target(name, M, g, device="cpu", dtype=dtype).to(check_device(device))
     x0 = sample_prior(name, N, g, device="cpu", dtype=dtype).to(check_device(device))
     return x0, y

@@ -1,10 +1,11 @@
 """Claim registries, one per paper, out of the notebooks and the scheme modules.
 
 ``wgf_core.claims.<paper>`` holds that paper's claims (:class:`~wgf_core.claims.core.Claim`):
-the paper's words and where they stand, the criterion and its tolerance with the reason, and
-its kind (paper claim or project check). Notebooks measure, then call :func:`assess`; the book's
-report renders the records. The verdict rule is in :mod:`wgf_core.claims.core` and
-``book/conventions.md``.
+the paper's words and the file they stand in, the criterion with its signed margin, tolerance and
+reason, the seed plan, and its kind (paper claim, reading or project check). Notebooks measure,
+then call :func:`run_plan` (or :func:`assess`); the book's report renders the records. The
+interval rule is in :mod:`wgf_core.claims.core` and ``book/conventions.md``; the registration
+lock and its amendments in :mod:`wgf_core.claims.lock`.
 """
 
 from __future__ import annotations
@@ -12,26 +13,29 @@ from __future__ import annotations
 import importlib
 
 from .core import (
+    ALPHA,
     KINDS,
+    MIN_REPEATS,
     MIN_SEEDS,
+    ONE_RUN,
     STATUSES,
     Claim,
     Outcome,
-    agreement_probability,
+    SeedPlan,
     assess,
     configuration,
-    seed_list,
+    decide,
+    margin_interval,
+    run_plan,
     spread,
-    verdict,
-    verdict_probabilities,
 )
 
 #: The papers, one registry module each.
 PAPERS = ("ift", "mmd_fdiv", "riesz", "variational", "api")
 
-__all__ = ["Claim", "Outcome", "assess", "configuration", "seed_list", "spread", "verdict", "verdict_probabilities",
-           "agreement_probability", "registry", "get",
-           "for_notebook", "PAPERS", "KINDS", "STATUSES", "MIN_SEEDS"]
+__all__ = ["Claim", "Outcome", "SeedPlan", "ONE_RUN", "assess", "run_plan", "decide", "margin_interval",
+           "configuration", "spread", "registry", "get", "for_notebook", "PAPERS", "KINDS", "STATUSES",
+           "MIN_SEEDS", "MIN_REPEATS", "ALPHA"]
 
 
 def registry() -> dict:

@@ -6,6 +6,7 @@
     wgf run ift/gaussian_2d -p profile=paper -p device=cuda --seeds 0-4 [--out DIR]
     wgf sweep ift/gaussian_2d -p profile=ci -p sigma=1,5,10 -p tau=10,50 --seeds 0-2 [--out DIR]
     wgf report DIR
+    wgf claims check | lock | amend ID --change ... --reason ... --results-seen yes|no
 
 ``run`` and ``sweep`` validate every parameter set before anything is submitted (an unknown name
 or a refused value exits with status 2 and a message naming the parameter, the value and what is
@@ -52,7 +53,44 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
     rp = sub.add_parser("report", help="tidy table of the runs in DIR (CSV and Parquet) and its summary")
     rp.add_argument("dir", type=Path)
+    cp = sub.add_parser("claims", help="the claims registry's lock: check, register new claims, amend")
+    csub = cp.add_subparsers(dest="claims_command", required=True)
+    csub.add_parser("check", help="list the claims changed without an amendment; exit 1 if any")
+    csub.add_parser("lock", help="register the claims that have no registration yet")
+    am = csub.add_parser("amend", help="record a dated amendment of a claim with its current hash")
+    am.add_argument("claim", help="the claim id")
+    am.add_argument("--change", required=True, help="what changed")
+    am.add_argument("--reason", required=True, help="why")
+    am.add_argument("--results-seen", required=True, choices=("yes", "no"),
+                    help="whether results of the claim had been seen before the change")
+    am.add_argument("--earlier", default="", help="the earlier criterion, for a loosening")
+    am.add_argument("--decided-by", default="current", choices=("current", "earlier"),
+                    help="which criterion decides the verdict (default current)")
     return ap
+
+
+def _claims(args) -> int:
+    from ..claims import lock
+
+    if args.claims_command == "check":
+        changed = lock.verify()
+        if changed:
+            print(lock.report(changed))
+            print(f"{len(changed)} claim(s) changed without an amendment")
+            return 1
+        print(f"{len(lock.load_lock())} claims registered; none changed without an amendment")
+        return 0
+    if args.claims_command == "lock":
+        new = lock.register()
+        print(f"registered {len(new)} claim(s)" + (": " + ", ".join(new) if new else ""))
+        return 0
+    try:
+        entry = lock.amend(args.claim, change=args.change, reason=args.reason, results_seen=args.results_seen == "yes",
+                           earlier=args.earlier, decided_by=args.decided_by)
+    except KeyError as exc:
+        raise _usage(str(exc).strip("'\""))
+    print(f"amendment of {entry['claim']} recorded ({entry['date']}, hash {entry['hash'][:12]})")
+    return 0
 
 
 def _describe(exp) -> dict:
@@ -140,6 +178,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "report":
             return _report(args)
+        if args.command == "claims":
+            return _claims(args)
         from .catalog import catalog
         from .sweep import default_notebooks_dir
 

@@ -11,7 +11,7 @@ columns
 
 :func:`summary` groups the rows by experiment and parameter set: ``runs``, ``ok``, ``failed``,
 ``<column>:mean`` / ``:min`` / ``:max`` over the successful seeds for ``seconds`` and every numeric
-metric, and ``claim:<id>:passed`` (successful seeds whose verdict is ``pass``).
+metric, and ``claim:<id>:reproduced`` (successful runs whose verdict is ``reproduced``).
 :func:`write_report` writes both as CSV and Parquet.
 """
 
@@ -99,7 +99,7 @@ def summary(rows: Iterable[Mapping]) -> list[dict]:
             if vals:
                 row.update({f"{name}:mean": sum(vals) / len(vals), f"{name}:min": min(vals), f"{name}:max": max(vals)})
         for name in dict.fromkeys(k for r in ok for k in r if k.startswith("claim:")):
-            row[f"{name}:passed"] = sum(r.get(name) == "pass" for r in ok)
+            row[f"{name}:reproduced"] = sum(r.get(name) == "reproduced" for r in ok)
         out.append(row)
     return out
 

@@ -23,7 +23,7 @@ from ..gaussian_targets import gaussian_2d_init, mixture_2d_target
 from ..kernels import get_kernel
 from ..measures import Particles
 from ..metrics import energy_distance
-from ..random import make_generator
+from ..random import streams
 from ..runner import Trajectory, run
 from ..schemes import IFT, WFR, Euler, check_pair
 from ..validation import check_int, check_positive
@@ -80,17 +80,21 @@ class Cell:
     refused: Optional[str] = None
 
 
-def energies_x_schemes(*, n: int = 100, steps: int = 200, seeds: Sequence[int] = (0,), reference_size: int = 2000,
+def energies_x_schemes(*, n: int = 100, steps: int = 200, seed: int = 0, members: Sequence[int] = (0,),
+                       reference_size: int = 2000,
                        energies: Optional[Mapping[str, EnergySpec]] = None,
                        schemes: Optional[Mapping[str, SchemeSpec]] = None, log_every: int = 10,
                        snapshot_every: Optional[int] = None, device="cpu", dtype=torch.float64,
                        show_progress: bool = False) -> dict:
-    """Run every (energy, scheme) pair from the same start, over the seeds as one batch of runs.
+    """Run every (energy, scheme) pair from the same start, over the ensemble members as one batch of runs.
 
-    Run ``r`` draws its ``n`` initial particles (:func:`wgf_core.gaussian_targets.gaussian_2d_init`)
-    and ``n`` target points (:func:`~wgf_core.gaussian_targets.mixture_2d_target`) from the generator
-    seeded ``seeds[r]``; its yardstick sample of ``reference_size`` target points from the seed
-    ``seeds[r] + 1_000_003``.
+    Run ``r`` is the member ``members[r]`` of the base seed ``seed`` (:func:`wgf_core.random.stream`):
+    it draws its ``n`` initial particles (:func:`wgf_core.gaussian_targets.gaussian_2d_init`) and ``n``
+    target points (:func:`~wgf_core.gaussian_targets.mixture_2d_target`) from the stream
+    ``(seed, "api/energies_x_schemes/sample", member)``, its yardstick sample of ``reference_size``
+    target points from ``(seed, "api/energies_x_schemes/reference", member)`` and its in-loop draws
+    from ``(seed, "api/energies_x_schemes/loop", member)``, so a member gives the same numbers
+    whichever other members run beside it.
 
     Returns
     -------
@@ -100,16 +104,21 @@ def energies_x_schemes(*, n: int = 100, steps: int = 200, seeds: Sequence[int] =
     n = check_int("n", n, minimum=2)
     steps = check_int("steps", steps, minimum=1)
     reference_size = check_int("reference_size", reference_size, minimum=2)
-    seeds = [check_int("seed", s, minimum=0) for s in seeds]
-    if not seeds:
-        raise ParameterError("parameter 'seeds' = [] is not allowed: at least one seed")
+    seed = check_int("seed", seed, minimum=0)
+    members = [check_int("members", m, minimum=0) for m in members]
+    if not members:
+        raise ParameterError("parameter 'members' = [] is not allowed: at least one member")
+    if len(set(members)) != len(members):
+        raise ParameterError(f"parameter 'members' = {members} is not allowed: repeated entries")
     energies = dict(ENERGIES if energies is None else energies)
     schemes = dict(SCHEMES if schemes is None else schemes)
     init, target = gaussian_2d_init(device=device, dtype=dtype), mixture_2d_target(device=device, dtype=dtype)
-    gens = [make_generator(s, device) for s in seeds]
+    purpose = "api/energies_x_schemes"
+    gens = streams(seed, f"{purpose}/sample", members, device)
     x0 = torch.stack([init.sample(n, g) for g in gens])
     y = torch.stack([target.sample(n, g) for g in gens])
-    ref = torch.stack([target.sample(reference_size, make_generator(s + 1_000_003, device)) for s in seeds])
+    ref = torch.stack([target.sample(reference_size, g)
+                       for g in streams(seed, f"{purpose}/reference", members, device)])
     log = {"energy_distance": lambda mu, e: energy_distance(mu.x, ref, mu.weights())}
     out = {}
     for ek, espec in energies.items():
@@ -125,7 +134,7 @@ def energies_x_schemes(*, n: int = 100, steps: int = 200, seeds: Sequence[int] =
             log_e = dict(log, energy=lambda mu, e: e.value(mu)) if "value" in energy.provides else log
             traj = run(energy, scheme, Particles(x0), espec.tau, steps * scheme.steps_per_iteration, log=log_e,
                        log_every=log_every * scheme.steps_per_iteration, snapshot_every=snapshot_every,
-                       generator=[make_generator(s + 2_000_003, device) for s in seeds],
+                       generator=streams(seed, f"{purpose}/loop", members, device),
                        show_progress=show_progress, desc=f"{ek} x {sk}", on_divergence="stop")
             traj.extra.update(y=y, reference=ref)
             out[ek, sk] = Cell(ek, sk, trajectory=traj)

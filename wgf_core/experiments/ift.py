@@ -5,19 +5,27 @@ What the notebooks ``notebooks/ift/01_particles_2d.ipynb`` (2-D targets, paramet
 :mod:`wgf_core.flows.ift`:
 
 * :func:`setup_2d`, :func:`setup_100d`: the profiles, the validation of every parameter (a
-  :class:`~wgf_core.errors.ParameterError` naming it), the seeds and the configuration of the verdicts
-  (:class:`Setup`); :func:`problem`: the initial law, the target, the noise floors per run and the
-  settings shared by every run (:class:`Problem`);
-* :func:`run_methods`: the main runs of the schemes, one batch per method;
+  :class:`~wgf_core.errors.ParameterError` naming it), the runs and ensemble members and the
+  configuration of the verdicts (:class:`Setup`); :func:`problem`: the initial law, the target, the
+  noise floor and the settings shared by every run (:class:`Problem`);
+* :func:`run_methods`: the main runs of the schemes, one batch per method; :func:`distance_to_law`;
 * :func:`plot_mmd2` (the MMD² curves with mean +- std band, noise floor and noise switch-off),
   :func:`trajectories_figure` (2-D paths), :func:`projection_figure` (100-D particles on the plane of
   the component means);
-* :func:`verdicts_2d`, :func:`verdicts_100d`: the claims of :mod:`wgf_core.claims.ift` assessed, and the
-  numbers the prose glues; :func:`record_2d`, :func:`record_100d`: checks and metrics of the record;
+* :func:`verdicts_2d`, :func:`verdicts_100d`: the claims of :mod:`wgf_core.claims.ift` decided by their
+  seed plans (:func:`wgf_core.claims.run_plan`: more members only while a claim is inconclusive),
+  and the numbers the prose glues; :func:`record_2d`, :func:`record_100d`: checks and metrics of
+  the record;
 * the extras: :func:`qp_vs_pgd` (2-D), :func:`eta_grid` (100-D), and the
   live panels' callbacks :func:`live_flow_2d`, :func:`live_flow_100d`;
 * the convention sweep, a sweep of its own (``notebooks/ift/conventions_2d.ipynb``, one run per convention
   and seed, run by :mod:`wgf_core.cli`): :func:`setup_convention_run`, :func:`convention_run`.
+
+Random draws: run ``r`` of a page is the ensemble member ``r`` of the notebook's base seed ``seed``
+(:func:`wgf_core.random.stream`, purposes ``"<page>/sample"``, ``"<page>/loop"``, ``"<page>/floor"``,
+``"<page>/law"``, ``"<page>/subsample"``, ``"<page>/live"`` with ``<page>`` the page key, e.g.
+``"ift/01_gaussian_2d"``); a 2-D claim member ``m`` is the runs ``m k, ..., m k + k - 1``
+(``k = runs_per_member``).
 """
 
 from __future__ import annotations
@@ -35,9 +43,11 @@ from ..claims import ift as claims_ift
 from ..errors import ParameterError
 from ..flows import ift
 from ..kernels import Kernel, get_kernel
+from ..random import numpy_stream
 from ..validation import check_choice, check_device, check_int, check_positive, select_profile
 
-__all__ = ["TARGETS_2D", "Setup", "Problem", "setup_2d", "setup_100d", "problem", "run_methods", "final_lines", "mixture_summary",
+__all__ = ["TARGETS_2D", "Setup", "Problem", "setup_2d", "setup_100d", "problem", "run_methods", "distance_to_law",
+           "final_lines", "mixture_summary",
            "plot_mmd2", "curves_figure", "main_curves", "trajectories_figure", "projector", "projection_figure", "animation",
            "checks", "early_ratio", "verdicts_2d", "verdicts_100d",
            "record_2d", "record_100d", "CONVENTION_CHOICES", "setup_convention_run",
@@ -53,14 +63,15 @@ STEPS_LABEL = "steps (one IFT iteration = 2 steps)"
 #: What differs between the paper's two 2-D experiments; notebooks/pages.toml makes a book page of each.
 TARGETS_2D = {
     "gaussian": dict(
-        page="ift/01_gaussian_2d", claims=("ift-stuck", "ift-noise", "ift-fast", "ift-teleport"),
+        page="ift/01_gaussian_2d", claims=("ift-stuck", "ift-noise", "ift-noise-late", "ift-fast", "ift-teleport"),
         sample=gaussian_targets.gaussian_2d_target, show=4000, lim=(-3, 9),
         figures="**Fig. 3(a) and Fig. 4**", fig_curves="Fig. 3(a)", fig_paths="Fig. 4",
         target_formula=r"$\pi = \mathcal N\left(0, \begin{pmatrix}1 & 1/2\\ 1/2 & 2\end{pmatrix}\right)$",
         claims_from="The paper states these claims in its paragraph on this experiment (Sec. 4, *Gaussian "
                     "target in 2D experiment*)."),
     "mixture": dict(
-        page="ift/02_mixture_2d", claims=("iftmix-stuck", "iftmix-noise", "iftmix-fast", "iftmix-teleport"),
+        page="ift/02_mixture_2d", claims=("iftmix-stuck", "iftmix-noise", "iftmix-noise-late", "iftmix-fast",
+                                          "iftmix-teleport"),
         sample=gaussian_targets.mixture_2d_target, show=5000, lim=(-4, 10),
         figures="**Fig. 3(b) and Fig. 5**", fig_curves="Fig. 3(b)", fig_paths="Fig. 5",
         target_formula=r"$\pi = \tfrac13\left[\mathcal N\left(0, \begin{pmatrix}1 & 1/2\\ 1/2 & 2\end{pmatrix}\right) "
@@ -68,15 +79,15 @@ TARGETS_2D = {
                                r"\end{pmatrix}, \begin{pmatrix}3 & 1/2\\ 1/2 & 1\end{pmatrix}\right)\right]$",
         claims_from="The paper states these claims in its paragraph on the 2-D Gaussian experiment; for this "
                     "mixture it says only *The second experiment has a similar setup* and shows Fig. 3(b) and "
-                    "Fig. 5, so the claims below carry the Gaussian paragraph's words to the mixture (their "
-                    "`where` says so)."),
+                    "Fig. 5, so the claims below are our readings: they carry the Gaussian paragraph's words to "
+                    "the mixture (their `where` says so)."),
 }
 #: The prose of a 2-D page that depends on its target (glued by name).
 PROSE_2D = ("figures", "target_formula", "fig_curves", "fig_paths", "claims_from")
 
-# The paper's configuration of the 2-D experiments (Sec. 4). The convention fields are fixed in the claim
-# registry before any run (claims_ift.CONVENTION_2D, reasons in claims_ift.CONVENTION_2D_NOTES): the
-# verdicts are decided there, whatever the convention sweep shows.
+# The paper's configuration of the 2-D experiments (Sec. 4). The convention fields are the claim registry's
+# (claims_ift.CONVENTION_2D, reasons in claims_ift.CONVENTION_2D_NOTES): the verdicts are decided there,
+# whatever the convention sweep shows.
 PAPER_2D = dict(runs_per_member=50, n=100, steps=6000, sigma=10.0, tau=50.0, eta=0.1, noise=10.0, noise_off=3000,
                 bandwidth=claims_ift.CONVENTION_2D["bandwidth"], step_scale=claims_ift.CONVENTION_2D["step_scale"],
                 energy=claims_ift.CONVENTION_2D["energy"], target_mode=claims_ift.CONVENTION_2D["target"])
@@ -113,12 +124,13 @@ class Setup:
     kernel: str  #: kernel name
     kernel_obj: Kernel
     convention: ift.Convention
-    seeds: list  #: run r has seed seeds[r]
-    member_seeds: list  #: the seed of each ensemble member (its first run)
+    runs: list  #: the main runs: run r is the stream member r of the base seed
+    members: list  #: the claim ensemble's members of the first look (2-D: runs_per_member runs each)
     conf: dict  #: the configuration of the verdicts (wgf_core.claims.configuration)
+    purpose: str  #: prefix of the purposes of the streams (wgf_core.random): the page key
     dim: int = 2
     spec: dict = field(default_factory=dict)  #: 2-D: the target's entry of TARGETS_2D
-    target_seed: int = 0  #: 100-D: seed of the random mixture
+    target_seed: int = 0  #: 100-D: seed of the random mixture (the problem instance)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -129,7 +141,10 @@ class Setup:
     def __str__(self) -> str:
         skip = _CONVENTION_FIELDS if self.dim == 2 else ()
         deviations = self.conf["deviations"] or "the paper's values"
-        return "\n".join([f"profile={self.profile!r} device={self.device} seeds={self.seeds} kernel={self.kernel_obj}",
+        k = self.sizes.get("runs_per_member", 1)
+        runs = f"runs 0-{len(self.runs) - 1}" if len(self.runs) > 1 else "run 0"
+        return "\n".join([f"profile={self.profile!r} device={self.device} base seed {self.seed}: {runs} "
+                          f"({len(self.members)} members of {k} run{'s' if k > 1 else ''}) kernel={self.kernel_obj}",
                           f"convention: {self.convention.label}", f"configuration of the verdicts: {deviations}",
                           str({k: v for k, v in self.sizes.items() if k not in skip})])
 
@@ -168,16 +183,24 @@ def setup_2d(profile: str, device="cpu", seed: int = 0, *, target: str = "gaussi
     convention = ift.Convention(*(sizes[k] for k in _CONVENTION_FIELDS))
     if kernel == "gauss":
         kernel_obj = convention.kernel(sizes["sigma"])
-    if sizes["runs"] % sizes["runs_per_member"]:
+    k = sizes["runs_per_member"]
+    if sizes["runs"] % k:
         raise ParameterError(f"parameter 'runs' = {sizes['runs']} is not allowed: a multiple of "
-                             f"{sizes['runs_per_member']} (runs per ensemble member at profile={profile!r})")
-    seeds = C.seed_list(seed, sizes["runs"])  # run r of every batched flow has seed seeds[r]
+                             f"{k} (runs per ensemble member at profile={profile!r})")
     # one ensemble member = the mean over runs_per_member runs (the paper's Fig. 3 shows the mean over 50 runs)
-    member_seeds = seeds[:: sizes["runs_per_member"]]
+    members = list(range(sizes["runs"] // k))
+    _check_members("runs", sizes["runs"], len(members), k, profile)
     conf = C.configuration(profile, dict(sizes, kernel=kernel), dict(PAPER_2D, kernel="gauss"),
                            notes=claims_ift.CONVENTION_2D_NOTES)
-    return Setup(notebook, profile, seed, dev, sizes, kernel, kernel_obj, convention, seeds, member_seeds, conf,
-                 dim=2, spec=spec)
+    return Setup(notebook, profile, seed, dev, sizes, kernel, kernel_obj, convention, list(range(sizes["runs"])),
+                 members, conf, spec["page"], dim=2, spec=spec)
+
+
+def _check_members(name: str, runs: int, members: int, k: int, profile: str) -> None:
+    """A stochastic claim's first look needs ``C.MIN_SEEDS`` members outside ``profile="ci"``."""
+    if profile != "ci" and members < C.MIN_SEEDS:
+        raise ParameterError(f"parameter {name!r} = {runs} is not allowed at profile={profile!r}: at least "
+                             f"{C.MIN_SEEDS * k} ({C.MIN_SEEDS} ensemble members of {k} run{'s' if k > 1 else ''})")
 
 
 def setup_100d(profile: str, device="cpu", seed: int = 0, *, runs=None, n=None, steps=None, dim=None,
@@ -185,7 +208,7 @@ def setup_100d(profile: str, device="cpu", seed: int = 0, *, runs=None, n=None, 
                target_seed: int = 0) -> Setup:
     """The validated setup of ``ift/03_mixture_100d`` (:data:`PROFILES_100D`); None takes the profile's value.
 
-    The convention is the authors' script's, fixed in the registry (``claims_ift.CONVENTION_100D``).
+    The convention is the authors' script's, the registry's ``claims_ift.CONVENTION_100D``.
     Raises :class:`~wgf_core.errors.ParameterError` naming the first bad parameter.
     """
     dev = check_device(device)
@@ -196,49 +219,52 @@ def setup_100d(profile: str, device="cpu", seed: int = 0, *, runs=None, n=None, 
               dict(sigma=sigma, tau=tau, eta_ift=eta_ift, eta_wfr=eta_wfr, noise=noise))
     kernel_obj = get_kernel(kernel, sizes["sigma"])  # unknown kernel name -> ParameterError naming 'kernel'
     sizes["kernel"] = kernel
-    convention = ift.Convention(**claims_ift.CONVENTION_100D)  # fixed before the run (the authors' script)
+    convention = ift.Convention(**claims_ift.CONVENTION_100D)  # the authors' script's
     if kernel == "gauss":
         kernel_obj = convention.kernel(sizes["sigma"])
-    seeds = C.seed_list(seed, sizes["runs"])  # run r of every batched flow is seed member seeds[r]
+    _check_members("runs", sizes["runs"], sizes["runs"], 1, profile)
+    runs = list(range(sizes["runs"]))  # one run per ensemble member
     conf = C.configuration(profile, sizes, PAPER_100D, notes=claims_ift.CONVENTION_100D_NOTES)
-    return Setup("ift/03_mixture_100d", profile, seed, dev, sizes, kernel, kernel_obj, convention, seeds, seeds, conf,
-                 dim=sizes["dim"], target_seed=target_seed)
+    return Setup("ift/03_mixture_100d", profile, seed, dev, sizes, kernel, kernel_obj, convention, runs, list(runs),
+                 conf, "ift/03_mixture_100d", dim=sizes["dim"], target_seed=target_seed)
 
 
 @dataclass
 class Problem:
-    """The initial law, the target, the noise floors per run and the settings every main run shares."""
+    """The initial law, the target, the noise floor and the settings every main run shares."""
 
     init: Any  #: GaussianMixture of the initial particles
     target: Any  #: GaussianMixture of the target
-    floors: list  #: MMD² between two independent n-point target samples, per run
+    floors: list  #: 2-D: MMD² between two independent n-point target samples, per main run (100-D: empty)
+    floor: float  #: the dashed line: 2-D the median of ``floors``; 100-D the expected floor (stored reference)
+    floor_note: str  #: where the floor comes from (the 100-D reference: stored or computed now)
     common: dict  #: keyword arguments of ift.run_experiment shared by the main runs
     eta: dict  #: weight step per method
 
-    @property
-    def floor(self) -> float:
-        """The median noise floor over the runs (the dashed line)."""
-        return float(np.median(self.floors))
-
 
 def problem(S: Setup) -> Problem:
-    """The problem of a setup: 2-D, the paper's initial law and the page's target; 100-D, the standard
-    normal and the random mixture of ``S.target_seed``; with the noise floor of each run from its seed."""
+    """The problem of a setup: 2-D, the paper's initial law and the page's target, with the noise floor
+    of each run from its member stream; 100-D, the standard normal and the random mixture of
+    ``S.target_seed``, with the expected noise floor of ``claims_ift.noise_floor_reference``."""
     sz, dev, dtype = S.sizes, S.device, S.dtype
     if S.dim == 2 and S.spec:
         init = gaussian_targets.gaussian_2d_init(device=dev, dtype=dtype)
         target = S.spec["sample"](device=dev, dtype=dtype)
-        floors = ift.target_noise_floors(target, S.kernel_obj, sz["n"], S.seeds, repeats=20, device=dev)
+        floors = ift.target_noise_floors(target, S.kernel_obj, sz["n"], seed=S.seed, members=S.runs,
+                                         purpose=f"{S.purpose}/floor", repeats=20, device=dev)
+        floor, note = float(np.median(floors)), "median over the runs of the floor from 20 pairs of samples per run"
         eta = {m: sz["eta"] for m in ift.METHODS}
     else:
         init = gaussian_targets.standard_normal(S.dim, device=dev, dtype=dtype)
         target = gaussian_targets.random_mixture(S.dim, 3, seed=S.target_seed, device=dev, dtype=dtype)
-        floors = ift.target_noise_floors(target, S.kernel_obj, sz["n"], S.seeds, repeats=10, device=dev, dtype=dtype)
+        floors = []
+        floor, note = claims_ift.noise_floor_reference(sz["n"], dim=S.dim, target_seed=S.target_seed,
+                                                       sigma=sz["sigma"], kernel=S.kernel)
         eta = {"mmd": 0.1, "mmd_noise": 0.1, "ift": sz["eta_ift"], "wfr": sz["eta_wfr"]}  # unused by MMD flows
-    common = dict(n=sz["n"], seeds=S.seeds, steps=sz["steps"], sigma=sz["sigma"], tau=sz["tau"], noise=sz["noise"],
-                  noise_off=sz["noise_off"], convention=S.convention, device=dev, dtype=dtype,
-                  log_every=sz["log_every"], snapshot_every=sz["snapshot_every"], kernel=S.kernel)
-    return Problem(init, target, floors, common, eta)
+    common = dict(n=sz["n"], members=S.runs, seed=S.seed, purpose=S.purpose, steps=sz["steps"], sigma=sz["sigma"],
+                  tau=sz["tau"], noise=sz["noise"], noise_off=sz["noise_off"], convention=S.convention, device=dev,
+                  dtype=dtype, log_every=sz["log_every"], snapshot_every=sz["snapshot_every"], kernel=S.kernel)
+    return Problem(init, target, floors, floor, note, common, eta)
 
 
 def mixture_summary(target) -> str:
@@ -254,14 +280,22 @@ def final_lines(results: dict, precision: int = 2) -> str:
                      f"{np.array2string(r.metrics['mmd2'][:, -1], precision=precision)}" for m, r in results.items())
 
 
-def run_methods(P: Problem, methods: Sequence[str]) -> tuple[dict, dict]:
-    """The main runs: ``(results, timings)``, results by method (:class:`~wgf_core.runner.Trajectory`, all
-    runs of a method in one batch) and ``{method}_seconds``."""
+def run_methods(P: Problem, methods: Sequence[str], runs: Optional[Sequence[int]] = None) -> tuple[dict, dict]:
+    """The main runs (or the runs ``runs``, without snapshots): ``(results, timings)``, results by method
+    (:class:`~wgf_core.runner.Trajectory`, all runs of a method in one batch) and ``{method}_seconds``."""
+    kw = dict(P.common) if runs is None else dict(P.common, members=list(runs), snapshot_every=None)
     results, timings = {}, {}
     for method in methods:
-        results[method] = ift.run_experiment(method, P.init, P.target, eta=P.eta[method], **P.common)
+        results[method] = ift.run_experiment(method, P.init, P.target, eta=P.eta[method], **kw)
         timings[f"{method}_seconds"] = results[method].seconds
     return results, timings
+
+
+def distance_to_law(S: Setup, P: Problem, results: dict) -> dict:
+    """Final MMD² of every run against a large independent target sample, by method
+    (:func:`wgf_core.flows.ift.mmd2_to_law`, stream purpose ``"<page>/law"``)."""
+    return {m: ift.mmd2_to_law(r, S.kernel_obj, P.target, seed=S.seed, members=r.extra["members"],
+                               purpose=f"{S.purpose}/law") for m, r in results.items()}
 
 
 # ----------------------------------------------------------------------------- figures
@@ -325,7 +359,7 @@ def trajectories_figure(S: Setup, results: dict, *, n_shown: int = 30):
     from ..plotting import scatter_particles
 
     show, lim, n = min(S.spec["show"], S.sizes["steps"]), S.spec["lim"], S.sizes["n"]
-    sub = np.random.default_rng(S.seeds[0]).choice(n, size=min(n_shown, n), replace=False)
+    sub = numpy_stream(S.seed, f"{S.purpose}/subsample").choice(n, size=min(n_shown, n), replace=False)
     fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 4), sharex=True, sharey=True)
     for ax, (method, r) in zip(np.atleast_1d(axes), results.items()):
         k = int(np.searchsorted(r.snapshot_steps, show, side="right")) - 1
@@ -394,20 +428,45 @@ def _per_run(measured: list, key: str) -> np.ndarray:
     return np.array([m_run[key] for m_run in measured])
 
 
-def _assess(S: Setup, claim_ids: Sequence[str], members: list) -> list:
-    return [C.assess(C.get(cid), [claims_ift.measured_for(C.get(cid), m) for m in members], S.member_seeds,
-                     configuration=S.conf) for cid in claim_ids]
+def _decide(S: Setup, P: Problem, claim_ids: Sequence[str], methods: Sequence[str], per_run: list, measure_runs,
+            reasons: Optional[dict] = None) -> list:
+    """The claims ``claim_ids`` decided by their seed plan (:func:`wgf_core.claims.run_plan`).
+
+    ``per_run`` holds the measurements of the main runs and grows in place: a later look runs the
+    methods on the runs of its new members (:func:`run_methods` with ``runs``) and appends
+    ``measure_runs(results, runs)``. A member is ``runs_per_member`` consecutive runs (2-D) or one run.
+    """
+    k = S.sizes.get("runs_per_member", 1)
+    claims = [C.get(cid) for cid in claim_ids]
+
+    def measure(members: list) -> list:
+        need = (members[-1] + 1) * k
+        if need > len(per_run):
+            runs = list(range(len(per_run), need))
+            more, _ = run_methods(P, methods, runs)
+            per_run.extend(measure_runs(more, runs))
+        groups = claims_ift.member_means(per_run[members[0] * k:need], k)
+        return [{c.id: claims_ift.measured_for(c, g) for c in claims} for g in groups]
+
+    return C.run_plan(claims, measure, configuration=S.conf, first=len(S.members), base_seed=S.seed, reasons=reasons)
 
 
 def verdicts_2d(S: Setup, P: Problem, results: dict, vs_law: dict) -> tuple[list, list, dict]:
     """The page's claims (``S.spec["claims"]``) decided on the ensemble members (means over
-    ``runs_per_member`` runs): ``(entries, measured per run, glued numbers of the prose)``."""
-    measured = ift.run_measurements(results, target=P.target, noise_off=S.sizes["noise_off"],
+    ``runs_per_member`` runs) by their seed plan: ``(entries, measured per run, glued numbers of the
+    prose)``. The runs a later look adds are measured too, and their distances to the law are
+    appended to ``vs_law``; the glued numbers are over every run measured."""
+    def measure_runs(res: dict, runs: list) -> list:
+        if res is not results:
+            for m, law in distance_to_law(S, P, res).items():
+                vs_law[m] = list(vs_law[m]) + law
+        return ift.run_measurements(res, target=P.target, noise_off=S.sizes["noise_off"],
                                     early_step=claims_ift.EARLY_STEP, threshold=claims_ift.STUCK_THRESHOLD)
-    for m_run, f in zip(measured, P.floors):
-        m_run["floor"] = f
-    entries = _assess(S, S.spec["claims"], claims_ift.member_means(measured, S.sizes["runs_per_member"]))
-    glued = dict(n_runs=len(S.seeds), n_members=len(S.member_seeds), runs_per_member=S.sizes["runs_per_member"])
+
+    measured = measure_runs(results, S.runs)
+    entries = _decide(S, P, S.spec["claims"], METHODS_2D, measured, measure_runs)
+    glued = dict(n_runs=len(measured), n_members=max(len(e["seeds"]) for e in entries),
+                 runs_per_member=S.sizes["runs_per_member"])
     for m in results:
         _spread(glued, f"{m}_final", _per_run(measured, f"{m}_final"))
         glued[f"{m}_law_med"] = float(np.median(vs_law[m]))
@@ -424,12 +483,18 @@ def early_ratio(measured: list) -> np.ndarray:
 
 
 def verdicts_100d(S: Setup, P: Problem, results: dict) -> tuple[list, list, dict]:
-    """The claims of ``ift/03_mixture_100d`` decided on every run: ``(entries, measured, glued)``."""
-    measured = ift.run_measurements(results, early_step=claims_ift.EARLY_STEP)
-    for m_run, f in zip(measured, P.floors):
-        m_run["floor"] = f
-    entries = _assess(S, ("ift100-vs-wfr", "ift100-vanilla"), measured)
-    glued = dict(n_runs=len(S.seeds))
+    """The claims of ``ift/03_mixture_100d`` decided on the runs by their seed plan: ``(entries, measured,
+    glued)``. Every run's ``floor`` is the expected noise floor ``P.floor`` (the stored reference)."""
+    def measure_runs(res: dict, runs: list) -> list:
+        out = ift.run_measurements(res, early_step=claims_ift.EARLY_STEP)
+        for m_run in out:
+            m_run["floor"] = P.floor
+        return out
+
+    measured = measure_runs(results, S.runs)
+    entries = _decide(S, P, ("ift100-vs-wfr", "ift100-vanilla"), METHODS_100D, measured, measure_runs,
+                      reasons={"ift100-vanilla": P.floor_note})
+    glued = dict(n_runs=len(measured))
     for m in results:
         _spread(glued, f"{m}_final", _per_run(measured, f"{m}_final"))
     glued["ift_below_wfr"] = int((_per_run(measured, "ift_final") < _per_run(measured, "wfr_final")).sum())
@@ -452,8 +517,9 @@ def checks(results: dict, simplex: Sequence[str] = ("ift",), atol: float = 1e-8)
 def record_2d(S: Setup, P: Problem, results: dict, measured: list, vs_law: dict, qp_cmp: dict) -> dict:
     """``checks`` and ``metrics`` of the 2-D record (for :func:`wgf_core.reporting.record_metrics`)."""
     return dict(checks=checks(results), metrics={
-        "convention": S.convention.label, "seeds": S.seeds, "n": S.sizes["n"], "steps": S.sizes["steps"],
-        "noise_floor_per_run": P.floors, "per_run": measured, "final_mmd2_vs_law_per_run": vs_law,
+        "convention": S.convention.label, "runs": len(measured), "runs_per_member": S.sizes["runs_per_member"],
+        "n": S.sizes["n"], "steps": S.sizes["steps"], "noise_floor_per_main_run": P.floors, "per_run": measured,
+        "final_mmd2_vs_law_per_run": vs_law,
         "extra_qp_vs_pgd_final_mmd2": {m: r.metrics['mmd2'][:, -1].tolist() for m, r in qp_cmp.items()},
     })
 
@@ -462,7 +528,7 @@ def record_100d(S: Setup, P: Problem, results: dict, measured: list, grid_final:
     """``checks`` and ``metrics`` of the 100-D record (for :func:`wgf_core.reporting.record_metrics`)."""
     sz = S.sizes
     return dict(checks=checks(results, simplex=("ift", "wfr"), atol=1e-4), metrics={
-        "seeds": S.seeds, "n": sz["n"], "steps": sz["steps"], "dim": S.dim, "noise_floor_per_run": P.floors,
+        "runs": len(measured), "n": sz["n"], "steps": sz["steps"], "dim": S.dim, "noise_floor_reference": P.floor,
         "per_run": measured, "settings": {k: sz[k] for k in ("sigma", "tau", "eta_ift", "eta_wfr", "noise", "noise_off")},
         "extra_ift_at_1000_over_noisy_final": early_ratio(measured).tolist(),
         "extra_weight_step_grid_final_mmd2": grid_final})
@@ -480,17 +546,18 @@ def setup_convention_run(profile: str, device="cpu", seed: int = 0, *, target: s
                          step_scale=None, energy=None, target_mode=None) -> Setup:
     """The validated setup of one run of the convention sweep (``notebooks/ift/conventions_2d.ipynb``).
 
-    Validation and sizes are :func:`setup_2d`'s (None takes the verdicts' convention); the run is one seed,
-    ``seed``, for ``sweep_steps`` steps. Its record's key is ``ift/conventions_2d``.
+    Validation and sizes are :func:`setup_2d`'s (None takes the verdicts' convention); the run is the
+    member 0 of the base seed ``seed`` with the page's streams (the page's run 0 draws the same initial
+    particles and target sample), for ``sweep_steps`` steps. Its record's key is ``ift/conventions_2d``.
     """
     S = setup_2d(profile, device, seed, target=target, bandwidth=bandwidth, step_scale=step_scale, energy=energy,
                  target_mode=target_mode)
-    return replace(S, notebook="ift/conventions_2d", seeds=[S.seed], member_seeds=[S.seed])
+    return replace(S, notebook="ift/conventions_2d", runs=[0], members=[0])
 
 
 def convention_run(S: Setup, methods: Sequence[str] = METHODS_2D) -> tuple[dict, dict]:
-    """One run of the convention sweep (an extra: it decides no verdict): the three schemes from seed
-    ``S.seed`` for ``sweep_steps`` steps, the noise switched off halfway, under ``S.convention``.
+    """One run of the convention sweep (an extra: it decides no verdict): the three schemes, member 0 of
+    the base seed ``S.seed``, for ``sweep_steps`` steps, the noise switched off halfway, under ``S.convention``.
 
     Returns ``(row, results)``: the row holds the run's final MMD² per scheme, IFT's MMD² at step
     ``claims_ift.EARLY_STEP``, the vanilla flow's stuck particles, the run's noise floor and, for
@@ -524,7 +591,7 @@ def convention_figure(row: dict, results: dict):
 def qp_vs_pgd(S: Setup, P: Problem, qp_max_iter: int = 100) -> tuple[dict, dict, object]:
     """IFT with one projected-gradient weight step against the exact QP step (the first ``qp_runs`` runs,
     ``qp_steps`` steps): ``(results by method, timings, figure)``."""
-    kw = dict(P.common, seeds=S.seeds[: S.sizes["qp_runs"]], steps=S.sizes["qp_steps"], snapshot_every=None,
+    kw = dict(P.common, members=S.runs[: S.sizes["qp_runs"]], steps=S.sizes["qp_steps"], snapshot_every=None,
               log_every=20)
     cmp = {m: ift.run_experiment(m, P.init, P.target, eta=P.eta[m], qp_max_iter=qp_max_iter, **kw)
            for m in ("ift", "ift_qp")}
@@ -545,11 +612,11 @@ def eta_grid(S: Setup, P: Problem, results: dict) -> tuple[dict, dict, float]:
     for method, etas in (("ift", [sz["eta_ift"] / 10, sz["eta_ift"], sz["eta_ift"] * 10]),
                          ("wfr", [sz["eta_wfr"] / 10, sz["eta_wfr"], sz["eta_wfr"] * 4])):
         for eta_value in etas:
-            if eta_value == P.eta[method]:  # the main runs' first seeds, up to the grid's horizon: no rerun
+            if eta_value == P.eta[method]:  # the main runs' first runs, up to the grid's horizon: no rerun
                 keep = results[method].steps <= sz["grid_steps"]
                 steps, mmd2 = results[method].steps[keep], results[method].metrics['mmd2'][: sz["grid_runs"], keep]
             else:
-                kw = dict(P.common, seeds=S.seeds[: sz["grid_runs"]], steps=sz["grid_steps"], snapshot_every=None,
+                kw = dict(P.common, members=S.runs[: sz["grid_runs"]], steps=sz["grid_steps"], snapshot_every=None,
                           show_progress=False)
                 res = ift.run_experiment(method, P.init, P.target, eta=eta_value, **kw)
                 steps, mmd2 = res.steps, res.metrics['mmd2']
@@ -575,8 +642,8 @@ def live_flow_2d(S: Setup, P: Problem, method="ift", sigma=10.0, tau=50.0, eta=0
     from ..plotting import scatter_particles
 
     c = S.convention
-    r = ift.run_experiment(method, P.init, P.target, n=n, seeds=C.seed_list(S.seed, 3), steps=steps, sigma=sigma,
-                           tau=tau, eta=eta, noise=S.sizes["noise"], noise_off=steps // 2,
+    r = ift.run_experiment(method, P.init, P.target, n=n, runs=3, seed=S.seed, purpose=f"{S.purpose}/live",
+                           steps=steps, sigma=sigma, tau=tau, eta=eta, noise=S.sizes["noise"], noise_off=steps // 2,
                            convention=ift.Convention(c.bandwidth, step_scale, c.energy, c.target), device=S.device,
                            dtype=S.dtype, log_every=10, show_progress=False)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -589,7 +656,7 @@ def live_flow_100d(S: Setup, method="ift", dim=20, n=100, steps=2000, tau=1.0, e
     """The 100-D live panel's flow: 2 runs in dimension ``dim`` with the chosen settings; MMD² curve."""
     law0 = gaussian_targets.standard_normal(dim, device=S.device, dtype=S.dtype)
     law = gaussian_targets.random_mixture(dim, 3, seed=S.target_seed, device=S.device, dtype=S.dtype)
-    r = ift.run_experiment(method, law0, law, n=n, seeds=C.seed_list(S.seed, 2), steps=steps, sigma=sigma, tau=tau,
-                           eta=eta, noise=S.sizes["noise"], noise_off=steps // 2, convention=S.convention,
-                           device=S.device, dtype=S.dtype, log_every=20, show_progress=False)
+    r = ift.run_experiment(method, law0, law, n=n, runs=2, seed=S.seed, purpose=f"{S.purpose}/live", steps=steps,
+                           sigma=sigma, tau=tau, eta=eta, noise=S.sizes["noise"], noise_off=steps // 2,
+                           convention=S.convention, device=S.device, dtype=S.dtype, log_every=20, show_progress=False)
     return curves_figure({ift.METHOD_LABELS[method]: r}, figsize=(6, 4), xlabel="steps", legend_size=None)

@@ -23,21 +23,23 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
-from .. import claims as _claims
-from ..claims import assess, configuration, for_notebook, seed_list
+from ..claims import configuration, run_plan
+from ..claims import mmd_fdiv as R
 from ..divergences import Entropy, get_entropy
 from ..energies import MoreauFDivergence
 from ..errors import ParameterError
 from ..flows.mmd_fdiv import envelope_along, lambda_schedule, moreau_envelope
 from ..kernels import KERNELS, Kernel, get_kernel
 from ..measures import Particles
+from ..random import stream
 from ..runner import Trajectory, run
 from ..schemes import Euler, StepControlledEuler
-from ..targets import TARGETS, target_and_prior
+from ..targets import TARGETS, sample_prior, sample_target
 from ..validation import check_choice, check_device, check_int, check_positive, select_profile
 
 __all__ = ["make_energy", "make_scheme", "flow_log", "run_flow", "LOGGED", "FLOW_PROFILES", "COMPARISON_PROFILES",
-           "Setup", "setup_flow", "main_flow", "flow_summary", "plot_flow", "Reference", "reference_ensemble",
+           "PURPOSES", "draw", "Setup", "setup_flow", "main_flow", "flow_summary", "plot_flow", "Reference",
+           "reference_ensemble", "extend_reference",
            "plot_reference", "reference_glue", "lambda_grid", "final_figures", "live_flow", "plot_compare",
            "plot_ensemble", "flow_verdicts", "setup_comparisons", "Comparisons"]
 
@@ -153,25 +155,26 @@ def run_flow(x0: torch.Tensor, y: torch.Tensor, *, step_size: float = 0.01, n_st
 # --------------------------------------------------------------------------------------------------
 
 #: Sizes of ``01_flow`` by profile (the reference configuration: bananas, Tsallis 2, imq s = 0.1, lambda = 0.01).
+#: The ensemble's members come from the seed plan of the claims (:data:`wgf_core.claims.mmd_fdiv.FLOW_PLAN`).
 FLOW_PROFILES = {
     "ci": dict(target="bananas", kernel="imq", s=0.1, divergence="tsallis", alpha=2.0, lambd=0.01,
                N=50, M=50, step_size=1e-3, max_time=0.06, grid_N=20, grid_steps=10, frames=8, grid_lams=(1e-2, 1.0),
-               ref_N=50, ref_steps=30, n_seeds=1, ref_half_step=True),
+               ref_N=50, ref_steps=30, ref_half_step=True),
     "default": dict(target="bananas", kernel="imq", s=0.1, divergence="tsallis", alpha=2.0, lambd=0.01,
                     N=300, M=300, step_size=1e-3, max_time=0.4, grid_N=60, grid_steps=100, frames=15,
-                    grid_lams=(1e-2, 1.0), ref_N=150, ref_steps=1000, n_seeds=3, ref_half_step=False),
+                    grid_lams=(1e-2, 1.0), ref_N=150, ref_steps=1000, ref_half_step=False),
     "paper": dict(target="bananas", kernel="imq", s=0.1, divergence="tsallis", alpha=2.0, lambd=0.01,
                   N=300, M=300, step_size=1e-3, max_time=1.0, grid_N=300, grid_steps=1000, frames=50,
-                  grid_lams=(1e-3, 1e-2, 1e-1, 1.0), ref_N=300, ref_steps=1000, n_seeds=3, ref_half_step=True),
+                  grid_lams=(1e-3, 1e-2, 1e-1, 1.0), ref_N=300, ref_steps=1000, ref_half_step=True),
 }
-#: Sizes of ``02_comparisons`` by profile.
+#: Sizes of ``02_comparisons`` by profile (members: the claims' seed plans, :mod:`wgf_core.claims.mmd_fdiv`).
 COMPARISON_PROFILES = {
     "ci": dict(target="bananas", kernel="imq", s=0.1, lambd=0.01, N=20, step_size=1e-3, n_steps=15, error_tol=3e-3,
-               n_seeds=1, tv=False),
+               tv=False),
     "default": dict(target="bananas", kernel="imq", s=0.1, lambd=0.01, N=100, step_size=1e-3, n_steps=200,
-                    error_tol=3e-3, n_seeds=3, tv=False),
+                    error_tol=3e-3, tv=False),
     "paper": dict(target="bananas", kernel="imq", s=0.1, lambd=0.01, N=300, step_size=1e-3, n_steps=1000,
-                  error_tol=3e-3, n_seeds=3, tv=True),
+                  error_tol=3e-3, tv=True),
 }
 #: The reference method's default problem (issue 3), its step and our step control's error bound there.
 REF = dict(kernel="imq", s=0.1, divergence="tsallis", alpha=2.0, lambd=0.01)
@@ -182,33 +185,50 @@ PAPER_SIZES = dict(N=300, n_steps=1000)
 #: Comparisons: stored particle sets per flow (plus the start), inner-iteration cap, the lambdas of section 4
 #: and of the closed-form limit.
 N_SNAP, MAX_INNER = 3, 500
+#: Relative duality gap of the envelopes compared in section 3 (the tight comparison's certified bounds).
+ENVELOPE_TOL = 5e-4
 LAMS, LIMIT_LAMS = (1e-3, 1e-2, 1e-1, 1.0), (1e-2, 1e-1, 1.0, 10.0, 100.0)
 _GAP_FLOOR = 1e-16  # relative gaps drawn on a log axis: an exact 0 drawn here
+#: The purposes of the random streams (:func:`wgf_core.random.stream_seed`): one per kind of draw.
+PURPOSES = {"main": "mmd_fdiv/01_flow/main", "reference": "mmd_fdiv/01_flow/reference",
+            "grid": "mmd_fdiv/01_flow/lambda_grid", "live": "mmd_fdiv/01_flow/live",
+            "comparisons": "mmd_fdiv/02_comparisons/draw"}
+
+
+def draw(target: str, N: int, M: int, seed: int, purpose: str, member: int = 0, device="cpu") -> tuple:
+    """``(x0, y)``: ``M`` target samples, then ``N`` prior particles (float64) of ensemble member
+    ``member``, drawn on the CPU from the stream (``seed``, ``purpose``, ``member``) of
+    :func:`wgf_core.random.stream`."""
+    g = stream(seed, purpose, member)
+    y = sample_target(target, M, g, device="cpu", dtype=torch.float64).to(check_device(device))
+    x0 = sample_prior(target, N, g, device="cpu", dtype=torch.float64).to(check_device(device))
+    return x0, y
 
 
 @dataclass
 class Setup:
-    """What a notebook's first cell settles (validated): profile, seeds, device, flow settings and sizes.
+    """What a notebook's first cell settles (validated): profile, base seed, members, device, flow settings.
 
+    ``seed``: the base seed of every stream; ``first``: the notebook's ``n_seeds`` (None: the seed
+    plans' first looks); ``members``: the ensemble members of the first look, ``0 .. n - 1``;
     ``cfg``: the settings (a parameter, or the profile's value when it is None); ``sizes``: the
-    profile's sizes; ``options``: the remaining flow options (``tight``, ``annealing``, ``error_tol``);
-    ``n_steps``: steps of the main flow; ``data``: the ensemble's ``(x0, y)`` draws, member ``k``
-    from ``seeds[k]`` (comparisons).
+    profile's sizes; ``options``: the remaining flow options (``tight``, ``annealing``,
+    ``error_tol``); ``n_steps``: steps of the main flow.
     """
 
     profile: str
     seed: int
-    seeds: list
+    members: list
     device: torch.device
     cfg: dict
     sizes: dict
     options: dict = field(default_factory=dict)
     n_steps: int = 0
-    data: list = field(default_factory=list)
+    first: Optional[int] = None
 
     def __str__(self) -> str:
-        return (f"profile={self.profile} device={self.device} seeds={self.seeds} steps={self.n_steps} "
-                f"{self.options}\n{self.cfg}")
+        return (f"profile={self.profile} device={self.device} base seed={self.seed} members={self.members} "
+                f"steps={self.n_steps} {self.options}\n{self.cfg}")
 
 
 def _settle(profile, table, device, seed, n_seeds, params) -> tuple:
@@ -217,12 +237,11 @@ def _settle(profile, table, device, seed, n_seeds, params) -> tuple:
     cfg = {k: (v if v is not None else sizes[k]) for k, v in params.items()}
     dev = check_device(device)
     seed = check_int("seed", seed, minimum=0)
-    if n_seeds is not None:
-        sizes["n_seeds"] = check_int("n_seeds", n_seeds)
+    first = None if n_seeds is None else check_int("n_seeds", n_seeds)
     check_choice("target", cfg["target"], TARGETS)
     check_choice("kernel", cfg["kernel"], KERNELS)
     get_kernel(cfg["kernel"], cfg["s"])  # validates s
-    return sizes, cfg, dev, seed
+    return sizes, cfg, dev, seed, first
 
 
 def setup_flow(profile: str, device="cpu", seed: int = 0, n_seeds: Optional[int] = None, *, target=None,
@@ -231,9 +250,11 @@ def setup_flow(profile: str, device="cpu", seed: int = 0, n_seeds: Optional[int]
                error_tol: Optional[float] = None) -> Setup:
     """The validated setup of ``01_flow`` (:data:`FLOW_PROFILES`); None takes the profile's value.
 
-    Raises :class:`~wgf_core.errors.ParameterError` naming the first bad parameter.
+    The first look's members are ``0 .. n - 1`` with ``n`` the first look of
+    :data:`wgf_core.claims.mmd_fdiv.FLOW_PLAN` at ``profile`` (``n_seeds`` replaces it). Raises
+    :class:`~wgf_core.errors.ParameterError` naming the first bad parameter.
     """
-    sizes, cfg, dev, seed = _settle(profile, FLOW_PROFILES, device, seed, n_seeds, dict(
+    sizes, cfg, dev, seed, first = _settle(profile, FLOW_PROFILES, device, seed, n_seeds, dict(
         target=target, kernel=kernel, s=s, divergence=divergence, alpha=alpha, lambd=lambd, N=N, M=M,
         step_size=step_size, max_time=max_time))
     get_entropy(cfg["divergence"], cfg["alpha"])  # validates divergence and alpha
@@ -246,25 +267,27 @@ def setup_flow(profile: str, device="cpu", seed: int = 0, n_seeds: Optional[int]
         error_tol = check_positive("error_tol", error_tol)
     if TARGETS[cfg["target"]].dim != 2:
         print("note: a 3-D target; plots show the first two coordinates")
-    return Setup(profile, seed, seed_list(seed, sizes["n_seeds"]), dev, cfg, sizes,
-                 dict(tight=tight, annealing=annealing, error_tol=error_tol),
-                 max(1, int(round(cfg["max_time"] / cfg["step_size"]))))
+    members = list(range(R.FLOW_PLAN.looks(profile, first)[0]))
+    return Setup(profile, seed, members, dev, cfg, sizes, dict(tight=tight, annealing=annealing, error_tol=error_tol),
+                 max(1, int(round(cfg["max_time"] / cfg["step_size"]))), first)
 
 
 def _problem(cfg: dict) -> dict:
     return {k: cfg[k] for k in ("kernel", "s", "divergence", "alpha") if k in cfg}
 
 
+def _notebook_claims(notebook: str) -> list:
+    return [c for c in R.CLAIMS if c.notebook == notebook]
+
+
 def main_flow(S: Setup):
-    """The flow of ``01_flow`` on the first seed's draw, with W2 logged: returns ``(y, Trajectory)``."""
+    """The flow of ``01_flow`` (stream ``PURPOSES["main"]``, member 0), with W2 logged: returns ``(y, Trajectory)``."""
     cfg, n = S.cfg, S.n_steps
-    x0, y = target_and_prior(cfg["target"], cfg["N"], cfg["M"], S.seeds[0], device=S.device, dtype=torch.float64)
+    x0, y = draw(cfg["target"], cfg["N"], cfg["M"], S.seed, PURPOSES["main"], 0, S.device)
     res = run_flow(x0, y, **_problem(cfg), lambd=cfg["lambd"], step_size=cfg["step_size"], n_steps=n,
                    tight=S.options["tight"], annealing=S.options["annealing"], error_tol=S.options["error_tol"],
                    log_every=max(1, n // 30), snapshot_every=max(1, n // S.sizes["frames"]), compute_w2=True)
     return y, res
-
-
 def flow_summary(res: Trajectory) -> str:
     """Steps, inner iterations, MMD², W2 and the largest duality gap of a :func:`main_flow` run."""
     log = {k: v[0] for k, v in res.metrics.items()}
@@ -296,37 +319,48 @@ def plot_flow(res: Trajectory):
 
 @dataclass
 class Reference:
-    """The reference configuration over the seeds: step-controlled ``members`` (one per seed), plain
-    Euler runs of the first seed by label (``plain``), the draws ``data`` and the sizes."""
+    """The reference configuration over the ensemble: step-controlled ``runs`` of the ``members``
+    (``runs[i]`` is member ``members[i]``, its draw ``data[i]``), plain Euler runs of member 0 by
+    label (``plain``), and the sizes. :func:`extend_reference` adds members."""
 
-    seeds: list
+    members: list
     N: int
     n_steps: int
-    members: list
+    runs: list
     plain: dict
     data: list
 
 
+def _ref_run(S: Setup, x0, y, n: int, **kw) -> Trajectory:
+    return run_flow(x0, y, **REF, **kw, n_steps=n, log_every=max(1, n // 50), snapshot_every=n, show_progress=False)
+
+
+def extend_reference(S: Setup, ref: Reference, member: int) -> Trajectory:
+    """Run the step-controlled reference flow of ensemble member ``member`` (stream
+    ``PURPOSES["reference"]``) and add it to ``ref``; returns its trajectory."""
+    if member in ref.members:
+        return ref.runs[ref.members.index(member)]
+    x0, y = draw("bananas", ref.N, ref.N, S.seed, PURPOSES["reference"], member, S.device)
+    r = _ref_run(S, x0, y, ref.n_steps, step_size=REF_STEP, error_tol=REF_TOL)
+    ref.members.append(member)
+    ref.runs.append(r)
+    ref.data.append((x0, y))
+    return r
+
+
 def reference_ensemble(S: Setup) -> Reference:
     """:data:`REF` at :data:`REF_STEP` for ``sizes["ref_steps"]`` iterations, ``N = M = sizes["ref_N"]``:
-    with step control (:data:`REF_TOL`) for every seed, plain Euler for the first (and at half the
-    step when ``sizes["ref_half_step"]``)."""
-    N, n = S.sizes["ref_N"], S.sizes["ref_steps"]
-
-    def ref_run(x0, y, **kw):
-        return run_flow(x0, y, **REF, **kw, n_steps=n, log_every=max(1, n // 50), snapshot_every=n,
-                        show_progress=False)
-
-    members, data = [], []
-    for s_ in S.seeds:  # every random draw of member k comes from seeds[k] (target_and_prior seeds its generator)
-        x0, y = target_and_prior("bananas", N, N, s_, device=S.device, dtype=torch.float64)
-        data.append((x0, y))
-        members.append(ref_run(x0, y, step_size=REF_STEP, error_tol=REF_TOL))
-    x0, y = data[0]
-    plain = {"tau = 0.01, plain Euler": ref_run(x0, y, step_size=REF_STEP)}
+    with step control (:data:`REF_TOL`) for every member of the first look, plain Euler for member 0
+    (and at half the step when ``sizes["ref_half_step"]``). Member ``k`` draws its prior and target
+    samples from the stream (``S.seed``, ``PURPOSES["reference"]``, ``k``)."""
+    ref = Reference([], S.sizes["ref_N"], S.sizes["ref_steps"], [], {}, [])
+    for k in S.members:
+        extend_reference(S, ref, k)
+    x0, y = ref.data[0]
+    ref.plain["tau = 0.01, plain Euler"] = _ref_run(S, x0, y, ref.n_steps, step_size=REF_STEP)
     if S.sizes["ref_half_step"]:  # plain Euler with half the step (not at default: CPU budget)
-        plain["tau = 0.005, plain Euler"] = ref_run(x0, y, step_size=REF_STEP / 2)
-    return Reference(list(S.seeds), N, n, members, plain, data)
+        ref.plain["tau = 0.005, plain Euler"] = _ref_run(S, x0, y, ref.n_steps, step_size=REF_STEP / 2)
+    return ref
 
 
 def _drop(r: Trajectory) -> float:
@@ -339,27 +373,27 @@ def _n_outside(r: Trajectory, y: torch.Tensor) -> int:
 
 
 def plot_reference(ref: Reference):
-    """MMD² and duality gap per iteration (step control: mean +- std over the seeds; plain Euler: first
-    seed), and the first seed's final particles of plain Euler and of the step control."""
+    """MMD² and duality gap per iteration (step control: mean +- std over the members; plain Euler:
+    member 0), and member 0's final particles of plain Euler and of the step control."""
     import matplotlib.pyplot as plt
 
     from ..plotting import band_curves
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
-    sc = f"step control, seeds {ref.seeds}"
+    sc = f"step control, members {ref.members}"
     for ax, key, ylabel, title, floor in ((axes[0], "mmd2", r"MMD$^2(\mu_k,\nu)$", "reference configuration", None),
                                           (axes[1], "gap", "(P - D) / P", "relative duality gap", 1e-3)):
-        curves = {sc: (ref.members[0].steps,
-                       np.maximum(np.concatenate([r.metrics[key] for r in ref.members]), _GAP_FLOOR))}
-        curves.update({f"{k}, seed {ref.seeds[0]}": (r.steps, np.maximum(r.metrics[key], _GAP_FLOOR))
+        curves = {sc: (ref.runs[0].steps,
+                       np.maximum(np.concatenate([r.metrics[key] for r in ref.runs]), _GAP_FLOOR))}
+        curves.update({f"{k}, member 0": (r.steps, np.maximum(r.metrics[key], _GAP_FLOOR))
                        for k, r in ref.plain.items()})
         band_curves(ax, curves, xlabel="iteration", ylabel=ylabel, title=title, floor=floor, floor_label="1e-3")
     y = ref.data[0][1].cpu().numpy()
     axes[2].scatter(*y.T[:2], s=5, c="0.6", label="target")
     axes[2].scatter(*ref.plain["tau = 0.01, plain Euler"].x[0].cpu().numpy().T[:2], s=7, c="C1",
                     label="tau = 0.01, plain Euler")
-    axes[2].scatter(*ref.members[0].x[0].cpu().numpy().T[:2], s=7, c="C0", marker="x", label="tau = 0.01, step control")
-    axes[2].set(xlabel="$x_1$", ylabel="$x_2$", title=f"seed {ref.seeds[0]}: particles at t = {ref.n_steps * REF_STEP:g}")
+    axes[2].scatter(*ref.runs[0].x[0].cpu().numpy().T[:2], s=7, c="C0", marker="x", label="tau = 0.01, step control")
+    axes[2].set(xlabel="$x_1$", ylabel="$x_2$", title=f"member 0: particles at t = {ref.n_steps * REF_STEP:g}")
     axes[2].legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -368,21 +402,22 @@ def plot_reference(ref: Reference):
 def reference_glue(ref: Reference) -> dict:
     """The values the text of the reference section quotes, by glue name."""
     r_pl, half = ref.plain["tau = 0.01, plain Euler"], ref.plain.get("tau = 0.005, plain Euler")
-    drops = [_drop(r) for r in ref.members]
-    substeps = [float(r.extra["substeps"].mean()) for r in ref.members]
-    return {"ref_n_seeds": len(ref.seeds), "drop_plain": _drop(r_pl),
+    drops = [_drop(r) for r in ref.runs]
+    substeps = [float(r.extra["substeps"].mean()) for r in ref.runs]
+    return {"ref_n_seeds": len(ref.members), "drop_plain": _drop(r_pl),
             "half_sentence": (f", against {_drop(half):.3g} for plain Euler with $\\tau = 0.005$" if half is not None
                               else " (plain Euler with $\\tau = 0.005$ runs at `ci` and `paper` only)"),
             "drop_sc_min": min(drops), "drop_sc_max": max(drops),
             "substeps_min": min(substeps), "substeps_max": max(substeps),
-            "out_plain": _n_outside(r_pl, ref.data[0][1]), "out_sc": _n_outside(ref.members[0], ref.data[0][1]),
-            "ref_gap_max": max(float(r.metrics["gap"].max()) for r in list(ref.members) + list(ref.plain.values())),
+            "out_plain": _n_outside(r_pl, ref.data[0][1]), "out_sc": _n_outside(ref.runs[0], ref.data[0][1]),
+            "ref_gap_max": max(float(r.metrics["gap"].max()) for r in list(ref.runs) + list(ref.plain.values())),
             "plain_stalls": "stalls" if _drop(r_pl) < min(drops) / 10 else "does not stall"}
 
 
 def live_flow(S: Setup, divergence="tsallis", alpha=2.0, lambd=0.01, steps=100):
-    """The live panel of ``01_flow``: a flow of 80 particles, its final particles and MMD² curve."""
-    x_, y_ = target_and_prior(S.cfg["target"], 80, 80, S.seed, device=S.device, dtype=torch.float64)
+    """The live panel of ``01_flow``: a flow of 80 particles (stream ``PURPOSES["live"]``), its final
+    particles and MMD² curve."""
+    x_, y_ = draw(S.cfg["target"], 80, 80, S.seed, PURPOSES["live"], 0, S.device)
     r = run_flow(x_, y_, kernel=S.cfg["kernel"], s=S.cfg["s"], divergence=divergence, alpha=alpha, lambd=lambd,
                  step_size=S.cfg["step_size"], n_steps=int(steps), error_tol=S.options["error_tol"],
                  show_progress=False)
@@ -405,54 +440,68 @@ def plot_compare(runs: dict, y, title: str):
 
 
 def _verdict_glue(entries: list, keys: dict, bounds: bool) -> dict:
+    """Per claim key: its verdict, the number of members it was decided on, and (``bounds``) the
+    spread of its values."""
     by_id, out = {e["id"]: e for e in entries}, {}
     for key, cid in keys.items():
         out[f"{key}_verdict"] = by_id[cid]["status"]
+        out[f"{key}_n"] = len(by_id[cid]["seeds"])
         if bounds:
             for b in ("min", "max"):
                 out[f"{key}_{b}"] = by_id[cid][b] if by_id[cid][b] is not None else float("nan")
     return out
 
 
+def _flow_measure(r: Trajectory) -> dict:
+    """One reference member's measurements for the claims of ``01_flow``."""
+    return {"mmdfdiv-gap": dict(max_gap=float(r.metrics["gap"].max())),
+            "mmdfdiv-mmd-drop": dict(mmd2_initial=float(r.metrics["mmd2"][0, 0]),
+                                     mmd2_final=float(r.metrics["mmd2"][0, -1])),
+            "mmdfdiv-descent": dict(primal=r.metrics["functional"][0].tolist(), dual=r.metrics["dual"][0].tolist())}
+
+
 def flow_verdicts(S: Setup, res: Trajectory, ref: Reference) -> tuple:
-    """Decide the claims of ``01_flow`` over the reference ensemble (:func:`wgf_core.claims.assess`).
+    """Decide the claims of ``01_flow`` over the reference ensemble by their seed plan
+    (:func:`wgf_core.claims.run_plan`: members of later looks are run here, by :func:`extend_reference`,
+    only while a claim is inconclusive).
 
     Returns ``(entries, record, glued)``: the claims' record entries, the keyword arguments
     ``checks``, ``metrics``, ``timings`` of :func:`wgf_core.reporting.record_metrics`, and the
     values the text quotes by glue name.
     """
-    cfg, members, seeds, n_steps = S.cfg, ref.members, ref.seeds, S.n_steps
+    cfg, n_steps = S.cfg, S.n_steps
     conf = configuration(S.profile, dict(N=ref.N, M=ref.N, n_steps=ref.n_steps, step_size=REF_STEP),
                          REFERENCE_SIZES, notes=[
         f"Euler step control error_tol = {REF_TOL:g} within each step of 0.01 (the reference code takes plain explicit "
-        "Euler steps, which stall here; plain Euler runs are shown for the first seed)",
+        "Euler steps, which stall here; plain Euler runs are shown for member 0)",
         "reference configuration = the authors' code's defaults as issue 3 fixed them; the paper's own settings are "
         "not in shared/seeds"])
-    measured = {
-        "mmdfdiv-gap": [dict(max_gap=float(r.metrics["gap"].max())) for r in members],
-        "mmdfdiv-mmd-drop": [dict(mmd2_initial=float(r.metrics["mmd2"][0, 0]),
-                                  mmd2_final=float(r.metrics["mmd2"][0, -1])) for r in members],
-        "mmdfdiv-descent": [dict(primal=r.metrics["functional"][0].tolist(), dual=r.metrics["dual"][0].tolist())
-                            for r in members],
-    }
-    # why the descent claim fails where it does (generated; it does not decide): where along the run the first
-    # certified rise sits, and the first seed's flow at the finer step of "The flow" section, shown as an extra
+
+    def measure(members):
+        return [_flow_measure(extend_reference(S, ref, k)) for k in members]
+
+    claims = _notebook_claims("mmd_fdiv/01_flow")
+    entries = run_plan(claims, measure, configuration=conf, first=S.first, base_seed=S.seed)
+    by_id = {e["id"]: e for e in entries}
+    # why the descent check fails where it does (generated; it does not decide): where along the run the first
+    # certified rise sits, and the flow of 'The flow' section at the finer step, shown as an extra
+    used = by_id["mmdfdiv-descent"]["seeds"]
     rises = []
-    for r in members:
-        primal, dual, mmd2 = (r.metrics[k][0] for k in ("functional", "dual", "mmd2"))
-        up = [k for k in range(len(primal) - 1) if dual[k + 1] > primal[k]]
+    for k in used:
+        r = ref.runs[ref.members.index(k)]
+        primal, dual, mmd2 = (r.metrics[key][0] for key in ("functional", "dual", "mmd2"))
+        up = [i for i in range(len(primal) - 1) if dual[i + 1] > primal[i]]
         if up:
             rises.append(float(mmd2[0] / max(mmd2[up[0]], 1e-300)))
     log = {k: v[0] for k, v in res.metrics.items()}
-    extra = _claims.get("mmdfdiv-descent").check(dict(primal=log["functional"].tolist(), dual=log["dual"].tolist()))
-    reason = ((f"Certified rises appear in {len(rises)} of {len(seeds)} seeds, the first once MMD^2 is already "
-               f"{min(rises):.3g}x or more below its start; the step control bounds the local error as a length "
-               f"(error_tol = {REF_TOL:g}), not relative to the small functional there. " if rises else "")
-              + f"Extra, not deciding: the first seed's flow of 'The flow' section (tau = {cfg['step_size']:g}, "
-                f"{n_steps} steps, N = {cfg['N']}) {'meets' if extra.passed else 'misses'} the criterion: {extra.text}.")
-    entries = [assess(c, measured[c.id], seeds, configuration=conf, reason=reason if c.id == "mmdfdiv-descent" else "")
-               for c in for_notebook("mmd_fdiv/01_flow")]
-    runs = [res, *members, *ref.plain.values()]
+    extra = R.no_certified_increase(log["functional"].tolist(), log["dual"].tolist())
+    by_id["mmdfdiv-descent"]["reason"] = (
+        (f"Certified rises appear in {len(rises)} of {len(used)} members, the first once MMD^2 is already "
+         f"{min(rises):.3g}x or more below its start; the step control bounds the local error as a length "
+         f"(error_tol = {REF_TOL:g}), not relative to the small functional there. " if rises else "")
+        + f"Extra, not deciding: the flow of 'The flow' section (tau = {cfg['step_size']:g}, {n_steps} steps, "
+          f"N = {cfg['N']}) {'meets' if extra.passed else 'misses'} the criterion: {extra.text}.")
+    runs = [res, *ref.runs, *ref.plain.values()]
     no_nan = bool(all(np.isfinite(r.x_snapshots).all() and np.isfinite(r.metrics["functional"]).all()
                       and np.isfinite(r.metrics["mmd2"]).all() for r in runs))
     totals = lambda r: dict(mmd2_initial=float(r.metrics["mmd2"][0, 0]),  # noqa: E731
@@ -463,16 +512,17 @@ def flow_verdicts(S: Setup, res: Trajectory, ref: Reference) -> tuple:
                 "weak_duality": _weak_duality(runs)},
         metrics={"mmd2_initial": log["mmd2"][0], "mmd2_final": log["mmd2"][-1], "w2_final": log["w2"][-1],
                  "max_gap": log["gap"].max(), "inner_iterations_total": res.extra["total_inner"], "n_steps": n_steps,
-                 "reference_step_control": [dict(seed=s_, **totals(r), substeps_mean=float(r.extra["substeps"].mean()),
-                                                 rejected=int(r.extra["rejected"])) for s_, r in zip(seeds, members)],
-                 "reference_plain_first_seed": {name: totals(r) for name, r in ref.plain.items()},
+                 "reference_step_control": [dict(member=k, **totals(r), substeps_mean=float(r.extra["substeps"].mean()),
+                                                 rejected=int(r.extra["rejected"]))
+                                            for k, r in zip(ref.members, ref.runs)],
+                 "reference_plain_member_0": {name: totals(r) for name, r in ref.plain.items()},
                  "ref_N": ref.N, "ref_steps": ref.n_steps, "error_tol": S.options["error_tol"], **cfg},
         timings={"flow_seconds_per_step": res.seconds_per_step,
-                 **{f"reference_step_control_seconds_per_iteration_seed_{s_}": r.seconds_per_step
-                    for s_, r in zip(seeds, members)},
+                 **{f"reference_step_control_seconds_per_iteration_member_{k}": r.seconds_per_step
+                    for k, r in zip(ref.members, ref.runs)},
                  **{f"reference_{name}_seconds_per_iteration": r.seconds_per_step for name, r in ref.plain.items()}})
-    glued = {"n_seeds": len(seeds), **_verdict_glue(entries, {"gap": "mmdfdiv-gap", "drop": "mmdfdiv-mmd-drop",
-                                                              "descent": "mmdfdiv-descent"}, bounds=True)}
+    glued = _verdict_glue(entries, {"gap": "mmdfdiv-gap", "drop": "mmdfdiv-mmd-drop", "descent": "mmdfdiv-descent"},
+                          bounds=True)
     return entries, record, glued
 
 
@@ -483,10 +533,9 @@ def _weak_duality(runs) -> bool:
 
 def lambda_grid(S: Setup) -> tuple:
     """``01_flow``'s grid: plain Euler flows of ``sizes["grid_N"]`` particles for each ``sizes["grid_lams"]``
-    from the first seed's draw; returns ``(y, {"lambda = ...": Trajectory})``."""
+    from one draw (stream ``PURPOSES["grid"]``); returns ``(y, {"lambda = ...": Trajectory})``."""
     cfg, n = S.cfg, S.sizes["grid_steps"]
-    x0, y = target_and_prior(cfg["target"], S.sizes["grid_N"], S.sizes["grid_N"], S.seeds[0], device=S.device,
-                             dtype=torch.float64)
+    x0, y = draw(cfg["target"], S.sizes["grid_N"], S.sizes["grid_N"], S.seed, PURPOSES["grid"], 0, S.device)
     return y, {f"lambda = {lam:g}": run_flow(x0, y, **_problem(cfg), lambd=lam, step_size=cfg["step_size"], n_steps=n,
                                              log_every=n, show_progress=False) for lam in S.sizes["grid_lams"]}
 
@@ -500,7 +549,7 @@ def final_figures(runs: dict, y) -> dict:
 
 
 def plot_ensemble(curves: dict, title: str):
-    """MMD² along the flow, mean +- std over the seeds, one band per label (``curves``: label -> runs)."""
+    """MMD² along the flow, mean +- std over the members, one band per label (``curves``: label -> runs)."""
     import matplotlib.pyplot as plt
 
     from ..plotting import band_curves
@@ -509,7 +558,7 @@ def plot_ensemble(curves: dict, title: str):
     n = max(len(runs) for runs in curves.values())
     band_curves(ax, {lab: (runs[0].times, np.concatenate([r.metrics["mmd2"] for r in runs]))
                      for lab, runs in curves.items()},
-                xlabel="time t", ylabel=r"MMD$^2(\mu_t,\nu)$", title=f"{title} ({n} seeds)")
+                xlabel="time t", ylabel=r"MMD$^2(\mu_t,\nu)$", title=f"{title} ({n} members)")
     fig.tight_layout()
     return fig
 
@@ -518,100 +567,173 @@ def setup_comparisons(profile: str, device="cpu", seed: int = 0, n_seeds: Option
                       kernel=None, s=None, lambd=None, N=None, step_size=None, n_steps=None,
                       error_tol=None) -> Setup:
     """The validated setup of ``02_comparisons`` (:data:`COMPARISON_PROFILES`; None takes the profile's
-    value), with the ensemble's draws: ``data[k] = (x0, y)`` from ``seeds[k]``, ``N`` points each."""
-    sizes, cfg, dev, seed = _settle(profile, COMPARISON_PROFILES, device, seed, n_seeds, dict(
+    value). The first look's members are ``0 .. n - 1``, ``n`` the first look of the claims' seed
+    plans at ``profile`` (``n_seeds`` replaces it); member ``k`` draws ``N`` prior and ``N`` target
+    points from the stream (``seed``, ``PURPOSES["comparisons"]``, ``k``) (:meth:`Comparisons.data`)."""
+    sizes, cfg, dev, seed, first = _settle(profile, COMPARISON_PROFILES, device, seed, n_seeds, dict(
         target=target, kernel=kernel, s=s, lambd=lambd, N=N, step_size=step_size, n_steps=n_steps,
         error_tol=error_tol))
     for name in ("lambd", "step_size", "error_tol"):
         cfg[name] = check_positive(name, cfg[name])
     cfg["N"], cfg["n_steps"] = check_int("N", cfg["N"]), check_int("n_steps", cfg["n_steps"])
-    seeds = seed_list(seed, sizes["n_seeds"])
-    data = [target_and_prior(cfg["target"], cfg["N"], cfg["N"], s_, device=dev, dtype=torch.float64) for s_ in seeds]
-    return Setup(profile, seed, seeds, dev, cfg, sizes, n_steps=cfg["n_steps"], data=data)
+    firsts = {c.plan.looks(profile, first)[0] for c in _notebook_claims("mmd_fdiv/02_comparisons")}
+    if len(firsts) != 1:  # the sections run the first look of every claim on the same members
+        raise ValueError(f"the claims of mmd_fdiv/02_comparisons have different first looks {sorted(firsts)}")
+    return Setup(profile, seed, list(range(firsts.pop())), dev, cfg, sizes, n_steps=cfg["n_steps"], first=first)
 
 
 class Comparisons:
     """The four comparisons of ``02_comparisons`` on the ensemble of ``S`` (:func:`setup_comparisons`).
 
-    Each section's method runs its flows (first seed, and over the seeds where a claim is decided)
-    and returns the first seed's runs by label; ``runs`` collects them all, ``ensembles`` the
-    per-seed runs by comparison, and :meth:`verdicts` decides the claims on what was measured.
+    Each section's method runs its flows (member 0, and every member of the first look where a
+    claim is decided) and returns member 0's runs by label; ``runs`` collects them all,
+    ``ensembles`` the first look's runs by comparison, ``measured[claim id][member]`` the
+    criterion's keyword arguments. :meth:`verdicts` decides the claims by their seed plans,
+    measuring the members of later looks (``measure_*``) only while a claim is inconclusive.
     """
 
     def __init__(self, S: Setup):
-        self.S, self.y = S, S.data[0][1]
+        self.S = S
+        self._data, self._tsallis2, self._fin, self._tight, self._lam = {}, {}, {}, {}, {}
+        self.y = self.data(0)[1]
         self.runs, self.ensembles = {}, {}
+        self.measured = {c.id: {} for c in _notebook_claims("mmd_fdiv/02_comparisons")}
         self.env = dict(kernel=S.cfg["kernel"], s=S.cfg["s"], divergence="tsallis", alpha=2.0, lambd=S.cfg["lambd"])
+
+    def data(self, member: int) -> tuple:
+        """``(x0, y)`` of ensemble member ``member`` (stream ``PURPOSES["comparisons"]``), drawn once."""
+        if member not in self._data:
+            self._data[member] = draw(self.S.cfg["target"], self.S.cfg["N"], self.S.cfg["N"], self.S.seed,
+                                      PURPOSES["comparisons"], member, self.S.device)
+        return self._data[member]
 
     def flow(self, member: int = 0, **kw) -> Trajectory:
         """The flow of ensemble member ``member`` at the page's settings, ``kw`` overriding them."""
         cfg, n = self.S.cfg, self.S.cfg["n_steps"]
-        xs, ys = self.S.data[member]
+        xs, ys = self.data(member)
         args = dict(kernel=cfg["kernel"], s=cfg["s"], lambd=cfg["lambd"], step_size=cfg["step_size"], n_steps=n,
                     log_every=max(1, n // 25), snapshot_every=max(1, n // N_SNAP), error_tol=cfg["error_tol"],
                     show_progress=False, max_inner=MAX_INNER)
         args.update(kw)
         return run_flow(xs, ys, **args)
 
-    def _members(self, **kw) -> list:
-        return [self.flow(k, **kw) for k in range(len(self.S.seeds))]
+    def tsallis2(self, member: int) -> Trajectory:
+        """The Tsallis-2 flow (f'_inf = inf) of ``member`` at the page's lambda, run once and shared by
+        sections 2-4."""
+        if member not in self._tsallis2:
+            self._tsallis2[member] = self.flow(member, divergence="tsallis", alpha=2.0)
+        return self._tsallis2[member]
 
+    # ------------------------------------------------------------------ the measurements per member
+    def measure_recession(self, member: int) -> dict:
+        """``mmdfdiv-recession`` of ``member``: final MMD² of the Tsallis-1/2 and Tsallis-2 flows."""
+        if member not in self.measured["mmdfdiv-recession"]:
+            fin = self.flow(member, divergence="tsallis", alpha=0.5)
+            self._fin[member] = fin
+            self.measured["mmdfdiv-recession"][member] = dict(
+                mmd2_finite=float(fin.metrics["mmd2"][0, -1]), mmd2_infinite=float(self.tsallis2(member).metrics["mmd2"][0, -1]))
+        return self.measured["mmdfdiv-recession"][member]
+
+    def measure_tight(self, member: int, tight: bool = True) -> dict:
+        """``mmdfdiv-tight`` of ``member``: both envelopes (certified bounds) at the particles stored along
+        the non-tight and the tight flow. ``tight=False`` is the deliberately broken variant (the
+        "tight" flow and envelope without the mass constraint) the criterion must reject; it is not
+        cached."""
+        if tight and member in self.measured["mmdfdiv-tight"]:
+            return self.measured["mmdfdiv-tight"][member]
+        tight_run = self.flow(member, divergence="tsallis", alpha=2.0, tight=tight)
+        yk = self.data(member)[1]
+        td, tp, nd, npv, times = [], [], [], [], []
+        for r in (self.tsallis2(member), tight_run):  # the same particles for both envelopes, along each flow
+            et = envelope_along(r.x_snapshots[:, 0], yk, tight=tight, tol=ENVELOPE_TOL, **self.env)
+            en = envelope_along(r.x_snapshots[:, 0], yk, tol=ENVELOPE_TOL, **self.env)
+            td += et["dual"].tolist()
+            tp += et["primal"].tolist()
+            nd += en["dual"].tolist()
+            npv += en["primal"].tolist()
+            times.append(r.snapshot_times)
+        out = dict(tight_dual=td, nontight_primal=npv)
+        if tight:
+            self.measured["mmdfdiv-tight"][member] = out
+            self._tight[member] = dict(run=tight_run, times=times,
+                                       excess=(np.array(tp) - np.array(npv)) / np.array(npv))
+        return out
+
+    def measure_lambda(self, member: int) -> dict:
+        """``mmdfdiv-lambda`` of ``member``: final MMD² of the flows for each of :data:`LAMS` (the page's
+        lambda is the shared Tsallis-2 flow)."""
+        if member not in self.measured["mmdfdiv-lambda"]:
+            runs = {lam: (self.tsallis2(member) if lam == self.S.cfg["lambd"] else
+                          self.flow(member, divergence="tsallis", alpha=2.0, lambd=lam)) for lam in LAMS}
+            self._lam[member] = runs
+            self.measured["mmdfdiv-lambda"][member] = dict(
+                lambdas=list(LAMS), mmd2_final=[float(runs[lam].metrics["mmd2"][0, -1]) for lam in LAMS])
+        return self.measured["mmdfdiv-lambda"][member]
+
+    def measure_limit(self, member: int, lam_scale: float = 1.0) -> dict:
+        """``mmdfdiv-mmd-limit`` of ``member``: lambda D^lambda at the initial particles for :data:`LIMIT_LAMS`
+        (Tsallis 2, solved to 1e-6). ``lam_scale != 1`` solves at ``lam_scale * lambda`` and still
+        multiplies by ``lambda``: the deliberately broken variant (a factor slip in lambda) the criterion
+        must reject; it is not cached."""
+        if lam_scale == 1.0 and member in self.measured["mmdfdiv-mmd-limit"]:
+            return self.measured["mmdfdiv-mmd-limit"][member]
+        xs, ys = self.data(member)
+        vals = [moreau_envelope(xs, ys, **{**self.env, "lambd": lam * lam_scale}, tol=1e-6, max_iter=20000)
+                for lam in LIMIT_LAMS]
+        out = dict(lambdas=list(LIMIT_LAMS), lam_primal=[lam * v.primal for lam, v in zip(LIMIT_LAMS, vals)],
+                   lam_dual=[lam * v.dual for lam, v in zip(LIMIT_LAMS, vals)], half_mmd2=0.5 * vals[0].mmd2,
+                   op_norm=vals[0].op_norm, kappa=2.0)
+        if lam_scale == 1.0:
+            self.measured["mmdfdiv-mmd-limit"][member] = out
+        return out
+
+    # ------------------------------------------------------------------ the page's sections (first look)
     def tsallis(self) -> dict:
-        """Section 1: Tsallis alpha = 1, 2, 3 (first seed)."""
-        self.tsallis_runs = {f"alpha={a:g}": self.flow(divergence="tsallis", alpha=a) for a in (1.0, 2.0, 3.0)}
+        """Section 1: Tsallis alpha = 1, 2, 3 (member 0)."""
+        self.tsallis_runs = {f"alpha={a:g}": (self.tsallis2(0) if a == 2.0 else self.flow(divergence="tsallis", alpha=a))
+                             for a in (1.0, 2.0, 3.0)}
         self.runs.update({f"tsallis {k}": v for k, v in self.tsallis_runs.items()})
         return self.tsallis_runs
 
     def recession(self) -> dict:
-        """Section 2: Tsallis 2 (f'_inf = inf) and 0.5 (f'_inf = 1) over the seeds, TV when ``sizes["tv"]``."""
-        self.inf_runs = [self.tsallis_runs["alpha=2"]] + [self.flow(k, divergence="tsallis", alpha=2.0)
-                                                          for k in range(1, len(self.S.seeds))]
-        self.fin_runs = self._members(divergence="tsallis", alpha=0.5)
+        """Section 2: Tsallis 2 (f'_inf = inf) and 0.5 (f'_inf = 1) over the first look, TV when ``sizes["tv"]``."""
+        for k in self.S.members:
+            self.measure_recession(k)
+        self.inf_runs = [self.tsallis2(k) for k in self.S.members]
+        self.fin_runs = [self._fin[k] for k in self.S.members]
         rec = {"tsallis 2 (inf)": self.inf_runs[0], "tsallis 0.5 (1)": self.fin_runs[0]}
         if self.S.sizes["tv"]:
             rec["tv (1)"] = self.flow(divergence="tv")
         self.runs.update(rec)
         self.ensembles["recession"] = {"tsallis 2 (f'_inf = inf)": self.inf_runs,
                                        "tsallis 0.5 (f'_inf = 1)": self.fin_runs}
-        self.rec_ratio = [float(f.metrics["mmd2"][0, -1] / i.metrics["mmd2"][0, -1])
-                          for f, i in zip(self.fin_runs, self.inf_runs)]
         return rec
 
     def tight(self) -> dict:
-        """Section 3: tight vs non-tight flows over the seeds, and both envelopes (certified bounds) at the
+        """Section 3: tight vs non-tight flows over the first look, and both envelopes (certified bounds) at the
         particles stored along both flows."""
-        self.tight_runs = self._members(divergence="tsallis", alpha=2.0, tight=True)
-        pair = {"non-tight": self.inf_runs[0], "tight (Armijo)": self.tight_runs[0]}
+        for k in self.S.members:
+            self.measure_tight(k)
+        self.tight_runs = [self._tight[k]["run"] for k in self.S.members]
+        self.excess_curves = [(self._tight[k]["times"], self._tight[k]["excess"]) for k in self.S.members]
+        pair = {"non-tight": self.tsallis2(0), "tight (Armijo)": self.tight_runs[0]}
         self.runs.update(pair)
-        self.tight_measured, self.excess_curves = [], []
-        for k in range(len(self.S.seeds)):
-            yk = self.S.data[k][1]
-            tp, nd, npv, times = [], [], [], []
-            for r in (self.inf_runs[k], self.tight_runs[k]):  # the same particles for both envelopes, along each flow
-                et = envelope_along(r.x_snapshots[:, 0], yk, tight=True, **self.env)
-                en = envelope_along(r.x_snapshots[:, 0], yk, **self.env)
-                tp += et["primal"].tolist()
-                nd += en["dual"].tolist()
-                npv += en["primal"].tolist()
-                times.append(r.snapshot_times)
-            self.tight_measured.append(dict(tight_primal=tp, nontight_dual=nd, nontight_primal=npv))
-            self.excess_curves.append((times, (np.array(tp) - np.array(npv)) / np.array(npv)))
         return pair
 
     def plot_tight(self):
-        """The functional of both flows (first seed) and the relative excess of the tight envelope."""
+        """The functional of both flows (member 0) and the relative excess of the tight envelope (primal values)."""
         import matplotlib.pyplot as plt
 
         from ..plotting import band_curves
 
         fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
         band_curves(ax[0], {lab: (r.times, r.metrics["functional"]) for lab, r in
-                            (("non-tight", self.inf_runs[0]), ("tight (Armijo)", self.tight_runs[0]))},
-                    xlabel="time t", ylabel=r"$D^\lambda_{f,\nu}(\mu_t)$", title=f"functional, seed {self.S.seeds[0]}")
-        for k, (times, ex) in enumerate(self.excess_curves):
+                            (("non-tight", self.tsallis2(0)), ("tight (Armijo)", self.tight_runs[0]))},
+                    xlabel="time t", ylabel=r"$D^\lambda_{f,\nu}(\mu_t)$", title="functional, member 0")
+        for k, (times, ex) in zip(self.S.members, self.excess_curves):
             n0 = len(times[0])
-            ax[1].plot(times[0], ex[:n0], "o-", color=f"C{k}", label=f"along non-tight flow, seed {self.S.seeds[k]}")
-            ax[1].plot(times[1], ex[n0:], "x--", color=f"C{k}", label=f"along tight flow, seed {self.S.seeds[k]}")
+            ax[1].plot(times[0], ex[:n0], "o-", color=f"C{k}", label=f"along non-tight flow, member {k}")
+            ax[1].plot(times[1], ex[n0:], "x--", color=f"C{k}", label=f"along tight flow, member {k}")
         ax[1].axhline(0, color="k", lw=0.8)
         ax[1].set(xlabel="time t", ylabel="(tight - non-tight) / non-tight", title="envelopes at the same particles")
         ax[1].legend(fontsize=6)
@@ -619,40 +741,33 @@ class Comparisons:
         return fig
 
     def lambdas(self) -> dict:
-        """Section 4: the flows for each of :data:`LAMS` over the seeds (the page's lambda reuses section 2)."""
-        self.lam_runs = {lam: (list(self.inf_runs) if lam == self.S.cfg["lambd"] else
-                               self._members(divergence="tsallis", alpha=2.0, lambd=lam)) for lam in LAMS}
+        """Section 4: the flows for each of :data:`LAMS` over the first look (the page's lambda reuses section 2)."""
+        for k in self.S.members:
+            self.measure_lambda(k)
+        self.lam_runs = {lam: [self._lam[k][lam] for k in self.S.members] for lam in LAMS}
         first = {f"lambda={lam:g}": runs[0] for lam, runs in self.lam_runs.items()}
         self.runs.update(first)
         self.ensembles["lambda"] = {f"lambda={lam:g}": runs for lam, runs in self.lam_runs.items()}
-        self.lam_measured = [dict(lambdas=list(LAMS), mmd2_final=[float(self.lam_runs[lam][k].metrics["mmd2"][0, -1])
-                                                                   for lam in LAMS]) for k in range(len(self.S.seeds))]
         return first
 
     def lambda_table(self) -> str:
-        """The final MMD² of every lambda and seed, one line per seed."""
-        return "\n".join(f"seed {self.S.seeds[k]}: final MMD^2 " + ", ".join(
-            f"lambda={lam:g}: {v:.3e}" for lam, v in zip(LAMS, m["mmd2_final"])) for k, m in enumerate(self.lam_measured))
+        """The final MMD² of every lambda and measured member, one line per member."""
+        return "\n".join(f"member {k}: final MMD^2 " + ", ".join(f"lambda={lam:g}: {v:.3e}" for lam, v in
+                                                                 zip(LAMS, m["mmd2_final"]))
+                         for k, m in sorted(self.measured["mmdfdiv-lambda"].items()))
 
     def limit(self) -> list:
-        """lambda D^lambda at the initial particles for :data:`LIMIT_LAMS` (Tsallis 2, solved to 1e-6), per seed."""
-        self.limit_measured = []
-        for xs, ys in self.S.data:
-            vals = [moreau_envelope(xs, ys, **{**self.env, "lambd": lam}, tol=1e-6, max_iter=20000) for lam in LIMIT_LAMS]
-            self.limit_measured.append(dict(
-                lambdas=list(LIMIT_LAMS), lam_primal=[lam * v.primal for lam, v in zip(LIMIT_LAMS, vals)],
-                lam_dual=[lam * v.dual for lam, v in zip(LIMIT_LAMS, vals)], half_mmd2=0.5 * vals[0].mmd2,
-                op_norm=vals[0].op_norm, kappa=2.0))
-        return self.limit_measured
+        """lambda D^lambda at the initial particles for :data:`LIMIT_LAMS` over the first look."""
+        return [self.measure_limit(k) for k in self.S.members]
 
     def plot_limit(self):
-        """lambda D^lambda / (MMD²/2) against lambda per seed, with the closed-form lower bound (dotted)."""
+        """lambda D^lambda / (MMD²/2) against lambda per member, with the closed-form lower bound (dotted)."""
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(5, 3.3))
-        for k, m in enumerate(self.limit_measured):
-            ax.plot(LIMIT_LAMS, [p / m["half_mmd2"] for p in m["lam_primal"]], "o-", color=f"C{k}",
-                    label=f"seed {self.S.seeds[k]}")
+        for k in self.S.members:
+            m = self.measured["mmdfdiv-mmd-limit"][k]
+            ax.plot(LIMIT_LAMS, [p / m["half_mmd2"] for p in m["lam_primal"]], "o-", color=f"C{k}", label=f"member {k}")
             ax.plot(LIMIT_LAMS, [1 / (1 + m["op_norm"] / (2 * lam)) for lam in LIMIT_LAMS], ":", color=f"C{k}")
         ax.axhline(1, color="k", lw=0.8)
         ax.set(xscale="log", xlabel=r"$\lambda$", ylabel=r"$\lambda D^\lambda / (\mathrm{MMD}^2/2)$",
@@ -662,14 +777,15 @@ class Comparisons:
         return fig
 
     def live(self, alpha=2.0, lambd=0.01, tight=False):
-        """The live panel: a Tsallis flow of 60 steps on the first seed's draw."""
+        """The live panel: a Tsallis flow of 60 steps on member 0's draw."""
         r = self.flow(divergence="tsallis", alpha=alpha, lambd=lambd, tight=tight, n_steps=60)
         return plot_compare({f"alpha={alpha}, lambda={lambd}": r}, self.y, "live run")
 
     def verdicts(self) -> tuple:
-        """Decide the claims of ``02_comparisons`` over the seeds (:func:`wgf_core.claims.assess`); call after
-        every section. Returns ``(entries, record, glued)`` as :func:`flow_verdicts`."""
-        S, cfg, seeds = self.S, self.S.cfg, self.S.seeds
+        """Decide the claims of ``02_comparisons`` by their seed plans (:func:`wgf_core.claims.run_plan`, one
+        call per claim: their plans differ); call after every section. Returns ``(entries, record,
+        glued)`` as :func:`flow_verdicts`."""
+        S, cfg = self.S, self.S.cfg
         notes = [f"Euler step control error_tol = {cfg['error_tol']:g} in every flow (the reference code: plain "
                  "explicit Euler)", "the paper's figure settings are not in shared/seeds: sizes compared with the "
                  "reference code's (N = M = 300, 1000 steps)"]
@@ -679,38 +795,40 @@ class Comparisons:
                  "mmdfdiv-recession": configuration(S.profile, used, PAPER_SIZES, notes=notes + (
                      [] if S.sizes["tv"] else ["total variation left out of the comparison at this profile (slow "
                                                "non-smooth inner problem)"]))}
-        measured = {
-            "mmdfdiv-recession": [dict(mmd2_finite=float(f.metrics["mmd2"][0, -1]),
-                                       mmd2_infinite=float(i.metrics["mmd2"][0, -1]))
-                                  for f, i in zip(self.fin_runs, self.inf_runs)],
-            "mmdfdiv-tight": self.tight_measured, "mmdfdiv-lambda": self.lam_measured,
-            "mmdfdiv-mmd-limit": self.limit_measured}
-        entries = [assess(c, measured[c.id], seeds, configuration=confs.get(c.id, conf))
-                   for c in for_notebook("mmd_fdiv/02_comparisons")]
-        every = list(self.runs.values()) + [*self.inf_runs, *self.fin_runs, *self.tight_runs,
-                                            *[r for runs in self.lam_runs.values() for r in runs]]
+        measures = {"mmdfdiv-recession": self.measure_recession, "mmdfdiv-tight": self.measure_tight,
+                    "mmdfdiv-lambda": self.measure_lambda, "mmdfdiv-mmd-limit": self.measure_limit}
+        entries = []
+        for c in _notebook_claims("mmd_fdiv/02_comparisons"):
+            one = measures[c.id]
+            entries += run_plan([c], lambda members, one=one, cid=c.id: [{cid: one(k)} for k in members],
+                                configuration=confs.get(c.id, conf), first=S.first, base_seed=S.seed)
+        by_id = {e["id"]: e for e in entries}
+        every = (list(self.runs.values()) + list(self._tsallis2.values()) + list(self._fin.values())
+                 + [t["run"] for t in self._tight.values()] + [r for runs in self._lam.values() for r in runs.values()])
         no_nan = all(np.isfinite(r.x_snapshots).all() and np.isfinite(r.metrics["mmd2"]).all() for r in every)
-        dev_big = [1 - m["lam_primal"][-1] / m["half_mmd2"] for m in self.limit_measured]
+        rec_ratio = {k: m["mmd2_finite"] / m["mmd2_infinite"] for k, m in sorted(self.measured["mmdfdiv-recession"].items())}
+        dev_big = {k: 1 - m["lam_primal"][-1] / m["half_mmd2"] for k, m in sorted(self.measured["mmdfdiv-mmd-limit"].items())}
         record = dict(
             checks={"no_nan": bool(no_nan),
                     "mmd_decreased": all(bool(r.metrics["mmd2"][0, -1] < r.metrics["mmd2"][0, 0]) for r in every),
                     "weak_duality": _weak_duality(every)},
-            metrics={"final_mmd2_first_seed": {k: r.metrics["mmd2"][0, -1] for k, r in self.runs.items()},
-                     "max_gap_first_seed": {k: r.metrics["gap"].max() for k, r in self.runs.items()},
-                     "recession_ratio": self.rec_ratio, "lambda_final_mmd2": [m["mmd2_final"] for m in self.lam_measured],
+            metrics={"final_mmd2_member_0": {k: r.metrics["mmd2"][0, -1] for k, r in self.runs.items()},
+                     "max_gap_member_0": {k: r.metrics["gap"].max() for k, r in self.runs.items()},
+                     "recession_ratio": list(rec_ratio.values()),
+                     "lambda_final_mmd2": [m["mmd2_final"] for _, m in sorted(self.measured["mmdfdiv-lambda"].items())],
                      "tight_relative_excess": [ex.tolist() for _, ex in self.excess_curves],
-                     "limit_relative_deviation": dev_big, "seeds": seeds, **cfg},
-            timings={f"{k}_seconds_first_seed": r.seconds for k, r in self.runs.items()})
+                     "limit_relative_deviation": list(dev_big.values()), "first_look_members": S.members, **cfg},
+            timings={f"{k}_seconds_member_0": r.seconds for k, r in self.runs.items()})
         excess_all = np.concatenate([ex for _, ex in self.excess_curves])
-        lam_bad = [k for k, e in enumerate(next(e for e in entries if e["id"] == "mmdfdiv-lambda")["per_seed"])
-                   if not e["passed"]]
-        glued = {"rec_ratio_min": min(self.rec_ratio), "rec_ratio_max": max(self.rec_ratio),
-                 "fin_gap_max": max(float(r.metrics["gap"].max()) for r in self.fin_runs),
+        lam_bad = [p["seed"] for p in by_id["mmdfdiv-lambda"]["per_seed"] if not p["passed"]]
+        glued = {"rec_ratio_min": by_id["mmdfdiv-recession"]["min"], "rec_ratio_max": by_id["mmdfdiv-recession"]["max"],
+                 "fin_gap_max": max(float(r.metrics["gap"].max()) for r in self._fin.values()),
                  "tight_excess_min": float(excess_all.min()), "tight_excess_max": float(excess_all.max()),
-                 "tight_n_times": len(self.tight_measured[0]["tight_primal"]),
-                 "limit_dev_min": min(dev_big), "limit_dev_max": max(dev_big), "limit_lam_max": LIMIT_LAMS[-1],
-                 "n_seeds": len(seeds),
+                 "tight_margin_min": by_id["mmdfdiv-tight"]["min"], "tight_margin_max": by_id["mmdfdiv-tight"]["max"],
+                 "tight_n_times": len(self.measured["mmdfdiv-tight"][0]["tight_dual"]),
+                 "limit_dev_min": by_id["mmdfdiv-mmd-limit"]["min"], "limit_dev_max": by_id["mmdfdiv-mmd-limit"]["max"],
+                 "limit_lam_max": LIMIT_LAMS[-1],
                  **_verdict_glue(entries, {"rec": "mmdfdiv-recession", "tight": "mmdfdiv-tight", "lam": "mmdfdiv-lambda",
                                            "limit": "mmdfdiv-mmd-limit"}, bounds=False),
-                 "lam_failing": ", ".join(str(seeds[k]) for k in lam_bad) if lam_bad else "none"}
+                 "lam_failing": ", ".join(str(k) for k in lam_bad) if lam_bad else "none"}
         return entries, record, glued

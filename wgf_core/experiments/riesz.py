@@ -6,23 +6,37 @@ Riesz MMD energy, with the one runner). Here is what the notebooks call, in thei
 * :func:`setup_page` -- the one notebook's (``notebooks/riesz/riesz_flows.ipynb``) first cell: its
   ``experiment`` (:data:`EXPERIMENTS`) and ``page``, then :func:`setup`;
 * :func:`prose` -- the page's prose (``notebooks/riesz/prose/<page>.md``) with the run's values;
-* :func:`setup` -- the profile's sizes (:data:`PROFILES`), the parameters validated once and the
-  ensembles of seeds (:class:`Setup`);
-* :func:`run_ensemble` -- every scheme on every member of the ensemble, with the numbers the
+* :func:`setup` -- the profile's sizes (:data:`PROFILES`), the parameters validated once and each
+  scheme's looks of its claims' seed plan (:class:`Setup`);
+* :func:`run_ensemble` -- every scheme on the members of its first look, with the numbers the
   claims need (:class:`Ensemble`): the interaction energy from a Dirac and its exact solution
-  (``01``, for any Riesz exponent ``r``), the flows onto a target sample with their noise floors (``02``-``04``), the MNIST flow
-  with its real-digit sets (``05``);
+  (``01``, for any Riesz exponent ``r``), the flows onto a target sample (``02``-``04``), the MNIST
+  flow (``05``);
 * the figures -- :func:`snapshot_figure`, :func:`curves_figure`, :func:`animation_frames`,
   :func:`step_size_figures` and the live panel's :func:`live_flow` (:data:`LIVE_CONTROLS`), built
   from :mod:`wgf_core.plotting`;
-* :func:`verdicts` -- ``claims.assess`` per claim of :mod:`wgf_core.claims.riesz`, the record's
-  checks, metrics and timings, and the values glued into the prose.
+* :func:`verdicts` -- :func:`wgf_core.claims.run_plan` per scheme over the claims of
+  :mod:`wgf_core.claims.riesz` (members are added look by look while a claim is inconclusive),
+  the record's checks, metrics and timings, and the values glued into the prose.
 
-The seeding convention of the notebooks' random draws is :func:`stream`.
+Random draws: every draw of a run comes from :func:`wgf_core.random.stream` ``(seed, purpose,
+member)`` with the notebook's base ``seed``, the ensemble ``member`` and ``purpose``
+``"riesz/<notebook>/<what>"`` (:func:`purpose`): ``start`` (the jittered Diracs), ``target`` (the
+member's target sample), ``<scheme>`` (the scheme's networks, latents and minibatches), ``exact``
+and ``exact_floor`` (``01``'s exact samples), ``figure``, ``live``. A member's numbers do not depend
+on which other members ran.
+
+The fixed references of the claims (:func:`compute_references`; the sampling level of the target
+law at the run's size ``n``) come from :data:`REFERENCE_DRAWS` draws of the streams
+``(REFERENCE_SEED, "riesz/reference/<notebook>/n=<n>", k)``; ``python -m
+wgf_core.experiments.riesz --references`` writes them to ``wgf_core/claims/references/riesz.json``,
+and :func:`reference` computes one at run time for an ``n`` not in the file.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -32,13 +46,14 @@ import torch
 
 from .. import claims
 from .. import riesz as rz
-from ..claims.riesz import PAPER_SETTINGS
+from ..claims import riesz as cr
+from ..claims.riesz import PAPER_SETTINGS, PLANS, REFERENCE_DRAWS, REFERENCE_KINDS
 from ..data import max_und_moritz_points, mnist_digits, smiley_points
 from ..flows.riesz import SCHEMES, paper_mnist_taus, run_experiment, scheme_notes
 from ..kernels import get_kernel
 from ..metrics import energy_distance, mmd2
 from ..plotting import image_rows, run_lines, scatter_figure, snapshot_frames, snapshot_grid
-from ..random import make_generator
+from ..random import stream
 from ..reporting import fill_glue, prose_sections
 from ..validation import (
     ParameterError,
@@ -51,30 +66,20 @@ from ..validation import (
 )
 from .base import NotebookSetup
 
-__all__ = ["stream", "ENSEMBLE_STRIDE", "DRAW_OFFSET", "NOTEBOOKS", "EXPERIMENTS", "PROFILES", "Setup", "setup",
-           "setup_page", "prose", "Ensemble",
+__all__ = ["purpose", "NOTEBOOKS", "EXPERIMENTS", "PROFILES", "Setup", "setup", "setup_page", "prose", "Ensemble",
            "run_ensemble", "snapshot_figure", "curves_figure", "animation_frames", "step_size_figures", "live_flow",
-           "LIVE_CONTROLS", "LIVE_DEFAULTS", "verdicts"]
+           "LIVE_CONTROLS", "LIVE_DEFAULTS", "verdicts", "REFERENCE_SEED", "null_draws", "reference",
+           "compute_references", "write_references", "main"]
 
-#: Ensemble member ``s`` runs its schemes with the seed ``s * ENSEMBLE_STRIDE``
-#: (:func:`wgf_core.flows.riesz.run_experiment` adds ``1000 k`` for scheme ``k``).
-ENSEMBLE_STRIDE = 2**20
-#: Offset of the seeds of the notebooks' random draws from an ensemble member's scheme seed.
-DRAW_OFFSET = 10_000
+#: The base seed of the references' null draws (fixed: a reference does not change with a notebook's seed).
+REFERENCE_SEED = 0
+#: Real digits of the MNIST references' pool (training digits 100, 101, ...; none is a target).
+MNIST_POOL = 2000
 
 
-def stream(seed: int, purpose: int, device="cpu") -> torch.Generator:
-    r"""The generator of one random draw of ensemble member ``seed``: seeded
-    :math:`\mathrm{seed}\cdot 2^{20} + 10\,000 + \mathrm{purpose}` on ``device``.
-
-    ``purpose`` numbers the draws of a notebook (1: the target sample, 2: the jittered start,
-    100 + k: the k-th independent sample of the noise floor, ...). The schemes of the member draw
-    from ``seed * 2**20 + 1000 k`` (:func:`wgf_core.flows.riesz.run_experiment`), so the streams
-    never meet for ``purpose < 2**20 - 10_000``.
-    """
-    seed = check_int("seed", seed, minimum=0)
-    purpose = check_int("purpose", purpose, minimum=0)
-    return make_generator(seed * ENSEMBLE_STRIDE + DRAW_OFFSET + purpose, device)
+def purpose(notebook: str, what: str) -> str:
+    """The ``purpose`` of a notebook's random draw (:func:`wgf_core.random.stream`): ``"riesz/<notebook>/<what>"``."""
+    return f"riesz/{notebook}/{what}"
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -90,43 +95,43 @@ PAPER_R = 1.0
 #: The sizes of each notebook by profile (``paper``: the authors' scripts, :data:`PAPER_SETTINGS`).
 PROFILES = {
     "01_interaction_energy": {
-        "ci": dict(n_seeds=1, n_particles=300, tau=0.05, end_time=1.2, iters=3, first_iters=40, width=32, depth=2,
-                   batch=300, latent_dim=2, lr=3e-3, start_jitter=1e-9),
-        "default": dict(n_seeds=3, n_particles=2000, tau=0.05, end_time=1.2, iters=60, first_iters=300, width=64,
+        "ci": dict(n_particles=300, tau=0.05, end_time=1.2, iters=3, first_iters=40, width=32, depth=2, batch=300,
+                   latent_dim=2, lr=3e-3, start_jitter=1e-9),
+        "default": dict(n_particles=2000, tau=0.05, end_time=1.2, iters=60, first_iters=300, width=64,
                         depth=2, batch=400, latent_dim=2, lr=3e-3, start_jitter=1e-9),
-        "paper": dict(PAPER_SETTINGS["01_interaction_energy"], n_seeds=3),
+        "paper": dict(PAPER_SETTINGS["01_interaction_energy"]),
     },
     "02_diracs": {
-        "ci": dict(n_seeds=1, n_particle_seeds=1, n_particles=200, tau=0.4, end_time=4.0, iters=4, first_iters=40,
+        "ci": dict(n_particles=200, tau=0.4, end_time=4.0, iters=4, first_iters=40,
                    width=32, depth=2, batch=200, latent_dim=2, lr=2e-3, start_jitter=1e-9),
-        "default": dict(n_seeds=3, n_particle_seeds=10, n_particles=600, tau=0.4, end_time=40.0, iters=20,
+        "default": dict(n_particles=600, tau=0.4, end_time=40.0, iters=20,
                         first_iters=300, width=64, depth=3, batch=300, latent_dim=2, lr=2e-3, start_jitter=1e-9),
-        "paper": dict(PAPER_SETTINGS["02_diracs"], n_seeds=3, n_particle_seeds=10),
+        "paper": dict(PAPER_SETTINGS["02_diracs"]),
     },
     "03_smiley": {
-        "ci": dict(n_seeds=1, n_particle_seeds=1, n_particles=300, tau=1.0, end_time=6.0, iters=3, first_iters=40,
+        "ci": dict(n_particles=300, tau=1.0, end_time=6.0, iters=3, first_iters=40,
                    width=32, depth=2, batch=300, latent_dim=2, lr=2e-3, start_jitter=1e-9),
-        "default": dict(n_seeds=3, n_particle_seeds=3, n_particles=800, tau=1.0, end_time=50.0, iters=20,
+        "default": dict(n_particles=800, tau=1.0, end_time=50.0, iters=20,
                         first_iters=300, width=64, depth=3, batch=400, latent_dim=2, lr=2e-3, start_jitter=1e-9),
-        "paper": dict(PAPER_SETTINGS["03_smiley"], n_seeds=3, n_particle_seeds=3),
+        "paper": dict(PAPER_SETTINGS["03_smiley"]),
     },
     "04_max_und_moritz": {
-        "ci": dict(n_seeds=1, n_particle_seeds=1, n_particles=400, tau=1.0, end_time=6.0, iters_forward=3,
+        "ci": dict(n_particles=400, tau=1.0, end_time=6.0, iters_forward=3,
                    first_iters_forward=40, iters_backward=3, first_iters_backward=40, width=32, depth=2, batch=400,
                    latent_dim=2, lr=2e-3, backward_estimator="svrg", fourier_features=16, start_jitter=1e-9),
-        "default": dict(n_seeds=3, n_particle_seeds=3, n_particles=2000, tau=1.0, end_time=100.0, iters_forward=10,
+        "default": dict(n_particles=2000, tau=1.0, end_time=100.0, iters_forward=10,
                         first_iters_forward=400, iters_backward=10, first_iters_backward=400, width=128, depth=4,
                         batch=500, latent_dim=2, lr=1e-3, backward_estimator="svrg", fourier_features=64,
                         start_jitter=1e-9),
-        "paper": dict(PAPER_SETTINGS["04_max_und_moritz"], n_seeds=3, n_particle_seeds=3),
+        "paper": dict(PAPER_SETTINGS["04_max_und_moritz"]),
     },
     "05_mnist": {
-        "ci": dict(n_seeds=1, n_particles=16, particle_end_time=60.0, tau=6.0, end_time=60.0, iters=3, first_iters=30,
+        "ci": dict(n_particles=16, particle_end_time=60.0, tau=6.0, end_time=60.0, iters=3, first_iters=30,
                    width=64, depth=2, latent_dim=8, batch=16, lr=1e-3, start_jitter=1e-9),
-        "default": dict(n_seeds=3, n_particles=25, particle_end_time=PAPER_SETTINGS["05_mnist"]["end_time"], tau=6.0,
+        "default": dict(n_particles=25, particle_end_time=PAPER_SETTINGS["05_mnist"]["end_time"], tau=6.0,
                         end_time=720.0, iters=20, first_iters=300, width=256, depth=2, latent_dim=32, batch=25,
                         lr=1e-3, start_jitter=1e-9),
-        "paper": dict(PAPER_SETTINGS["05_mnist"], n_seeds=3,
+        "paper": dict(PAPER_SETTINGS["05_mnist"],
                       particle_end_time=PAPER_SETTINGS["05_mnist"]["end_time"]),
     },
 }
@@ -164,18 +169,24 @@ LIVE_CONTROLS = {
 }
 
 
+
+
 @dataclass
 class Setup(NotebookSetup):
-    """What a notebook's first cell settles, validated: profile, device, seeds, sizes and the schemes' settings.
+    """What a notebook's first cell settles, validated: profile, device, base seed, sizes, each scheme's
+    looks and the schemes' settings.
 
-    ``seeds``: the neural schemes' ensemble; ``particle_seeds``: the particle flow's (larger in
-    ``02`` at ``default``: it is cheap); ``steps`` / ``particle_steps``: steps of the neural schemes
-    and of the particle flow; ``options``: the neural schemes' options by name; ``taus``: ``05``'s
-    step sizes by scheme (the paper's schedule for the particle flow); ``r``: the Riesz exponent of
-    ``01``'s interaction energy (the paper's :data:`PAPER_R` elsewhere).
+    ``looks``: scheme -> the cumulative member counts of its claims' seed plan at the profile
+    (:data:`wgf_core.claims.riesz.PLANS`; the first replaced by ``n_seeds`` when given, ``first``);
+    ``seeds``: the members the first looks run (``0, 1, ...``; member 0 is the one plotted);
+    ``steps`` / ``particle_steps``: steps of the neural schemes and of the particle flow;
+    ``options``: the neural schemes' options by name; ``taus``: ``05``'s step sizes by scheme (the
+    paper's schedule for the particle flow); ``r``: the Riesz exponent of ``01``'s interaction
+    energy (the paper's :data:`PAPER_R` elsewhere).
     """
 
-    particle_seeds: list
+    looks: dict = field(default_factory=dict)
+    first: Optional[int] = None
     steps: int = 0
     particle_steps: int = 0
     options: dict = field(default_factory=dict)
@@ -187,10 +198,13 @@ class Setup(NotebookSetup):
         """The authors' settings (:data:`wgf_core.claims.riesz.PAPER_SETTINGS`)."""
         return PAPER_SETTINGS[self.notebook]
 
-    @property
-    def all_seeds(self) -> list:
-        """The larger of the two ensembles: member ``s`` runs its schemes with the seed ``s * 2**20``."""
-        return self.seeds if len(self.seeds) >= len(self.particle_seeds) else self.particle_seeds
+    def members(self, name: str) -> list:
+        """The members of scheme ``name``'s first look."""
+        return list(range(self.looks[name][0]))
+
+    def purpose(self, what: str) -> str:
+        """:func:`purpose` of this notebook."""
+        return purpose(self.notebook, what)
 
     def flow(self, name: str) -> dict:
         """The step keywords of :func:`~wgf_core.flows.riesz.run_experiment` for scheme ``name``."""
@@ -201,20 +215,26 @@ class Setup(NotebookSetup):
         return dict(tau=self.sizes["tau"], steps=self.steps)
 
     def __str__(self) -> str:
+        looks = " ".join(f"{k}={'->'.join(map(str, v))}" for k, v in self.looks.items())
         if self.taus:
             steps = f"particle steps={len(self.taus['particle'])} neural steps={len(self.taus['neural_forward'])}"
         elif self.notebook == "01_interaction_energy":
             steps = f"steps={self.steps}" + (f" r={self.r:g}" if self.r != PAPER_R else "")
         else:
-            steps = f"particle seeds={self.particle_seeds} steps={self.steps} particle steps={self.particle_steps}"
-        return f"profile={self.profile} device={self.device} seeds={self.seeds} {steps} {self.sizes}"
+            steps = f"steps={self.steps} particle steps={self.particle_steps}"
+        return f"profile={self.profile} device={self.device} seed={self.seed} looks: {looks} {steps} {self.sizes}"
+
+
+def _looks(notebook: str, profile: str, first: Optional[int]) -> dict:
+    return {name: PLANS[notebook][name].looks(profile, first) for name in SCHEMES}
 
 
 def setup(notebook: str, profile: str, device="cpu", seed: int = 0, **params) -> Setup:
     r"""The validated setup of a Riesz notebook (:data:`NOTEBOOKS`); a parameter that is None takes the
     profile's value (:data:`PROFILES`).
 
-    ``params`` are the notebook's parameters (:data:`PARAMETERS`): ``n_seeds`` (both ensembles),
+    ``params`` are the notebook's parameters (:data:`PARAMETERS`): ``n_seeds`` (the members of every
+    scheme's first look; None: its seed plan's, :data:`wgf_core.claims.riesz.PLANS`),
     ``n_particles``, ``tau``, ``end_time``, ``iters``, ``first_iters``, ``width``, in ``01`` the
     Riesz exponent ``r`` in (0, 2) (default :data:`PAPER_R`; otherwise every scheme runs on
     :math:`-\frac12\iint|x-y|^r` and the particle flow starts on the exact short-time profile, since
@@ -237,16 +257,17 @@ def setup(notebook: str, profile: str, device="cpu", seed: int = 0, **params) ->
                              f"{', '.join(PARAMETERS[notebook])}")
     p = {k: params.get(k) for k in PARAMETERS[notebook]}
     sizes = select_profile(profile, PROFILES[notebook])
+    first = None if p["n_seeds"] is None else check_int("n_seeds", p["n_seeds"])
+    looks = _looks(notebook, profile, first)
+    seeds = list(range(max(v[0] for v in looks.values())))
     if notebook == "05_mnist":
-        return _setup_mnist(profile, dev, seed, sizes, p)
+        return _setup_mnist(profile, dev, seed, sizes, p, looks, first, seeds)
     if notebook in _TARGET_NOTEBOOKS:
         sizes["particle_tau"] = sizes["tau"] if profile == "ci" else PAPER_SETTINGS[notebook]["tau"]
-    ints = dict(n_seeds=p["n_seeds"], n_particles=p["n_particles"], width=p["width"])
-    if notebook != "01_interaction_energy":
-        ints["n_particle_seeds"] = p["n_seeds"]
+    ints = dict(n_particles=p["n_particles"], width=p["width"])
     if notebook != "04_max_und_moritz":
         ints.update(iters=p["iters"], first_iters=p["first_iters"])
-    for k in ("n_seeds", "n_particle_seeds", "n_particles", "iters", "first_iters", "width"):
+    for k in ("n_particles", "iters", "first_iters", "width"):
         if ints.get(k) is not None:
             sizes[k] = check_int(k, ints[k])
     if notebook == "04_max_und_moritz":
@@ -262,16 +283,17 @@ def setup(notebook: str, profile: str, device="cpu", seed: int = 0, **params) ->
         if p[k] is not None:
             sizes[k] = check_positive(k, p[k])
     steps = max(1, round(sizes["end_time"] / sizes["tau"]))
-    seeds = claims.seed_list(seed, sizes["n_seeds"])
     nn = dict(width=sizes["width"], depth=sizes["depth"], latent_dim=sizes["latent_dim"], lr=sizes["lr"],
               batch_size=sizes["batch"])
+    common = dict(notebook=notebook, profile=profile, device=dev, seed=seed, sizes=sizes, seeds=seeds, looks=looks,
+                  first=first, steps=steps)
     if notebook == "01_interaction_energy":
         r = PAPER_R if p["r"] is None else check_range("r", p["r"], 0.0, 2.0)
         options = {name: dict(iters=sizes["iters"], first_iters=sizes["first_iters"], **nn)
                    for name in ("neural_backward", "neural_forward")}
         if r != PAPER_R:
             options["particle"] = dict(split_diracs_first=True)
-        return Setup(notebook, profile, dev, seed, sizes, seeds, seeds, steps, steps, options, r=r)
+        return Setup(**common, particle_steps=steps, options=options, r=r)
     if notebook == "04_max_und_moritz":
         # the control variate ("svrg") and Fourier features of x (scale 10: ~0.1 wavelengths) are not the paper's
         options = {"neural_forward": dict(nn, iters=sizes["iters_forward"], first_iters=sizes["first_iters_forward"]),
@@ -282,8 +304,7 @@ def setup(notebook: str, profile: str, device="cpu", seed: int = 0, **params) ->
     else:
         nn = dict(iters=sizes["iters"], first_iters=sizes["first_iters"], **nn)
         options = {"neural_backward": nn, "neural_forward": nn}
-    return Setup(notebook, profile, dev, seed, sizes, seeds, claims.seed_list(seed, sizes["n_particle_seeds"]),
-                 steps, max(1, round(sizes["end_time"] / sizes["particle_tau"])), options)
+    return Setup(**common, particle_steps=max(1, round(sizes["end_time"] / sizes["particle_tau"])), options=options)
 
 
 def setup_page(experiment: str, profile: str, device="cpu", seed: int = 0, page: Optional[str] = None,
@@ -306,8 +327,8 @@ def setup_page(experiment: str, profile: str, device="cpu", seed: int = 0, page:
                  **{k: v for k, v in params.items() if v is not None or k not in known})
 
 
-def _setup_mnist(profile, dev, seed, sizes, p) -> Setup:
-    for k in ("n_seeds", "n_particles", "iters", "first_iters", "width"):
+def _setup_mnist(profile, dev, seed, sizes, p, looks, first, seeds) -> Setup:
+    for k in ("n_particles", "iters", "first_iters", "width"):
         if p[k] is not None:
             sizes[k] = check_int(k, p[k])
     if p["end_time"] is not None:
@@ -317,13 +338,12 @@ def _setup_mnist(profile, dev, seed, sizes, p) -> Setup:
     # every profile; for the neural schemes at `paper`
     neural = (paper_mnist_taus(sizes["end_time"]) if sizes["tau"] == "schedule"
               else [sizes["tau"]] * max(1, round(sizes["end_time"] / sizes["tau"])))
-    seeds = claims.seed_list(seed, sizes["n_seeds"])
     options = {name: {k: sizes[k] for k in ("iters", "first_iters", "width", "depth", "latent_dim", "lr")}
                for name in ("neural_backward", "neural_forward")}
     taus = {"particle": paper_mnist_taus(sizes["particle_end_time"]), "neural_backward": neural,
             "neural_forward": neural}
-    return Setup("05_mnist", profile, dev, seed, sizes, seeds, seeds, len(neural), len(taus["particle"]), options,
-                 taus)
+    return Setup(notebook="05_mnist", profile=profile, device=dev, seed=seed, sizes=sizes, seeds=seeds, looks=looks,
+                 first=first, steps=len(neural), particle_steps=len(taus["particle"]), options=options, taus=taus)
 
 
 def prose(S: Setup, name: str, values: Optional[dict] = None, folder="prose"):
@@ -341,51 +361,223 @@ def prose(S: Setup, name: str, values: Optional[dict] = None, folder="prose"):
     return Markdown(fill_glue("\n\n".join(p for p in parts if p), {"r": S.r, **(values or {})}))
 
 
+# ----------------------------------------------------------------------------- fixed references
+def _law_sample(notebook: str, n: int, generator: torch.Generator, device="cpu") -> torch.Tensor:
+    """``n`` i.i.d. points (float64) of the target law of ``02``-``04``: the two Diracs of ``02`` (each
+    point one of them, with probability 1/2), the drawing's law of ``03`` / ``04``."""
+    if notebook == "02_diracs":
+        return rz.sample_atoms(torch.tensor(DIRAC_TARGET, device=device, dtype=torch.float64), n, generator=generator)
+    points = smiley_points if notebook == "03_smiley" else max_und_moritz_points
+    return points(n, generator=generator, device=device, dtype=torch.float64)
+
+
+def _reference_purpose(notebook: str, n: int) -> str:
+    return f"riesz/reference/{notebook}/n={n}"
+
+
+@functools.lru_cache(maxsize=None)
+def null_draws(notebook: str, n: int, draws: int = REFERENCE_DRAWS) -> dict:
+    r"""The null distributions behind the references of ``notebook`` (``02``-``05``) at sample size ``n``.
+
+    Draw ``k`` uses the stream ``(REFERENCE_SEED, "riesz/reference/<notebook>/n=<n>", k)`` alone.
+
+    * ``02``-``04``: two independent samples of size ``n`` of the target law (``02``: the target is
+      the exact pair of Diracs, so only one sample is drawn), and their
+      :math:`\mathrm{MMD}_K` (``"riesz"``, :math:`K = -|x - y|`) and, in ``04``, the fine-scale
+      Gaussian MMD of width :data:`FINE_SIGMA` (``"fine"``);
+    * ``05``: ``n`` real digits drawn without replacement from the :data:`MNIST_POOL` training digits
+      after the 100 targets: their :math:`\mathrm{MMD}_K` to the targets (``"mmd"``) and their mean
+      distance to the nearest target (``"nearest"``).
+
+    Returns ``{quantity: [draws values]}`` (cached per process).
+    """
+    check_choice("notebook", notebook, NOTEBOOKS[1:])
+    n, draws = check_int("n", n), check_int("draws", draws)
+    gens = [stream(REFERENCE_SEED, _reference_purpose(notebook, n), k) for k in range(draws)]
+    if notebook == "05_mnist":
+        digits = mnist_digits(100 + MNIST_POOL, dtype=torch.float64)
+        target, pool = digits[:100], digits[100:]
+        sets = [pool[torch.randperm(len(pool), generator=g)[:n]] for g in gens]
+        return {"mmd": rz.null_mmds(lambda k: sets[k], target, draws=draws),
+                "nearest": [rz.mean_nearest_distance(x, target) for x in sets]}
+    fine = get_kernel("gauss", FINE_SIGMA**2) if notebook == "04_max_und_moritz" else None
+    out = {"riesz": []} if fine is None else {"riesz": [], "fine": []}
+    exact = torch.tensor(DIRAC_TARGET, dtype=torch.float64)
+    for g in gens:
+        target = exact if notebook == "02_diracs" else _law_sample(notebook, n, g)
+        x = _law_sample(notebook, n, g)
+        out["riesz"].append(float(rz.riesz_mmd2(x, target).clamp_min(0).sqrt()))
+        if fine is not None:
+            out["fine"].append(float(mmd2(fine, x, target).clamp_min(0).sqrt()))
+    return out
+
+
+def _statistic(values, statistic: str) -> float:
+    """``"q95"``: the 0.95 quantile (numpy's linear interpolation); ``"median"``."""
+    return float(np.quantile(values, 0.95) if statistic == "q95" else np.median(values))
+
+
+def _has_reference(notebook: str, kind: str) -> bool:
+    return kind in REFERENCE_KINDS and not (notebook == "05_mnist" and kind == "monotone")
+
+
+def _reference_value(notebook: str, kind: str, d: dict):
+    statistic, quantities = REFERENCE_KINDS[kind]
+    values = {q: _statistic(d[q], statistic) for q in quantities}
+    return values[quantities[0]] if len(quantities) == 1 else values
+
+
+def reference(notebook: str, kind: str, n: int, claim_id: str) -> tuple:
+    """The fixed reference of claim ``claim_id`` (of ``kind``: :data:`wgf_core.claims.riesz.REFERENCE_KINDS`)
+    at sample size ``n``: the value stored in ``wgf_core/claims/references/riesz.json``, or, for an ``n``
+    not in the file, the same statistic of :func:`null_draws` computed now. Returns ``(value, source)``,
+    ``source`` a sentence for the record."""
+    stored = cr.stored_reference(claim_id, n)
+    statistic = REFERENCE_KINDS[kind][0]
+    what = f"{'95 % quantile' if statistic == 'q95' else 'median'} of {REFERENCE_DRAWS} null draws at n = {n}"
+    if stored is not None:
+        return stored, f"reference: {what}, stored in wgf_core/claims/references/riesz.json"
+    return (_reference_value(notebook, kind, null_draws(notebook, n)),
+            f"reference: {what}, computed at run time by the fixed-seed draws (n = {n} is not in "
+            f"wgf_core/claims/references/riesz.json)")
+
+
+def compute_references(draws: int = REFERENCE_DRAWS, notebooks=NOTEBOOKS[1:]) -> dict:
+    """The references of every claim that has one, at the sample sizes of every profile (:data:`PROFILES`):
+    ``{claim id: {"statistic", "quantity", "draws", "streams", "values": {"n=<n>": value}}}``
+    (the content of ``wgf_core/claims/references/riesz.json``)."""
+    quantity = {"riesz": "MMD_K (K = -|x-y|) between two independent samples of size n of the target law "
+                         "(02: a sample of the two target Diracs against them)",
+                "fine": f"Gaussian MMD (sigma = {FINE_SIGMA}) between two independent samples of size n of the drawing",
+                "mmd": "MMD_K of n real digits (not targets) to the 100 target digits",
+                "nearest": "mean Euclidean distance of n real digits (not targets) to their nearest target digit"}
+    out = {"_about": ("Fixed references of the riesz claims (wgf_core.experiments.riesz.compute_references; "
+                      "regenerate: python -m wgf_core.experiments.riesz --references). Keyed by claim id, then by "
+                      "the sample size n of the run.")}
+    for nb in notebooks:
+        stem, kinds = CLAIM_KINDS[nb]
+        for n in sorted({PROFILES[nb][p]["n_particles"] for p in PROFILES[nb]}):
+            d = null_draws(nb, n, draws)
+            for kind in kinds:
+                if not _has_reference(nb, kind):
+                    continue
+                statistic, quantities = REFERENCE_KINDS[kind]
+                value = _reference_value(nb, kind, d)
+                for s in SCHEMES:
+                    e = out.setdefault(f"riesz-{stem}-{s}-{kind}", {
+                        "statistic": "0.95 quantile (numpy linear interpolation)" if statistic == "q95" else "median",
+                        "quantity": "; ".join(f"{q}: {quantity[q]}" for q in quantities), "draws": draws,
+                        "streams": (f"wgf_core.random.stream({REFERENCE_SEED}, "
+                                    f"'{_reference_purpose(nb, '<n>')}', k), k = 0..{draws - 1}"),
+                        "values": {}})
+                    e["values"][f"n={n}"] = value
+    return out
+
+
+def write_references(path=None, draws: int = REFERENCE_DRAWS) -> Path:
+    """Compute :func:`compute_references` and write it as JSON to ``path`` (default the registry's file)."""
+    path = Path(path) if path is not None else cr.REFERENCE_PATH
+    data = compute_references(draws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def main(argv=None) -> int:
+    """``python -m wgf_core.experiments.riesz --references [--draws N] [--out PATH]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m wgf_core.experiments.riesz",
+                                 description="Write the fixed references of the riesz claims.")
+    ap.add_argument("--references", action="store_true", help="compute and write the references")
+    ap.add_argument("--draws", type=int, default=REFERENCE_DRAWS)
+    ap.add_argument("--out", default=None, help="default: wgf_core/claims/references/riesz.json")
+    args = ap.parse_args(argv)
+    if not args.references:
+        ap.print_help()
+        return 2
+    print(write_references(args.out, args.draws))
+    return 0
+
+
 # ----------------------------------------------------------------------------- the runs
 @dataclass
 class Ensemble:
-    """Every scheme on every member of the ensemble, and the numbers the claims need.
+    """The schemes on the members run so far, and the numbers the claims need.
 
-    ``runs``: per member of ``Setup.all_seeds``, scheme name -> :class:`~wgf_core.runner.Trajectory`
-    (a member outside a scheme's ensemble lacks it). ``mmd_paths``: scheme -> per seed of its
-    ensemble, the logged :math:`\\mathrm{MMD}_K` to the target; ``nulls``: per member, the 19
-    :math:`\\mathrm{MMD}_K` of independent samples of the target law (``05``: sets of real digits);
-    ``fine_nulls`` / ``fine_end``: the same with ``04``'s fine-scale kernel. ``values``: what one
-    notebook alone needs (``01``: ``measured``, ``mmd_exact``, ``floors``, ``exact_mean``, ``t_end``, ``max_norm``;
-    ``05``: ``nearest``, ``null_near``, ``target``, ``x_dirac``).
+    ``traj``: scheme -> its :class:`~wgf_core.runner.Trajectory` per member (list index = member);
+    ``measured``: scheme -> per member, ``{claim id: criterion kwargs}``; ``mmd_paths``: scheme ->
+    per member, the logged :math:`\\mathrm{MMD}_K` to the target (``02``-``05``); ``fine_end``: ``04``'s
+    fine-scale end MMD per member; ``references``: claim id -> ``(reference, source)``
+    (:func:`reference`); ``values``: what one notebook alone needs (``01``: ``exact_mean``,
+    ``t_end``, ``exact`` (member -> exact sample and the MMD of two exact samples), ``mean_norm``,
+    ``max_norm``, ``mmd_exact``; ``02``-``04``: ``targets`` (member -> target sample); ``05``:
+    ``target``, ``x_dirac``, ``nearest``).
     """
 
-    runs: list
-    mmd_paths: dict = field(default_factory=dict)
-    nulls: list = field(default_factory=list)
-    fine_nulls: list = field(default_factory=list)
-    fine_end: dict = field(default_factory=dict)
+    traj: dict = field(default_factory=lambda: {k: [] for k in SCHEMES})
+    measured: dict = field(default_factory=lambda: {k: [] for k in SCHEMES})
+    mmd_paths: dict = field(default_factory=lambda: {k: [] for k in SCHEMES})
+    fine_end: dict = field(default_factory=lambda: {k: [] for k in SCHEMES})
+    references: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
 
     @property
+    def runs(self) -> list:
+        """Per member, scheme name -> its trajectory (a member beyond a scheme's runs lacks it)."""
+        n = max((len(v) for v in self.traj.values()), default=0)
+        return [{k: v[m] for k, v in self.traj.items() if m < len(v)} for m in range(n)]
+
+    @property
     def results(self) -> dict:
-        """The first member's runs (the ones plotted)."""
+        """Member 0's runs (the ones plotted)."""
         return self.runs[0]
 
 
 def run_ensemble(S: Setup) -> Ensemble:
-    """Every scheme of ``S.notebook`` on every member of its ensemble (progress and a summary printed)."""
-    if S.notebook == "01_interaction_energy":
-        return _interaction_ensemble(S)
-    if S.notebook == "05_mnist":
-        return _mnist_ensemble(S)
-    return _target_ensemble(S)
+    """Every scheme of ``S.notebook`` on the members of its first look (progress and a summary printed)."""
+    E = Ensemble()
+    for name in SCHEMES:
+        for m in S.members(name):
+            _measure(S, E, name, m)
+    _summary(S, E)
+    return E
 
 
-def _interaction_start(S: Setup, name: str, s: int, n: int) -> torch.Tensor:
-    """``01``'s start of scheme ``name`` for member ``s``: the neural schemes' exact Dirac, the particle
+def _measure(S: Setup, E: Ensemble, name: str, m: int) -> dict:
+    """Scheme ``name`` on member ``m`` (run once, then taken from ``E``): ``{claim id: criterion kwargs}``."""
+    done = E.measured[name]
+    if m < len(done):
+        return done[m]
+    if m != len(done):
+        raise ValueError(f"members of {name} run in order: {len(done)} before {m}")
+    run = {"01_interaction_energy": _measure_interaction, "05_mnist": _measure_mnist}.get(S.notebook, _measure_target)
+    done.append(run(S, E, name, m))
+    return done[m]
+
+
+def _ids(S: Setup, name: str) -> dict:
+    stem, kinds = CLAIM_KINDS[S.notebook]
+    return {kind: f"riesz-{stem}-{name}-{kind}" for kind in kinds}
+
+
+def _ref(S: Setup, E: Ensemble, name: str, kind: str):
+    cid = _ids(S, name)[kind]
+    if cid not in E.references:
+        E.references[cid] = reference(S.notebook, kind, S.sizes["n_particles"], cid)
+    return E.references[cid][0]
+
+
+def _interaction_start(S: Setup, name: str, m: int, n: int) -> torch.Tensor:
+    """``01``'s start of scheme ``name`` for member ``m``: the neural schemes' exact Dirac, the particle
     flow's jittered Dirac (float64), or at ``r != 1`` its exact Dirac (split at the first step)."""
     dev = S.device
     if name != "particle":
         return torch.zeros(n, 2, device=dev)
     if S.r != PAPER_R:
         return torch.zeros(n, 2, device=dev, dtype=torch.float64)
-    return rz.jittered_diracs([[0.0, 0.0]], [n], width=S.sizes["start_jitter"], generator=stream(s, 1, dev), device=dev)
+    return rz.jittered_diracs([[0.0, 0.0]], [n], width=S.sizes["start_jitter"],
+                              generator=stream(S.seed, S.purpose("start"), m, dev), device=dev)
 
 
 def _riesz_mmd(x: torch.Tensor, y: torch.Tensor, r: float) -> float:
@@ -393,36 +585,28 @@ def _riesz_mmd(x: torch.Tensor, y: torch.Tensor, r: float) -> float:
     return float((energy_distance(x, y) if r == PAPER_R else rz.riesz_mmd2(x, y, r)).sqrt())
 
 
-def _interaction_ensemble(S: Setup) -> Ensemble:
-    sizes, dev, steps, r = S.sizes, S.device, S.steps, S.r
-    n, T = sizes["n_particles"], steps * sizes["tau"]
-    exact_mean = rz.exact_interaction_mean_norm(T, r)
-    runs, measured, mmd_exact, floors = [], {name: [] for name in SCHEMES}, {name: [] for name in SCHEMES}, []
-    max_norm = {name: [] for name in SCHEMES}
-    for s in S.seeds:
-        res = {name: run_experiment(name, _interaction_start(S, name, s, n), r=r, tau=sizes["tau"], steps=steps,
-                                    options=S.options.get(name), seed=s * 2**20, snapshot_every=max(1, steps // 8))
-               for name in SCHEMES}
-        runs.append(res)
-        # the MMD_K to an exact sample, and the level of two independent exact samples (same size)
-        exact = rz.sample_exact_interaction(n, T, r=r, generator=stream(s, 2, dev), device=dev, dtype=torch.float64)
-        floors.append(_riesz_mmd(rz.sample_exact_interaction(n, T, r=r, generator=stream(s, 3, dev), device=dev,
-                                                             dtype=torch.float64), exact, r))
-        for name, tr in res.items():
-            norms = tr.x[0].norm(dim=-1)
-            measured[name].append(dict(mean_norm=float(norms.mean()), exact_mean=exact_mean, n=n, tau=sizes["tau"],
-                                       t_end=T))
-            max_norm[name].append(float(norms.max()))
-            mmd_exact[name].append(_riesz_mmd(tr.x[0].double(), exact, r))
-    print(f"exact mean |x| at t={T:.2f}: {exact_mean:.4f}" + (f" (r = {r:g}; support radius "
-                                                               f"{rz.exact_interaction_radius(T, r):.4f})"
-                                                               if r != PAPER_R else ""))
-    for name in SCHEMES:
-        print(f"{name:16s} mean|x| per seed: " + ", ".join(f"{m['mean_norm']:.4f}" for m in measured[name])
-              + "; MMD_K to an exact sample: " + ", ".join(f"{v:.3g}" for v in mmd_exact[name])
-              + " (two exact samples: " + ", ".join(f"{v:.3g}" for v in floors) + ")")
-    return Ensemble(runs, values=dict(measured=measured, mmd_exact=mmd_exact, floors=floors, exact_mean=exact_mean,
-                                      t_end=T, max_norm=max_norm))
+def _measure_interaction(S: Setup, E: Ensemble, name: str, m: int) -> dict:
+    sizes, dev, r, v = S.sizes, S.device, S.r, E.values
+    n, T = sizes["n_particles"], S.steps * sizes["tau"]
+    if not v:
+        v.update(exact_mean=rz.exact_interaction_mean_norm(T, r), t_end=T, exact={},
+                 **{key: {k: [] for k in SCHEMES} for key in ("mean_norm", "max_norm", "mmd_exact")})
+    tr = run_experiment(name, _interaction_start(S, name, m, n), r=r, tau=sizes["tau"], steps=S.steps,
+                        options=S.options.get(name), seed=S.seed, member=m, purpose=S.purpose(name),
+                        snapshot_every=max(1, S.steps // 8), desc=f"{name} member {m}")
+    E.traj[name].append(tr)
+    if m not in v["exact"]:   # the MMD_K to an exact sample, and the level of two independent exact samples
+        exact = rz.sample_exact_interaction(n, T, r=r, generator=stream(S.seed, S.purpose("exact"), m, dev),
+                                            device=dev, dtype=torch.float64)
+        other = rz.sample_exact_interaction(n, T, r=r, generator=stream(S.seed, S.purpose("exact_floor"), m, dev),
+                                            device=dev, dtype=torch.float64)
+        v["exact"][m] = (exact, _riesz_mmd(other, exact, r))
+    norms = tr.x[0].norm(dim=-1)
+    v["mean_norm"][name].append(float(norms.mean()))
+    v["max_norm"][name].append(float(norms.max()))
+    v["mmd_exact"][name].append(_riesz_mmd(tr.x[0].double(), v["exact"][m][0], r))
+    return {_ids(S, name)["mean"]: dict(mean_norm=float(norms.mean()), exact_mean=v["exact_mean"], n=n,
+                                        tau=sizes["tau"], t_end=T)}
 
 
 def _dirac_start(S: Setup, exact: bool = True, member: Optional[int] = None) -> torch.Tensor:
@@ -432,93 +616,92 @@ def _dirac_start(S: Setup, exact: bool = True, member: Optional[int] = None) -> 
     centres, counts = CENTRES[S.notebook], [n // 2, n - n // 2]
     if exact:
         return torch.cat([torch.tensor([c], device=S.device).repeat(k, 1) for c, k in zip(centres, counts)])
-    return rz.jittered_diracs(centres, counts, width=S.sizes["start_jitter"], generator=stream(member, 2, S.device),
-                              device=S.device)
+    return rz.jittered_diracs(centres, counts, width=S.sizes["start_jitter"],
+                              generator=stream(S.seed, S.purpose("start"), member, S.device), device=S.device)
 
 
-def _target_sample(S: Setup, s: int, purpose: int = 1) -> torch.Tensor:
-    """``02``-``04``'s target for member ``s`` (float64): the exact Diracs, or a sample of the image's law
-    (``purpose`` 1; 100 + k: the k-th independent sample of the noise floor)."""
-    n, dev = S.sizes["n_particles"], S.device
-    if S.notebook == "02_diracs":
-        target = torch.tensor(DIRAC_TARGET, device=dev, dtype=torch.float64)
-        return target if purpose == 1 else rz.sample_atoms(target, n, generator=stream(s, purpose, dev))
-    points = smiley_points if S.notebook == "03_smiley" else max_und_moritz_points
-    return points(n, generator=stream(s, purpose, dev), device=dev, dtype=torch.float64)
+def _member_target(S: Setup, E: Ensemble, m: int) -> torch.Tensor:
+    """``02``-``04``'s target of member ``m`` (float64): the exact Diracs, or a sample of the image's law."""
+    targets = E.values.setdefault("targets", {})
+    if m not in targets:
+        targets[m] = (torch.tensor(DIRAC_TARGET, device=S.device, dtype=torch.float64) if S.notebook == "02_diracs"
+                      else _law_sample(S.notebook, S.sizes["n_particles"], stream(S.seed, S.purpose("target"), m),
+                                       S.device))
+    return targets[m]
 
 
-def _target_ensemble(S: Setup) -> Ensemble:
-    x_dirac = _dirac_start(S)
-    fine = get_kernel("gauss", FINE_SIGMA**2) if S.notebook == "04_max_und_moritz" else None
-    every = 20 if fine is not None else 100   # logs of the particle flow (04: also of the neural schemes)
-    runs, nulls, fine_nulls = [], [], []
-    mmd_paths, fine_end = {name: [] for name in SCHEMES}, {name: [] for name in SCHEMES}
-    for s in S.all_seeds:
-        target = _target_sample(S, s)
-        res = {}
-        if s in S.particle_seeds:
-            res["particle"] = run_experiment("particle", _dirac_start(S, False, s), target, **S.flow("particle"),
-                                             seed=s * 2**20, log_every=max(1, S.particle_steps // every),
-                                             snapshot_every=max(1, S.particle_steps // 8))
-        if s in S.seeds:
-            for name in ("neural_backward", "neural_forward"):
-                res[name] = run_experiment(name, x_dirac, target.float(), **S.flow(name), options=S.options[name],
-                                           seed=s * 2**20, log_every=max(1, S.steps // 20) if fine is not None else 1,
-                                           snapshot_every=max(1, S.steps // 8))
-        runs.append(res)
-        # noise floor, computed in the run: MMD_K of 19 independent samples of the target law (size n) to the target
-        def draw(k, s=s):
-            return _target_sample(S, s, 100 + k)
-        nulls.append(rz.null_mmds(draw, target))
-        if fine is not None:
-            fine_nulls.append(rz.null_mmds(draw, target, kernel=fine))
-        print(f"seed {s}: noise floor (19 independent samples) median {np.median(nulls[-1]):.4f}, "
-              f"largest {max(nulls[-1]):.4f}")
-        for name, r in res.items():
-            mmd_paths[name].append(r.metrics["mmd"][0].tolist())
-            if fine is not None:
-                fine_end[name].append(float(mmd2(fine, r.x[0].double(), target).clamp_min(0).sqrt()))
-            print(f"  {name:16s} MMD: start {mmd_paths[name][-1][0]:.4f} -> end {mmd_paths[name][-1][-1]:.4f}"
-                  + (f";  fine-scale end {fine_end[name][-1]:.4f} (floor largest {max(fine_nulls[-1]):.4f})"
-                     if fine_nulls else ""))
-    return Ensemble(runs, mmd_paths, nulls, fine_nulls, fine_end)
+def _measure_target(S: Setup, E: Ensemble, name: str, m: int) -> dict:
+    target, mm = _member_target(S, E, m), S.notebook == "04_max_und_moritz"
+    every = 20 if mm else 100   # logs of the particle flow (04: also of the neural schemes)
+    if name == "particle":
+        tr = run_experiment("particle", _dirac_start(S, False, m), target, **S.flow("particle"), seed=S.seed,
+                            member=m, purpose=S.purpose(name), log_every=max(1, S.particle_steps // every),
+                            snapshot_every=max(1, S.particle_steps // 8), desc=f"{name} member {m}")
+    else:
+        tr = run_experiment(name, _dirac_start(S), target.float(), **S.flow(name), options=S.options[name],
+                            seed=S.seed, member=m, purpose=S.purpose(name),
+                            log_every=max(1, S.steps // 20) if mm else 1, snapshot_every=max(1, S.steps // 8),
+                            desc=f"{name} member {m}")
+    E.traj[name].append(tr)
+    path = tr.metrics["mmd"][0].tolist()
+    E.mmd_paths[name].append(path)
+    ids = _ids(S, name)
+    out = {ids["monotone"]: dict(mmd=path, tolerance=_ref(S, E, name, "monotone")),
+           ids["reaches-target"]: dict(value=path[-1], reference=_ref(S, E, name, "reaches-target"))}
+    if mm:
+        fine = float(mmd2(get_kernel("gauss", FINE_SIGMA**2), tr.x[0].double(), target).clamp_min(0).sqrt())
+        E.fine_end[name].append(fine)
+        out[ids["recognisable"]] = dict(value=fine, reference=_ref(S, E, name, "recognisable"))
+    return out
 
 
-def _mnist_ensemble(S: Setup) -> Ensemble:
-    sizes, dev = S.sizes, S.device
-    n = sizes["n_particles"]
-    digits = mnist_digits(2100, device=dev, dtype=torch.float64)   # 100 targets, then a pool of 2000 other digits
-    target, pool = digits[:100], digits[100:]
-    x_dirac = torch.full((n, 784), 0.5, device=dev)
-    runs, null_mmd, null_near = [], [], []
-    mmd_paths, nearest = {name: [] for name in SCHEMES}, {name: [] for name in SCHEMES}
-    for s in S.seeds:
-        x_jit = rz.jittered_diracs([[0.5] * 784], [n], width=sizes["start_jitter"], generator=stream(s, 2, dev),
-                                   device=dev)
-        res = {}
+def _mnist_start(S: Setup, m: int) -> torch.Tensor:
+    """``05``'s particle-flow start of member ``m``: the all-0.5 image plus the 1e-9 jitter (float64)."""
+    return rz.jittered_diracs([[0.5] * 784], [S.sizes["n_particles"]], width=S.sizes["start_jitter"],
+                              generator=stream(S.seed, S.purpose("start"), m, S.device), device=S.device)
+
+
+def _measure_mnist(S: Setup, E: Ensemble, name: str, m: int) -> dict:
+    v, n, dev = E.values, S.sizes["n_particles"], S.device
+    if not v:
+        v.update(target=mnist_digits(100, device=dev, dtype=torch.float64), x_dirac=torch.full((n, 784), 0.5, device=dev),
+                 nearest={k: [] for k in SCHEMES})
+    target, taus = v["target"], S.taus[name]
+    tr = run_experiment(name, _mnist_start(S, m) if name == "particle" else v["x_dirac"],
+                        target if name == "particle" else target.float(), taus=taus, options=S.options.get(name),
+                        seed=S.seed, member=m, purpose=S.purpose(name), log_every=max(1, len(taus) // 200),
+                        snapshot_every=max(1, len(taus) // 6), desc=f"{name} member {m}")
+    E.traj[name].append(tr)
+    path = tr.metrics["mmd"][0].tolist()
+    E.mmd_paths[name].append(path)
+    near = rz.mean_nearest_distance(tr.x[0], target)
+    v["nearest"][name].append(near)
+    ids, ref = _ids(S, name), _ref(S, E, name, "digits")
+    return {ids["monotone"]: dict(mmd=path),
+            ids["digits"]: dict(mmd=path[-1], nearest=near, mmd_reference=ref["mmd"], nearest_reference=ref["nearest"])}
+
+
+def _summary(S: Setup, E: Ensemble) -> None:
+    """Print what the runs so far measured, per scheme and member."""
+    if S.notebook == "01_interaction_energy":
+        v = E.values
+        print(f"exact mean |x| at t={v['t_end']:.2f}: {v['exact_mean']:.4f}" + (
+            f" (r = {S.r:g}; support radius {rz.exact_interaction_radius(v['t_end'], S.r):.4f})"
+            if S.r != PAPER_R else ""))
         for name in SCHEMES:
-            taus = S.taus[name]
-            res[name] = run_experiment(name, x_jit if name == "particle" else x_dirac,
-                                       target if name == "particle" else target.float(), taus=taus,
-                                       options=S.options.get(name), seed=s * 2**20, log_every=max(1, len(taus) // 200),
-                                       snapshot_every=max(1, len(taus) // 6))
-        runs.append(res)
-        # noise floor, computed in the run: 19 sets of n real digits that are not among the targets
-        sets = [pool[torch.randperm(len(pool), generator=stream(s, 100 + k, dev), device=dev)[:n]] for k in range(19)]
-        null_mmd.append(rz.null_mmds(lambda k, sets=sets: sets[k], target))
-        null_near.append([rz.mean_nearest_distance(x, target) for x in sets])
-        for name, r in res.items():
-            mmd_paths[name].append(r.metrics["mmd"][0].tolist())
-            nearest[name].append(rz.mean_nearest_distance(r.x[0], target))
-    for k, s in enumerate(S.seeds):
-        print(f"seed {s}: {n} real digits: MMD median {np.median(null_mmd[k]):.3f}, largest {max(null_mmd[k]):.3f}; "
-              f"nearest-digit distance largest {max(null_near[k]):.2f}")
-        for name in SCHEMES:
-            r, p = runs[k][name], mmd_paths[name][k]
-            print(f"  {name:16s} t={r.times[-1]:.0f}  MMD: start {p[0]:.3f} -> end {p[-1]:.3f};  "
-                  f"nearest-digit distance {nearest[name][k]:.2f}")
-    return Ensemble(runs, mmd_paths, null_mmd,
-                    values=dict(nearest=nearest, null_near=null_near, target=target, x_dirac=x_dirac))
+            print(f"{name:16s} mean|x| per member: " + ", ".join(f"{x:.4f}" for x in v["mean_norm"][name])
+                  + "; MMD_K to an exact sample: " + ", ".join(f"{x:.3g}" for x in v["mmd_exact"][name])
+                  + " (two exact samples: " + ", ".join(f"{v['exact'][m][1]:.3g}" for m in sorted(v["exact"])) + ")")
+        return
+    for cid, (value, source) in sorted(E.references.items()):
+        if "-particle-" in cid:
+            print(f"{cid.replace('-particle-', '-<scheme>-')}: {value} ({source})")
+    for name in SCHEMES:
+        for m, p in enumerate(E.mmd_paths[name]):
+            extra = (f"; fine-scale end {E.fine_end[name][m]:.4f}" if E.fine_end[name] else
+                     f"; nearest-digit distance {E.values['nearest'][name][m]:.2f}" if S.notebook == "05_mnist" else "")
+            print(f"{name:16s} member {m}: t={E.traj[name][m].times[-1]:.0f}  MMD: start {p[0]:.4f} -> end "
+                  f"{p[-1]:.4f}{extra}")
 
 
 # ----------------------------------------------------------------------------- figures
@@ -533,6 +716,13 @@ def _circle(ax, t: float, lw: Optional[float] = 0.8, r: float = PAPER_R):
 def _circle_of(S: Setup):
     """:func:`_circle` with ``S.r`` (a ``decorate`` of :mod:`wgf_core.plotting`)."""
     return lambda ax, t, lw=0.8: _circle(ax, t, lw, S.r)
+
+
+def _floor(S: Setup, E: Ensemble) -> float:
+    """The reference drawn as the curves' floor: ``05`` the real digits' median MMD, else the 95 % quantile."""
+    if S.notebook == "05_mnist":
+        return float(_ref(S, E, "particle", "digits")["mmd"])
+    return float(_ref(S, E, "particle", "reaches-target"))
 
 
 def _digits(trajs: dict, snapshot: Optional[int] = None):
@@ -553,15 +743,17 @@ def snapshot_figure(S: Setup, E: Ensemble):
 
 
 def curves_figure(S: Setup, E: Ensemble):
-    """One line per scheme and seed: ``01`` the energy and the mean radius against the exact solution; else
-    the :math:`\\mathrm{MMD}_K` to the target with the noise floor's largest value, and the energy."""
+    """One line per scheme and member: ``01`` the energy and the mean radius against the exact solution; else
+    the :math:`\\mathrm{MMD}_K` to the target with the claims' reference (``02``-``04``: the 95 % quantile
+    of independent samples; ``05``: the real digits' median), and the energy."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
     per = {name: [r[name] for r in E.runs if name in r] for name in SCHEMES}
     if S.notebook == "01_interaction_energy":
         # self-similarity: E_K(rho_t) = (R(t) / R(1))^r E_K(rho_1) and E|x| = R(t) E|x|_1 (linear in t at r = 1)
-        big = rz.sample_exact_interaction(4000, 1.0, r=S.r, generator=stream(S.seeds[0], 4, S.device), device=S.device)
+        big = rz.sample_exact_interaction(4000, 1.0, r=S.r, generator=stream(S.seed, S.purpose("figure"), 0, S.device),
+                                    device=S.device)
         e1, tt = float(rz.interaction_energy(big, S.r)), np.linspace(0, E.values["t_end"], 50)
         grow = np.array([rz.exact_interaction_radius(t, S.r) for t in tt]) / rz.exact_interaction_radius(1.0, S.r)
         run_lines(ax[0], {k: [(r.times, r.metrics["energy"][0]) for r in v] for k, v in per.items()},
@@ -575,8 +767,9 @@ def curves_figure(S: Setup, E: Ensemble):
         skip = 1 if mnist else 0
         run_lines(ax[0], {k: [(r.times[1:], r.metrics["mmd"][0, 1:]) for r in v] for k, v in per.items()},
                   xlabel="time t", ylabel=r"$\mathrm{MMD}_K(\mu_t, \nu)$ (r = 1)", yscale="log",
-                  xscale="log" if mnist else "linear", floor=max(max(nl) for nl in E.nulls),
-                  floor_label=f"{S.sizes['n_particles']} real digits (largest)" if mnist else "noise floor (largest)")
+                  xscale="log" if mnist else "linear", floor=_floor(S, E),
+                  floor_label=(f"{S.sizes['n_particles']} real digits (median)" if mnist
+                               else "noise floor (95 % of independent samples)"))
         run_lines(ax[1], {k: [(r.times[skip:], r.metrics["energy"][0, skip:]) for r in v] for k, v in per.items()},
                   xlabel="time t", ylabel=r"$\mathcal{F}_\nu(\mu_t) = \frac{1}{2} \mathrm{MMD}_K^2$",
                   xscale="log" if mnist else "linear")
@@ -596,16 +789,14 @@ def animation_frames(S: Setup, E: Ensemble) -> list:
 
 def _first_member(S: Setup, E: Ensemble) -> tuple:
     """The first member's starts and targets: (particle start, particle target, neural start, neural target)."""
-    s0, dev, n = S.seeds[0], S.device, S.sizes["n_particles"]
+    n = S.sizes["n_particles"]
     if S.notebook == "01_interaction_energy":
-        return _interaction_start(S, "particle", s0, n), None, _interaction_start(S, "neural_forward", s0, n), None
+        return _interaction_start(S, "particle", 0, n), None, _interaction_start(S, "neural_forward", 0, n), None
     if S.notebook == "05_mnist":
-        x_jit = rz.jittered_diracs([[0.5] * 784], [n], width=S.sizes["start_jitter"], generator=stream(s0, 2, dev),
-                                   device=dev)
         target = E.values["target"]
-        return x_jit, target, E.values["x_dirac"], target.float()
-    target = _target_sample(S, s0)
-    return _dirac_start(S, False, s0), target, _dirac_start(S), target.float()
+        return _mnist_start(S, 0), target, E.values["x_dirac"], target.float()
+    target = _member_target(S, E, 0)
+    return _dirac_start(S, False, 0), target, _dirac_start(S), target.float()
 
 
 def step_size_figures(S: Setup, E: Ensemble) -> dict:
@@ -618,7 +809,7 @@ def step_size_figures(S: Setup, E: Ensemble) -> dict:
     for g in taus:
         k_g = max(1, round(t_grid / g))
         rg = run_experiment("particle", x0, target, r=S.r, tau=g, steps=k_g, options=S.options.get("particle"),
-                            seed=S.seeds[0] * 2**20, log_every=k_g)
+                            seed=S.seed, purpose=S.purpose("particle"), log_every=k_g)
         if S.notebook == "01_interaction_energy":
             mean, exact = float(rg.x[0].norm(dim=-1).mean()), E.values["exact_mean"]
             fig = scatter_figure(rg.x[0], s=1, size=(3.6, 3.6), decorate=lambda ax: _circle(ax, t_grid, None, S.r),
@@ -661,10 +852,11 @@ def _live(S: Setup, E: Ensemble, scheme: str, tau_live: float, t_end: float, ite
     if S.notebook == "01_interaction_energy":
         opts = (S.options.get("particle") or {} if scheme == "particle"
                 else dict(iters=iters_live, first_iters=10 * iters_live, width=32, depth=2))
-        start = (rz.jittered_diracs([[0.0, 0.0]], [check_int("n", n)], generator=stream(S.seeds[0], 5, S.device))
+        start = (rz.jittered_diracs([[0.0, 0.0]], [check_int("n", n)],
+                                    generator=stream(S.seed, S.purpose("live"), 0, S.device))
                  if scheme == "particle" and S.r == PAPER_R else torch.zeros(n, 2, dtype=torch.float64))
         r = run_experiment(scheme, start if scheme == "particle" else start.float(), r=S.r, tau=tau_live, steps=steps,
-                           options=opts, seed=S.seeds[0] * 2**20)
+                           options=opts, seed=S.seed, purpose=S.purpose(f"live/{scheme}"))
         return scatter_figure(r.x[0], s=2, size=(4, 4), decorate=lambda ax: _circle(ax, r.times[-1], None, S.r),
                               title=f"{scheme}, t = {r.times[-1]:.2f}")
     x_jit, target, x_dirac, target_f = _first_member(S, E)
@@ -674,11 +866,13 @@ def _live(S: Setup, E: Ensemble, scheme: str, tau_live: float, t_end: float, ite
     else:
         opts = dict(iters=iters_live, first_iters=10 * iters_live, width=64, depth=3, batch_size=500)
     r = run_experiment(scheme, start, tgt, tau=tau_live, steps=steps, options={} if scheme == "particle" else opts,
-                       seed=S.seeds[0] * 2**20)
+                       seed=S.seed, purpose=S.purpose(f"live/{scheme}"))
     if S.notebook == "05_mnist":
         return image_rows([r.x[0].cpu()], [f"{scheme}, t = {r.times[-1]:.0f}, MMD = {r.metrics['mmd'][0, -1]:.3f}"])
     return scatter_figure(r.x[0], **PLOT[S.notebook], size=(4, 3.6),
                           title=f"{scheme}, t = {r.times[-1]:.1f}, MMD = {r.metrics['mmd'][0, -1]:.4f}")
+
+
 
 
 # ----------------------------------------------------------------------------- verdicts
@@ -734,38 +928,72 @@ def _configuration(S: Setup, name: str) -> dict:
 
 
 def _timings(S: Setup, E: Ensemble) -> dict:
-    return {f"{k}_seconds_seed_{s}": round(r.seconds, 2) for s, res in zip(S.all_seeds, E.runs) for k, r in res.items()}
+    return {f"{k}_seconds_member_{m}": round(tr.seconds, 2) for k, v in E.traj.items() for m, tr in enumerate(v)}
+
+
+def _margin_text(e: dict) -> str:
+    """The mean margin of an entry and its interval, in words for the prose."""
+    mg = e["margin"]
+    if mg["mean"] is None:
+        return "no margin"
+    if mg["low"] is None or mg["high"] is None:
+        return f"mean margin {mg['mean']:+.3g} over {e['n']} seed (no interval)"
+    return (f"mean margin {mg['mean']:+.3g} over {e['n']} seeds, {100 * mg['confidence']:.4g} % interval "
+            f"[{mg['low']:+.3g}, {mg['high']:+.3g}]")
 
 
 def verdicts(S: Setup, E: Ensemble) -> tuple:
-    """``claims.assess`` per claim of the notebook (:mod:`wgf_core.claims.riesz`), over its ensembles.
+    """:func:`wgf_core.claims.run_plan` per scheme over its claims (:mod:`wgf_core.claims.riesz`): the members
+    of the first look are those :func:`run_ensemble` ran; while a claim is inconclusive the next look's
+    members are run here.
 
-    Returns ``(entries, record, glued)``: the assessed claims, the keywords ``checks``, ``metrics``
+    Returns ``(entries, record, glued)``: the decided claims, the keywords ``checks``, ``metrics``
     and ``timings`` of :func:`wgf_core.reporting.record_metrics`, and the values glued into the
     notebook's prose by name.
     """
+    entries = []
+    for name in SCHEMES:
+        group = [_claim(S, name, kind) for kind in CLAIM_KINDS[S.notebook][1]]
+
+        def measure(members, name=name):
+            return [_measure(S, E, name, m) for m in members]
+
+        entries += claims.run_plan(group, measure, configuration=_configuration(S, name), first=S.first,
+                                   base_seed=S.seed, reasons={c.id: E.references[c.id][1] for c in group
+                                                              if c.id in E.references})
+    by = {e["id"]: e for e in entries}
     if S.notebook == "01_interaction_energy":
-        return _interaction_verdicts(S, E)
-    if S.notebook == "05_mnist":
-        return _mnist_verdicts(S, E)
-    return _target_verdicts(S, E)
+        record, glued = _interaction_record(S, E, by)
+    elif S.notebook == "05_mnist":
+        record, glued = _mnist_record(S, E, by)
+    else:
+        record, glued = _target_record(S, E, by)
+    for name in SCHEMES:
+        for kind, cid in _ids(S, name).items():
+            glued[f"{name}_{_GLUE[kind]}_n"] = by[cid]["n"]
+            glued[f"{name}_{_GLUE[kind]}_margin"] = _margin_text(by[cid])
+    return entries, record, glued
 
 
-def _interaction_verdicts(S: Setup, E: Ensemble) -> tuple:
-    v, trajs = E.values, [r for res in E.runs for r in res.values()]
-    entries = [claims.assess(_claim(S, name, "mean"), v["measured"][name], S.seeds,
-                             configuration=_configuration(S, name)) for name in SCHEMES]
+#: The glue name of each claim kind's verdict (``<scheme>_<name>``).
+_GLUE = {"mean": "verdict", "monotone": "mono", "reaches-target": "reach", "recognisable": "recog", "digits": "digits"}
+
+
+def _interaction_record(S: Setup, E: Ensemble, by: dict) -> tuple:
+    v, trajs = E.values, [tr for k in SCHEMES for tr in E.traj[k]]
+    floors = [v["exact"][m][1] for m in sorted(v["exact"])]
     record = dict(
         checks={"no_nan": all(np.isfinite(r.metrics["energy"]).all() for r in trajs),
                 "energy_decreased": all(r.metrics["energy"][0, -1] < r.metrics["energy"][0, 0] for r in trajs),
                 "particles_left_dirac": all(float(r.x[0].norm(dim=-1).max()) > 1e-6 for r in trajs)},
-        metrics={"exact_mean_norm": v["exact_mean"], "mmd_two_exact_samples": v["floors"],
-                 **{f"{k}_mean_norm": [m["mean_norm"] for m in v["measured"][k]] for k in SCHEMES},
+        metrics={"exact_mean_norm": v["exact_mean"], "mmd_two_exact_samples": floors,
+                 **{f"{k}_mean_norm": v["mean_norm"][k] for k in SCHEMES},
                  **{f"{k}_mmd_to_exact": v["mmd_exact"][k] for k in SCHEMES}, "profile_sizes": S.sizes},
         timings=_timings(S, E))
-    glued = dict(n_seeds=len(S.seeds), t_end=v["t_end"], exact_mean=v["exact_mean"], mmd_floor_max=max(v["floors"]),
+    glued = dict(t_end=v["t_end"], exact_mean=v["exact_mean"], mmd_floor_max=max(floors),
                  particle_start="from the jittered Dirac" if S.r == PAPER_R else "from the Dirac split at the first step")
-    for e, name in zip(entries, SCHEMES):
+    for name in SCHEMES:
+        e = by[_ids(S, name)["mean"]]
         glued.update({f"{name}_min": e["min"], f"{name}_max": e["max"], f"{name}_verdict": e["status"],
                       f"{name}_mmd_max": max(v["mmd_exact"][name])})
     if S.r != PAPER_R:  # beyond the paper: the closed form's support radius too (the record at r = 1 is unchanged)
@@ -774,9 +1002,9 @@ def _interaction_verdicts(S: Setup, E: Ensemble) -> tuple:
         glued.update(r=S.r, exact_radius=radius)
         for k in SCHEMES:
             glued.update({f"{k}_radius_min": min(v["max_norm"][k]), f"{k}_radius_max": max(v["max_norm"][k]),
-                          f"{k}_mean_err": _worst_percent([d["mean_norm"] for d in v["measured"][k]], v["exact_mean"]),
+                          f"{k}_mean_err": _worst_percent(v["mean_norm"][k], v["exact_mean"]),
                           f"{k}_radius_err": _worst_percent(v["max_norm"][k], radius)})
-    return entries, record, glued
+    return record, glued
 
 
 def _worst_percent(values, exact: float) -> float:
@@ -784,73 +1012,58 @@ def _worst_percent(values, exact: float) -> float:
     return max((100 * (x / exact - 1) for x in values), key=abs)
 
 
-def _target_verdicts(S: Setup, E: Ensemble) -> tuple:
-    kinds = CLAIM_KINDS[S.notebook][1]
-    entries, by = [], {}
+def _references_record(E: Ensemble) -> dict:
+    return {cid: {"value": value, "source": source} for cid, (value, source) in sorted(E.references.items())}
+
+
+def _mmd_checks(E: Ensemble) -> dict:
+    return {"no_nan": all(np.isfinite(r.metrics["energy"]).all() for v in E.traj.values() for r in v),
+            **{f"{k}_mmd_decreased": all(p[-1] < p[0] for p in E.mmd_paths[k]) for k in SCHEMES}}
+
+
+def _target_record(S: Setup, E: Ensemble, by: dict) -> tuple:
+    fine = S.notebook == "04_max_und_moritz"
+    record = dict(checks=_mmd_checks(E), metrics={
+        "references": _references_record(E), **{f"{k}_mmd_path": E.mmd_paths[k] for k in SCHEMES},
+        **({f"{k}_fine_mmd_end": E.fine_end[k] for k in SCHEMES} if fine else {}), "profile_sizes": S.sizes},
+        timings=_timings(S, E))
+    glued = dict(t_end=S.steps * S.sizes["tau"], n_particles=S.sizes["n_particles"],
+                 reference=_ref(S, E, "particle", "reaches-target"),
+                 reference_median=_ref(S, E, "particle", "monotone"))
     for name in SCHEMES:
-        ens = S.particle_seeds if name == "particle" else S.seeds
-        nl_ens = [E.nulls[S.all_seeds.index(s)] for s in ens]
-        conf, paths = _configuration(S, name), E.mmd_paths[name]
-        per_kind = {"monotone": [dict(mmd=p, null=nl) for p, nl in zip(paths, nl_ens)],
-                    "reaches-target": [dict(value=p[-1], null=nl) for p, nl in zip(paths, nl_ens)]}
-        if "recognisable" in kinds:
-            fine_ens = [E.fine_nulls[S.all_seeds.index(s)] for s in ens]
-            per_kind["recognisable"] = [dict(value=x, null=nl) for x, nl in zip(E.fine_end[name], fine_ens)]
-        for kind in kinds:
-            by[name, kind] = claims.assess(_claim(S, name, kind), per_kind[kind], ens, configuration=conf)
-            entries.append(by[name, kind])
-    record = _mmd_record(S, E, metrics={
-        "null_mmds": E.nulls, **{f"{k}_mmd_path": E.mmd_paths[k] for k in SCHEMES},
-        **({"fine_null_mmds": E.fine_nulls, **{f"{k}_fine_mmd_end": E.fine_end[k] for k in SCHEMES}}
-           if E.fine_nulls else {}), "profile_sizes": S.sizes})
-    glued = dict(n_seeds=len(S.seeds), n_particle_seeds=len(S.particle_seeds), t_end=S.steps * S.sizes["tau"],
-                 floor_max=max(max(nl) for nl in E.nulls),
-                 floor_median=float(np.median([np.median(nl) for nl in E.nulls])))
-    for name in SCHEMES:
-        reach = by[name, "reaches-target"]
+        ids = _ids(S, name)
+        reach = by[ids["reaches-target"]]
         glued.update({f"{name}_end_min": reach["min"], f"{name}_end_max": reach["max"],
-                      f"{name}_reach": reach["status"], f"{name}_mono": by[name, "monotone"]["status"]})
-        if E.fine_nulls:
-            glued.update({f"{name}_fine_min": min(E.fine_end[name]), f"{name}_fine_max": max(E.fine_end[name]),
-                          f"{name}_recog": by[name, "recognisable"]["status"]})
-    if E.fine_nulls:
-        glued["fine_floor_max"] = max(max(nl) for nl in E.fine_nulls)
+                      f"{name}_reach": reach["status"], f"{name}_mono": by[ids["monotone"]]["status"]})
+        if fine:
+            recog = by[ids["recognisable"]]
+            glued.update({f"{name}_fine_min": recog["min"], f"{name}_fine_max": recog["max"],
+                          f"{name}_recog": recog["status"]})
+    if fine:
+        glued["fine_reference"] = _ref(S, E, "particle", "recognisable")
         glued["backward_changes"] = ("; ".join(scheme_notes("neural_backward", S.options["neural_backward"]))
                                      or "none: the paper's plain minibatch estimator and network inputs")
-    return entries, record, glued
+    return record, glued
 
 
-def _mmd_record(S: Setup, E: Ensemble, metrics: dict) -> dict:
-    return dict(checks={"no_nan": all(np.isfinite(r.metrics["energy"]).all() for res in E.runs for r in res.values()),
-                        **{f"{k}_mmd_decreased": all(p[-1] < p[0] for p in E.mmd_paths[k]) for k in SCHEMES}},
-                metrics=metrics, timings=_timings(S, E))
-
-
-def _mnist_verdicts(S: Setup, E: Ensemble) -> tuple:
-    nearest, null_near, null_mmd = E.values["nearest"], E.values["null_near"], E.nulls
-    entries, by = [], {}
-    for name in SCHEMES:
-        conf, paths = _configuration(S, name), E.mmd_paths[name]
-        by[name, "monotone"] = claims.assess(_claim(S, name, "monotone"),
-                                             [dict(mmd=p, null=nm) for p, nm in zip(paths, null_mmd)], S.seeds,
-                                             configuration=conf)
-        by[name, "digits"] = claims.assess(_claim(S, name, "digits"),
-                                           [dict(mmd=p[-1], nearest=d, null_mmd=nm, null_nearest=nn)
-                                            for p, d, nm, nn in zip(paths, nearest[name], null_mmd, null_near)],
-                                           S.seeds, configuration=conf)
-        entries += [by[name, "monotone"], by[name, "digits"]]
-    first = E.results
-    record = _mmd_record(S, E, metrics={
-        "real_digit_sets_mmd": null_mmd, "real_digit_sets_nearest": null_near,
-        **{f"{k}_mmd_end": [p[-1] for p in E.mmd_paths[k]] for k in SCHEMES},
+def _mnist_record(S: Setup, E: Ensemble, by: dict) -> tuple:
+    nearest = E.values["nearest"]
+    record = dict(checks=_mmd_checks(E), metrics={
+        "references": _references_record(E), **{f"{k}_mmd_end": [p[-1] for p in E.mmd_paths[k]] for k in SCHEMES},
         **{f"{k}_nearest": nearest[k] for k in SCHEMES},
-        **{f"{k}_end_time": float(first[k].times[-1]) for k in SCHEMES}, "profile_sizes": S.sizes})
-    glued = dict(n_seeds=len(S.seeds), null_mmd_max=max(max(v) for v in null_mmd),
-                 null_near_max=max(max(v) for v in null_near))
+        **{f"{k}_end_time": float(E.traj[k][0].times[-1]) for k in SCHEMES}, "profile_sizes": S.sizes},
+        timings=_timings(S, E))
+    ref = _ref(S, E, "particle", "digits")
+    glued = dict(n_particles=S.sizes["n_particles"], ref_mmd=ref["mmd"], ref_near=ref["nearest"],
+                 ref_near_tol=cr.NEAREST_FACTOR * ref["nearest"])
     for name in SCHEMES:
-        ends = [p[-1] for p in E.mmd_paths[name]]
-        glued.update({f"{name}_t": float(first[name].times[-1]), f"{name}_mmd_min": min(ends),
+        ids, ends = _ids(S, name), [p[-1] for p in E.mmd_paths[name]]
+        glued.update({f"{name}_t": float(E.traj[name][0].times[-1]), f"{name}_mmd_min": min(ends),
                       f"{name}_mmd_max": max(ends), f"{name}_near_min": min(nearest[name]),
-                      f"{name}_near_max": max(nearest[name]), f"{name}_digits": by[name, "digits"]["status"],
-                      f"{name}_mono": by[name, "monotone"]["status"]})
-    return entries, record, glued
+                      f"{name}_near_max": max(nearest[name]), f"{name}_digits": by[ids["digits"]]["status"],
+                      f"{name}_mono": by[ids["monotone"]]["status"]})
+    return record, glued
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

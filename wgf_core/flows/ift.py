@@ -48,7 +48,8 @@ The schemes are :class:`wgf_core.schemes.Euler`, :class:`~wgf_core.schemes.IFT` 
 :func:`wgf_core.runner.run`, which logs :math:`\mathrm{MMD}^2` for all runs every ``log_every``
 steps against a fixed evaluation sample (:func:`mmd2_logger`), stops a blow-up with the step number,
 stores snapshots for animations and shows a progress bar. :func:`run_experiment` builds the
-initial particles / targets per run from the seed and applies a :class:`Convention`.
+initial particles / targets per run from its ensemble member's streams (:mod:`wgf_core.random`)
+and applies a :class:`Convention`.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from ..gmm import GaussianMixture
 from ..kernels import Kernel, get_kernel, uniform_weights
 from ..measures import Particles
 from ..metrics import kernel_energy, mmd2, mmd2_noise_floor
-from ..random import make_generator
+from ..random import stream, streams
 from ..runner import Trajectory, run
 from ..schemes import IFT, WFR, Euler, Scheme
 from ..validation import (
@@ -87,7 +88,8 @@ __all__ = [
     "far_from_target",
     "stuck_mass",
     "run_measurements",
-    "run_seeds",
+    "run_members",
+    "expected_noise_floor",
     "fresh_target_sampler",
     "target_noise_floors",
     "mmd2_to_law",
@@ -223,100 +225,139 @@ def mmd2_logger(eval_y: torch.Tensor):
 
 
 def run_experiment(method: str, init: GaussianMixture, target: GaussianMixture, *, n: int,
-                   runs: Optional[int] = None, steps: int, sigma: float, tau: float, eta: float = 0.1,
+                   runs: Optional[int] = None, members: Optional[Sequence[int]] = None, seed: int = 0,
+                   purpose: str = "ift/run", steps: int, sigma: float, tau: float, eta: float = 0.1,
                    noise: float = 0.0, noise_off: Optional[int] = None, convention: Convention = Convention(),
-                   m: Optional[int] = None, seed: int = 0, seeds: Optional[Sequence[int]] = None, device="cpu",
-                   dtype=torch.float64, log_every: int = 10, snapshot_every: Optional[int] = None,
-                   qp_tol: float = 1e-7, qp_max_iter: int = 1000, kernel: Optional[str] = None,
-                   show_progress: bool = True) -> Trajectory:
-    r"""One method of the IFT experiments on independent runs in one batch, one run per seed.
+                   m: Optional[int] = None, device="cpu", dtype=torch.float64, log_every: int = 10,
+                   snapshot_every: Optional[int] = None, qp_tol: float = 1e-7, qp_max_iter: int = 1000,
+                   kernel: Optional[str] = None, show_progress: bool = True) -> Trajectory:
+    r"""One method of the IFT experiments on independent runs in one batch, one run per ensemble member.
 
-    Run ``r`` has the seed ``seeds[r]`` (default ``seed + r`` for ``r < runs``): it draws its ``n``
-    initial particles and its ``m`` (default ``n``) target points from the generator seeded
-    ``seeds[r]``, and its in-loop randomness (noise injection, fresh target samples) from its own
-    generator seeded ``seeds[r] + 1_000_003``. So every method sees the same samples, and run ``r``
-    alone (``seeds=[seeds[r]]``) gives the same numbers as row ``r`` of the batch: one run is one
-    member of a seed ensemble (:func:`wgf_core.claims.seed_list`), all members in one tensor pass.
-    The MMD² is logged against the run's initial target sample. ``tau`` is the paper's step; the
-    convention may divide it by ``n``. ``kernel``: a name from :data:`wgf_core.kernels.KERNELS`
-    other than ``"gauss"`` replaces the Gaussian kernel, with shape parameter ``s = sigma`` (the
-    bandwidth convention then does not apply).
+    Run ``r`` is the ensemble member ``members[r]`` (default ``r`` for ``r < runs``) of the base seed
+    ``seed`` (:func:`wgf_core.random.stream`): it draws its ``n`` initial particles, then its ``m``
+    (default ``n``) target points, from the stream ``(seed, purpose + "/sample", member)``, and its
+    in-loop randomness (noise injection, fresh target samples) from the stream
+    ``(seed, purpose + "/loop", member)``. So every method sees the same samples, and member ``r``
+    alone (``members=[members[r]]``) gives the same numbers as row ``r`` of the batch: all members in
+    one tensor pass. The MMD² is logged against the run's initial target sample. ``tau`` is the
+    paper's step; the convention may divide it by ``n``. ``kernel``: a name from
+    :data:`wgf_core.kernels.KERNELS` other than ``"gauss"`` replaces the Gaussian kernel, with shape
+    parameter ``s = sigma`` (the bandwidth convention then does not apply).
     """
     check_choice("method", method, METHODS)
     n = check_int("n", n)
-    seeds = run_seeds(seed, runs, seeds)
-    runs = len(seeds)
+    members = run_members(runs, members)
+    seed = check_int("seed", seed, minimum=0)
     m = n if m is None else check_int("m", m)
     dev = check_device(device)
     dtype = check_dtype(dtype)
     init, target = init.to(dev, dtype), target.to(dev, dtype)
-    gens = [make_generator(s, dev) for s in seeds]
+    gens = streams(seed, f"{purpose}/sample", members, dev)
     x0 = torch.stack([init.sample(n, g) for g in gens])
     y = torch.stack([target.sample(m, g) for g in gens])
     kern = convention.kernel(sigma) if kernel in (None, "gauss") else get_kernel(kernel, sigma)
     scheme = make_scheme(method, eta=eta, noise=noise, noise_off=noise_off, qp_tol=qp_tol, qp_max_iter=qp_max_iter)
-    loop_gens = [make_generator(s + LOOP_SEED_OFFSET, dev) for s in seeds]
+    loop_gens = streams(seed, f"{purpose}/loop", members, dev)
     sampler = fresh_target_sampler(target, m) if convention.target == "fresh" else None
     energy = MMD(kern, y, convention.energy_scale, sampler=sampler)
     traj = run(energy, scheme, Particles(x0), convention.step(check_positive("tau", tau), n), steps,
                log={"mmd2": mmd2_logger(y)}, log_every=log_every, snapshot_every=snapshot_every, generator=loop_gens,
                show_progress=show_progress, desc=METHOD_LABELS[method])
     traj.extra["y"] = y
+    traj.extra["members"] = members
     return traj
 
 
-#: Offset of run ``r``'s in-loop generator seed from its seed (noise, fresh target samples).
-LOOP_SEED_OFFSET = 1_000_003
-#: Offset of the seed of a run's noise-floor samples from its seed.
-FLOOR_SEED_OFFSET = 2_000_003
-
-
-def run_seeds(seed: int = 0, runs: Optional[int] = None, seeds: Optional[Sequence[int]] = None) -> list[int]:
-    """The seeds of the runs: ``seeds`` if given (``runs``, if also given, must match), else
-    ``seed, seed + 1, ..., seed + runs - 1``."""
-    if seeds is None:
+def run_members(runs: Optional[int] = None, members: Optional[Sequence[int]] = None) -> list[int]:
+    """The ensemble members of the runs: ``members`` if given (``runs``, if also given, must match), else
+    ``0, 1, ..., runs - 1``."""
+    if members is None:
         if runs is None:
-            raise ParameterError("give 'runs' or 'seeds'")
-        return [int(seed) + r for r in range(check_int("runs", runs))]
-    seeds = [check_int("seeds", s, minimum=0) for s in seeds]
-    if not seeds:
-        raise ParameterError("'seeds' is empty")
-    if len(set(seeds)) != len(seeds):
-        raise ParameterError(f"'seeds' has repeated entries: {seeds}")
-    if runs is not None and check_int("runs", runs) != len(seeds):
-        raise ParameterError(f"'runs' = {runs} but {len(seeds)} seeds")
-    return seeds
+            raise ParameterError("give 'runs' or 'members'")
+        return list(range(check_int("runs", runs)))
+    members = [check_int("members", s, minimum=0) for s in members]
+    if not members:
+        raise ParameterError("parameter 'members' = [] is not allowed: at least one member")
+    if len(set(members)) != len(members):
+        raise ParameterError(f"parameter 'members' = {members} is not allowed: repeated entries")
+    if runs is not None and check_int("runs", runs) != len(members):
+        raise ParameterError(f"'runs' = {runs} but {len(members)} members")
+    return members
 
 
 def target_noise_floor(target: GaussianMixture, kernel: Kernel, n: int, *, repeats: int = 20, seed: int = 0,
-                       device="cpu", dtype=torch.float64) -> float:
+                       purpose: str = "ift/floor", member: int = 0, device="cpu", dtype=torch.float64) -> float:
     """MMD² between two independent ``n``-point target samples, averaged over ``repeats`` pairs
-    (the curves' noise floor), drawn from the generator seeded ``seed + FLOOR_SEED_OFFSET``."""
+    (the curves' noise floor), drawn from the stream ``(seed, purpose, member)``."""
     target = target.to(check_device(device), check_dtype(dtype))
-    g = make_generator(seed + FLOOR_SEED_OFFSET, device)
+    g = stream(check_int("seed", seed, minimum=0), purpose, member, device)
     return mmd2_noise_floor(kernel, lambda k, gen: target.sample(k, gen), n, repeats=repeats, generator=g)
 
 
-def target_noise_floors(target: GaussianMixture, kernel: Kernel, n: int, seeds: Sequence[int], *,
-                        repeats: int = 20, device="cpu", dtype=torch.float64) -> list[float]:
-    """:func:`target_noise_floor` of each run, from that run's seed (one value per seed)."""
-    return [target_noise_floor(target, kernel, n, repeats=repeats, seed=s, device=device, dtype=dtype)
-            for s in run_seeds(seeds=seeds)]
+def target_noise_floors(target: GaussianMixture, kernel: Kernel, n: int, *, seed: int = 0,
+                        members: Sequence[int], purpose: str = "ift/floor", repeats: int = 20, device="cpu",
+                        dtype=torch.float64) -> list[float]:
+    """:func:`target_noise_floor` of each run, from that run's member stream (one value per member)."""
+    return [target_noise_floor(target, kernel, n, repeats=repeats, seed=seed, purpose=purpose, member=s,
+                               device=device, dtype=dtype) for s in run_members(members=members)]
 
 
-def mmd2_to_law(result: Trajectory, kernel: Kernel, target: GaussianMixture, seeds: Sequence[int], *,
-                size: int = 2000) -> list[float]:
+def expected_noise_floor(target: GaussianMixture, kernel: Kernel, n: int, *, points: int = 2000,
+                         batches: int = 50, seed: int = 0, purpose: str = "ift/expected_floor") -> dict:
+    r"""The expected two-sample noise floor of ``n``-point target samples, from a fixed-seed estimate.
+
+    For two independent samples :math:`Y, Y'` of ``n`` points of :math:`\pi` the V-statistic of
+    :func:`wgf_core.metrics.mmd2` has the expectation
+
+    .. math::
+
+        \mathbb E\,\mathrm{MMD}^2_V(Y, Y') = \frac2n\big(\mathbb E\,k(y, y) - \kappa\big),
+        \qquad \kappa = \mathbb E\,k(y, y'),\quad y, y' \sim \pi \text{ independent},
+
+    (the diagonal terms :math:`k(y_i, y_i)` of the two self sums carry the :math:`1/n`). The
+    expectations are estimated in float64 from ``batches`` samples of ``points`` points, drawn from
+    the streams ``(seed, purpose, b)``: :math:`\mathbb E\,k(y, y)` by the mean of the diagonal,
+    :math:`\kappa` by the mean of the off-diagonal entries (a U-statistic) per batch, averaged over
+    the batches.
+
+    Returns
+    -------
+    dict
+        ``{"floor", "kappa", "kappa_se", "self", "n", "points", "batches"}``: the floor at ``n``, the
+        estimate of :math:`\kappa` with its standard error over the batches, and of
+        :math:`\mathbb E\,k(y, y)`.
+    """
+    n = check_int("n", n)
+    points = check_int("points", points, minimum=2)
+    batches = check_int("batches", batches, minimum=2)
+    target = target.to(torch.device("cpu"), torch.float64)
+    kappas, selfs = [], []
+    for b in range(batches):
+        y = target.sample(points, stream(check_int("seed", seed, minimum=0), purpose, b))
+        kmat = kernel(y, y)
+        diag = torch.diagonal(kmat)
+        selfs.append(float(diag.mean()))
+        kappas.append(float((kmat.sum() - diag.sum()) / (points * (points - 1))))
+    kappa = sum(kappas) / batches
+    se = (sum((k - kappa) ** 2 for k in kappas) / (batches - 1) / batches) ** 0.5
+    self_term = sum(selfs) / batches
+    return {"floor": 2.0 * (self_term - kappa) / n, "kappa": kappa, "kappa_se": se, "self": self_term, "n": n,
+            "points": points, "batches": batches}
+
+
+def mmd2_to_law(result: Trajectory, kernel: Kernel, target: GaussianMixture, *, seed: int = 0,
+                members: Sequence[int], purpose: str = "ift/law", size: int = 2000) -> list[float]:
     r"""Final :math:`\mathrm{MMD}^2` of each run against a large independent target sample of ``size``
-    points drawn from the generator seeded ``seeds[r] + 17`` (the flows with a fixed target sample
-    fit that sample, not the law: this is the distance to the law)."""
-    seeds = run_seeds(seeds=seeds)
+    points drawn from the stream ``(seed, purpose, members[r])`` (the flows with a fixed target
+    sample fit that sample, not the law: this is the distance to the law)."""
+    members = run_members(members=members)
     x, w = result.x, result.w
-    if len(seeds) != x.shape[0]:
-        raise ParameterError(f"{len(seeds)} seeds for {x.shape[0]} runs")
+    if len(members) != x.shape[0]:
+        raise ParameterError(f"parameter 'members': {len(members)} members for {x.shape[0]} runs")
     target = target.to(x.device, x.dtype)
     out = []
-    for r, s in enumerate(seeds):
-        big = target.sample(check_int("size", size), make_generator(s + 17, x.device))
+    for r, s in enumerate(members):
+        big = target.sample(check_int("size", size), stream(seed, purpose, s, x.device))
         out.append(float(mmd2(kernel, x[r], big, w[r])))
     return out
 
@@ -408,7 +449,9 @@ def run_measurements(results: dict, *, target: Optional[GaussianMixture] = None,
         Per run, for each method ``m``: ``{m}_final`` (:math:`\mathrm{MMD}^2` at the last step);
         ``{m}_before_off`` and ``{m}_early`` if asked; with ``target``: ``{m}_stuck_mass`` (weight
         of the far particles), ``{m}_stuck_count`` (far particles that have not vanished) and
-        ``{m}_far_count`` (all far particles); and ``n``, the number of particles.
+        ``{m}_far_count`` (all far particles) and ``{m}_far_weight_max`` (:math:`n` times the largest
+        weight of a far particle, 0 if none is far: below :data:`VANISHED` every far particle has
+        vanished); and ``n``, the number of particles.
     """
     if not results:
         raise ParameterError("'results' is empty")
@@ -427,7 +470,9 @@ def run_measurements(results: dict, *, target: Optional[GaussianMixture] = None,
             mass, count = stuck_mass(r.x, r.w, target, threshold=threshold)
             cols[f"{key}_stuck_mass"] = mass.detach().cpu().numpy()
             cols[f"{key}_stuck_count"] = count.cpu().numpy()
-            cols[f"{key}_far_count"] = far_from_target(r.x, target, threshold=threshold).sum(-1).cpu().numpy()
+            far = far_from_target(r.x, target, threshold=threshold)
+            cols[f"{key}_far_count"] = far.sum(-1).cpu().numpy()
+            cols[f"{key}_far_weight_max"] = (r.x.shape[-2] * (r.w * far).amax(-1)).detach().cpu().numpy()
         for name, col in cols.items():
             for i in range(runs):
                 v = col[i]

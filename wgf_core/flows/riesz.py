@@ -47,19 +47,17 @@ import torch
 from ..energies import MMD
 from ..kernels import get_kernel
 from ..measures import Particles
-from ..random import make_generator
+from ..random import stream
 from ..runner import Trajectory, run
 from ..schemes import NeuralBackward, NeuralForward, RieszEuler
 from ..validation import ParameterError, check_choice, check_int, check_positive, check_range
 
-__all__ = ["SCHEMES", "SCHEME_CLASSES", "SCHEME_SEED_STRIDE", "riesz_mmd_energy", "riesz_logs", "run_experiment",
+__all__ = ["SCHEMES", "SCHEME_CLASSES", "riesz_mmd_energy", "riesz_logs", "run_experiment",
            "paper_mnist_tau", "paper_mnist_taus", "scheme_notes"]
 
 SCHEMES = ("particle", "neural_backward", "neural_forward")
 #: The scheme class of each name; its keyword options are the ``options`` of :func:`run_experiment`.
 SCHEME_CLASSES = {"particle": RieszEuler, "neural_backward": NeuralBackward, "neural_forward": NeuralForward}
-#: Scheme ``SCHEMES[k]`` of a run with seed ``s`` draws from the generator seeded ``s + SCHEME_SEED_STRIDE * k``.
-SCHEME_SEED_STRIDE = 1000
 
 
 def riesz_mmd_energy(target: Optional[torch.Tensor] = None, r: float = 1.0, *, block_size: Optional[int] = None,
@@ -99,19 +97,20 @@ def riesz_logs(energy: MMD) -> dict:
 
 def run_experiment(name: str, x0: torch.Tensor, target: Optional[torch.Tensor] = None, *, r: float = 1.0,
                    tau: Optional[float] = None, steps: Optional[int] = None, taus: Optional[Sequence[float]] = None,
-                   options: Optional[dict] = None, seed: int = 0, log_every: int = 1,
-                   snapshot_every: Optional[int] = None, block_size: Optional[int] = None, backend: str = "auto",
-                   show_progress: bool = True, desc: str = "") -> Trajectory:
+                   options: Optional[dict] = None, seed: int = 0, member: int = 0, purpose: Optional[str] = None,
+                   log_every: int = 1, snapshot_every: Optional[int] = None, block_size: Optional[int] = None,
+                   backend: str = "auto", show_progress: bool = True, desc: str = "") -> Trajectory:
     r"""Run the scheme ``name`` (:data:`SCHEMES`) on :func:`riesz_mmd_energy` from the particles ``x0`` (n, d).
 
     ``steps`` steps of size ``tau``, or one step per entry of ``taus`` (a step-size schedule, e.g.
     :func:`paper_mnist_taus`). ``options`` are the scheme's keyword options (:data:`SCHEME_CLASSES`:
     neural ``latent_dim, width, depth, activation, iters, first_iters, lr, batch_size,
     fourier_features, fourier_scale, standardize``; neural backward also ``estimator, refresh``;
-    particle ``split_diracs_first``). The scheme ``SCHEMES[k]`` draws its randomness (network
-    initialisation, latents, minibatches) from the generator seeded ``seed + 1000 k`` on ``x0``'s
-    device, so a run is the same alone or next to other schemes. The neural networks take the
-    dtype of ``x0``.
+    particle ``split_diracs_first``). The scheme draws its randomness (network initialisation,
+    latents, minibatches) from the stream :func:`wgf_core.random.stream` ``(seed, purpose, member)``
+    on ``x0``'s device: ``seed`` the base seed, ``purpose`` by default ``"riesz/<name>"``, ``member``
+    the ensemble member; so a run is the same alone or next to other schemes and members. The
+    neural networks take the dtype of ``x0``.
 
     Logs ``"energy"`` (and ``"mmd"`` with a target, :func:`riesz_logs`) at t = 0, every
     ``log_every`` steps and at the end; snapshots every ``snapshot_every`` steps (default
@@ -130,7 +129,7 @@ def run_experiment(name: str, x0: torch.Tensor, target: Optional[torch.Tensor] =
         raise ParameterError(f"parameter 'x0' must be a tensor (n, d), got {getattr(x0, 'shape', type(x0).__name__)}")
     energy = riesz_mmd_energy(target, r, block_size=block_size, backend=backend)
     scheme = SCHEME_CLASSES[name](**(options or {}))
-    gen = make_generator(seed + SCHEME_SEED_STRIDE * SCHEMES.index(name), x0.device)
+    gen = stream(seed, purpose or f"riesz/{name}", member, x0.device)
     snapshot_every = check_int("snapshot_every", snapshot_every or max(1, steps // 20))
     traj = run(energy, scheme, Particles.of(x0), taus if taus is not None else tau, steps,
                log=riesz_logs(energy), log_every=check_int("log_every", log_every), snapshot_every=snapshot_every,

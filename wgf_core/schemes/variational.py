@@ -49,6 +49,7 @@ from ..measures import Particles
 from ..metrics import fit_gaussian
 from ..networks import DualMLP, ResidualMLP
 from ..optim import Adam
+from ..random import stream
 from ..validation import check_choice, check_int, check_positive, check_range
 from .base import Scheme
 
@@ -56,6 +57,32 @@ __all__ = ["MapConfig", "DualConfig", "TrainConfig", "PoolConfig", "VariationalJ
 
 MODES = ("jko", "fb", "non_fb")
 MAPS = ("residual", "linear", "icnn")
+
+
+def init_weights(net: nn.Module, generator: torch.Generator) -> nn.Module:
+    r"""Draw the random initial weights of ``net`` (on the CPU) from ``generator``, in place; returns ``net``.
+
+    The laws are those of the networks' constructors: every :class:`torch.nn.Linear` weight and bias
+    :math:`\sim U(-1/\sqrt{\text{fan\_in}}, 1/\sqrt{\text{fan\_in}})` (torch's default), the non-negative
+    weights ``W`` of a :class:`~wgf_core.icnn.StronglyConvexICNN` :math:`\sim U(0, 1/\text{width})`, and
+    the last layer of a :class:`~wgf_core.networks.ResidualMLP` zero (``T = id``); the other parameters
+    (PReLU slopes, the ICNN's ``w``, ``c``, ``s``) keep their constant initial values. The global
+    generator is not used.
+    """
+    with torch.no_grad():
+        for mod in net.modules():
+            if isinstance(mod, nn.Linear):
+                bound = 1.0 / math.sqrt(mod.in_features)
+                mod.weight.uniform_(-bound, bound, generator=generator)
+                if mod.bias is not None:
+                    mod.bias.uniform_(-bound, bound, generator=generator)
+        if isinstance(net, StronglyConvexICNN):
+            for W in net.W:
+                W.weight.uniform_(0.0, 1.0 / W.weight.shape[1], generator=generator)
+        elif isinstance(net, ResidualMLP):
+            net.net[-1].weight.zero_()
+            net.net[-1].bias.zero_()
+    return net
 
 
 @dataclass(frozen=True)
@@ -148,9 +175,11 @@ class VariationalJKO(Scheme):
     map, dual, train, pool : MapConfig, DualConfig, TrainConfig, PoolConfig
     device, dtype
     generator : torch.Generator, optional
-        Seeds the network initialisation (one draw, without touching the global RNG) and is the default
-        generator of :meth:`sample`; pass the same generator to the runner so that every draw of the
-        flow comes from one stream.
+        Its first draw seeds the stream ``(draw, "schemes/variational/networks")`` of
+        :func:`wgf_core.random.stream` from which the initial weights are drawn (:func:`init_weights`);
+        it is then the default generator of :meth:`sample`; pass the same generator to the runner so
+        that every draw of the flow comes from one stream. None: the first draw comes from torch's
+        global generator (an unseeded run).
     cpu_threads : int or None
         Torch intra-op threads *during* a step on CPU (restored afterwards); the networks are tiny, and
         on a loaded 2-core machine one thread was measured 8x faster than two. None: unchanged.
@@ -200,22 +229,24 @@ class VariationalJKO(Scheme):
         self.clouds: List[Optional[List[torch.Tensor]]] = []  # FB: the forward step's cloud path
         self._affine: List[Optional[tuple]] = []  # map kind "linear": each stored map as (W, c), x @ W + c
         self.history: List[dict] = []
-        # network initialisation is seeded from ``generator`` without touching the global RNG
-        init_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=self.device)) if generator is not None \
-            else int(torch.randint(0, 2**62, (1,)))
+        # the initial weights are drawn from a stream derived from ``generator`` (one draw of it); the
+        # constructors' own draws from the global generator are undone by fork_rng
+        init_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)) \
+            if generator is not None else int(torch.randint(0, 2**62, (1,)))
+        g_init = stream(init_seed, "schemes/variational/networks", 0)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(init_seed)
-            self._current = self._new_map()
-            self.dual = DualMLP(dim, dual.width, dual.depth, dual.activation, dual.dropout).to(self.device, dtype)
+            self._current = self._new_map(g_init)
+            dual_net = DualMLP(dim, dual.width, dual.depth, dual.activation, dual.dropout)
+        self.dual = init_weights(dual_net, g_init).to(self.device, dtype)
 
     # -- networks ------------------------------------------------------------------------------
-    def _new_map(self) -> nn.Module:
+    def _new_map(self, generator: torch.Generator) -> nn.Module:
         if self.map_type == "icnn":
             net = StronglyConvexICNN(self.dim, width=self.map_cfg.width, depth=self.map_cfg.depth)
         else:
             act = "identity" if self.map_type == "linear" else self.map_cfg.activation
             net = ResidualMLP(self.dim, activation=act, width=self.map_cfg.width, depth=self.map_cfg.depth)
-        return net.to(self.device, self.dtype)
+        return init_weights(net, generator).to(self.device, self.dtype)
 
     @staticmethod
     def _apply_map(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
