@@ -582,7 +582,7 @@ def write_forest_plots(nbs: list[Notebook], book_dir: Path) -> dict:
         entries.sort(key=lambda c: ("paper", "reading", "check").index(c.get("kind", "check")))
         if not entries:
             continue
-        fig = forest_plot(entries, title=f"{paper_info(paper)['caption']}: margin intervals")
+        fig = forest_plot(entries, title=f"{paper_info(paper)['caption']}: margin interval of every claim")
         name = f"forest_{paper}.png"
         tmp = book_dir / f".{name}.tmp.png"
         fig.savefig(tmp, dpi=110)

@@ -297,17 +297,19 @@ def forest_plot(entries: Iterable[Mapping], title: str = ""):
     claim is a point with its numerical tolerance as a bar.
     """
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     entries = [c for c in entries if (c.get("margin") or {}).get("mean") is not None]
     colours = {"reproduced": "#1a7f37", "differs": "#cf222e", "inconclusive": "#9a6700", "not-run": "#6e7781"}
-    fig, ax = plt.subplots(figsize=(8.0, 0.32 * max(len(entries), 1) + 1.4))
+    fig, ax = plt.subplots(figsize=(10.0, 0.3 * max(len(entries), 1) + 1.6))
     finite = [abs(float(v)) for c in entries for v in (c["margin"].get("low"), c["margin"].get("high"),
                                                          c["margin"].get("mean")) if v is not None and v != 0]
-    edge = 10 ** math.ceil(math.log10(max(finite))) if finite else 1.0
-    small = min(finite) if finite else 1e-3
+    edge = 10.0 ** math.ceil(math.log10(max(finite))) if finite else 1.0
+    # the linear zone around 0: the smallest magnitude shown, at most 4 decades below the edge
+    lin = max(10.0 ** math.floor(math.log10(min(finite))), edge * 1e-4) if finite else edge * 1e-3
     for i, c in enumerate(entries):
         m = c["margin"]
         y = len(entries) - 1 - i
@@ -317,12 +319,16 @@ def forest_plot(entries: Iterable[Mapping], title: str = ""):
         ax.plot([lo, hi], [y, y], color=col, lw=2.2, solid_capstyle="butt")
         ax.plot([m["mean"]], [y], "o", color=col, ms=4.5)
     ax.axvline(0.0, color="black", lw=0.8)
-    ax.set_xscale("symlog", linthresh=max(small, 1e-6))
+    ax.set_xscale("symlog", linthresh=lin)
     ax.set_xlim(-edge, edge)
+    decades = [lin * 10.0**k for k in range(int(round(math.log10(edge / lin))) + 1)]
+    ax.set_xticks([-d for d in decades[::-1]] + [0.0] + decades)
+    ax.set_xticklabels([f"{-d:.0e}" for d in decades[::-1]] + ["0"] + [f"{d:.0e}" for d in decades], fontsize=7)
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_yticks(range(len(entries)))
     ax.set_yticklabels([f"{c.get('id')} ({KIND_LABEL.get(c.get('kind'), c.get('kind'))})" for c in entries][::-1],
                        fontsize=7)
-    ax.set_xlabel("signed margin (claim's own units; > 0: the claim holds), symmetric log scale")
+    ax.set_xlabel("signed margin in each claim's own units (> 0: the claim holds); symmetric log scale")
     handles = [plt.Line2D([0], [0], color=v, lw=2.2, label=k) for k, v in colours.items() if k != "not-run"]
     ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=False)
     if title:
