@@ -79,8 +79,11 @@ def run(cmd: list, dry: bool) -> int:
 
 
 def with_uv(py: str, dry: bool) -> bool:
-    """The install with uv; False if uv could not be installed or an install step failed."""
-    if run([py, "-m", "pip", "install", "-q", "uv"], dry) != 0:
+    """The install with uv; False if uv could not be installed or an install step failed.
+
+    pip installs uv at log level ERROR (``-qq``): the configured local indexes hold no ``uv`` project, and
+    pip's warning that each such location "is ignored" is expected, not a fault."""
+    if run([py, "-m", "pip", "install", "-qq", "uv"], dry) != 0:
         return False
     listing = subprocess.run([py, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
     opts = uv_options(pip_settings(listing))

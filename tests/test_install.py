@@ -44,7 +44,7 @@ def test_pip_is_the_fallback_when_uv_fails(monkeypatch):
 
     monkeypatch.setattr(install, "run", fake_run)
     assert install.main(["--installer", "auto"]) == 0
-    assert calls[0][-1] == "uv"
+    assert calls[0][-1] == "uv" and "-qq" in calls[0]   # pip's expected "location is ignored" warnings at ERROR level
     assert any(c[-2:] == ["-e", ".[dev]"] and "-c" in c and c[2] == "pip" for c in calls[1:])
     calls.clear()
     assert install.main(["--installer", "uv"]) == 1          # uv asked for explicitly: no silent fallback
