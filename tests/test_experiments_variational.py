@@ -98,7 +98,7 @@ def test_setup_checks_parameters_and_applies_overrides(capsys):
 
 
 def _ou_setup(**sz):
-    sizes = dict(OU_SZ, dims=[2, 6], n_seeds=1, **sz)
+    sizes = dict(dict(OU_SZ, dims=[2, 6], n_seeds=1), **sz)
     return ev.Setup("01_ornstein_uhlenbeck", "ci", torch.device("cpu"), 0, sizes, [0],
                     ev.PAPER_SETTINGS["01_ornstein_uhlenbeck"])
 
@@ -133,6 +133,71 @@ def test_ou_ensemble_table_figures_verdicts_and_glue(capsys):
     assert g["ou_stiff_max"] == max(ens["stiffness"][2] + ens["stiffness"][6])
     assert g["ou_diverged"] == "none" and g["ou_paper_inconclusive"] == "2, 6"   # one member: the whole line
     assert g["ou_time_repeats"] == 5 and g["ou_time_slowest_d"] in (2, 6) and g["ou_time_ratio"] >= 1
+    plt.close("all")
+    capsys.readouterr()
+
+
+def test_ou_dims_are_refused_before_compute_naming_the_parameter_and_the_maximum(monkeypatch, capsys):
+    def no_compute(*a, **k):
+        raise AssertionError("computed before the parameters were checked")
+
+    monkeypatch.setattr(ev, "run_ou", no_compute)
+    for profile in ("ci", "default", "paper"):
+        sizes = ev.PROFILES["01_ornstein_uhlenbeck"][profile]
+        top = ev.ou_max_dim(sizes)
+        per_dim = ev.OU_BYTES_PER_DIM_SAMPLE * (sizes["pool"] + sizes["n_eval_final"])
+        # the maximum: within the time bound, and within the memory budget where the next dimension is not
+        assert top <= ev.OU_MAX_DIM_TIME and top * per_dim <= ev.OU_MEMORY_BUDGET
+        assert top == ev.OU_MAX_DIM_TIME or (top + 1) * per_dim > ev.OU_MEMORY_BUDGET
+        assert max(sizes["dims"]) <= top   # every profile's own dimensions pass
+        assert ev.setup("01_ornstein_uhlenbeck", profile, "cpu", 0, dims=[2, top]).sizes["dims"] == [2, top]
+        with pytest.raises(ParameterError, match=rf"'dims' = \[{top + 1}\].*at most {top} at profile '{profile}'"):
+            ev.setup("01_ornstein_uhlenbeck", profile, "cpu", 0, dims=[top + 1])
+    for bad, why in (([], "non-empty"), ("[]", "non-empty"), ([2, 6, 2], "repeated: 2"), ("10,10", "repeated: 10")):
+        with pytest.raises(ParameterError, match=f"'dims'.*{why}"):
+            ev.setup("01_ornstein_uhlenbeck", "ci", "cpu", 0, dims=bad)
+    assert ev.setup("01_ornstein_uhlenbeck", "ci", "cpu", 0, dims="[10]").sizes["dims"] == [10]   # not the paper's
+    capsys.readouterr()
+
+
+def _ou_record(monkeypatch, st, ens):
+    seen = {}
+    monkeypatch.setattr(ev, "record_metrics", lambda key, profile, seed, entries, **kw: seen.update(kw, claims=entries))
+    ev.ou_verdicts(st, ens)
+    return seen
+
+
+def test_ou_dimension_without_a_paper_value_is_shown_and_decides_no_claim(monkeypatch, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # d = 10 alone: measured and shown with "no paper value", no claim (the timing claim needs two paper d's)
+    st = _ou_setup(dims=[10])
+    ens = ev.run_ou_ensemble(st)
+    assert ens["entries"] == [] and len(ens["timing"]["repeats"]) == 5
+    (row,) = ens["rows"]
+    assert row["d"] == 10 and row["paper"] is None and row["paper_note"] == ev.NO_PAPER_VALUE
+    assert all(math.isfinite(v) for v in row["ours"] + row["floor"] + row["to_jko"])
+    assert "| 10 | no paper value |" in ev.ou_table(ens) and "no claim decided" in ev.ou_table(ens)
+    fig = ev.ou_figure(ens)
+    assert ev.NO_PAPER_VALUE in [t.get_text() for t in fig.axes[1].texts]
+    rec = _ou_record(monkeypatch, st, ens)
+    assert rec["claims"] == [] and rec["metrics"]["no_paper_value"] == [10]
+    assert rec["metrics"]["rows"][0]["paper_note"] == ev.NO_PAPER_VALUE
+    g = ev.ou_glue(st, ens, [])
+    assert g["ou_time_verdict"].startswith("not decided") and g["ou_paper_reproduced"] == "none"
+    # the paper's d's beside it are decided as without it (same streams per d), d = 10 in no claim
+    base = ev.run_ou_ensemble(_ou_setup())
+    mixed = ev.run_ou_ensemble(_ou_setup(dims=[2, 10, 6]))
+    ids = [e["id"] for e in mixed["entries"]]
+    assert ids == [e["id"] for e in base["entries"]] and not any("d10" in i for i in ids)
+    for a, b in zip(base["entries"][:-1], mixed["entries"][:-1]):
+        assert a["per_seed"] == b["per_seed"] and a["status"] == b["status"]
+    assert mixed["entries"][-1]["per_seed"][0]["text"].count("d=") == 2   # the timing claim: d = 2, 6 only
+    assert [r["paper_note"] for r in mixed["rows"]] == ["Fig. 3(b)", ev.NO_PAPER_VALUE, "Fig. 3(b)"]
+    assert _ou_record(monkeypatch, _ou_setup(), base)["metrics"]["no_paper_value"] == []
     plt.close("all")
     capsys.readouterr()
 
