@@ -96,3 +96,24 @@ def test_a_directory_in_place_of_the_image_is_named(tmp_path):
         D.load_image(tmp_path)
     with pytest.raises(ParameterError, match="no such file"):
         D.load_image(tmp_path / "absent.png")
+
+
+def test_a_data_dir_that_is_a_file_is_named_a_file(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(D, "_download", lambda url, timeout=20.0: calls.append(url) or b"")
+    (tmp_path / "cache").write_text("not a folder")
+    monkeypatch.setenv("WGF_DATA_DIR", str(tmp_path / "cache"))
+    with pytest.raises(D.DataUnavailableError) as e:
+        D.fetch_image("smiley")
+    msg = str(e.value)
+    assert "WGF_DATA_DIR" in msg and "is a file, not a folder" in msg and "does not exist" not in msg
+    monkeypatch.setenv("WGF_DATA_DIR", str(tmp_path / "cache" / "sub"))
+    with pytest.raises(D.DataUnavailableError, match=r"cannot be a folder: .*cache on its path is a file"):
+        D.fetch_image("smiley")
+    assert calls == []  # refused before any download
+    with pytest.raises(D.DataUnavailableError, match="is a file, not a folder"):
+        D.fetch_image("smiley", cache_dir=tmp_path / "cache", download=False)
+    # a folder that is merely absent is still reported as absent
+    monkeypatch.setenv("WGF_DATA_DIR", str(tmp_path / "absent"))
+    with pytest.raises(D.DataUnavailableError, match="does not exist"):
+        D.fetch_image("smiley", download=False)

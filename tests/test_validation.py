@@ -84,3 +84,42 @@ def test_notebook_history_finds_the_injected_cell():
     check_notebook_parameters(["", DECLARED, "# Parameters\nseed = 4\n", "y = 2"])
     with pytest.raises(ParameterError, match="'sed'.*did you mean 'seed'"):
         check_notebook_parameters(["", DECLARED, "# Parameters\nsed = 4\n", "y = 2"])
+
+
+def test_parameter_names_are_ascii_identifiers():
+    from wgf_core.validation import check_parameter_name
+
+    assert check_parameter_name("n_steps") == "n_steps"
+    with pytest.raises(ParameterError, match=r"parameter name 'ｓｉｇｍａ' is not allowed: an ASCII identifier.*write 'sigma'"):
+        check_parameter_name("ｓｉｇｍａ")  # Python would read it as sigma
+    for bad in ("café", "1x", "a b", "class", 3, ""):
+        with pytest.raises(ParameterError, match="parameter name .* is not allowed"):
+            check_parameter_name(bad)
+
+
+def test_number_type_refuses_text_bool_and_containers():
+    np = pytest.importorskip("numpy")
+    from wgf_core.validation import check_number_type
+
+    assert check_number_type("sigma", 5) == 5 and check_number_type("sigma", 0.5) == 0.5
+    assert check_number_type("sigma", np.float32(2.0)) == 2.0  # numpy scalars are numbers
+    cases = {True: "True/False is not a number", "5": "a number, not text", "５": "not text; write '5'",
+             None: "not a NoneType"}
+    for bad, why in cases.items():
+        with pytest.raises(ParameterError, match=r"parameter 'sigma' = .* is not allowed: a finite number > 0 \(.*"):
+            check_number_type("sigma", bad, "a finite number > 0")
+        with pytest.raises(ParameterError, match=why):
+            check_number_type("sigma", bad, "a finite number > 0")
+    with pytest.raises(ParameterError, match=r"= \[1, 2\] .*not a list"):
+        check_number_type("sigma", [1, 2])
+
+
+def test_scalar_refuses_containers_for_a_choice():
+    from wgf_core.validation import check_scalar
+
+    for ok in ("gauss", 3, None, True):
+        assert check_scalar("kernel", ok, "one of 'gauss'") == ok
+    for bad in ([1, 2], {"a": 1}, {1}, (1,)):
+        with pytest.raises(ParameterError, match=rf"parameter 'kernel' = .* is not allowed: one of 'gauss' \(one value, not a "
+                                                 rf"{type(bad).__name__}\)"):
+            check_scalar("kernel", bad, "one of 'gauss'")

@@ -6,7 +6,8 @@ Altekrüger, Hertrich, Steidl, ICML 2023 (arXiv:2301.11624), section 6.2 and app
 Cache directory: the environment variable ``WGF_DATA_DIR`` if set, else
 ``~/.cache/wgf-compendium``. Files are verified by sha256 before use; when a file is absent and
 cannot be downloaded (no network), :class:`DataUnavailableError` says where the loader looked and
-how to fix it. Nothing happens at import time.
+how to fix it; when the cache directory is a file (or a file is on its path), it says that,
+before any download. Nothing happens at import time.
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ def data_dir() -> Path:
     return Path(env).expanduser() if env else Path("~/.cache/wgf-compendium").expanduser()
 
 
+def _folder_problem(d: Path) -> str:
+    """Why ``d`` cannot be the cache folder, or ``""``: it, or a folder on its path, is a file."""
+    probe = Path(d)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.is_dir():
+        return ""
+    return "is a file, not a folder" if probe == Path(d) else f"cannot be a folder: {probe} on its path is a file"
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -69,8 +80,8 @@ def fetch_image(name: str, *, cache_dir: Optional[Union[str, Path]] = None, down
     """Path of the verified image ``name`` (a key of :data:`IMAGES`), downloading it if absent.
 
     Raises :class:`DataUnavailableError` naming the directory searched, the environment variable
-    and the URL when the file is absent and the download fails (offline), or when the checksum
-    does not match.
+    and the URL when the file is absent and the download fails (offline), when the checksum
+    does not match, or when the directory is a file (or has a file on its path).
     """
     if name not in IMAGES:
         raise ParameterError(f"parameter 'name' = {name!r} is not allowed: one of {list(IMAGES)}")
@@ -78,6 +89,11 @@ def fetch_image(name: str, *, cache_dir: Optional[Union[str, Path]] = None, down
     d = Path(cache_dir).expanduser() if cache_dir is not None else data_dir()
     path = d / fname
     where = f"{d} (set by WGF_DATA_DIR, default ~/.cache/wgf-compendium)" if cache_dir is None else f"{d}"
+    problem = _folder_problem(d)
+    if problem:
+        source = "WGF_DATA_DIR" if cache_dir is None and os.environ.get("WGF_DATA_DIR") else "the cache folder"
+        raise DataUnavailableError(f"{source} = {str(d)!r} {problem}. Fix: set WGF_DATA_DIR to a folder (created "
+                                   f"when absent) that has or may receive {fname} (sha256 {sha}).")
     if path.is_dir():
         raise DataUnavailableError(f"{path} is a directory; expected the image file {fname} there (sha256 {sha})")
     if not path.exists():

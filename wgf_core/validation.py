@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import ast
 import difflib
+import keyword
 import math
+import numbers
+import unicodedata
 from typing import Any, Iterable, Mapping, Optional
 
 import torch
@@ -101,6 +104,52 @@ def check_range(name: str, value: Any, low: float, high: float, *, closed: str =
         rb = "]" if closed in ("right", "both") else ")"
         _fail(name, value, f"a number in {lb}{low}, {high}{rb}")
     return v
+
+
+def _ascii_hint(text: str) -> str:
+    """``"; write 5"`` when ``text`` holds non-ASCII characters that NFKC turns into ASCII (``"５"``), else ``""``."""
+    norm = unicodedata.normalize("NFKC", text)
+    return f"; write {norm!r}" if not text.isascii() and norm != text and norm.isascii() else ""
+
+
+def check_parameter_name(name: Any) -> str:
+    """Return ``name`` if it is an ASCII Python identifier and not a keyword.
+
+    A non-ASCII name is refused rather than normalised: Python reads the identifier ``ｓｉｇｍａ``
+    as ``sigma`` (NFKC), so it would set ``sigma`` under another spelling, and another hash.
+    """
+    ok = isinstance(name, str) and name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
+    if not ok:
+        hint = _ascii_hint(name) if isinstance(name, str) else ""
+        raise ParameterError(f"parameter name {name!r} is not allowed: an ASCII identifier such as sigma "
+                             f"or n_steps{hint}")
+    return name
+
+
+def check_number_type(name: str, value: Any, allowed: str = "a number") -> Any:
+    """Return ``value`` if it is a real number (``int``, ``float``, numpy scalar; not ``bool``).
+
+    Refuses text, even text that reads as a number (``"5"``, fullwidth ``"５"``), booleans and
+    containers, naming ``allowed`` (what the parameter's own check allows).
+    """
+    if isinstance(value, bool):
+        _fail(name, value, f"{allowed} (True/False is not a number)")
+    if isinstance(value, str):
+        _fail(name, value, f"{allowed} (a number, not text{_ascii_hint(value)})")
+    if not isinstance(value, numbers.Real):
+        _fail(name, value, f"{allowed} (a number, not a {type(value).__name__})")
+    return value
+
+
+def check_scalar(name: str, value: Any, allowed: str) -> Any:
+    """Return ``value`` if it is one value (``None``, ``bool``, a number or a string), not a container.
+
+    For parameters that take one of a set of choices: a list or a mapping is refused naming
+    ``allowed`` instead of failing later as an unhashable key.
+    """
+    if value is not None and not isinstance(value, (bool, numbers.Real, str)):
+        _fail(name, value, f"{allowed} (one value, not a {type(value).__name__})")
+    return value
 
 
 def check_device(device: Any) -> torch.device:

@@ -8,12 +8,16 @@
     wgf report DIR
     wgf claims check | lock | amend ID --change ... --reason ... --results-seen yes|no
 
-``run`` and ``sweep`` validate every parameter set before anything is submitted (an unknown name
-or a refused value exits with status 2 and a message naming the parameter, the value and what is
-allowed), skip the runs already done, and execute the rest on a Dask ``LocalCluster`` (one
-single-threaded worker process per core, ``--jobs``) or on an existing cluster
-(``--scheduler tcp://HOST:PORT`` or ``DASK_SCHEDULER_ADDRESS``). Exit status 1 if a run failed,
-130 if interrupted. The modules: :mod:`~wgf_core.cli.catalog` (experiments, parameters, validation),
+``run`` and ``sweep`` validate every parameter set and option before anything is submitted (an
+unknown name or a refused value, ``--seeds`` beyond :data:`~wgf_core.cli.sweep.MAX_SEEDS`, an
+``--out`` that is a file, ``--timeout`` or ``--jobs`` below 1, a malformed scheduler address
+exits with status 2 and one line naming the parameter, the value and what is allowed), skip the
+runs already done, and execute the rest on a Dask ``LocalCluster`` (one single-threaded worker
+process per core, ``--jobs``) or on an existing cluster (``--scheduler tcp://HOST:PORT`` or
+``DASK_SCHEDULER_ADDRESS``; one that does not answer within
+:data:`~wgf_core.cli.runner.CONNECT_TIMEOUT` seconds: status 2). Exit status 1 if a run failed,
+130 if interrupted. ``report`` lists a run folder it cannot read as ``corrupt: <file>: <reason>``
+(a row of status ``corrupt`` in the tables) and then exits with status 1. The modules: :mod:`~wgf_core.cli.catalog` (experiments, parameters, validation),
 :mod:`~wgf_core.cli.sweep` (parsing, planning, :func:`~wgf_core.cli.sweep.sweep`),
 :mod:`~wgf_core.cli.runner` (Dask execution), :mod:`~wgf_core.cli.report` (tables).
 """
@@ -31,6 +35,8 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .sweep import MAX_SEEDS
+
     ap = argparse.ArgumentParser(prog="wgf", description="Run the compendium's experiments and tabulate the runs.")
     ap.add_argument("--notebooks-dir", type=Path, default=None,
                     help="the notebooks folder (default: WGF_NOTEBOOKS_DIR, else the checkout's notebooks/)")
@@ -43,13 +49,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("experiment", help="a page key or alias, e.g. ift/gaussian_2d (wgf list)")
         p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE" + (",VALUE..." if many else ""),
                        help="a notebook parameter" + (" and its values, comma-separated" if many else ""))
-        p.add_argument("--seeds", default="0", help="seeds, e.g. 0-4 or 0,3,7 (default 0)")
+        p.add_argument("--seeds", default="0", help=f"seeds, e.g. 0-4 or 0,3,7 (default 0; at most {MAX_SEEDS})")
         p.add_argument("--out", type=Path, default=Path("runs"), help="folder of the runs (default ./runs)")
-        p.add_argument("--jobs", type=int, default=None, help="local workers (default: CPU cores; 1 on a GPU)")
+        p.add_argument("--jobs", type=int, default=None, help="local workers, >= 1 (default: CPU cores; 1 on a GPU)")
         p.add_argument("--scheduler", default=None,
                        help="address of an existing Dask scheduler (default: DASK_SCHEDULER_ADDRESS, else local)")
         p.add_argument("--force", action="store_true", help="rerun the runs already done")
-        p.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds (default 3600)")
+        p.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds, >= 1 (default 3600)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
     rp = sub.add_parser("report", help="tidy table of the runs in DIR (CSV and Parquet) and its summary")
     rp.add_argument("dir", type=Path)
@@ -121,19 +127,29 @@ def _list(args, cat) -> int:
 def _run(args, cat, many: bool) -> int:
     from .catalog import resolve
     from .runner import Runner, default_jobs
-    from .sweep import grid, parse_assignments, parse_seeds, plan, validate_all
+    from .sweep import (
+        check_options,
+        check_out,
+        check_scheduler,
+        grid,
+        parse_assignments,
+        parse_seeds,
+        plan,
+        validate_all,
+    )
 
     exp = resolve(args.experiment, cat)
+    check_options(args.timeout, args.jobs, ("--timeout", "--jobs"))
+    check_out(args.out, "--out")
+    address = args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    check_scheduler(address, "--scheduler" if args.scheduler else "DASK_SCHEDULER_ADDRESS")
     values = parse_assignments(args.param, many=many)
     seeds = parse_seeds(args.seeds)
     sets = grid(values if many else {k: [v] for k, v in values.items()})
-    remote = bool(args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"))
-    validate_all(exp, sets, seeds, remote=remote)
+    validate_all(exp, sets, seeds, remote=bool(address))
     todo, done = plan(exp, sets, seeds, args.out, timeout=args.timeout, force=args.force)
     print(f"{exp.key}: {len(sets)} parameter set(s) x {len(seeds)} seed(s) = {len(todo) + len(done)} run(s): "
           f"{len(done)} already done, {len(todo)} to run; in {args.out}", flush=True)
-    if args.jobs is not None and args.jobs < 1:
-        raise _usage(f"--jobs = {args.jobs} is not allowed: an integer >= 1")
     failed = 0
     if todo:
         device = "cuda" if any(s.gpu for s in todo) else "cpu"
@@ -152,12 +168,24 @@ def _report(args) -> int:
 
     if not args.dir.is_dir():
         raise _usage(f"DIR = {str(args.dir)!r} is not a folder")
-    res = write_report(args.dir)
+    try:
+        res = write_report(args.dir)
+    except OSError as exc:  # the tables cannot be written there
+        print(f"wgf report: error: cannot write the tables in {str(args.dir)!r}: {type(exc).__name__}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
     for r in res["summary"]:
         params = ", ".join(f"{k[6:]}={v!r}" for k, v in r.items() if k.startswith("param:"))
         secs = f"{r['seconds:mean']:.1f} s/run" if "seconds:mean" in r else ""
-        print(f"{r['experiment']} [{params}]: {r['ok']}/{r['runs']} ok {secs}")
+        bad = f", {r['corrupt']} corrupt" if r.get("corrupt") else ""
+        print(f"{r['experiment']} [{params}]: {r['ok']}/{r['runs']} ok{bad} {secs}")
+    for r in res["corrupt"]:
+        print(f"  {r['error']}")
     print(f"{len(res['rows'])} run(s): " + ", ".join(str(f) for f in res["files"]))
+    if res["corrupt"]:
+        print(f"wgf report: {len(res['corrupt'])} run folder(s) corrupt (listed above, status 'corrupt' in the "
+              "tables): rerun them, e.g. with --force, or remove them", file=sys.stderr)
+        return 1
     return 0
 
 

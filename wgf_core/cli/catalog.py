@@ -10,7 +10,10 @@ The parameters and their defaults are read from the notebook's cell tagged ``par
 without the experiment: :func:`validate` executes the notebook's parameters cell and the
 validating prefix of its first code cell (:func:`validating_prefix`: the statements up to the
 last ``check_*`` / ``select_profile`` / ``setup*`` call), so a bad value raises
-:class:`~wgf_core.errors.ParameterError` before anything is submitted.
+:class:`~wgf_core.errors.ParameterError` before anything is submitted. Before that, the names
+must be ASCII identifiers and each value must have the kind that the library's check names
+(:func:`check_kinds`: a number for a numeric parameter, one value for a choice), so text such
+as ``"5"``, ``True`` for a number, or a list for a choice is refused with the parameter named.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from ..errors import ParameterError
 __all__ = ["PAGES_FILE", "RESERVED_PARAMETERS", "Parameter", "Experiment", "load_pages", "load_sweeps",
            "sweep_sources", "notebook_header",
            "discover_pages", "parameters_cell", "parse_parameters", "validating_prefix", "catalog", "resolve",
-           "check_names", "validate", "allowed_values"]
+           "check_names", "value_kind", "check_kinds", "validate", "allowed_values"]
 
 #: The registry of notebooks executed into several pages, in the notebooks folder (see :func:`load_pages`).
 PAGES_FILE = "pages.toml"
@@ -341,9 +344,12 @@ def resolve(name: str, experiments: Mapping[str, Experiment]) -> Experiment:
 
 
 def check_names(exp: Experiment, params: Mapping[str, Any]) -> None:
-    """Refuse a parameter the notebook does not declare (naming the closest one) or the page fixes."""
-    from ..validation import check_parameter_names
+    """Refuse a name that is not an ASCII identifier, one the notebook does not declare (naming the
+    closest one) or one the page fixes."""
+    from ..validation import check_parameter_name, check_parameter_names
 
+    for name in params:
+        check_parameter_name(name)
     check_parameter_names("\n".join(f"{k} = None" for k in exp.declared),
                           "\n".join(f"{k} = None" for k in params))
     fixed = sorted(set(params) & set(exp.fixed))
@@ -367,17 +373,93 @@ def _local_device(value: Any) -> Any:
     return value
 
 
+def value_kind(allowed: str) -> str:
+    """The kind of value that the library's ``allowed`` text describes.
+
+    ``"bool"`` (``one of True, False``), ``"choice"`` (``one of ...``), ``"list"`` (a list of
+    ...), ``"number"`` (a number or an integer), ``""`` (anything else: the library decides).
+    """
+    if allowed == "one of True, False":
+        return "bool"
+    if allowed.startswith("one of"):
+        return "choice"
+    if re.search(r"\blist\b", allowed):
+        return "list"
+    if re.search(r"\b(number|integer)\b", allowed):
+        return "number"
+    return ""
+
+
+#: What :func:`allowed_values` said, by (notebook, page, parameter): it is asked once per process.
+_ALLOWED_CACHE: dict = {}
+
+
+def _allowed_cached(exp: Experiment, name: str) -> str:
+    key = (str(Path(exp.source).resolve()), exp.key, name)
+    if key not in _ALLOWED_CACHE:
+        _ALLOWED_CACHE[key] = allowed_values(exp, name)
+    return _ALLOWED_CACHE[key]
+
+
+def check_kinds(exp: Experiment, params: Mapping[str, Any]) -> None:
+    """Refuse a value whose kind is not the one the library's check of that parameter names.
+
+    The parameter's allowed text (:func:`allowed_values`, asked once per process) gives its kind
+    (:func:`value_kind`): a numeric parameter refuses text (``"5"``, fullwidth ``"５"``),
+    ``True`` / ``False`` and containers (its range is the library's to check); a choice refuses
+    a list or a mapping; a ``True`` / ``False`` parameter refuses anything else, ``1`` included.
+    ``None`` (the profile's value) always passes, and so does any value of a parameter whose
+    check names no kind.
+    """
+    from ..validation import check_number_type, check_scalar
+
+    for name, value in params.items():
+        if value is None or name == "seed":
+            continue
+        allowed = _allowed_cached(exp, name)
+        kind = value_kind(allowed)
+        if kind == "number":
+            check_number_type(name, value, allowed)
+        elif kind == "choice":
+            check_scalar(name, value, allowed)
+        elif kind == "bool" and not isinstance(value, bool):
+            raise ParameterError(f"parameter {name!r} = {value!r} is not allowed: {allowed}")
+
+
+def _unhashable(exc: TypeError, params: Mapping[str, Any]) -> Optional[ParameterError]:
+    """The :class:`ParameterError` naming the one container value behind an ``unhashable type`` error."""
+    containers = [k for k, v in params.items() if isinstance(v, (list, dict, set, bytearray))]
+    if "unhashable" not in str(exc) or len(containers) != 1:
+        return None
+    name = containers[0]
+    return ParameterError(f"parameter {name!r} = {params[name]!r} is not allowed: one value, not a "
+                          f"{type(params[name]).__name__} (`wgf list` names what each parameter allows)")
+
+
 def validate(exp: Experiment, params: Mapping[str, Any], remote: bool = False) -> None:
     """Check one parameter set of ``exp`` as the notebook would, without running the experiment.
 
-    ``params`` are the user's (``profile``, ``device``, ``seed`` and the notebook's own). Unknown
-    or page-fixed names are refused first (:func:`check_names`); then the parameters cell and the
-    validating prefix of the first code cell (:func:`validating_prefix`) are executed in a fresh
-    namespace with ``params`` injected. With ``remote`` (the runs go to a cluster, whose workers
-    may have a GPU this machine lacks) a GPU device absent here is validated as ``"cpu"``. Raises :class:`ParameterError` naming the parameter, the
-    value and what is allowed.
+    ``params`` are the user's (``profile``, ``device``, ``seed`` and the notebook's own). Unknown,
+    non-ASCII or page-fixed names are refused first (:func:`check_names`), then values of the
+    wrong kind (:func:`check_kinds`); then the parameters cell and the validating prefix of the
+    first code cell (:func:`validating_prefix`) are executed in a fresh namespace with ``params``
+    injected. With ``remote`` (the runs go to a cluster, whose workers may have a GPU this
+    machine lacks) a GPU device absent here is validated as ``"cpu"``. Raises
+    :class:`ParameterError` naming the parameter, the value and what is allowed.
     """
     check_names(exp, params)
+    check_kinds(exp, params)
+    try:
+        _run_validation(exp, params, remote)
+    except TypeError as exc:
+        err = _unhashable(exc, params)
+        if err is None:
+            raise
+        raise err from None
+
+
+def _run_validation(exp: Experiment, params: Mapping[str, Any], remote: bool = False) -> None:
+    """Execute the parameters cell and the validating prefix of ``exp`` with ``params`` injected."""
     declared, first = parameters_cell(exp.source)
     values = {**exp.fixed, **params}
     if remote and "device" in values:
@@ -401,8 +483,10 @@ def allowed_values(exp: Experiment, name: str, base: Optional[Mapping[str, Any]]
     Validates ``base`` (default: the notebook's defaults) with ``name`` set to a value no check
     accepts, and reads the allowed set from the :class:`ParameterError` that names ``name``.
     """
+    params = {**(base or {}), name: _PROBE}
     try:
-        validate(exp, {**(base or {}), name: _PROBE})
+        check_names(exp, params)
+        _run_validation(exp, params)
     except ParameterError as exc:
         m = _PARAM_ERROR.search(str(exc))
         if m and m.group(1) == name:
