@@ -18,6 +18,7 @@ import pytest
 
 from wgf_core.cli import main
 from wgf_core.cli.report import write_report
+from wgf_core.cli.runner import _kernel_files
 
 psutil = pytest.importorskip("psutil")
 pytest.importorskip("distributed")
@@ -132,6 +133,7 @@ def test_sigterm_to_the_driver_stops_every_worker(tmp_path):
             pytest.fail("no run finished in time")
         time.sleep(0.5)
         seen.update({p.pid: p for p in driver.children(recursive=True)})
+        kernel_files = [f for p in seen.values() for f in _kernel_files(_cmd(p))]
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     finally:
@@ -142,6 +144,7 @@ def test_sigterm_to_the_driver_stops_every_worker(tmp_path):
     time.sleep(1)
     alive = [p for p in seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, [" ".join(_cmd(p)) for p in alive]
+    assert kernel_files and not [f for f in kernel_files if f.exists()]  # connection files and sockets removed
     finished = list(out.rglob("run.json"))
     assert finished and all(json.loads(f.read_text())["status"] == "ok" for f in finished)
     notebooks = list(out.rglob("*.ipynb"))

@@ -22,6 +22,7 @@ files of the runs cut off.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import logging
@@ -33,7 +34,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 __all__ = ["RunSpec", "Runner", "ClusterError", "sha256_bytes", "tree_hash", "core_hash", "atomic_write_text", "load_json",
-           "device_label", "wanted_state", "is_up_to_date", "execute_run", "execute_many", "default_jobs"]
+           "device_label", "wanted_state", "is_up_to_date", "kernel_manager_class", "execute_run", "execute_many",
+           "default_jobs"]
 
 
 # ----------------------------------------------------------------------------- files and hashes
@@ -172,10 +174,55 @@ def _kernel_environment() -> None:
         os.environ["PYTHONHASHSEED"] = seed
 
 
+@functools.lru_cache(maxsize=None)
+def kernel_manager_class() -> type:
+    """The kernel manager of every run: Unix sockets, and a shutdown that sends no SIGINT.
+
+    An ``AsyncKernelManager`` (papermill's, through nbclient) with two changes:
+
+    * ``transport = "ipc"``: the kernel's five channels are Unix sockets
+      ``<tempdir>/wgf-kernel-<random hex>-<n>`` (``ip``, removed by the manager at shutdown)
+      instead of TCP ports on localhost, which ipykernel reports as a ``WARNING`` (unencrypted
+      TCP) on every start;
+    * shutting down skips the interrupt (SIGINT) that ``shutdown_kernel`` sends before its
+      shutdown request: papermill shuts the kernel down as soon as the reply to its last
+      request (``kernel_info``) arrives, and a SIGINT landing while the kernel is still in
+      that handler is logged as ``ERROR | KeyboardInterrupt caught in kernel``. The kernel
+      is idle then and ends on the shutdown request; one still busy (a cell that timed out)
+      gets SIGTERM after half of ``shutdown_wait_time``, then SIGKILL.
+
+    Interrupting a live kernel (``interrupt_kernel``) still sends SIGINT. Where ZeroMQ has no
+    IPC transport (``zmq.has("ipc")`` false) the kernel runs over TCP.
+    """
+    import tempfile
+    import uuid
+
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    class RunKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc" if zmq.has("ipc") else "tcp", config=True)
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            if self.transport != "ipc":
+                return super()._ip_default()
+            return os.path.join(tempfile.gettempdir(), f"wgf-kernel-{uuid.uuid4().hex[:12]}")
+
+        async def _async_interrupt_kernel(self) -> None:
+            if getattr(self, "shutting_down", False):
+                return
+            await super()._async_interrupt_kernel()
+
+    return RunKernelManager
+
+
 def execute_run(spec: RunSpec) -> dict:
     """Execute one run with papermill (the Dask task; also callable in-process); returns its state.
 
-    The notebook runs in its own folder, on the ``python3`` kernel, into :attr:`RunSpec.tmp_output`,
+    The notebook runs in its own folder, on the ``python3`` kernel (started and shut down by
+    :func:`kernel_manager_class`), into :attr:`RunSpec.tmp_output`,
     renamed to ``output`` when it ends, even if a cell failed (the partial notebook shows the
     error). Then ``metrics`` (the record, :func:`wgf_core.reporting.read_metrics`; removed when
     there is none) and ``state`` are written atomically.
@@ -195,7 +242,7 @@ def execute_run(spec: RunSpec) -> dict:
         papermill.execute_notebook(str(spec.source), str(tmp), parameters=spec.parameters,
                                    cwd=str(Path(spec.source).parent), kernel_name="python3", progress_bar=False,
                                    log_output=False, execution_timeout=spec.timeout,
-                                   request_save_on_cell_execute=False)
+                                   request_save_on_cell_execute=False, kernel_manager_class=kernel_manager_class())
     except Exception as exc:  # a failed cell: keep the partial output, it shows the error
         status, error = "failed", _error_text(exc)
     seconds = time.perf_counter() - t0
@@ -255,6 +302,38 @@ class ClusterError(RuntimeError):
     """The cluster cannot execute the runs (e.g. GPU runs and no worker with a ``GPU`` resource)."""
 
 
+#: Seconds to wait for an existing scheduler (``--scheduler``, ``DASK_SCHEDULER_ADDRESS``) to answer.
+CONNECT_TIMEOUT = 5
+
+
+def _connect(client_class, address: str):
+    """A client of the scheduler at ``address``, once a probe connection has reached it.
+
+    The probe (a Dask comm opened and closed in an event loop of its own thread, so that it also
+    works where a loop runs, as in a notebook) waits at most :data:`CONNECT_TIMEOUT` seconds;
+    any failure (refused, timed out, unknown host, a server that is not a Dask scheduler)
+    raises :class:`ClusterError` in one line naming the address and what is allowed. The
+    client itself keeps Dask's own timeouts (e.g. for reconnecting during a long sweep).
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+
+    async def probe() -> None:
+        comm = await connect(address, timeout=CONNECT_TIMEOUT)
+        await comm.close()
+
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, probe()).result()
+        return client_class(address, set_as_default=False)
+    except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, a foreign server's garbage (MemoryError ...)
+        raise ClusterError(f"parameter 'scheduler' = {address!r} is not allowed: the address of a running Dask "
+                           f"scheduler (--scheduler, else DASK_SCHEDULER_ADDRESS); none answered there within "
+                           f"{CONNECT_TIMEOUT} s ({_error_text(exc)})") from None
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -272,7 +351,8 @@ class Runner:
     scheduler : str, optional
         Address of an existing scheduler (``tcp://host:port``); default ``DASK_SCHEDULER_ADDRESS``,
         else a ``LocalCluster``. Its workers need one thread each (``--nthreads 1``) and, for GPU
-        runs, ``--resources GPU=1``.
+        runs, ``--resources GPU=1``. One that does not answer within :data:`CONNECT_TIMEOUT`
+        seconds raises :class:`ClusterError` on entering.
     """
 
     def __init__(self, jobs: Optional[int] = None, device: str = "cpu", scheduler: Optional[str] = None,
@@ -314,7 +394,7 @@ class Runner:
         for name in ("distributed", "tornado", "asyncio"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         if self.scheduler:
-            self.client = Client(self.scheduler, set_as_default=False)
+            self.client = _connect(Client, self.scheduler)
             return
         forkserver_env = _preload_forkserver()
         # no statistical profiler, a slower system monitor and event-loop tick: on 2 cores they cost ~8 % of
@@ -331,6 +411,8 @@ class Runner:
             gpu = str(self.device).startswith("cuda")
             self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
                                         dashboard_address=None, memory_limit=0, silence_logs=logging.CRITICAL,
+                                        # the scheduler's HTTP routes on a free port: the default 8787 may be taken
+                                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                         resources={"GPU": 1} if gpu else None, env=env)
             self.client = Client(self.cluster, set_as_default=False)
 
@@ -339,17 +421,22 @@ class Runner:
 
         With runs pending (an interruption or an error), our workers are killed first (SIGKILL:
         a run cut off records nothing), then their kernels are terminated; a normal end closes
-        the cluster. Any process of ours still alive after that is terminated, then killed.
+        the cluster. Any process of ours still alive after that is terminated, then killed, and
+        the files of the kernels among them removed (:func:`_kernel_files`).
         """
         import psutil
 
         local = self.cluster is not None
+        kernel_files: set = set()
 
         def ours() -> dict:  # the processes our LocalCluster started: workers, their kernels, adopted orphans
             if not local:
                 return {}
-            return {p.pid: p for p in psutil.Process().children(recursive=True)
-                    if p.pid not in self._before and not _multiprocessing_helper(p)}
+            found = {p.pid: p for p in psutil.Process().children(recursive=True)
+                     if p.pid not in self._before and not _multiprocessing_helper(p)}
+            for p in found.values():
+                kernel_files.update(_kernel_files(_cmdline(p)))
+            return found
 
         procs = ours()
         if self._pending:
@@ -375,6 +462,8 @@ class Runner:
         for p in alive:
             _signal(p, psutil.Process.kill)
         psutil.wait_procs(alive, timeout=3)
+        for path in kernel_files:
+            path.unlink(missing_ok=True)
         for spec in self._pending.values():
             for tmp in spec.tmp_files():
                 tmp.unlink(missing_ok=True)
@@ -462,6 +551,23 @@ def _cmdline(p) -> list:
         return p.cmdline()
     except psutil.Error:
         return []
+
+
+def _kernel_files(cmdline: list) -> list:
+    """The files of the ipykernel run by ``cmdline``: its connection file (``-f FILE``) and its Unix sockets.
+
+    The kernel manager removes them when it shuts the kernel down; a kernel terminated by
+    :meth:`Runner.close` leaves them. Nothing for another command line.
+    """
+    if not any("ipykernel" in part for part in cmdline) or "-f" not in cmdline[:-1]:
+        return []
+    connection = Path(cmdline[cmdline.index("-f") + 1])
+    info = load_json(connection, {})
+    files = [connection]
+    if info.get("transport") == "ipc" and info.get("ip"):
+        files += [Path(f"{info['ip']}-{info[name]}") for name in
+                  ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port") if name in info]
+    return files
 
 
 def _multiprocessing_helper(p) -> bool:
