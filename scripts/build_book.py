@@ -611,7 +611,7 @@ def render_report(nbs: list[Notebook], profile: str, forests: Optional[dict] = N
            "the interval lies above 0, **differs** if below, **inconclusive** otherwise. Extra seeds are added "
            "only while a claim is inconclusive, as its plan allows (`ci` never extends). A deterministic claim "
            "is decided on one run; a margin inside its numerical tolerance is inconclusive. See the "
-           "[conventions](conventions.md), *Verdicts*.", "",
+           "[conventions](conventions.md), *Claims and verdicts*.", "",
            "Kinds: a **paper claim** rests on the paper's own words, verbatim in the source named; a "
            "**reading** is this project's reading of a theorem, figure or script of the paper; a **project "
            "check** is an acceptance check of this compendium. They are counted apart.", ""]

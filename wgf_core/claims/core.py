@@ -14,7 +14,7 @@ Its :attr:`Claim.criterion` is a pure function of the numbers one seed measured 
 :class:`Outcome` whose ``margin`` is signed, in the claim's own units (:attr:`Claim.margin_label`):
 positive where the claim holds, zero at the threshold, negative where it fails.
 
-The verdict is decided by one rule (``book/conventions.md``, *Verdicts*), :func:`decide`:
+The verdict is decided by one rule (``book/conventions.md``, *Claims and verdicts*), :func:`decide`:
 
 * over ``n`` seeds, the two-sided Student-t interval of the mean margin at confidence
   :math:`1 - \alpha / L`, where :math:`\alpha = 0.05` (:data:`ALPHA`) is split evenly over the
