@@ -399,3 +399,15 @@ def test_no_other_seeding_convention_left():
             if _OTHER_SEEDING.search(line) and "noqa: seed" not in line:
                 offenders.append(f"{p.relative_to(ROOT)}:{i}: {line.strip()[:100]}")
     assert not offenders, "seeds not drawn through wgf_core.random:\n" + "\n".join(offenders)
+
+
+def test_stored_references_are_the_committed_files_read_once():
+    for paper in C.PAPERS:
+        path = L.REFERENCES_DIR / f"{paper}.json"
+        want = json.loads(path.read_text()) if path.is_file() else {}
+        assert L.stored_references(paper) == want
+    assert L.stored_references("no-such-paper") == {}
+    assert L.stored_references("riesz") is L.stored_references("riesz")   # one read per process
+    # the references a claim's hash covers are its entry of that file
+    cid = next(k for k in L.stored_references("riesz") if k in C.registry())
+    assert L.claim_fields(C.get(cid))["references"] == L.stored_references("riesz")[cid]

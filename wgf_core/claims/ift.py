@@ -505,9 +505,9 @@ def compute_floor_reference(dim: int, target_seed: int, sigma: float, kernel: st
 
 
 def _stored() -> dict:
-    if not REFERENCES_PATH.exists():
-        return {}
-    return json.loads(REFERENCES_PATH.read_text()).get(FLOOR_CLAIM, {}).get("configurations", {})
+    from .lock import stored_references
+
+    return stored_references(PAPER).get(FLOOR_CLAIM, {}).get("configurations", {})
 
 
 def noise_floor_reference(n: int, *, dim: int, target_seed: int, sigma: float, kernel: str = "gauss") -> tuple:
@@ -540,6 +540,9 @@ def write_references(path: Path = REFERENCES_PATH) -> dict:
         "configurations": {key: compute_floor_reference(100, 0, 10.0)}}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    from .lock import stored_references
+
+    stored_references.cache_clear()
     return data
 
 

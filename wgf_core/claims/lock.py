@@ -129,12 +129,17 @@ def _code_text(fn, seen: set) -> list:
     return [p for p in parts if p]
 
 
+@functools.lru_cache(maxsize=None)
+def stored_references(paper: str) -> dict:
+    """The committed references of ``paper`` (``references/<paper>.json``), read once per process;
+    ``{}`` when there is none. A writer of that file calls ``stored_references.cache_clear()``."""
+    path = REFERENCES_DIR / f"{paper}.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    return data if isinstance(data, dict) else {}
+
+
 def _references(claim) -> object:
-    path = REFERENCES_DIR / f"{claim.paper}.json"
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
-    return data.get(claim.id) if isinstance(data, dict) else None
+    return stored_references(claim.paper).get(claim.id)
 
 
 def claim_fields(claim) -> dict:

@@ -56,8 +56,6 @@ Every criterion is a pure function of numbers (no torch), tested in ``tests/test
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 from pathlib import Path
 from typing import Sequence
@@ -109,9 +107,10 @@ PAPER_SETTINGS = {
 
 
 # ----------------------------------------------------------------------------- references
-@functools.lru_cache(maxsize=1)
 def _stored() -> dict:
-    return json.loads(REFERENCE_PATH.read_text()) if REFERENCE_PATH.exists() else {}
+    from .lock import stored_references
+
+    return stored_references("riesz")
 
 
 def stored_reference(claim_id: str, n: int):

@@ -480,6 +480,9 @@ def write_references(path=None, draws: int = REFERENCE_DRAWS) -> Path:
     data = compute_references(draws)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    from ..claims.lock import stored_references
+
+    stored_references.cache_clear()
     return path
 
 

@@ -1443,7 +1443,6 @@ KL_STEP = 0.3
 KL_CLAIM_IDS = {"moons": "kl-sampling-moons", "gmm8": "kl-sampling-gmm8", "gmm13": "kl-sampling-gmm13"}
 #: The file of the fixed null references of the sampling test.
 KL_REFERENCES = Path(__file__).resolve().parents[1] / "claims" / "references" / "variational.json"
-_KL_REF_CACHE: dict = {}
 
 
 def kl_null_reference(name: str, d: int, n: int, *, draws: int = KL_REF_DRAWS, quantile: float = KL_REF_QUANTILE,
@@ -1479,9 +1478,10 @@ def kl_reference(name: str, d: int, n: int, device="cpu") -> tuple[dict, bool]:
     """``(reference, stored)``: the null reference of target ``name`` (dimension ``d``) at ``n`` test samples from
     :data:`KL_REFERENCES` (read once, on first use), or computed now by :func:`kl_null_reference` (the same
     fixed-seed code) when the file has no entry for these sizes (``stored`` False)."""
-    if not _KL_REF_CACHE:
-        _KL_REF_CACHE.update(json.loads(KL_REFERENCES.read_text()) if KL_REFERENCES.is_file() else {"": {}})
-    entry = _KL_REF_CACHE.get(KL_CLAIM_IDS[name], {}).get("configurations", {}).get(_kl_ref_key(d, n))
+    from ..claims.lock import stored_references
+
+    entry = stored_references("variational").get(KL_CLAIM_IDS[name], {}).get("configurations", {}).get(
+        _kl_ref_key(d, n))
     if entry is not None:
         return entry, True
     return kl_null_reference(name, d, n, device=device), False
@@ -1507,7 +1507,9 @@ def write_kl_references(path: Optional[Path] = None) -> dict:
                 print(f"{KL_CLAIM_IDS[name]} {key}: q95 = {slot[key]['q95']:.5f} (median {slot[key]['median']:.5f})")
     path = KL_REFERENCES if path is None else Path(path)
     path.write_text(json.dumps(out, indent=1) + "\n")
-    _KL_REF_CACHE.clear()
+    from ..claims.lock import stored_references
+
+    stored_references.cache_clear()
     return out
 
 
