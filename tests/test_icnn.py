@@ -93,3 +93,18 @@ def test_pushforward_density_2d_matches_gaussian_for_quadratic_potential():
     # Y = 2 X + c ~ N(c, 4 I)
     ref = -0.5 * ((y - net.c.detach()) ** 2).sum(-1) / 4 - math.log(2 * math.pi * 4)
     assert torch.allclose(lp, ref, atol=1e-9)
+
+
+def test_generator_gives_the_initial_weights_without_the_global_generator():
+    from wgf_core.random import stream
+
+    state = torch.get_rng_state()
+    with torch.random.fork_rng(devices=[]):   # nn.Linear's own construction draws are not the point here
+        a = StronglyConvexICNN(3, width=8, depth=3, generator=stream(0, "tests/icnn"))
+        b = StronglyConvexICNN(3, width=8, depth=3, generator=stream(0, "tests/icnn"))
+        c = StronglyConvexICNN(3, width=8, depth=3, generator=stream(1, "tests/icnn"))
+    assert torch.equal(state, torch.get_rng_state())
+    assert all(torch.equal(u, v) for u, v in zip(a.parameters(), b.parameters()))
+    assert not all(torch.equal(u, v) for u, v in zip(a.parameters(), c.parameters()))
+    for W in a.W:
+        assert 0.0 <= float(W.weight.min()) and float(W.weight.max()) <= 1.0 / 8

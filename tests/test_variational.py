@@ -18,6 +18,7 @@ from wgf_core.experiments.variational import count_density_modes, pulse_timeline
 from wgf_core.kernels import get_kernel
 from wgf_core.measures import Particles
 from wgf_core.metrics import fit_gaussian, gaussian_symkl
+from wgf_core.random import stream
 from wgf_core.runner import run
 from wgf_core.schemes import Euler
 from wgf_core.schemes.variational import DualConfig, MapConfig, PoolConfig, TrainConfig, VariationalJKO
@@ -621,9 +622,9 @@ def test_affine_form64_is_the_functional_call_of_the_map_bit_for_bit():
 
 
 def test_network_initialisation_draws_from_the_schemes_generator_only():
-    """The initial weights come from a stream derived from the scheme's generator (init_weights), with the
-    constructors' laws; torch's global generator is neither read for them nor advanced."""
-    from wgf_core.schemes.variational import init_weights
+    """The initial weights come from a stream derived from the scheme's generator (the networks'
+    ``generator``), with the constructors' laws; torch's global generator is neither read for them nor advanced."""
+    from wgf_core.networks import init_linear_
 
     def build(kind, seed):
         return VariationalJKO(3, _p0(3), map=MapConfig(kind, 8, 2), dual=DualConfig(8, 2),
@@ -646,6 +647,6 @@ def test_network_initialisation_draws_from_the_schemes_generator_only():
     x2 = build("icnn", 1)
     assert all(torch.equal(u, v) for u, v in zip(x1._current.parameters(), x2._current.parameters()))
     # the laws: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for every linear layer
-    net = init_weights(torch.nn.Linear(400, 300), torch.Generator().manual_seed(0))
+    net = init_linear_(torch.nn.Linear(400, 300), stream(0, "tests/init_linear"))
     w = net.weight.detach()
     assert float(w.abs().max()) <= 0.05 and abs(float(w.std()) - 0.05 / 3**0.5) < 1e-3

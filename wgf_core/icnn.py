@@ -48,19 +48,31 @@ class StronglyConvexICNN(nn.Module):
     strong_convexity : the modulus :math:`\\alpha` added to the learnable quadratic term.
     """
 
-    def __init__(self, dim: int, width: int = 16, depth: int = 3, strong_convexity: float = 1e-2):
+    def __init__(self, dim: int, width: int = 16, depth: int = 3, strong_convexity: float = 1e-2,
+                 generator: torch.Generator | None = None):
         super().__init__()
         self.dim = check_int("dim", dim)
         depth = check_int("depth", depth)
         self.alpha = check_positive("strong_convexity", strong_convexity)
         self.A = nn.ModuleList([nn.Linear(dim, width) for _ in range(depth)])
         self.W = nn.ModuleList([nn.Linear(width, width, bias=False) for _ in range(depth - 1)])
-        for W in self.W:
-            nn.init.uniform_(W.weight, 0.0, 1.0 / width)
+        self.reset_parameters(generator)
         self.w = nn.Parameter(torch.zeros(width))
         self.c = nn.Parameter(torch.zeros(dim))
         # softplus(s) + alpha = 1 at init
         self.s = nn.Parameter(torch.tensor(math.log(math.expm1(1.0 - self.alpha))))
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """The non-negative weights ``W`` :math:`\sim U(0, 1/\text{width})`. With ``generator``, every linear
+        layer is first redrawn from it (:func:`wgf_core.networks.init_linear_`) and ``W`` is drawn from it
+        too; without, from the global generator (the other layers keep their construction draws)."""
+        if generator is not None:
+            from .networks import init_linear_
+
+            init_linear_(self, generator)
+        with torch.no_grad():
+            for W in self.W:
+                W.weight.uniform_(0.0, 1.0 / W.weight.shape[1], generator=generator)
 
     def clamp_weights(self) -> None:
         """Project the weights that must be non-negative back onto ``[0, inf)`` (in place)."""

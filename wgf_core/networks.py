@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -36,7 +38,8 @@ class ResidualMLP(nn.Module):
     activation : one of ``relu, elu, tanh, silu, softplus, leaky_relu, prelu, identity``.
     """
 
-    def __init__(self, dim: int, width: int = 64, depth: int = 2, activation: str = "prelu"):
+    def __init__(self, dim: int, width: int = 64, depth: int = 2, activation: str = "prelu",
+                 generator: torch.Generator | None = None):
         super().__init__()
         if activation == "identity":
             layers, d = [], dim
@@ -47,9 +50,16 @@ class ResidualMLP(nn.Module):
             self.net = nn.Sequential(*layers)
         else:
             self.net = mlp(dim, dim, width, depth, activation)
-        last = self.net[-1]
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """With ``generator``: every linear layer redrawn from it (:func:`init_linear_`); then the last
+        layer zero, so ``T = id``. Without: the layers keep their construction draws."""
+        if generator is not None:
+            init_linear_(self.net, generator)
+        with torch.no_grad():
+            self.net[-1].weight.zero_()
+            self.net[-1].bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(..., dim) -> (..., dim)``."""
@@ -59,7 +69,8 @@ class ResidualMLP(nn.Module):
 class DualMLP(nn.Module):
     """Scalar test function ``h_raw(x)`` ``(..., dim) -> (...)``: an MLP with optional dropout before each hidden layer."""
 
-    def __init__(self, dim: int, width: int = 64, depth: int = 3, activation: str = "prelu", dropout: float = 0.0):
+    def __init__(self, dim: int, width: int = 64, depth: int = 3, activation: str = "prelu", dropout: float = 0.0,
+                 generator: torch.Generator | None = None):
         super().__init__()
         base = mlp(dim, 1, width, depth, activation)
         if dropout > 0:
@@ -70,9 +81,31 @@ class DualMLP(nn.Module):
                 mods.append(layer)
             base = nn.Sequential(*mods)
         self.net = base
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """With ``generator``: every linear layer redrawn from it (:func:`init_linear_`); without: unchanged."""
+        if generator is not None:
+            init_linear_(self, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
+
+
+def init_linear_(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    r"""Redraw every :class:`torch.nn.Linear` of ``module`` from ``generator``, in module order; returns ``module``.
+
+    Weight and bias :math:`\sim U(-1/\sqrt{	ext{fan\_in}},\ 1/\sqrt{	ext{fan\_in}})`: torch's default law
+    for a linear layer, drawn without the global generator.
+    """
+    with torch.no_grad():
+        for mod in module.modules():
+            if isinstance(mod, nn.Linear):
+                bound = 1.0 / math.sqrt(mod.in_features)
+                mod.weight.uniform_(-bound, bound, generator=generator)
+                if mod.bias is not None:
+                    mod.bias.uniform_(-bound, bound, generator=generator)
+    return module
 
 
 # -- an mlp's backward pass written out -----------------------------------------------------------------------------

@@ -59,32 +59,6 @@ MODES = ("jko", "fb", "non_fb")
 MAPS = ("residual", "linear", "icnn")
 
 
-def init_weights(net: nn.Module, generator: torch.Generator) -> nn.Module:
-    r"""Draw the random initial weights of ``net`` (on the CPU) from ``generator``, in place; returns ``net``.
-
-    The laws are those of the networks' constructors: every :class:`torch.nn.Linear` weight and bias
-    :math:`\sim U(-1/\sqrt{\text{fan\_in}}, 1/\sqrt{\text{fan\_in}})` (torch's default), the non-negative
-    weights ``W`` of a :class:`~wgf_core.icnn.StronglyConvexICNN` :math:`\sim U(0, 1/\text{width})`, and
-    the last layer of a :class:`~wgf_core.networks.ResidualMLP` zero (``T = id``); the other parameters
-    (PReLU slopes, the ICNN's ``w``, ``c``, ``s``) keep their constant initial values. The global
-    generator is not used.
-    """
-    with torch.no_grad():
-        for mod in net.modules():
-            if isinstance(mod, nn.Linear):
-                bound = 1.0 / math.sqrt(mod.in_features)
-                mod.weight.uniform_(-bound, bound, generator=generator)
-                if mod.bias is not None:
-                    mod.bias.uniform_(-bound, bound, generator=generator)
-        if isinstance(net, StronglyConvexICNN):
-            for W in net.W:
-                W.weight.uniform_(0.0, 1.0 / W.weight.shape[1], generator=generator)
-        elif isinstance(net, ResidualMLP):
-            net.net[-1].weight.zero_()
-            net.net[-1].bias.zero_()
-    return net
-
-
 @dataclass(frozen=True)
 class MapConfig:
     """The map network :math:`T_\\theta`.
@@ -176,7 +150,7 @@ class VariationalJKO(Scheme):
     device, dtype
     generator : torch.Generator, optional
         Its first draw seeds the stream ``(draw, "schemes/variational/networks")`` of
-        :func:`wgf_core.random.stream` from which the initial weights are drawn (:func:`init_weights`);
+        :func:`wgf_core.random.stream` from which the initial weights are drawn (the networks' ``generator``);
         it is then the default generator of :meth:`sample`; pass the same generator to the runner so
         that every draw of the flow comes from one stream. None: the first draw comes from torch's
         global generator (an unseeded run).
@@ -236,17 +210,18 @@ class VariationalJKO(Scheme):
         g_init = stream(init_seed, "schemes/variational/networks", 0)
         with torch.random.fork_rng(devices=[]):
             self._current = self._new_map(g_init)
-            dual_net = DualMLP(dim, dual.width, dual.depth, dual.activation, dual.dropout)
-        self.dual = init_weights(dual_net, g_init).to(self.device, dtype)
+            self.dual = DualMLP(dim, dual.width, dual.depth, dual.activation, dual.dropout,
+                                generator=g_init).to(self.device, dtype)
 
     # -- networks ------------------------------------------------------------------------------
     def _new_map(self, generator: torch.Generator) -> nn.Module:
         if self.map_type == "icnn":
-            net = StronglyConvexICNN(self.dim, width=self.map_cfg.width, depth=self.map_cfg.depth)
+            net = StronglyConvexICNN(self.dim, width=self.map_cfg.width, depth=self.map_cfg.depth, generator=generator)
         else:
             act = "identity" if self.map_type == "linear" else self.map_cfg.activation
-            net = ResidualMLP(self.dim, activation=act, width=self.map_cfg.width, depth=self.map_cfg.depth)
-        return init_weights(net, generator).to(self.device, self.dtype)
+            net = ResidualMLP(self.dim, activation=act, width=self.map_cfg.width, depth=self.map_cfg.depth,
+                              generator=generator)
+        return net.to(self.device, self.dtype)
 
     @staticmethod
     def _apply_map(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
