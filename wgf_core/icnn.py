@@ -63,7 +63,7 @@ class StronglyConvexICNN(nn.Module):
         self.s = nn.Parameter(torch.tensor(math.log(math.expm1(1.0 - self.alpha))))
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """The non-negative weights ``W`` :math:`\sim U(0, 1/\text{width})`. With ``generator``, every linear
+        r"""The non-negative weights ``W`` :math:`\sim U(0, 1/\text{width})`. With ``generator``, every linear
         layer is first redrawn from it (:func:`wgf_core.networks.init_linear_`) and ``W`` is drawn from it
         too; without, from the global generator (the other layers keep their construction draws)."""
         if generator is not None:

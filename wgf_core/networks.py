@@ -95,7 +95,7 @@ class DualMLP(nn.Module):
 def init_linear_(module: nn.Module, generator: torch.Generator) -> nn.Module:
     r"""Redraw every :class:`torch.nn.Linear` of ``module`` from ``generator``, in module order; returns ``module``.
 
-    Weight and bias :math:`\sim U(-1/\sqrt{	ext{fan\_in}},\ 1/\sqrt{	ext{fan\_in}})`: torch's default law
+    Weight and bias :math:`\sim U(-1/\sqrt{\text{fan\_in}},\ 1/\sqrt{\text{fan\_in}})`: torch's default law
     for a linear layer, drawn without the global generator.
     """
     with torch.no_grad():
