@@ -66,7 +66,9 @@ from wgf_core.reporting import (  # noqa: E402
     STATUS_LABEL,
     amendments_text,
     claims_table,
+    failed_checks_table,
     forest_plot,
+    mark_failed_checks,
     read_metrics,
     verdict_counts,
 )
@@ -658,6 +660,10 @@ def render_report(nbs: list[Notebook], profile: str, forests: Optional[dict] = N
         out += ["Amendments of every claim: " + " ".join(amendments_text("*", glob)), ""]
     if not nbs:
         out += ["No notebooks yet.", ""]
+    out += ["## Failed checks", "", "The project checks that failed, per executed page (each such page shows them "
+            "in a warning at its top).", "",
+            failed_checks_table((f"{{doc}}`{md_escape(nb.title)} <{nb.docname}>`", nb.record) for nb in nbs
+                                if nb.record is not None and nb.state.get("status") == "ok"), ""]
     out += body
     return "\n".join(out)
 
@@ -756,6 +762,8 @@ def write_pages(nbs: list[Notebook], book_dir: Path, timings: dict, profile: str
 
     for nb in nbs:
         nb.record = read_metrics(nb.output) if nb.output.exists() and nb.state.get("status") == "ok" else None
+        if nb.record is not None:  # the warning at the top of a page whose checks fail, from its record
+            mark_failed_checks(nb.output, nb.record)
     atomic_write_text(book_dir / "intro.md", render_intro(nbs, timings, profile))
     atomic_write_text(book_dir / "report.md", render_report(nbs, profile, write_forest_plots(nbs, book_dir)))
     atomic_write_text(book_dir / "exec_times.md", render_exec_times(nbs, timings))

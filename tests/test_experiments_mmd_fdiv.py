@@ -102,9 +102,9 @@ def test_setup_flow_defaults_and_overrides():
     assert S.device.type == "cpu"
     S = setup_flow("default", seed=4)
     assert S.members == list(range(FLOW_PLAN.default[0])) and S.seed == 4
-    S = setup_flow("default", seed=4, n_seeds=2, lambd=0.1, error_tol=1e-3)
-    assert S.members == [0, 1] and S.first == 2 and S.cfg["lambd"] == 0.1 and S.options["error_tol"] == 1e-3
-    assert "base seed=4 members=[0, 1]" in str(S)
+    S = setup_flow("default", seed=4, n_seeds=4, lambd=0.1, error_tol=1e-3)
+    assert S.members == [0, 1, 2, 3] and S.first == 4 and S.cfg["lambd"] == 0.1 and S.options["error_tol"] == 1e-3
+    assert "base seed=4 members=[0, 1, 2, 3]" in str(S)
 
 
 @pytest.mark.parametrize("kw,name", [

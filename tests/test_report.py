@@ -219,3 +219,71 @@ def test_forest_plot_has_one_row_per_claim(tmp_path):
     out = bb.write_forest_plots([a], tmp_path / "book")
     assert out == {"ift": "forest_ift.png"} and (tmp_path / "book" / "forest_ift.png").stat().st_size > 1000
     assert "![Margin intervals" in bb.render_report([a], "default", out)
+
+
+def _executed(path, record):
+    """An executed notebook at ``path``: a title cell, a parameters cell and the cell that displayed ``record``."""
+    from wgf_core.reporting import METRICS_MIME
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cells = [{"cell_type": "markdown", "id": "title", "metadata": {}, "source": ["# A page\n", "Reproduces Fig. 1."]},
+             {"cell_type": "code", "id": "params", "metadata": {"tags": ["parameters"]}, "source": "profile = 'ci'",
+              "outputs": [], "execution_count": 1},
+             {"cell_type": "code", "id": "record", "metadata": {}, "source": "record_metrics(...)", "execution_count": 2,
+              "outputs": [{"output_type": "display_data", "metadata": {},
+                           "data": {METRICS_MIME: record, "text/plain": "metrics record"}}]}]
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+
+
+def _checked(nbkey, checks):
+    return make_record(nbkey, "ci", 0, [], checks=checks)
+
+
+def test_a_failed_check_is_warned_at_the_top_of_its_page_and_listed_in_the_report(tmp_path):
+    from wgf_core.reporting import CHECK_MEANING, FAILED_CHECKS_CELL_ID, mark_failed_checks
+
+    bad = _nb(tmp_path, "ift", "01_a", record=_checked("ift/01_a", {"no_nan": True, "energy_decreased": False}))
+    good = _nb(tmp_path, "ift", "02_b", record=_checked("ift/02_b", {"no_nan": True, "weights_on_simplex": True}))
+    for nb in (bad, good):
+        _executed(nb.output, nb.record)
+    assert mark_failed_checks(bad.output) is True
+    cells = json.loads(bad.output.read_text())["cells"]
+    assert [c["id"] for c in cells] == ["title", FAILED_CHECKS_CELL_ID, "params", "record"]  # right under the title
+    warning = "".join(cells[1]["source"])
+    assert warning.startswith("```{warning}") and "1 of its 2 project checks" in warning
+    assert f"`energy_decreased`: {CHECK_MEANING['energy_decreased']}" in warning and "no_nan" not in warning
+    before = bad.output.read_text()
+    assert mark_failed_checks(bad.output) is True and bad.output.read_text() == before  # once, not twice
+    # every check holds: no warning, and a stale one (an earlier record's) is removed
+    assert mark_failed_checks(good.output) is False
+    assert [c["id"] for c in json.loads(good.output.read_text())["cells"]] == ["title", "params", "record"]
+    assert mark_failed_checks(bad.output, good.record) is False
+    assert FAILED_CHECKS_CELL_ID not in bad.output.read_text()
+
+    md = bb.render_report([bad, good], "ci")
+    section = md[md.index("## Failed checks"):md.index("## Interaction-Force")]
+    rows = [line for line in section.splitlines() if line.startswith("| {doc}")]
+    assert rows == [f"| {{doc}}`01_a title <notebooks/ift/01_a>` | `energy_decreased` | "
+                    f"{CHECK_MEANING['energy_decreased']} |"]
+    md = bb.render_report([good], "ci")
+    assert "## Failed checks" in md and "None: every executed page's project checks hold." in md
+
+
+def test_wgf_run_output_warns_of_a_failed_check(tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill")
+    from wgf_core.cli import runner
+    from wgf_core.reporting import FAILED_CHECKS_CELL_ID
+
+    def fake_execute(source, output, **kwargs):  # the kernel's part: an executed notebook with its record
+        _executed(Path(output), _checked("fast/sum", {"finite": False, "no_nan": True}))
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    src = tmp_path / "src.ipynb"
+    src.write_text("{}")
+    spec = runner.RunSpec(key="fast/sum", source=src, parameters={"profile": "ci"}, output=tmp_path / "out.ipynb",
+                          state=tmp_path / "run.json", want={}, metrics=tmp_path / "metrics.json")
+    assert runner.execute_run(spec)["status"] == "ok"
+    cells = json.loads(spec.output.read_text())["cells"]
+    assert cells[1]["id"] == FAILED_CHECKS_CELL_ID and "`finite`" in cells[1]["source"]
+    assert "no_nan" not in cells[1]["source"]
+    assert json.loads(spec.metrics.read_text())["checks"] == {"finite": False, "no_nan": True}

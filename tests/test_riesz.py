@@ -200,3 +200,67 @@ def test_fused_gradient_equals_the_two_sums(unbiased):
     assert torch.allclose(R.riesz_gradient(x, t, 1.0, unbiased=unbiased), two, rtol=1e-12, atol=1e-14)
     xb = torch.stack([x, x + 1])   # batched
     assert torch.allclose(R.riesz_gradient(xb, t, 1.0)[1], R.riesz_gradient(x + 1, t, 1.0), rtol=1e-12, atol=1e-14)
+
+
+# --- the step rule of the interaction page at r != 1 --------------------------------------------------------------
+def _euler_radius(r: float, growth: float, steps: int, implicit: bool) -> float:
+    """Euler on the scalar velocity x' = x / ((2 - r) t) (the exact flow's, per particle), geometric grid."""
+    t1 = R.interaction_time_unit(r)
+    t0 = t1 * growth ** -(2 - r)
+    x, t = R.exact_interaction_radius(t0, r), t0
+    for tau in R.geometric_time_steps(t0, t1, steps):
+        x = x / (1 - tau / ((2 - r) * (t + tau))) if implicit else x + tau * x / ((2 - r) * t)
+        t += tau
+    return x
+
+
+@pytest.mark.parametrize("r", [0.05, 0.3, 0.7, 1.0, 1.4, 1.9, 1.999])
+@pytest.mark.parametrize("implicit", [False, True])
+def test_step_error_is_euler_on_the_exact_velocity_field(r, implicit):
+    """The closed form of the grid's Euler error equals stepping the exact velocity field (radius 1 at the end),
+    is 0 at r = 1 (radius linear in t), decreases like 1/K, and its sign is the convexity's."""
+    for steps in (24, 100):
+        e = R.self_similar_step_error(r, 10.0, steps, implicit=implicit)
+        assert e == pytest.approx(_euler_radius(r, 10.0, steps, implicit) - 1, rel=1e-9, abs=1e-12)
+    e24, e100 = (R.self_similar_step_error(r, 10.0, k, implicit=implicit) for k in (24, 100))
+    if r == 1.0:
+        assert abs(e24) < 1e-12 and abs(e100) < 1e-12
+    else:
+        assert abs(e100) < abs(e24) and (e100 < 0) == ((r > 1) != implicit)
+        assert abs(e100) == pytest.approx(abs(r - 1) * math.log(10.0) ** 2 / 200, rel=0.25)
+
+
+def test_steps_for_accuracy_is_the_fewest_and_refuses_beyond_its_maximum():
+    for r, acc in ((0.3, 0.01), (1.9, 0.01), (1.9, 0.025), (1.5, 0.002)):
+        k = R.steps_for_accuracy(r, 10.0, acc, minimum=5)
+        assert abs(R.self_similar_step_error(r, 10.0, k)) <= acc < abs(R.self_similar_step_error(r, 10.0, k - 1))
+    assert R.steps_for_accuracy(1.0, 10.0, 1e-9, minimum=24) == 24   # exact at r = 1: the minimum
+    with pytest.raises(ParameterError, match="'r' = 1.9"):
+        R.steps_for_accuracy(1.9, 10.0, 1e-6, maximum=1000)
+
+
+def test_time_unit_and_geometric_steps():
+    for r in (0.3, 1.0, 1.9, 1.99):
+        assert R.exact_interaction_radius(R.interaction_time_unit(r), r) == pytest.approx(1.0, rel=1e-12)
+    taus = R.geometric_time_steps(0.1, 1.2, 7)
+    assert sum(taus) == pytest.approx(1.1, rel=1e-12)
+    assert all(b / a == pytest.approx((1.2 / 0.1) ** (1 / 7)) for a, b in zip(taus, taus[1:]))
+    with pytest.raises(ParameterError, match="'t1'"):
+        R.geometric_time_steps(1.0, 0.5, 3)
+
+
+def test_the_particle_flow_on_the_rules_steps_meets_the_accuracy_and_uniform_steps_do_not():
+    """r = 1.9 at n = 200: on the rule's geometric steps (1 % for the grid) the particle flow ends within 2 % of
+    the closed form; the page's former uniform steps (tau = 0.05 from the Dirac split at tau) end 99 % off."""
+    from wgf_core.flows.riesz import run_experiment
+
+    r, n = 1.9, 200
+    t1 = R.interaction_time_unit(r)
+    t0 = t1 * 10.0 ** -(2 - r)
+    steps = R.steps_for_accuracy(r, 10.0, 0.01, minimum=24)
+    x0 = R.spiral_exact_interaction(n, t0, r=r, dtype=torch.float64)
+    tr = run_experiment("particle", x0, r=r, taus=R.geometric_time_steps(t0, t1, steps), show_progress=False)
+    assert float(tr.x[0].norm(dim=-1).mean()) == pytest.approx(R.exact_interaction_mean_norm(t1, r), rel=0.02)
+    uniform = run_experiment("particle", torch.zeros(n, 2, dtype=torch.float64), r=r, tau=0.05, steps=24,
+                             options=dict(split_diracs_first=True), show_progress=False)
+    assert float(uniform.x[0].norm(dim=-1).mean()) < 0.1 * R.exact_interaction_mean_norm(1.2, r)

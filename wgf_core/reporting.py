@@ -3,7 +3,9 @@
 A notebook ends with :func:`record_metrics`, which displays one JSON output with the MIME type
 :data:`METRICS_MIME` and the claims' verdicts as Markdown. The book's reproduction report
 (``scripts/build_book.py``) and the notebook tests (``tests/test_notebooks.py``) read it back with
-:func:`read_metrics`.
+:func:`read_metrics`. A record whose project checks fail puts a warning listing them at the top of its
+executed notebook (:func:`mark_failed_checks`) and a row per failed check in the report
+(:func:`failed_checks_table`).
 
 Record format::
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
@@ -286,6 +289,108 @@ def verdict_counts(entries: Iterable[Mapping], kind: Optional[str] = None) -> di
         if kind is None or c.get("kind") == kind:
             counts[c.get("status", "not-run")] = counts.get(c.get("status", "not-run"), 0) + 1
     return counts
+
+
+# ----------------------------------------------------------------------------- failed project checks
+#: The one-line meaning of the project checks the notebooks record (``record["checks"]``), shown beside a
+#: failed one; :func:`check_meaning` covers a name not listed here.
+CHECK_MEANING = {
+    "no_nan": "every recorded value is finite (no NaN or infinity)",
+    "finite": "every recorded value is finite",
+    "mmd_decreased": "the MMD² to the target ended below its start",
+    "mmd_decreased_every_run": "the MMD² to the target ended below its start in every run",
+    "weights_on_simplex": "the particles' weights are nonnegative and sum to one",
+    "weak_duality": "every dual value lies below its primal value (weak duality)",
+    "energy_decreased": "the energy ended below its start in every run",
+    "particles_left_dirac": "the particles left the initial Dirac mass",
+    "no_run_diverged": "no run was stopped by the runner's blow-up check",
+    "error_decreases_from_the_start": "every run's error ended below 5 x its start + 1",
+    "mass_close_to_one": "the density's mass ended within 0.1 of one",
+    "spreads": "the samples spread beyond the initial second moment",
+    "interaction_energy_decreased": "the interaction energy ended below its start in every run",
+    "reference_mass_conserved": "the finite-volume reference conserved its mass to 1e-9",
+    "kl_energy_decreased": "the variational KL estimate decreased along the flow in every run",
+    "every_pair_ran": "every pair of the grid ran without diverging",
+}
+#: The id of the warning cell :func:`mark_failed_checks` puts at the top of an executed notebook.
+FAILED_CHECKS_CELL_ID = "wgf-failed-checks"
+
+
+def check_meaning(name: str) -> str:
+    """The one-line meaning of the project check ``name``: :data:`CHECK_MEANING`'s, else for
+    ``<scheme>_within_stated_accuracy`` and ``<scheme>_mmd_decreased`` that scheme's, else the name with spaces."""
+    if name in CHECK_MEANING:
+        return CHECK_MEANING[name]
+    if name.endswith("_within_stated_accuracy"):
+        return (f"the {name[:-len('_within_stated_accuracy')].replace('_', ' ')} scheme ended within the page's stated "
+                "accuracy of the closed form")
+    if name.endswith("_mmd_decreased"):
+        return f"the {name[:-len('_mmd_decreased')]} scheme's MMD to the target ended below its start in every run"
+    return name.replace("_", " ")
+
+
+def failed_checks(record: Optional[Mapping]) -> list:
+    """The names of the record's project checks that failed, in the record's order (``[]`` for no record)."""
+    return [k for k, v in ((record or {}).get("checks") or {}).items() if not v]
+
+
+def failed_checks_markdown(record: Optional[Mapping]) -> Optional[str]:
+    """A MyST ``{warning}`` listing the record's failed project checks with their meaning; None if none failed."""
+    bad = failed_checks(record)
+    if not bad:
+        return None
+    n = len((record or {}).get("checks") or {})
+    lines = [f"```{{warning}}\nThis run failed {len(bad)} of its {n} project checks (sanity checks of this "
+             "compendium, not claims of the paper), so the results below may rest on a broken run:"]
+    lines += [f"- `{k}`: {check_meaning(k)}" for k in bad]
+    return "\n".join(lines) + "\n```"
+
+
+def failed_checks_table(pages: Iterable[tuple]) -> str:
+    """The report's list of failed project checks: a Markdown table of page, check and meaning over
+    ``pages`` (``(link, record)`` pairs; the link is Markdown), or a line saying none failed."""
+    rows = [f"| {link} | `{k}` | {_cell(check_meaning(k))} |" for link, rec in pages for k in failed_checks(rec)]
+    if not rows:
+        return "None: every executed page's project checks hold."
+    return "\n".join(["| page | failed check | meaning |", "|---|---|---|"] + rows)
+
+
+def mark_failed_checks(notebook_path, record: Optional[Mapping] = None) -> bool:
+    """Put the warning of :func:`failed_checks_markdown` at the top of an executed notebook.
+
+    The warning is a Markdown cell (id :data:`FAILED_CHECKS_CELL_ID`) right after the first cell with a
+    ``# `` heading (the title), else first. An earlier warning cell is replaced, or removed when every
+    check holds; the file is rewritten (tmp file + rename) only when it changes.
+
+    Parameters
+    ----------
+    notebook_path : path
+        The executed notebook.
+    record : mapping, optional
+        Its record; default :func:`read_metrics` of the notebook.
+
+    Returns
+    -------
+    bool
+        Whether a check failed (the warning is in the notebook).
+    """
+    path = Path(notebook_path)
+    nb = json.loads(path.read_text())
+    record = read_metrics(path) if record is None else record
+    cells = nb.get("cells", [])
+    kept = [c for c in cells if c.get("id") != FAILED_CHECKS_CELL_ID]
+    text = failed_checks_markdown(record)
+    if text is not None:
+        title = next((i for i, c in enumerate(kept) if c.get("cell_type") == "markdown" and any(
+            line.startswith("# ") for line in "".join(c.get("source", "")).split("\n"))), -1)
+        kept.insert(title + 1, {"cell_type": "markdown", "id": FAILED_CHECKS_CELL_ID, "metadata": {},
+                                "source": text})
+    if kept != cells:
+        nb["cells"] = kept
+        tmp = path.with_name(path.name + ".checks.tmp")
+        tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    return text is not None
 
 
 def forest_plot(entries: Iterable[Mapping], title: str = ""):

@@ -69,6 +69,10 @@ __all__ = [
     "spiral_exact_interaction",
     "split_diracs",
     "interaction_profile_constant",
+    "interaction_time_unit",
+    "geometric_time_steps",
+    "self_similar_step_error",
+    "steps_for_accuracy",
     "jittered_diracs",
     "sample_atoms",
     "null_mmds",
@@ -308,6 +312,88 @@ def exact_interaction_radius(t: float, r: float = 1.0) -> float:
     r = _check_r(r)
     t = check_positive("t", t, strict=False)
     return (interaction_profile_constant(r) * (2 - r) * t) ** (1 / (2 - r))
+
+
+def interaction_time_unit(r: float = 1.0) -> float:
+    r"""The time :math:`T_1` at which the exact support radius is 1: :math:`R(T_1) = 1`,
+    :math:`T_1 = 1/(\kappa(r)(2-r))` (:func:`exact_interaction_radius`).
+
+    The flow of :math:`-\frac12\iint|x-y|^r` is invariant under :math:`x \mapsto Lx`,
+    :math:`t \mapsto L^{2-r}t`, so a run to time :math:`T` equals, in units of length
+    :math:`L = R(T)`, the run to :math:`T_1`. Near r = 2 the radius at a fixed time under- or overflows
+    (:math:`R(1.2) \approx 4\cdot10^{-163}` at r = 1.99); at :math:`T_1` it is 1.
+    """
+    r = _check_r(r)
+    return 1.0 / (interaction_profile_constant(r) * (2 - r))
+
+
+def geometric_time_steps(t0: float, t1: float, steps: int) -> list:
+    r"""The steps :math:`\tau_k = t_k(q - 1)` of the geometric grid :math:`t_k = t_0 q^k`, :math:`q = (t_1/t_0)^{1/K}`,
+    ``steps`` = K of them from ``t0`` to ``t1`` (``0 < t0 < t1``): constant in :math:`\log t`, where the
+    self-similar flow's radius :math:`R \propto t^{1/(2-r)}` grows by the same factor per step."""
+    t0, t1 = check_positive("t0", t0), check_positive("t1", t1)
+    if t1 <= t0:
+        raise ParameterError(f"parameter 't1' = {t1!r} is not allowed: a time > t0 = {t0!r}")
+    steps = check_int("steps", steps)
+    q = (t1 / t0) ** (1.0 / steps)
+    return [t0 * q**k * (q - 1) for k in range(steps)]
+
+
+def self_similar_step_error(r: float, growth: float, steps: int, *, implicit: bool = False) -> float:
+    r"""Signed relative error of the radius after ``steps`` Euler steps on the self-similar interaction flow.
+
+    On the exact solution (:func:`exact_interaction_radius`) every particle moves with
+    :math:`\dot x = \alpha x/t`, :math:`\alpha = 1/(2-r)`. On the geometric grid
+    (:func:`geometric_time_steps`) over which the exact radius grows by ``growth`` =
+    :math:`G`, :math:`q = G^{(2-r)/K}` per step, explicit Euler multiplies :math:`x` by
+    :math:`1 + \alpha(q-1)` and implicit (backward) Euler by :math:`1/(1 - \alpha(1 - 1/q))`, against the
+    exact :math:`q^\alpha`:
+
+    .. math:: e_K = \Bigl(\frac{1 + \alpha(q - 1)}{q^\alpha}\Bigr)^K - 1 \quad\text{(explicit)},
+
+    :math:`\approx -(r-1)(\log G)^2/(2K)` for large K; 0 at r = 1, where the radius is linear in t.
+    ``inf`` where the implicit step is unstable (:math:`\alpha(1 - 1/q) \ge 1`). The schemes of
+    :mod:`wgf_core.flows.riesz` follow this velocity field up to their particle or training error.
+    """
+    r, steps = _check_r(r), check_int("steps", steps)
+    growth = check_positive("growth", growth)
+    a, q = 1.0 / (2 - r), growth ** ((2 - r) / steps)
+    if implicit:
+        den = 1 - a * (1 - 1 / q)
+        if den <= 0:
+            return math.inf
+        log_factor = -math.log(den)
+    else:
+        log_factor = math.log1p(a * (q - 1))
+    return math.expm1(steps * (log_factor - a * math.log(q)))
+
+
+def steps_for_accuracy(r: float, growth: float, accuracy: float, *, implicit: bool = False, minimum: int = 1,
+                       maximum: int = 100_000) -> int:
+    r"""The fewest geometric Euler steps, at least ``minimum``, with
+    :math:`|e_K| \le` ``accuracy`` (:func:`self_similar_step_error`); :math:`|e_K|` decreases in K.
+
+    Raises :class:`~wgf_core.errors.ParameterError` naming ``r`` when more than ``maximum`` steps
+    would be needed.
+    """
+    accuracy = check_positive("accuracy", accuracy)
+    lo = check_int("minimum", minimum)
+
+    def ok(k: int) -> bool:
+        return abs(self_similar_step_error(r, growth, k, implicit=implicit)) <= accuracy
+
+    if ok(lo):
+        return lo
+    hi = lo
+    while not ok(hi):
+        if hi >= maximum:
+            raise ParameterError(f"parameter 'r' = {r!r} is not allowed here: the Euler steps would need more than "
+                                 f"{maximum} steps for a relative error {accuracy:g} over a growth {growth:g}")
+        lo, hi = hi, min(2 * hi, maximum)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
 
 
 def exact_interaction_mean_norm(t: float, r: float = 1.0) -> float:

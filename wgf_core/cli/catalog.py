@@ -383,6 +383,8 @@ def value_kind(allowed: str) -> str:
         return "bool"
     if allowed.startswith("one of"):
         return "choice"
+    if re.match(r"(an integer|a finite number|a number)\b", allowed):  # whatever its reason's words
+        return "number"
     if re.search(r"\blist\b", allowed):
         return "list"
     if re.search(r"\b(number|integer)\b", allowed):
@@ -413,10 +415,7 @@ def check_kinds(exp: Experiment, params: Mapping[str, Any]) -> None:
     """
     from ..validation import check_number_type, check_scalar
 
-    for name, value in params.items():
-        if value is None or name == "seed":
-            continue
-        allowed = _allowed_cached(exp, name)
+    def check(name: str, value: Any, allowed: str) -> None:
         kind = value_kind(allowed)
         if kind == "number":
             check_number_type(name, value, allowed)
@@ -424,6 +423,16 @@ def check_kinds(exp: Experiment, params: Mapping[str, Any]) -> None:
             check_scalar(name, value, allowed)
         elif kind == "bool" and not isinstance(value, bool):
             raise ParameterError(f"parameter {name!r} = {value!r} is not allowed: {allowed}")
+
+    for name, value in params.items():
+        if value is None or name == "seed":
+            continue
+        try:
+            check(name, value, _allowed_cached(exp, name))
+        except ParameterError:  # refused: say what is allowed beside the other values given (a size's cap)
+            others = {k: v for k, v in params.items() if k != name}
+            check(name, value, allowed_values(exp, name, others) or _allowed_cached(exp, name))
+            raise
 
 
 def _unhashable(exc: TypeError, params: Mapping[str, Any]) -> Optional[ParameterError]:
@@ -490,7 +499,7 @@ def allowed_values(exp: Experiment, name: str, base: Optional[Mapping[str, Any]]
     except ParameterError as exc:
         m = _PARAM_ERROR.search(str(exc))
         if m and m.group(1) == name:
-            return m.group(2).strip()
+            return re.sub(r" \(a number, not text\)$", "", m.group(2).strip())  # what is said of the probe itself
     except Exception:  # noqa: BLE001 - a check outside the library's (e.g. a str method on the probe)
         return ""
     return ""

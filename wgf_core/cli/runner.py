@@ -224,12 +224,14 @@ def execute_run(spec: RunSpec) -> dict:
     The notebook runs in its own folder, on the ``python3`` kernel (started and shut down by
     :func:`kernel_manager_class`), into :attr:`RunSpec.tmp_output`,
     renamed to ``output`` when it ends, even if a cell failed (the partial notebook shows the
-    error). Then ``metrics`` (the record, :func:`wgf_core.reporting.read_metrics`; removed when
-    there is none) and ``state`` are written atomically.
+    error); a run whose record has failed project checks gets a warning listing them at its top
+    (:func:`wgf_core.reporting.mark_failed_checks`). Then ``metrics`` (the record,
+    :func:`wgf_core.reporting.read_metrics`; removed when there is none) and ``state`` are written
+    atomically.
     """
     import papermill
 
-    from ..reporting import read_metrics
+    from ..reporting import mark_failed_checks, read_metrics
 
     _kernel_environment()
     for tmp in spec.tmp_files():
@@ -247,6 +249,8 @@ def execute_run(spec: RunSpec) -> dict:
         status, error = "failed", _error_text(exc)
     seconds = time.perf_counter() - t0
     if tmp.exists():
+        if status == "ok":
+            mark_failed_checks(tmp)
         os.replace(tmp, spec.output)
     if spec.metrics:
         record = read_metrics(spec.output) if status == "ok" and Path(spec.output).exists() else None

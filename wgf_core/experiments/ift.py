@@ -42,9 +42,9 @@ from .. import gaussian_targets
 from ..claims import ift as claims_ift
 from ..errors import ParameterError
 from ..flows import ift
-from ..kernels import Kernel, get_kernel
+from ..kernels import KERNELS, Kernel, get_kernel
 from ..random import numpy_stream
-from ..validation import check_choice, check_device, check_int, check_positive, select_profile
+from ..validation import check_choice, check_device, check_int, check_positive, check_sizes, flow_memory, select_profile
 
 __all__ = ["TARGETS_2D", "Setup", "Problem", "setup_2d", "setup_100d", "problem", "run_methods", "distance_to_law",
            "final_lines", "mixture_summary",
@@ -111,6 +111,39 @@ PROFILES_100D = {
 }
 _CONVENTION_FIELDS = ("bandwidth", "step_scale", "energy", "target_mode")
 
+# The size caps of runs, n, steps and dim (wgf_core.validation.check_sizes) come from :func:`_estimate`: each
+# method's flow of runs x n particles (wgf_core.validation.flow_memory: snapshots, logs, steps), the kernel sums in
+# blocks of about 48 MiB (wgf_core.kernels), and the floating-point operations of the kernel sums.
+#: Bytes of the kernel sums' blocks live at once (4 blocks of 48 MiB, wgf_core.kernels._default_block).
+KERNEL_BLOCK_BYTES = 4 * 48 * 2**20
+#: Floating-point operations per particle pair and coordinate of one kernel sum with its gradient (a lower bound:
+#: differences, squares and the gradient's products; the exponential is not counted).
+PAIR_FLOPS = 4
+#: The 2-D page's QP extra (:func:`qp_vs_pgd`): copies of the n x n QP matrix per run (the matrix, FISTA's
+#: temporaries) and the FISTA iterations per step (its qp_max_iter).
+QP_COPIES, QP_ITERS = 4, 100
+#: Independent pairs of target samples per run of the 2-D noise floor (:func:`problem`), and reruns of the 100-D
+#: weight-step grid (:func:`eta_grid`: 6 settings, 2 of them the main runs').
+FLOOR_REPEATS, GRID_RERUNS = 20, 4
+
+
+def _estimate(sz: dict, dim: int, itemsize: int, methods: int) -> tuple:
+    """``(bytes, flops, steps)`` of one IFT page at the sizes ``sz`` (see the constants above): the main runs of
+    ``methods`` methods, with the 2-D page's noise floors and QP extra or the 100-D page's weight-step grid."""
+    runs, n, steps, d = sz["runs"], sz["n"], sz["steps"], sz.get("dim", dim)
+    pair = n * n * (d + 2) * PAIR_FLOPS  # one kernel sum with its gradient over n x n pairs
+    mem = methods * flow_memory(steps, runs, n, d, itemsize=itemsize, log_every=sz["log_every"],
+                                snapshot_every=sz["snapshot_every"]) + KERNEL_BLOCK_BYTES
+    flops, loop = methods * steps * runs * pair, methods * steps
+    if "qp_runs" in sz:
+        mem += sz["qp_runs"] * n * n * itemsize * QP_COPIES
+        flops += sz["qp_steps"] * sz["qp_runs"] * (pair + QP_ITERS * 2 * n * n) + runs * FLOOR_REPEATS * 3 * pair
+        loop += 2 * sz["qp_steps"]
+    if "grid_runs" in sz:
+        flops += GRID_RERUNS * sz["grid_steps"] * sz["grid_runs"] * pair
+        loop += GRID_RERUNS * sz["grid_steps"]
+    return mem, flops, loop
+
 
 @dataclass
 class Setup:
@@ -149,13 +182,19 @@ class Setup:
                           str({k: v for k, v in self.sizes.items() if k not in skip})])
 
 
-def _override(sizes: dict, ints: dict, positives: dict) -> None:
-    for name, value in ints.items():
-        if value is not None:
-            sizes[name] = check_int(name, value, minimum=0 if name == "noise_off" else 1)
+def _override(sizes: dict, ints: dict, positives: dict, *, profile: str, dev, dim: int, itemsize: int,
+              methods: int) -> None:
+    """Set the parameters given (not None) in ``sizes``: ``noise_off`` an integer >= 0, the other ``ints`` sizes
+    within their caps (:func:`_estimate`, :func:`wgf_core.validation.check_sizes`), ``positives`` numbers > 0."""
+    if ints.get("noise_off") is not None:
+        sizes["noise_off"] = check_int("noise_off", ints["noise_off"], minimum=0)
     for name, value in positives.items():
         if value is not None:
             sizes[name] = check_positive(name, value)
+    table = PROFILES_2D if dim == 2 else PROFILES_100D
+    check_sizes({k: v for k, v in ints.items() if k != "noise_off"}, sizes,
+                lambda sz: _estimate(sz, dim, itemsize, methods), device=dev, profile_sizes=table[profile],
+                model=f"{methods} methods' flows of runs x n particles and their n x n kernel sums")
 
 
 def setup_2d(profile: str, device="cpu", seed: int = 0, *, target: str = "gaussian", page: Optional[str] = None,
@@ -173,13 +212,14 @@ def setup_2d(profile: str, device="cpu", seed: int = 0, *, target: str = "gaussi
     seed = check_int("seed", seed, minimum=0)
     sizes = select_profile(profile, PROFILES_2D)
     _override(sizes, dict(runs=runs, n=n, steps=steps, noise_off=noise_off),
-              dict(sigma=sigma, tau=tau, eta=eta, noise=noise))
+              dict(sigma=sigma, tau=tau, eta=eta, noise=noise), profile=profile, dev=dev, dim=2, itemsize=8,
+              methods=len(METHODS_2D))
     for name, value, allowed in [("bandwidth", bandwidth, ("2sigma2", "sigma2")),
                                  ("step_scale", step_scale, ("none", "1/n")),
                                  ("energy", energy, ("half", "full")), ("target_mode", target_mode, ("fixed", "fresh"))]:
         if value is not None:
             sizes[name] = check_choice(name, value, allowed)
-    kernel_obj = get_kernel(kernel, sizes["sigma"])  # unknown kernel name -> ParameterError naming 'kernel'
+    kernel_obj = get_kernel(check_choice("kernel", kernel, tuple(KERNELS)), sizes["sigma"])
     convention = ift.Convention(*(sizes[k] for k in _CONVENTION_FIELDS))
     if kernel == "gauss":
         kernel_obj = convention.kernel(sizes["sigma"])
@@ -216,8 +256,9 @@ def setup_100d(profile: str, device="cpu", seed: int = 0, *, runs=None, n=None, 
     target_seed = check_int("target_seed", target_seed, minimum=0)
     sizes = select_profile(profile, PROFILES_100D)
     _override(sizes, dict(runs=runs, n=n, steps=steps, dim=dim, noise_off=noise_off),
-              dict(sigma=sigma, tau=tau, eta_ift=eta_ift, eta_wfr=eta_wfr, noise=noise))
-    kernel_obj = get_kernel(kernel, sizes["sigma"])  # unknown kernel name -> ParameterError naming 'kernel'
+              dict(sigma=sigma, tau=tau, eta_ift=eta_ift, eta_wfr=eta_wfr, noise=noise), profile=profile, dev=dev,
+              dim=PAPER_100D["dim"], itemsize=4, methods=len(METHODS_100D))
+    kernel_obj = get_kernel(check_choice("kernel", kernel, tuple(KERNELS)), sizes["sigma"])
     sizes["kernel"] = kernel
     convention = ift.Convention(**claims_ift.CONVENTION_100D)  # the authors' script's
     if kernel == "gauss":

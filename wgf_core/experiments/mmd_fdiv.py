@@ -23,9 +23,9 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
-from ..claims import configuration, run_plan
+from ..claims import MIN_SEEDS, configuration, run_plan
 from ..claims import mmd_fdiv as R
-from ..divergences import Entropy, get_entropy
+from ..divergences import ENTROPIES, Entropy, get_entropy
 from ..energies import MoreauFDivergence
 from ..errors import ParameterError
 from ..flows.mmd_fdiv import envelope_along, lambda_schedule, moreau_envelope
@@ -35,7 +35,16 @@ from ..random import stream
 from ..runner import Trajectory, run
 from ..schemes import Euler, StepControlledEuler
 from ..targets import TARGETS, sample_prior, sample_target
-from ..validation import check_choice, check_device, check_int, check_positive, select_profile
+from ..validation import (
+    check_choice,
+    check_device,
+    check_int,
+    check_positive,
+    check_sizes,
+    check_step_count,
+    flow_memory,
+    select_profile,
+)
 
 __all__ = ["make_energy", "make_scheme", "flow_log", "run_flow", "LOGGED", "FLOW_PROFILES", "COMPARISON_PROFILES",
            "PURPOSES", "draw", "Setup", "setup_flow", "main_flow", "flow_summary", "plot_flow", "Reference",
@@ -231,17 +240,69 @@ class Setup:
                 f"steps={self.n_steps} {self.options}\n{self.cfg}")
 
 
+# The size caps of N, M, n_seeds and of the steps (max_time / step_size, n_steps) come from :func:`_flow_cost`:
+# the Moreau solver of every step assembles (M + N) x (M + N) Gram matrices in float64
+# (wgf_core.energies.MoreauFDivergence._solve), each inner iteration multiplies by one, and the kernel's largest
+# eigenvalue on the target takes an M x M eigendecomposition per flow; the runner keeps logs and snapshots.
+#: Float64 (M + N) x (M + N) matrices a Moreau step holds at once (the Gram matrix, its blocks, the solver's).
+MOREAU_COPIES = 6
+#: Inner iterations per step at the least (the solver warm-starts; it takes tens where the flow moves fast).
+INNER_MIN = 1
+#: Floating-point operations per particle pair and coordinate of the witness gradient, and per entry of an
+#: M x M symmetric eigendecomposition (about 10 M^3 in all).
+PAIR_FLOPS, EIG_FLOPS = 4, 10
+#: Runner steps (wgf_core.validation.STEP_SECONDS) one Moreau step costs at the least: measured 366 us for
+#: N = M = 5, against 85 us for a plain Euler step.
+MOREAU_STEP_WEIGHT = 4
+#: Flows per member of the first look in ``02_comparisons`` (Tsallis 2 and 1/2, tight, three more lambdas) and
+#: those of member 0 alone (Tsallis 1 and 3, TV).
+COMPARISON_FLOWS, COMPARISON_EXTRA = 6, 3
+
+
+def _flow_cost(N: float, M: float, steps: float, *, logs: int = len(LOGGED), frames: int = 20, d: int = 3) -> tuple:
+    """``(bytes, flops, steps)`` of one flow of ``N`` particles to ``M`` target points for ``steps`` steps."""
+    z = M + N
+    mem = MOREAU_COPIES * 8.0 * z * z + flow_memory(steps, 1, N, d, log_every=max(1.0, steps / 50),
+                                                   snapshot_every=max(1.0, steps / frames), logs=logs)
+    flops = steps * (INNER_MIN * 2.0 * z * z + N * z * (d + 2) * PAIR_FLOPS) + EIG_FLOPS * M ** 3
+    return mem, flops, MOREAU_STEP_WEIGHT * steps
+
+
+def _flow_page_cost(z: dict) -> tuple:
+    """``(bytes, flops, steps)`` of ``01_flow`` at ``z``, its flows one after another: the main flow, the
+    reference flow of each member and the lambda grid's flows."""
+    main = _flow_cost(z["N"], z["M"], z["n_steps"])
+    ref = _flow_cost(z["ref_N"], z["ref_N"], z["ref_steps"])
+    grid = _flow_cost(z["grid_N"], z["grid_N"], z["grid_steps"])
+    k, g = z["n_seeds"], len(z["grid_lams"])
+    return max(main[0], ref[0], grid[0]), main[1] + k * ref[1] + g * grid[1], main[2] + k * ref[2] + g * grid[2]
+
+
+def _comparisons_cost(z: dict) -> tuple:
+    """``(bytes, flops, steps)`` of ``02_comparisons`` at ``z``: :data:`COMPARISON_FLOWS` flows per member and
+    :data:`COMPARISON_EXTRA` more, each of ``N`` particles to ``N`` target points."""
+    one = _flow_cost(z["N"], z["N"], z["n_steps"])
+    flows = COMPARISON_FLOWS * z["n_seeds"] + COMPARISON_EXTRA
+    return one[0], flows * one[1], flows * one[2]
+
+
+def _members(profile: str, looks: tuple) -> dict:
+    """The smallest ``n_seeds`` (:data:`~wgf_core.claims.MIN_SEEDS` outside ``ci``: the claims depend on random
+    draws), the profile's own (the seed plan's first look, ``plan``) and the most its plan runs (its last look,
+    ``last``: never refused)."""
+    return dict(minimum=1 if profile == "ci" else MIN_SEEDS, plan=looks[0], last=looks[-1])
+
+
 def _settle(profile, table, device, seed, n_seeds, params) -> tuple:
     check_choice("profile", profile, ("ci", "default", "paper"))
     sizes = select_profile(profile, table)
     cfg = {k: (v if v is not None else sizes[k]) for k, v in params.items()}
     dev = check_device(device)
     seed = check_int("seed", seed, minimum=0)
-    first = None if n_seeds is None else check_int("n_seeds", n_seeds)
     check_choice("target", cfg["target"], TARGETS)
     check_choice("kernel", cfg["kernel"], KERNELS)
     get_kernel(cfg["kernel"], cfg["s"])  # validates s
-    return sizes, cfg, dev, seed, first
+    return sizes, cfg, dev, seed
 
 
 def setup_flow(profile: str, device="cpu", seed: int = 0, n_seeds: Optional[int] = None, *, target=None,
@@ -254,13 +315,24 @@ def setup_flow(profile: str, device="cpu", seed: int = 0, n_seeds: Optional[int]
     :data:`wgf_core.claims.mmd_fdiv.FLOW_PLAN` at ``profile`` (``n_seeds`` replaces it). Raises
     :class:`~wgf_core.errors.ParameterError` naming the first bad parameter.
     """
-    sizes, cfg, dev, seed, first = _settle(profile, FLOW_PROFILES, device, seed, n_seeds, dict(
+    sizes, cfg, dev, seed = _settle(profile, FLOW_PROFILES, device, seed, n_seeds, dict(
         target=target, kernel=kernel, s=s, divergence=divergence, alpha=alpha, lambd=lambd, N=N, M=M,
         step_size=step_size, max_time=max_time))
+    check_choice("divergence", cfg["divergence"], tuple(ENTROPIES))  # one value (a list is not a name)
     get_entropy(cfg["divergence"], cfg["alpha"])  # validates divergence and alpha
     for name in ("lambd", "step_size", "max_time"):
         cfg[name] = check_positive(name, cfg[name])
-    cfg["N"], cfg["M"] = check_int("N", cfg["N"]), check_int("M", cfg["M"])
+    seeds = _members(profile, R.FLOW_PLAN.looks(profile))
+    profile_steps = max(1, int(round(sizes["max_time"] / sizes["step_size"])))
+    z = dict(sizes, n_seeds=seeds["plan"], n_steps=profile_steps)
+    model = "the main flow, the reference flows of the members and the lambda grid, (M + N)^2 Gram matrices"
+    check_sizes(dict(N=N, M=M, n_seeds=n_seeds), z, _flow_page_cost, device=dev, model=model,
+                minimum=dict(n_seeds=seeds["minimum"]), profile_sizes=dict(sizes, n_seeds=seeds["last"]))
+    cfg["N"], cfg["M"], first = z["N"], z["M"], None if n_seeds is None else z["n_seeds"]
+    given = "max_time" if max_time is not None else "step_size"
+    n_steps = check_step_count(given, cfg[given], cfg["max_time"] / cfg["step_size"],
+                               lambda v: _flow_page_cost(dict(z, n_steps=v)), device=dev, keep=profile_steps,
+                               model=model, ratio="max_time / step_size")
     check_choice("tight", tight, (True, False))
     check_choice("annealing", annealing, (True, False))
     if error_tol is not None:
@@ -269,7 +341,7 @@ def setup_flow(profile: str, device="cpu", seed: int = 0, n_seeds: Optional[int]
         print("note: a 3-D target; plots show the first two coordinates")
     members = list(range(R.FLOW_PLAN.looks(profile, first)[0]))
     return Setup(profile, seed, members, dev, cfg, sizes, dict(tight=tight, annealing=annealing, error_tol=error_tol),
-                 max(1, int(round(cfg["max_time"] / cfg["step_size"]))), first)
+                 n_steps, first)
 
 
 def _problem(cfg: dict) -> dict:
@@ -570,12 +642,17 @@ def setup_comparisons(profile: str, device="cpu", seed: int = 0, n_seeds: Option
     value). The first look's members are ``0 .. n - 1``, ``n`` the first look of the claims' seed
     plans at ``profile`` (``n_seeds`` replaces it); member ``k`` draws ``N`` prior and ``N`` target
     points from the stream (``seed``, ``PURPOSES["comparisons"]``, ``k``) (:meth:`Comparisons.data`)."""
-    sizes, cfg, dev, seed, first = _settle(profile, COMPARISON_PROFILES, device, seed, n_seeds, dict(
+    sizes, cfg, dev, seed = _settle(profile, COMPARISON_PROFILES, device, seed, n_seeds, dict(
         target=target, kernel=kernel, s=s, lambd=lambd, N=N, step_size=step_size, n_steps=n_steps,
         error_tol=error_tol))
     for name in ("lambd", "step_size", "error_tol"):
         cfg[name] = check_positive(name, cfg[name])
-    cfg["N"], cfg["n_steps"] = check_int("N", cfg["N"]), check_int("n_steps", cfg["n_steps"])
+    seeds = _members(profile, max(c.plan.looks(profile) for c in _notebook_claims("mmd_fdiv/02_comparisons")))
+    z = dict(sizes, n_seeds=seeds["plan"])
+    check_sizes(dict(N=N, n_steps=n_steps, n_seeds=n_seeds), z, _comparisons_cost, device=dev,
+                model="the flows of the comparisons over the members, (2 N)^2 Gram matrices",
+                minimum=dict(n_seeds=seeds["minimum"]), profile_sizes=dict(z, n_seeds=seeds["last"]))
+    cfg["N"], cfg["n_steps"], first = z["N"], z["n_steps"], None if n_seeds is None else z["n_seeds"]
     firsts = {c.plan.looks(profile, first)[0] for c in _notebook_claims("mmd_fdiv/02_comparisons")}
     if len(firsts) != 1:  # the sections run the first look of every claim on the same members
         raise ValueError(f"the claims of mmd_fdiv/02_comparisons have different first looks {sorted(firsts)}")

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -65,6 +66,7 @@ from ..validation import (
     select_profile,
 )
 from .base import NotebookSetup
+from .riesz_sizes import check as check_sizes
 
 __all__ = ["purpose", "NOTEBOOKS", "EXPERIMENTS", "PROFILES", "Setup", "setup", "setup_page", "prose", "Ensemble",
            "run_ensemble", "snapshot_figure", "curves_figure", "animation_frames", "step_size_figures", "live_flow",
@@ -144,6 +146,17 @@ PARAMETERS = {
                           "backward_estimator", "fourier_features"),
     "05_mnist": ("n_seeds", "n_particles", "end_time", "iters", "first_iters", "width"),
 }
+#: ``01`` at ``r != 1``: the exact radius grows by this factor from the runs' start (the exact profile) to their end.
+INTERACTION_GROWTH = 10.0
+#: ``01``: the relative error of mean |x| (particle flow: also of the largest |x|, the support radius) to the closed
+#: form that each scheme must reach, by profile; a scheme not listed states none (``ci``'s networks train 3
+#: iterations a step: a smoke run).
+ACCURACY = {"ci": {"particle": 0.05},
+            "default": {"particle": 0.02, "neural_backward": 0.05, "neural_forward": 0.05},
+            "paper": {"particle": 0.02, "neural_backward": 0.05, "neural_forward": 0.05}}
+#: The share of a stated accuracy that the step rule may spend on the time discretisation (the rest is left to
+#: the particle approximation or the training).
+STEP_SHARE = 0.5
 #: The Dirac starts of ``02``-``04`` (centres; each holds half of the particles).
 CENTRES = {"02_diracs": [[-1.0, 1.0], [1.0, -1.0]], "03_smiley": [[-0.5, 0.0], [0.5, 0.0]],
            "04_max_und_moritz": [[-0.5, 0.0], [0.5, 0.0]]}
@@ -192,6 +205,27 @@ class Setup(NotebookSetup):
     options: dict = field(default_factory=dict)
     taus: dict = field(default_factory=dict)
     r: float = PAPER_R
+    clock: Optional[float] = None
+    t_start: float = 0.0
+
+    @property
+    def end_time(self) -> float:
+        """The time the runs end at, in their units: ``01`` at ``r != 1`` :func:`wgf_core.riesz.interaction_time_unit`
+        (:attr:`clock`), else the steps times ``tau``."""
+        return self.clock if self.clock is not None else self.steps * self.sizes["tau"]
+
+    @property
+    def time_scale(self) -> float:
+        """The profile's end time over :attr:`end_time`: a time of the runs times this is a time of the page's flow."""
+        return self.sizes["end_time"] / self.end_time if self.clock is not None else 1.0
+
+    @property
+    def log10_unit(self) -> float:
+        r""":math:`\log_{10}` of the runs' unit of length: ``01`` at ``r != 1`` the exact radius at ``end_time``
+        (computed in logs: it underflows near r = 2), else 0."""
+        if self.clock is None:
+            return 0.0
+        return math.log10(self.sizes["end_time"] / self.clock) / (2 - self.r)
 
     @property
     def paper(self) -> dict:
@@ -216,10 +250,12 @@ class Setup(NotebookSetup):
 
     def __str__(self) -> str:
         looks = " ".join(f"{k}={'->'.join(map(str, v))}" for k, v in self.looks.items())
-        if self.taus:
+        if self.taus and self.notebook == "05_mnist":
             steps = f"particle steps={len(self.taus['particle'])} neural steps={len(self.taus['neural_forward'])}"
+        elif self.notebook == "01_interaction_energy" and self.r != PAPER_R:
+            steps = f"r={self.r:g} steps: " + " ".join(f"{k}={len(v)}" for k, v in self.taus.items())
         elif self.notebook == "01_interaction_energy":
-            steps = f"steps={self.steps}" + (f" r={self.r:g}" if self.r != PAPER_R else "")
+            steps = f"steps={self.steps}"
         else:
             steps = f"steps={self.steps} particle steps={self.particle_steps}"
         return f"profile={self.profile} device={self.device} seed={self.seed} looks: {looks} {steps} {self.sizes}"
@@ -237,8 +273,8 @@ def setup(notebook: str, profile: str, device="cpu", seed: int = 0, **params) ->
     scheme's first look; None: its seed plan's, :data:`wgf_core.claims.riesz.PLANS`),
     ``n_particles``, ``tau``, ``end_time``, ``iters``, ``first_iters``, ``width``, in ``01`` the
     Riesz exponent ``r`` in (0, 2) (default :data:`PAPER_R`; otherwise every scheme runs on
-    :math:`-\frac12\iint|x-y|^r` and the particle flow starts on the exact short-time profile, since
-    from the jittered Dirac its outer edge does not reach the closed form's support), and in ``04``
+    :math:`-\frac12\iint|x-y|^r` from the exact profile, on geometric steps chosen for the page's
+    accuracy, with no claim decided: :func:`_setup_interaction_r`), and in ``04``
     ``backward_estimator`` and ``fourier_features`` (``iters`` / ``first_iters`` there set both
     neural schemes). Outside ``ci`` the particle flow of ``02``-``04`` runs at the paper's step (it is
     cheap, and its accuracy and stability are set by ``tau``). In ``05`` the particle flow runs the
@@ -253,35 +289,18 @@ def setup(notebook: str, profile: str, device="cpu", seed: int = 0, **params) ->
     seed = check_int("seed", seed, minimum=0)
     unknown = sorted(set(params) - set(PARAMETERS[notebook]))
     if unknown:
-        raise ParameterError(f"parameter {unknown[0]!r} is not a parameter of {notebook}: its parameters are "
-                             f"{', '.join(PARAMETERS[notebook])}")
+        raise ParameterError(f"parameter {unknown[0]!r} = {params[unknown[0]]!r} is not allowed: None ({notebook} "
+                             f"has no {unknown[0]!r})")
     p = {k: params.get(k) for k in PARAMETERS[notebook]}
     sizes = select_profile(profile, PROFILES[notebook])
-    first = None if p["n_seeds"] is None else check_int("n_seeds", p["n_seeds"])
+    if notebook in _TARGET_NOTEBOOKS:
+        sizes["particle_tau"] = sizes["tau"] if profile == "ci" else PAPER_SETTINGS[notebook]["tau"]
+    # every size within its cap (a memory and time estimate)
+    first = check_sizes(notebook, profile, dev, sizes, p, _looks(notebook, profile, None))
     looks = _looks(notebook, profile, first)
     seeds = list(range(max(v[0] for v in looks.values())))
     if notebook == "05_mnist":
         return _setup_mnist(profile, dev, seed, sizes, p, looks, first, seeds)
-    if notebook in _TARGET_NOTEBOOKS:
-        sizes["particle_tau"] = sizes["tau"] if profile == "ci" else PAPER_SETTINGS[notebook]["tau"]
-    ints = dict(n_particles=p["n_particles"], width=p["width"])
-    if notebook != "04_max_und_moritz":
-        ints.update(iters=p["iters"], first_iters=p["first_iters"])
-    for k in ("n_particles", "iters", "first_iters", "width"):
-        if ints.get(k) is not None:
-            sizes[k] = check_int(k, ints[k])
-    if notebook == "04_max_und_moritz":
-        for k in ("iters", "first_iters"):
-            if p[k] is not None:
-                sizes[k + "_forward"] = sizes[k + "_backward"] = check_int(k, p[k])
-        if p["backward_estimator"] is not None:
-            sizes["backward_estimator"] = check_choice("backward_estimator", p["backward_estimator"],
-                                                       ("minibatch", "svrg"))
-        if p["fourier_features"] is not None:
-            sizes["fourier_features"] = check_int("fourier_features", p["fourier_features"], minimum=0)
-    for k in ("tau", "end_time"):
-        if p[k] is not None:
-            sizes[k] = check_positive(k, p[k])
     steps = max(1, round(sizes["end_time"] / sizes["tau"]))
     nn = dict(width=sizes["width"], depth=sizes["depth"], latent_dim=sizes["latent_dim"], lr=sizes["lr"],
               batch_size=sizes["batch"])
@@ -292,7 +311,7 @@ def setup(notebook: str, profile: str, device="cpu", seed: int = 0, **params) ->
         options = {name: dict(iters=sizes["iters"], first_iters=sizes["first_iters"], **nn)
                    for name in ("neural_backward", "neural_forward")}
         if r != PAPER_R:
-            options["particle"] = dict(split_diracs_first=True)
+            return _setup_interaction_r(common, options, r)
         return Setup(**common, particle_steps=steps, options=options, r=r)
     if notebook == "04_max_und_moritz":
         # the control variate ("svrg") and Fourier features of x (scale 10: ~0.1 wavelengths) are not the paper's
@@ -305,6 +324,32 @@ def setup(notebook: str, profile: str, device="cpu", seed: int = 0, **params) ->
         nn = dict(iters=sizes["iters"], first_iters=sizes["first_iters"], **nn)
         options = {"neural_backward": nn, "neural_forward": nn}
     return Setup(**common, particle_steps=max(1, round(sizes["end_time"] / sizes["particle_tau"])), options=options)
+
+
+def _setup_interaction_r(common: dict, options: dict, r: float) -> Setup:
+    """``01``'s setup at a Riesz exponent ``r != 1``: every scheme from the exact profile at
+    :data:`INTERACTION_GROWTH` times less radius, on the geometric steps the accuracy asks for.
+
+    The runs are in the units where the exact radius at the end is 1 (time
+    :func:`wgf_core.riesz.interaction_time_unit`); by the flow's scale invariance the relative
+    errors are those of the run to ``end_time``. Each scheme takes at least the profile's
+    ``end_time / tau`` steps, and as many as :func:`wgf_core.riesz.steps_for_accuracy` needs for
+    :data:`STEP_SHARE` of its stated accuracy (:data:`ACCURACY`; implicit Euler for the backward
+    scheme). The particle flow's start has no randomness: it runs one member.
+    """
+    profile, minimum = common["profile"], common["steps"]
+    clock = rz.interaction_time_unit(r)
+    t_start = clock * INTERACTION_GROWTH ** -(2 - r)
+    taus = {}
+    for name in SCHEMES:
+        accuracy = ACCURACY[profile].get(name)
+        n = minimum if accuracy is None else rz.steps_for_accuracy(
+            r, INTERACTION_GROWTH, STEP_SHARE * accuracy, implicit=name == "neural_backward", minimum=minimum)
+        taus[name] = rz.geometric_time_steps(t_start, clock, n)
+    looks = dict(common["looks"], particle=(1,))
+    common = dict(common, looks=looks, seeds=list(range(max(v[0] for v in looks.values()))))
+    return Setup(**common, particle_steps=len(taus["particle"]), options=options, r=r, taus=taus, clock=clock,
+                 t_start=t_start)
 
 
 def setup_page(experiment: str, profile: str, device="cpu", seed: int = 0, page: Optional[str] = None,
@@ -328,12 +373,7 @@ def setup_page(experiment: str, profile: str, device="cpu", seed: int = 0, page:
 
 
 def _setup_mnist(profile, dev, seed, sizes, p, looks, first, seeds) -> Setup:
-    for k in ("n_particles", "iters", "first_iters", "width"):
-        if p[k] is not None:
-            sizes[k] = check_int(k, p[k])
-    if p["end_time"] is not None:
-        sizes["end_time"] = check_positive("end_time", p["end_time"])
-    sizes["batch"] = sizes["n_particles"]   # full batches, as in the script
+    # the sizes are checked (riesz_sizes.check), and the batches are full (batch = n_particles), as in the script
     # step sizes: the paper's schedule (0.5 until t = 5, then 1, 2, 3, and 6 from t = 6000) for the particle flow at
     # every profile; for the neural schemes at `paper`
     neural = (paper_mnist_taus(sizes["end_time"]) if sizes["tau"] == "schedule"
@@ -351,14 +391,24 @@ def prose(S: Setup, name: str, values: Optional[dict] = None, folder="prose"):
 
     The sections are those of ``<folder>/<S.notebook>.md`` (:func:`wgf_core.reporting.prose_sections`;
     ``folder`` relative to the working directory, the notebook's). Section ``name + "_r"`` follows
-    when ``S.r`` is not the paper's. Glue roles are filled from ``values`` and ``r``
+    when ``S.r`` is not the paper's, and section ``name + "_instead_r"`` replaces it then. Glue roles are filled from ``values`` and ``r``
     (:func:`wgf_core.reporting.fill_glue`); a section the page lacks is empty.
     """
     from IPython.display import Markdown
 
     sections = prose_sections(Path(folder) / f"{S.notebook}.md")
-    parts = [sections.get(name, "")] + ([sections.get(f"{name}_r", "")] if S.r != PAPER_R else [])
-    return Markdown(fill_glue("\n\n".join(p for p in parts if p), {"r": S.r, **(values or {})}))
+    parts = [sections.get(name, "")]
+    if S.r != PAPER_R:
+        parts = [sections[f"{name}_instead_r"]] if f"{name}_instead_r" in sections else parts + [sections.get(f"{name}_r", "")]
+    return Markdown(fill_glue("\n\n".join(p for p in parts if p), {**_setup_glue(S), **(values or {})}))
+
+
+def _setup_glue(S: Setup) -> dict:
+    """The glue values the setup alone fixes: ``r``, and at ``01``'s ``r != 1`` the start and units of the runs."""
+    if S.notebook != "01_interaction_energy" or S.r == PAPER_R:
+        return {"r": S.r}
+    return dict(r=S.r, growth=INTERACTION_GROWTH, t_start=S.t_start * S.time_scale, end_time=S.sizes["end_time"],
+                log10_unit=S.log10_unit, step_share=100 * STEP_SHARE)
 
 
 # ----------------------------------------------------------------------------- fixed references
@@ -572,13 +622,15 @@ def _ref(S: Setup, E: Ensemble, name: str, kind: str):
 
 
 def _interaction_start(S: Setup, name: str, m: int, n: int) -> torch.Tensor:
-    """``01``'s start of scheme ``name`` for member ``m``: the neural schemes' exact Dirac, the particle
-    flow's jittered Dirac (float64), or at ``r != 1`` its exact Dirac (split at the first step)."""
+    """``01``'s start of scheme ``name`` for member ``m``: the neural schemes' exact Dirac and the particle
+    flow's jittered Dirac (float64); at ``r != 1`` every scheme's the exact profile at ``S.t_start``
+    (:func:`wgf_core.riesz.spiral_exact_interaction`; float64 for the particle flow)."""
     dev = S.device
+    if S.r != PAPER_R:
+        return rz.spiral_exact_interaction(n, S.t_start, r=S.r, device=dev,
+                                           dtype=torch.float64 if name == "particle" else torch.float32)
     if name != "particle":
         return torch.zeros(n, 2, device=dev)
-    if S.r != PAPER_R:
-        return torch.zeros(n, 2, device=dev, dtype=torch.float64)
     return rz.jittered_diracs([[0.0, 0.0]], [n], width=S.sizes["start_jitter"],
                               generator=stream(S.seed, S.purpose("start"), m, dev), device=dev)
 
@@ -590,13 +642,15 @@ def _riesz_mmd(x: torch.Tensor, y: torch.Tensor, r: float) -> float:
 
 def _measure_interaction(S: Setup, E: Ensemble, name: str, m: int) -> dict:
     sizes, dev, r, v = S.sizes, S.device, S.r, E.values
-    n, T = sizes["n_particles"], S.steps * sizes["tau"]
+    n, T = sizes["n_particles"], S.end_time
     if not v:
         v.update(exact_mean=rz.exact_interaction_mean_norm(T, r), t_end=T, exact={},
                  **{key: {k: [] for k in SCHEMES} for key in ("mean_norm", "max_norm", "mmd_exact")})
-    tr = run_experiment(name, _interaction_start(S, name, m, n), r=r, tau=sizes["tau"], steps=S.steps,
-                        options=S.options.get(name), seed=S.seed, member=m, purpose=S.purpose(name),
-                        snapshot_every=max(1, S.steps // 8), desc=f"{name} member {m}")
+    flow = S.flow(name)
+    steps = len(flow["taus"]) if "taus" in flow else flow["steps"]
+    tr = run_experiment(name, _interaction_start(S, name, m, n), r=r, **flow, options=S.options.get(name),
+                        seed=S.seed, member=m, purpose=S.purpose(name), snapshot_every=max(1, steps // 8),
+                        desc=f"{name} member {m}")
     E.traj[name].append(tr)
     if m not in v["exact"]:   # the MMD_K to an exact sample, and the level of two independent exact samples
         exact = rz.sample_exact_interaction(n, T, r=r, generator=stream(S.seed, S.purpose("exact"), m, dev),
@@ -608,6 +662,8 @@ def _measure_interaction(S: Setup, E: Ensemble, name: str, m: int) -> dict:
     v["mean_norm"][name].append(float(norms.mean()))
     v["max_norm"][name].append(float(norms.max()))
     v["mmd_exact"][name].append(_riesz_mmd(tr.x[0].double(), v["exact"][m][0], r))
+    if r != PAPER_R:   # no claim: the paper's are registered at r = 1
+        return {}
     return {_ids(S, name)["mean"]: dict(mean_norm=float(norms.mean()), exact_mean=v["exact_mean"], n=n,
                                         tau=sizes["tau"], t_end=T)}
 
@@ -689,8 +745,8 @@ def _summary(S: Setup, E: Ensemble) -> None:
     if S.notebook == "01_interaction_energy":
         v = E.values
         print(f"exact mean |x| at t={v['t_end']:.2f}: {v['exact_mean']:.4f}" + (
-            f" (r = {S.r:g}; support radius {rz.exact_interaction_radius(v['t_end'], S.r):.4f})"
-            if S.r != PAPER_R else ""))
+            f" (r = {S.r:g}; support radius {rz.exact_interaction_radius(v['t_end'], S.r):.4f}; units: length "
+            f"10^{S.log10_unit:.4g}, time {S.time_scale:.4g})" if S.r != PAPER_R else ""))
         for name in SCHEMES:
             print(f"{name:16s} mean|x| per member: " + ", ".join(f"{x:.4f}" for x in v["mean_norm"][name])
                   + "; MMD_K to an exact sample: " + ", ".join(f"{x:.3g}" for x in v["mmd_exact"][name])
@@ -755,16 +811,17 @@ def curves_figure(S: Setup, E: Ensemble):
     per = {name: [r[name] for r in E.runs if name in r] for name in SCHEMES}
     if S.notebook == "01_interaction_energy":
         # self-similarity: E_K(rho_t) = (R(t) / R(1))^r E_K(rho_1) and E|x| = R(t) E|x|_1 (linear in t at r = 1)
-        big = rz.sample_exact_interaction(4000, 1.0, r=S.r, generator=stream(S.seed, S.purpose("figure"), 0, S.device),
-                                    device=S.device)
-        e1, tt = float(rz.interaction_energy(big, S.r)), np.linspace(0, E.values["t_end"], 50)
-        grow = np.array([rz.exact_interaction_radius(t, S.r) for t in tt]) / rz.exact_interaction_radius(1.0, S.r)
+        t1 = E.values["t_end"]
+        big = rz.sample_exact_interaction(4000, t1, r=S.r, generator=stream(S.seed, S.purpose("figure"), 0, S.device),
+                                          device=S.device)
+        e1, tt = float(rz.interaction_energy(big, S.r)), np.linspace(0, t1, 50)
+        grow = np.array([rz.exact_interaction_radius(t, S.r) for t in tt]) / rz.exact_interaction_radius(t1, S.r)
         run_lines(ax[0], {k: [(r.times, r.metrics["energy"][0]) for r in v] for k, v in per.items()},
                   xlabel="time t", ylabel=r"interaction energy $\mathcal{E}_K(\mu_t)$",
                   reference=(tt, e1 * grow**S.r, "exact"))
         run_lines(ax[1], {k: [(r.snapshot_times, np.linalg.norm(r.x_snapshots[:, 0], axis=-1).mean(-1)) for r in v]
                           for k, v in per.items()}, xlabel="time t", ylabel=r"mean $|x|$", marker="o", ms=3,
-                  reference=(tt, rz.exact_interaction_mean_norm(1.0, S.r) * grow, "exact"))
+                  reference=(tt, rz.exact_interaction_mean_norm(t1, S.r) * grow, "exact"))
     else:
         mnist = S.notebook == "05_mnist"
         skip = 1 if mnist else 0
@@ -809,6 +866,9 @@ def step_size_figures(S: Setup, E: Ensemble) -> dict:
         t_grid = E.values["t_end"] if S.notebook == "01_interaction_energy" else sum(S.taus["neural_forward"])
     x0, target = _first_member(S, E)[:2]
     grid = {}
+    if S.notebook == "01_interaction_energy" and S.r != PAPER_R:   # geometric steps: a quarter, half, all
+        n = len(S.taus["particle"])
+        return {f"{k} steps": _interaction_step_figure(S, E, x0, k) for k in sorted({max(1, n // 4), max(1, n // 2), n})}
     for g in taus:
         k_g = max(1, round(t_grid / g))
         rg = run_experiment("particle", x0, target, r=S.r, tau=g, steps=k_g, options=S.options.get("particle"),
@@ -825,6 +885,16 @@ def step_size_figures(S: Setup, E: Ensemble) -> dict:
                                  title=f"tau={g}, t={rg.times[-1]:.1f}: MMD={rg.metrics['mmd'][0, -1]:.4f}")
         grid[f"tau = {g}"] = fig
     return grid
+
+
+def _interaction_step_figure(S: Setup, E: Ensemble, x0: torch.Tensor, steps: int):
+    """``01`` at ``r != 1``: the particle flow from ``x0`` on ``steps`` geometric steps to the end, and its error."""
+    t1 = E.values["t_end"]
+    rg = run_experiment("particle", x0, r=S.r, taus=rz.geometric_time_steps(S.t_start, t1, steps), seed=S.seed,
+                        purpose=S.purpose("particle"), log_every=steps, show_progress=False)
+    err = 100 * (float(rg.x[0].norm(dim=-1).mean()) / E.values["exact_mean"] - 1)
+    return scatter_figure(rg.x[0], s=1, size=(3.6, 3.6), decorate=lambda ax: _circle(ax, t1, None, S.r),
+                          title=f"{steps} steps: mean |x| error {err:+.2f} %")
 
 
 #: The live panel's starting values (step, end time, network iterations per step; ``01`` also particles).
@@ -853,12 +923,18 @@ def _live(S: Setup, E: Ensemble, scheme: str, tau_live: float, t_end: float, ite
     iters_live = check_int("iters_live", iters_live)
     steps = max(1, round(check_positive("t_end", t_end) / check_positive("tau_live", tau_live)))
     if S.notebook == "01_interaction_energy":
-        opts = (S.options.get("particle") or {} if scheme == "particle"
+        opts = ({} if scheme == "particle"
                 else dict(iters=iters_live, first_iters=10 * iters_live, width=32, depth=2))
-        start = (rz.jittered_diracs([[0.0, 0.0]], [check_int("n", n)],
-                                    generator=stream(S.seed, S.purpose("live"), 0, S.device))
-                 if scheme == "particle" and S.r == PAPER_R else torch.zeros(n, 2, dtype=torch.float64))
-        r = run_experiment(scheme, start if scheme == "particle" else start.float(), r=S.r, tau=tau_live, steps=steps,
+        n = check_int("n", n)
+        if S.r != PAPER_R:   # from the page's start, on `steps` geometric steps to t_end (in the runs' units)
+            start = rz.spiral_exact_interaction(n, S.t_start, r=S.r, dtype=torch.float64)
+            t1 = max(check_positive("t_end", t_end) / S.time_scale, 1.01 * S.t_start)
+            flow = dict(taus=rz.geometric_time_steps(S.t_start, t1, steps))
+        else:
+            start = (rz.jittered_diracs([[0.0, 0.0]], [n], generator=stream(S.seed, S.purpose("live"), 0, S.device))
+                     if scheme == "particle" else torch.zeros(n, 2, dtype=torch.float64))
+            flow = dict(tau=tau_live, steps=steps)
+        r = run_experiment(scheme, start if scheme == "particle" else start.float(), r=S.r, **flow,
                            options=opts, seed=S.seed, purpose=S.purpose(f"live/{scheme}"))
         return scatter_figure(r.x[0], s=2, size=(4, 4), decorate=lambda ax: _circle(ax, r.times[-1], None, S.r),
                               title=f"{scheme}, t = {r.times[-1]:.2f}")
@@ -954,6 +1030,9 @@ def verdicts(S: Setup, E: Ensemble) -> tuple:
     and ``timings`` of :func:`wgf_core.reporting.record_metrics`, and the values glued into the
     notebook's prose by name.
     """
+    if S.notebook == "01_interaction_energy" and S.r != PAPER_R:   # no paper value: no claim decided
+        record, glued = _interaction_record(S, E, {})
+        return [], record, glued
     entries = []
     for name in SCHEMES:
         group = [_claim(S, name, kind) for kind in CLAIM_KINDS[S.notebook][1]]
@@ -994,20 +1073,57 @@ def _interaction_record(S: Setup, E: Ensemble, by: dict) -> tuple:
                  **{f"{k}_mmd_to_exact": v["mmd_exact"][k] for k in SCHEMES}, "profile_sizes": S.sizes},
         timings=_timings(S, E))
     glued = dict(t_end=v["t_end"], exact_mean=v["exact_mean"], mmd_floor_max=max(floors),
-                 particle_start="from the jittered Dirac" if S.r == PAPER_R else "from the Dirac split at the first step")
+                 particle_start="from the jittered Dirac" if S.r == PAPER_R else "from the exact profile",
+                 tau=S.sizes["tau"], steps=S.steps)
     for name in SCHEMES:
-        e = by[_ids(S, name)["mean"]]
-        glued.update({f"{name}_min": e["min"], f"{name}_max": e["max"], f"{name}_verdict": e["status"],
-                      f"{name}_mmd_max": max(v["mmd_exact"][name])})
-    if S.r != PAPER_R:  # beyond the paper: the closed form's support radius too (the record at r = 1 is unchanged)
-        radius = rz.exact_interaction_radius(v["t_end"], S.r)
-        record["metrics"].update(r=S.r, exact_radius=radius, **{f"{k}_max_norm": v["max_norm"][k] for k in SCHEMES})
-        glued.update(r=S.r, exact_radius=radius)
-        for k in SCHEMES:
+        glued.update({f"{name}_min": min(v["mean_norm"][name]), f"{name}_max": max(v["mean_norm"][name]),
+                      f"{name}_mmd_max": max(v["mmd_exact"][name]),
+                      f"{name}_mean_err": _worst_percent(v["mean_norm"][name], v["exact_mean"])})
+        if by:
+            e = by[_ids(S, name)["mean"]]
+            glued.update({f"{name}_min": e["min"], f"{name}_max": e["max"], f"{name}_verdict": e["status"]})
+    if S.r != PAPER_R:  # beyond the paper: the support radius and the accuracy (the record at r = 1 is unchanged)
+        accuracy = interaction_accuracy(S, E)
+        record["checks"].update({f"{k}_within_stated_accuracy": a["within"] for k, a in accuracy.items()
+                                 if a["stated"] is not None})
+        record["metrics"].update(r=S.r, exact_radius=1.0, log10_length_unit=S.log10_unit, time_scale=S.time_scale,
+                                 accuracy=accuracy, **{f"{k}_max_norm": v["max_norm"][k] for k in SCHEMES})
+        glued.update(_setup_glue(S), exact_radius=1.0)
+        for k, a in accuracy.items():
             glued.update({f"{k}_radius_min": min(v["max_norm"][k]), f"{k}_radius_max": max(v["max_norm"][k]),
-                          f"{k}_mean_err": _worst_percent(v["mean_norm"][k], v["exact_mean"]),
-                          f"{k}_radius_err": _worst_percent(v["max_norm"][k], radius)})
+                          f"{k}_radius_err": a["radius_error_percent"], f"{k}_steps": a["steps"],
+                          f"{k}_first_step": a["first_step"], f"{k}_last_step": a["last_step"],
+                          f"{k}_step_error": a["step_error_percent"],
+                          f"{k}_accuracy": _accuracy_text(a)})
     return record, glued
+
+
+def interaction_accuracy(S: Setup, E: Ensemble) -> dict:
+    """``01`` at ``r != 1``, per scheme: the worst relative errors (percent) over its members of mean |x| and of the
+    largest |x| (the support radius) to the closed form, the stated accuracy (:data:`ACCURACY`, percent; None
+    if none), whether it is met (the particle flow: both errors; the neural schemes: mean |x|), and the steps
+    used: their number, the first and last in the page's time (``end_time``'s units) and the Euler error of
+    that grid (:func:`wgf_core.riesz.self_similar_step_error`, percent)."""
+    v, out = E.values, {}
+    for k in SCHEMES:
+        stated = ACCURACY[S.profile].get(k)
+        mean_err = _worst_percent(v["mean_norm"][k], v["exact_mean"])
+        radius_err = _worst_percent(v["max_norm"][k], rz.exact_interaction_radius(v["t_end"], S.r))
+        worst = max(abs(mean_err), abs(radius_err)) if k == "particle" else abs(mean_err)
+        taus = S.taus[k]
+        out[k] = dict(mean_error_percent=mean_err, radius_error_percent=radius_err,
+                      stated=None if stated is None else 100 * stated,
+                      within=None if stated is None else bool(worst <= 100 * stated),
+                      steps=len(taus), first_step=taus[0] * S.time_scale, last_step=taus[-1] * S.time_scale,
+                      step_error_percent=100 * rz.self_similar_step_error(
+                          S.r, INTERACTION_GROWTH, len(taus), implicit=k == "neural_backward"))
+    return out
+
+
+def _accuracy_text(a: dict) -> str:
+    if a["stated"] is None:
+        return "none stated at this profile (its networks train a few iterations a step)"
+    return f"{a['stated']:g} %: " + ("**within**" if a["within"] else "**not within** (see the warning at the top)")
 
 
 def _worst_percent(values, exact: float) -> float:

@@ -43,6 +43,7 @@ import torch
 from .. import pde
 from ..claims import assess, configuration, run_plan
 from ..claims import get as get_claim
+from ..claims import registry as claim_registry
 from ..claims.core import MIN_SEEDS
 from ..claims.variational import (
     AGG_FB_STEPS,
@@ -73,7 +74,15 @@ from ..random import stream
 from ..reporting import record_metrics
 from ..runner import Trajectory, run
 from ..schemes.variational import DualConfig, MapConfig, PoolConfig, TrainConfig, VariationalJKO
-from ..validation import check_choice, check_device, check_int, check_int_list, check_positive, select_profile
+from ..validation import (
+    check_choice,
+    check_device,
+    check_int,
+    check_int_list,
+    check_positive,
+    check_sizes,
+    select_profile,
+)
 from .base import NotebookSetup
 
 __all__ = ["PROFILES", "Setup", "setup", "run_variational", "ou_problem", "run_ou", "OU_STEP", "OU_T_EVAL",
@@ -190,6 +199,73 @@ OU_BYTES_PER_DIM_SAMPLE = 12
 OU_MAX_DIM_TIME = 256
 
 
+# The size caps of the integer overrides (n_seeds, outer, batch, n_steps, n_steps_fb, n_steps_nonfb, fv_cells;
+# wgf_core.validation.check_sizes) come from :func:`_cost`: every JKO step trains a map and a dual network
+# (outer x (inner + 1) iterations on batches) and pushes the sample pool, the scheme keeps every step's map, and
+# the aggregation page's finite volumes hold fv_cells^2 densities per reference time.
+#: Floating-point operations per weight and sample of a training iteration (forward, backward, update: 3 x 2).
+NET_FLOPS = 6
+#: Bytes per weight of a network in training (float32 weights, gradients and Adam's two moments) and of a stored map.
+NET_BYTES, MAP_BYTES = 16, 4
+#: float32 activations per unit and sample one training iteration keeps, and floats per sample of a pool
+#: (the sample, its pushed copy, their gradients).
+ACTIVATION_COPIES, POOL_COPIES = 4, 4
+#: Floating-point operations per cell and time step of the finite volumes (fluxes, the interaction's convolution).
+FV_FLOPS = 50
+#: The OU page's JKO steps (up to the last evaluation time) and the timing repeats of ou-time-vs-d.
+OU_STEPS, OU_TIME_REPEATS = 18, 5
+
+
+def _weights(d: float, width: float, depth: float) -> float:
+    """Weights of a network ``d -> width (x depth hidden layers) -> d`` with the input fed to every layer (an ICNN's
+    skip connections; a bound for the residual and affine maps)."""
+    return (d + 1) * width + max(depth - 1, 0) * (width + d + 1) * width + (width + 1) * d
+
+
+def _jko_cost(d: float, steps: float, outer: float, inner: float, batch: float, width: float, depth: float,
+              pool: float, fresh: bool) -> tuple:
+    """``(bytes, flops, loop steps)`` of one variational JKO run: each step trains a map and its dual (one more
+    hidden layer) for ``outer`` x (``inner`` + 1) iterations of ``batch`` samples and pushes a ``pool`` (a fresh
+    one through every earlier map, O(k) at step k; a carried one through the new map)."""
+    w = _weights(d, width, depth) + _weights(d, width, depth + 1)
+    pushes = steps * (steps + 1) / 2 if fresh else steps
+    flops = steps * outer * (inner + 1) * batch * w * NET_FLOPS + pushes * pool * w * 2
+    mem = (POOL_COPIES * 4.0 * pool * d + steps * MAP_BYTES * w + NET_BYTES * w
+           + 4.0 * ACTIVATION_COPIES * batch * width * (depth + 1))
+    return mem, flops, steps * outer * (inner + 1)
+
+
+def _cost(notebook: str, z: dict) -> tuple:
+    """``(bytes, flops, loop steps)`` of a variational notebook at the sizes ``z`` (its profile's with the
+    overrides), the members one after another: the JKO runs of every member (OU: every dimension, with the
+    evaluation draws and the timing repeats; porous medium: 1-D and the higher dimensions; aggregation: FB and
+    non-FB, with the finite volumes; KL: every target)."""
+    m = z["n_seeds"]
+    if notebook == "01_ornstein_uhlenbeck":
+        runs = [_jko_cost(d, OU_STEPS, z["outer"], z["inner"], z["batch"], z["width"], z["depth"], z["pool"], False)
+                for d in z["dims"]]
+        timing = [_jko_cost(d, 1, z["time_outer"], z["inner"], z["batch"], z["width"], z["depth"], 2, False)
+                  for d in z["dims"]]
+        mem = max(max(r[0] for r in runs), OU_BYTES_PER_DIM_SAMPLE * max(z["dims"]) * (z["pool"] + z["n_eval_final"]))
+        return (mem, m * sum(r[1] for r in runs) + OU_TIME_REPEATS * sum(t[1] for t in timing),
+                m * sum(r[2] for r in runs) + OU_TIME_REPEATS * sum(t[2] for t in timing))
+    if notebook == "02_porous_medium":
+        runs = [_jko_cost(1, z["n_steps"], z["outer"], z["inner"], z["batch"], z["width"], z["depth"], z["pool"], True)]
+        runs += [_jko_cost(d, z["steps_hd"], z["outer_hd"], z["inner"], z["batch"], z["width"], z["depth"], z["pool"],
+                           True) for d in z["dims_hd"]]
+        return max(r[0] for r in runs), m * sum(r[1] for r in runs), m * sum(r[2] for r in runs)
+    if notebook == "03_aggregation_diffusion":
+        runs = [_jko_cost(2, z[k], z["outer"], z["inner"], z["batch"], z["width"], z["depth"], z["pool"], False)
+                for k in ("n_steps_fb", "n_steps_nonfb")]
+        k_ref = max(z["fv_steps"], z["n_steps_fb"], z["n_steps_nonfb"])
+        cells = z["fv_cells"] ** 2
+        return (max(max(r[0] for r in runs), 2 * 8.0 * (k_ref + 1) * cells),
+                m * sum(r[1] for r in runs) + FV_FLOPS * k_ref * cells, m * sum(r[2] for r in runs) + k_ref)
+    runs = [_jko_cost(t["d"], t["K"], z.get("outer", t["outer"]), t["inner"], t["batch"], t["T"][0], t["T"][1],
+                      10 * t["batch"], True) for t in z["targets"].values()]
+    return max(r[0] for r in runs), m * sum(r[1] for r in runs), m * sum(r[2] for r in runs)
+
+
 @dataclass
 class Setup(NotebookSetup):
     """A notebook's checked parameters: ``notebook`` (its stem), ``profile``, ``device``, ``seed`` (the base seed),
@@ -213,31 +289,41 @@ def setup(notebook: str, profile: str, device, seed, **overrides) -> Setup:
     distinct integers from 2 to :func:`ou_max_dim` of the profile's sizes (:func:`check_ou_dims`; a dimension the
     paper did not run is run and shown with :data:`NO_PAPER_VALUE`, no claim decided for it), ``batch`` an integer
     >= 2, ``n_seeds`` an integer >= 1 (>= 3 at ``default`` and ``paper``, where the claims are decided over seeds),
-    any other an integer >= 1; in ``04_kl_sampling`` ``outer``
-    applies to every target. Prints the profile, device, base seed, members and sizes.
+    any other an integer >= 1; each integer at most its cap from :func:`_cost`'s memory and time estimate
+    (:func:`wgf_core.validation.check_sizes`; the profile's own values and the seed plans' last looks are never
+    refused). A name the notebook lacks is refused. In ``04_kl_sampling`` ``outer`` applies to every target. Prints
+    the profile, device, base seed, members and sizes.
     """
     check_choice("notebook", notebook, tuple(PROFILES))
     dev = check_device(device)
     seed = check_int("seed", seed, minimum=0)
     sizes = copy.deepcopy(select_profile(profile, PROFILES[notebook]))
-    first = None
     for name, value in overrides.items():
-        if value is None:
+        if value is not None and name not in sizes and not (name == "outer" and "targets" in sizes):
+            raise ParameterError(f"parameter {name!r} = {value!r} is not allowed: None ({notebook} has no size "
+                                 f"{name!r}; its sizes: {', '.join(sorted(sizes))})")
+    if overrides.get("dims") is not None:
+        sizes["dims"] = check_ou_dims(overrides["dims"], sizes, profile)
+    profile_sizes = dict(sizes, **({"outer": max(t["outer"] for t in sizes["targets"].values())}
+                                   if "targets" in sizes else {}))
+    # the seed plans run up to their last looks: as many members are never refused
+    plans = [c.plan.looks(profile) for c in claim_registry().values()
+             if c.notebook == f"variational/{notebook}" and c.stochastic and not c.timing]
+    keep = dict(profile_sizes, n_seeds=max([sizes["n_seeds"]] + [max(p) for p in plans]))
+    given = {k: v for k, v in overrides.items() if k != "dims"}
+    minimum = {k: _OVERRIDE_MIN.get(k, MIN_SEEDS if k == "n_seeds" and profile != "ci" else 1) for k in given}
+    z = dict(profile_sizes)
+    check_sizes(given, z, lambda sz: _cost(notebook, sz), device=dev, profile_sizes=keep, minimum=minimum,
+                model="the JKO runs of the members (map and dual networks trained on batches, the pools, the maps)")
+    for name in given:
+        if given[name] is None:
             continue
-        low = _OVERRIDE_MIN.get(name, MIN_SEEDS if name == "n_seeds" and profile != "ci" else 1)
-        if name == "dims" and "dims" in sizes:
-            value = check_ou_dims(value, sizes, profile)
-        else:
-            value = check_int_list(name, value, minimum=low) if name == "dims" else check_int(name, value, minimum=low)
         if name == "outer" and "targets" in sizes:
             for v in sizes["targets"].values():
-                v["outer"] = value
-        elif name in sizes:
-            sizes[name] = value
+                v["outer"] = z["outer"]
         else:
-            raise ParameterError(f"parameter '{name}' is not a size of {notebook} (its sizes: {sorted(sizes)})")
-        if name == "n_seeds":
-            first = value
+            sizes[name] = z[name]
+    first = None if overrides.get("n_seeds") is None else sizes["n_seeds"]
     members = list(range(sizes["n_seeds"]))
     print(f"profile={profile} device={dev} base seed={seed} members of the first look={members}", sizes)
     return Setup(notebook, profile, dev, seed, sizes, members, PAPER_SETTINGS[notebook], first)
@@ -256,16 +342,14 @@ def check_ou_dims(value, sizes: dict, profile: str) -> list[int]:
     naming ``dims``, the value and what is allowed: a non-empty list of distinct integers from 2 to
     :func:`ou_max_dim` ``(sizes)``. A dimension outside the paper's :data:`~wgf_core.claims.variational.OU_DIMS`
     is allowed (it is run and shown with :data:`NO_PAPER_VALUE`)."""
-    dims = check_int_list("dims", value, minimum=_OVERRIDE_MIN["dims"])
+    top = ou_max_dim(sizes)
+    dims = check_int_list("dims", value, minimum=_OVERRIDE_MIN["dims"], maximum=top,
+                          why=f"dimensions at most {top} at profile {profile!r}: memory of the pool and evaluation "
+                              f"draws within {OU_MEMORY_BUDGET / 2**30:g} GiB, and the d^3 time of the exact-JKO law")
     repeated = sorted({d for d in dims if dims.count(d) > 1})
     if repeated:
         raise ParameterError(f"parameter 'dims' = {value!r} is not allowed: each dimension once (repeated: "
                              f"{', '.join(map(str, repeated))})")
-    top = ou_max_dim(sizes)
-    if max(dims) > top:
-        raise ParameterError(f"parameter 'dims' = {value!r} is not allowed: dimensions from 2 to at most {top} at "
-                             f"profile {profile!r} (memory of the pool and evaluation draws within "
-                             f"{OU_MEMORY_BUDGET / 2**30:g} GiB, and the d^3 time of the exact-JKO law)")
     return dims
 
 
