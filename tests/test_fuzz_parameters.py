@@ -67,9 +67,6 @@ PROFILES = ("ci", "default")
 #: step is refused by the steps' cap.
 STEP_SETTERS = {"riesz/05_mnist": {"end_time": "huge"}, "mmd_fdiv/01_flow": {"max_time": "huge", "step_size": "tiny"},
                 **{k: {"end_time": "huge", "tau": "tiny"} for k in KEYS if k.startswith("riesz/") and "mnist" not in k}}
-#: The api page's first cell checks its sizes inline, without caps (it does not call wgf_core.experiments.api.setup):
-#: its sizes are fuzzed through the library's api.setup only, not through the notebook's cells.
-INLINE_SIZES = {"api/01_energies_x_schemes": ("n", "steps", "n_seeds")}
 
 
 def _peak() -> int:
@@ -192,8 +189,7 @@ def bad_values(spec: dict, key: str, name: str):
 
 def _cases(key: str):
     """A strategy of ``(name, value)`` with the value refused (a parameter of ``key`` with a known kind)."""
-    names = [p for p in _params(key) if p not in INLINE_SIZES.get(key, ())]
-    return st.sampled_from(names).flatmap(lambda p: st.tuples(st.just(p), st.sampled_from(PROFILES))).flatmap(
+    return st.sampled_from(_params(key)).flatmap(lambda p: st.tuples(st.just(p), st.sampled_from(PROFILES))).flatmap(
         lambda pp: st.tuples(st.just(pp[0]), st.just(pp[1]), bad_values(_spec(key, pp[1], pp[0]), key, pp[0])))
 
 
@@ -223,7 +219,7 @@ def test_cli_accepts_the_ci_parameters_and_the_profile_values(key):
     _cli(key, {"profile": "ci"})
     for name in _params(key):  # each parameter's valid value: the profile's, given explicitly
         spec = _spec(key, "ci", name)
-        if spec["kind"] == "int" and name not in INLINE_SIZES.get(key, ()):
+        if spec["kind"] == "int":
             _cli(key, {"profile": "ci", name: spec["lo"]})
     with pytest.raises(ParameterError):  # and the same call refuses
         _cli(key, {"profile": "ci", "seed": -1})
@@ -350,8 +346,7 @@ def test_library_refuses_bad_required_values(key, required):
 def _capped(key: str, library: bool) -> list:
     """The integer parameters of ``key`` with a cap (``an integer a .. b``) at ``default``."""
     spec = _library_spec if library else _spec
-    return [p for p in _params(key) if spec(key, "default", p)["kind"] == "int" and spec(key, "default", p)["hi"]
-            and not (not library and p in INLINE_SIZES.get(key, ()))]
+    return [p for p in _params(key) if spec(key, "default", p)["kind"] == "int" and spec(key, "default", p)["hi"]]
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -377,8 +372,7 @@ def test_n_seeds_below_the_claims_minimum_is_refused_outside_ci(key):
     for profile in ("default", "paper"):
         msg = _refused(lambda: _call(key, profile, {"n_seeds": MIN_SEEDS - 1}), "n_seeds", "library")
         assert f"an integer {MIN_SEEDS} .. " in msg
-        if key not in INLINE_SIZES:
-            _refused(lambda: _cli(key, {"profile": profile, "n_seeds": MIN_SEEDS - 1}), "n_seeds", "cli")
+        _refused(lambda: _cli(key, {"profile": profile, "n_seeds": MIN_SEEDS - 1}), "n_seeds", "cli")
         _call(key, profile, {"n_seeds": MIN_SEEDS})  # control: the minimum itself passes
     _call(key, "ci", {"n_seeds": 1})
 

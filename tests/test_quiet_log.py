@@ -1,11 +1,14 @@
 """A normal run's log holds progress and results, and no ERROR, WARNING, Traceback or KeyboardInterrupt line.
 
 ``wgf run`` on the fast fixture notebook (tests/data/cli_notebooks) in a subprocess, its
-stdout and stderr together, with the port of Dask's default HTTP server (8787) taken; and the
-kernel manager of every run (:func:`wgf_core.cli.runner.kernel_manager_class`) next to
-papermill's default one: the default one starts the kernel over TCP (ipykernel's WARNING)
-and sends it SIGINT at shutdown (ipykernel's ``ERROR | KeyboardInterrupt caught in kernel``
-when the signal lands in a message handler).
+stdout and stderr together, with the port of Dask's default HTTP server (8787) taken; the
+``papermill`` command of this environment on a small notebook (its ``python3`` kernelspec names
+:class:`wgf_core.notebook_kernel.QuietProvisioner`); and the kernels of
+:class:`~wgf_core.notebook_kernel.QuietProvisioner` (through the kernelspec, and through the
+runner's :func:`wgf_core.cli.runner.kernel_manager_class` whatever the kernelspec) next to those of
+``jupyter_client``'s local provisioner, which starts the kernel over TCP (ipykernel's WARNING) and
+sends it SIGINT at shutdown (ipykernel's ``ERROR | KeyboardInterrupt caught in kernel`` when the
+signal lands in a message handler).
 """
 
 import asyncio
@@ -22,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from wgf_core.cli.runner import _kernel_files, kernel_manager_class
+from wgf_core.notebook_kernel import PROVISIONER_NAME
 
 pytest.importorskip("distributed")
 pytest.importorskip("papermill")
@@ -74,18 +78,46 @@ def test_wgf_run_prints_no_error_or_warning(tmp_path):
     assert noisy_lines(log) == []
 
 
-async def _start_and_stop(manager_class) -> dict:
-    """Start a ``python3`` kernel with ``manager_class``, talk to it, shut it down; what happened."""
-    km = manager_class(kernel_name="python3")
+@pytest.mark.slow
+def test_plain_papermill_prints_no_error_or_warning(tmp_path):
+    import nbformat
+
+    kernel_json = Path(sys.prefix) / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
+    assert json.loads(kernel_json.read_text())["metadata"]["kernel_provisioner"]["provisioner_name"] == \
+        PROVISIONER_NAME, "the environment's python3 kernelspec: run scripts/install.py"
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'default'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("print('profile:', profile, 6 * 7)")]
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    papermill = Path(sys.executable).with_name("papermill")
+    proc = subprocess.run([str(papermill), "in.ipynb", "out.ipynb", "-p", "profile", "ci"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    assert noisy_lines(log) == []
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert [o["text"] for o in out.cells[-1].outputs] == ["profile: ci 42\n"]
+
+
+def _plain_kernelspecs(folder: Path):
+    """A kernelspec manager whose only kernelspec, ``plain``, is the environment's ``python3`` without a provisioner."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = json.loads((Path(sys.prefix) / "share" / "jupyter" / "kernels" / "python3" / "kernel.json").read_text())
+    spec["metadata"].pop("kernel_provisioner", None)
+    (folder / "plain").mkdir(parents=True)
+    (folder / "plain" / "kernel.json").write_text(json.dumps(spec))
+    return KernelSpecManager(kernel_dirs=[str(folder)], ensure_native_kernel=False)
+
+
+async def _start_and_stop(manager_class, sent: list, **kwargs) -> dict:
+    """Start a kernel with ``manager_class(**kwargs)``, talk to it, shut it down; what happened.
+
+    ``sent`` is the list the signals sent to kernels are recorded in."""
+    km = manager_class(**kwargs)
     await km.start_kernel()
-    sent: list = []
-    send_signal = km.provisioner.send_signal
-
-    async def recording(signum):
-        sent.append(signum)
-        await send_signal(signum)
-
-    km.provisioner.send_signal = recording
+    sent.clear()
     kc = km.client()
     kc.start_channels()
     try:
@@ -95,26 +127,42 @@ async def _start_and_stop(manager_class) -> dict:
         await km.shutdown_kernel()
     finally:
         kc.stop_channels()
-    return {"transport": km.transport, "ip": km.ip, "signals": sent, "opened": opened,
-            "left": [s for s in sockets if Path(s).exists()]}
+    return {"transport": km.transport, "ip": km.ip, "signals": list(sent), "opened": opened,
+            "left": [s for s in sockets if Path(s).exists()], "provisioner": type(km.provisioner).__name__}
 
 
 @pytest.mark.slow
-def test_run_kernels_use_unix_sockets_and_stop_without_sigint(capfd):
+def test_run_kernels_use_unix_sockets_and_stop_without_sigint(capfd, monkeypatch, tmp_path):
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.provisioning import LocalProvisioner
 
-    default = asyncio.run(_start_and_stop(AsyncKernelManager))
+    sent: list = []
+    send_signal = LocalProvisioner.send_signal
+
+    async def recording(self, signum):  # every signal a provisioner sends reaches the kernel here
+        sent.append(signum)
+        await send_signal(self, signum)
+
+    monkeypatch.setattr(LocalProvisioner, "send_signal", recording)
+    plain = _plain_kernelspecs(tmp_path / "kernels")
+    default = asyncio.run(_start_and_stop(AsyncKernelManager, sent, kernel_name="plain", kernel_spec_manager=plain))
     default_log = capfd.readouterr()
-    ours = asyncio.run(_start_and_stop(kernel_manager_class()))
-    our_log = capfd.readouterr()
-    # papermill's default: TCP (ipykernel warns) and a SIGINT before the shutdown request
+    via_spec = asyncio.run(_start_and_stop(AsyncKernelManager, sent, kernel_name="python3"))
+    via_spec_log = capfd.readouterr()
+    runner = asyncio.run(_start_and_stop(kernel_manager_class(), sent, kernel_name="plain", kernel_spec_manager=plain))
+    runner_log = capfd.readouterr()
+    # a kernelspec without a provisioner: TCP (ipykernel warns) and a SIGINT before the shutdown request
+    assert default["provisioner"] == "LocalProvisioner"
     assert default["transport"] == "tcp" and signal.SIGINT in default["signals"]
     assert any("WARNING" in line for line in noisy_lines(default_log.out + default_log.err))
-    # ours: five Unix sockets in the temporary folder, removed at shutdown, and no signal at all
-    assert ours["transport"] == "ipc" and Path(ours["ip"]).parent == Path(tempfile.gettempdir())
-    assert ours["opened"] == [True] * 5 and ours["left"] == []
-    assert ours["signals"] == []
-    assert noisy_lines(our_log.out + our_log.err) == []
+    # the environment's python3 kernelspec, and the runner whatever the kernelspec: five Unix sockets in the
+    # temporary folder, removed at shutdown, and no signal at all
+    for ours, log in ((via_spec, via_spec_log), (runner, runner_log)):
+        assert ours["provisioner"] == "QuietProvisioner"
+        assert ours["transport"] == "ipc" and Path(ours["ip"]).parent == Path(tempfile.gettempdir())
+        assert ours["opened"] == [True] * 5 and ours["left"] == []
+        assert ours["signals"] == []
+        assert noisy_lines(log.out + log.err) == []
 
 
 def test_kernel_files_of_a_kernel_command_line(tmp_path):

@@ -178,42 +178,23 @@ def _kernel_environment() -> None:
 def kernel_manager_class() -> type:
     """The kernel manager of every run: Unix sockets, and a shutdown that sends no SIGINT.
 
-    An ``AsyncKernelManager`` (papermill's, through nbclient) with two changes:
-
-    * ``transport = "ipc"``: the kernel's five channels are Unix sockets
-      ``<tempdir>/wgf-kernel-<random hex>-<n>`` (``ip``, removed by the manager at shutdown)
-      instead of TCP ports on localhost, which ipykernel reports as a ``WARNING`` (unencrypted
-      TCP) on every start;
-    * shutting down skips the interrupt (SIGINT) that ``shutdown_kernel`` sends before its
-      shutdown request: papermill shuts the kernel down as soon as the reply to its last
-      request (``kernel_info``) arrives, and a SIGINT landing while the kernel is still in
-      that handler is logged as ``ERROR | KeyboardInterrupt caught in kernel``. The kernel
-      is idle then and ends on the shutdown request; one still busy (a cell that timed out)
-      gets SIGTERM after half of ``shutdown_wait_time``, then SIGKILL.
-
-    Interrupting a live kernel (``interrupt_kernel``) still sends SIGINT. Where ZeroMQ has no
-    IPC transport (``zmq.has("ipc")`` false) the kernel runs over TCP.
+    An ``AsyncKernelManager`` (papermill's, through nbclient) whose kernels are started by
+    :class:`wgf_core.notebook_kernel.QuietProvisioner` whatever provisioner the ``python3``
+    kernelspec it finds names (one in the user's Jupyter folder may name none).
     """
-    import tempfile
     import uuid
 
-    import zmq
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum, default
+
+    from ..notebook_kernel import QuietProvisioner
 
     class RunKernelManager(AsyncKernelManager):
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc" if zmq.has("ipc") else "tcp", config=True)
-
-        @default("ip")
-        def _ip_default(self) -> str:
-            if self.transport != "ipc":
-                return super()._ip_default()
-            return os.path.join(tempfile.gettempdir(), f"wgf-kernel-{uuid.uuid4().hex[:12]}")
-
-        async def _async_interrupt_kernel(self) -> None:
-            if getattr(self, "shutting_down", False):
-                return
-            await super()._async_interrupt_kernel()
+        async def _async_pre_start_kernel(self, **kw):
+            if self.provisioner is None:  # set on the first start; a restart keeps it
+                self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+                self.provisioner = QuietProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
+                                                    parent=self)
+            return await super()._async_pre_start_kernel(**kw)
 
     return RunKernelManager
 
