@@ -298,6 +298,9 @@ LOG_ENTRY_BYTES = 200
 #: Copies of the particles that a flow's step holds at once (positions, weights, gradients, temporaries).
 STATE_COPIES = 10
 
+#: Bytes of the kernel sums' blocks live at once (4 blocks of 48 MiB, wgf_core.kernels._default_block).
+KERNEL_BLOCK_BYTES = 4 * (48 << 20)
+
 
 def flow_memory(steps: float, runs: float, n: float, d: float, *, itemsize: int = 8, log_every: Optional[float] = 1,
                 snapshot_every: Optional[float] = None, logs: int = 1) -> float:

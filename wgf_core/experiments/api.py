@@ -13,7 +13,7 @@ from typing import Optional
 
 from .. import claims
 from ..claims import MIN_SEEDS
-from ..validation import check_device, check_int, check_sizes, flow_memory, select_profile
+from ..validation import KERNEL_BLOCK_BYTES, check_device, check_int, check_sizes, flow_memory, select_profile
 from .grid import ENERGIES, SCHEMES
 
 __all__ = ["PROFILES", "CHECK", "PAIR_FLOPS", "KERNEL_BLOCK_BYTES", "cost", "setup"]
@@ -26,8 +26,6 @@ PROFILES = {"ci": dict(n=30, steps=20, reference=300),
 CHECK = "api-every-pair-dissipates"
 #: Floating-point operations per particle pair and coordinate of one kernel sum with its gradient (a lower bound).
 PAIR_FLOPS = 4
-#: Bytes of the kernel sums' blocks live at once (4 blocks of 48 MiB, wgf_core.kernels._default_block).
-KERNEL_BLOCK_BYTES = 4 * 48 * 2**20
 
 
 def cost(z: dict) -> tuple:

@@ -44,7 +44,16 @@ from ..errors import ParameterError
 from ..flows import ift
 from ..kernels import KERNELS, Kernel, get_kernel
 from ..random import numpy_stream
-from ..validation import check_choice, check_device, check_int, check_positive, check_sizes, flow_memory, select_profile
+from ..validation import (
+    KERNEL_BLOCK_BYTES,
+    check_choice,
+    check_device,
+    check_int,
+    check_positive,
+    check_sizes,
+    flow_memory,
+    select_profile,
+)
 
 __all__ = ["TARGETS_2D", "Setup", "Problem", "setup_2d", "setup_100d", "problem", "run_methods", "distance_to_law",
            "final_lines", "mixture_summary",
@@ -114,8 +123,6 @@ _CONVENTION_FIELDS = ("bandwidth", "step_scale", "energy", "target_mode")
 # The size caps of runs, n, steps and dim (wgf_core.validation.check_sizes) come from :func:`_estimate`: each
 # method's flow of runs x n particles (wgf_core.validation.flow_memory: snapshots, logs, steps), the kernel sums in
 # blocks of about 48 MiB (wgf_core.kernels), and the floating-point operations of the kernel sums.
-#: Bytes of the kernel sums' blocks live at once (4 blocks of 48 MiB, wgf_core.kernels._default_block).
-KERNEL_BLOCK_BYTES = 4 * 48 * 2**20
 #: Floating-point operations per particle pair and coordinate of one kernel sum with its gradient (a lower bound:
 #: differences, squares and the gradient's products; the exponential is not counted).
 PAIR_FLOPS = 4

@@ -24,7 +24,7 @@ from typing import Optional
 from ..claims import MIN_SEEDS
 from ..claims.riesz import REFERENCE_DRAWS
 from ..flows.riesz import paper_mnist_tau, paper_mnist_taus
-from ..validation import check_choice, check_positive, check_sizes, check_step_count, flow_memory
+from ..validation import KERNEL_BLOCK_BYTES, check_choice, check_positive, check_sizes, check_step_count, flow_memory
 
 __all__ = ["cost", "check", "DIMENSION", "PAIR_FLOPS", "NET_FLOPS", "NET_BYTES", "ACTIVATION_COPIES",
            "KERNEL_BLOCK_BYTES", "SELECTOR_FLOWS", "NEURAL_ITERATION_WEIGHT"]
@@ -40,8 +40,6 @@ NET_FLOPS = 6
 NET_BYTES = 16
 #: float32 activations per unit and sample a training iteration keeps (forward values and their gradients).
 ACTIVATION_COPIES = 4
-#: Bytes of the kernel sums' blocks live at once (4 blocks of 48 MiB, wgf_core.kernels._default_block).
-KERNEL_BLOCK_BYTES = 4 * 48 * 2**20
 #: Particle flows of the step-size selector (wgf_core.experiments.riesz.STEP_GRID: three step sizes).
 SELECTOR_FLOWS = 3
 #: Runner steps (wgf_core.validation.STEP_SECONDS) one training iteration costs at the least (a forward and a
