@@ -9,7 +9,7 @@ Computes :math:`s_i = \sum_j w_j k(x_i, y_j)` and :math:`g_i = \sum_j w_j \nabla
 Backends: ``blocked`` is :func:`reference_blocked` below, a verbatim copy of the torch loop of
 ``wgf_core.kernels.kernel_sum`` / ``kernel_grad_sum`` as of the numba backend's introduction (the
 reference every ratio is taken against, so later changes to the library do not move it);
-``numba`` is ``backend="numba"`` (:mod:`wgf_core.kernels_numba`); ``keops`` where pykeops is installed.
+``numba`` is ``backend="numba"`` (:mod:`wgf_core.backends.numba_sums`); ``keops`` where pykeops is installed.
 
 Columns: Gpair/s = N M / (best of ``--repeats`` wall times); MiB = peak resident memory above the
 resident memory before the timed runs (a fresh subprocess per row, after a small warm-up call that
@@ -106,7 +106,7 @@ def _data(n: int):
 
 def _compute(backend: str, what: str, kernel, x, y, w):
     """``(sums, grads)`` of ``what`` with ``backend``."""
-    from wgf_core.kernels import kernel_grad_sum, kernel_sum
+    from wgf_core.backends import kernel_grad_sum, kernel_sum
 
     if backend == "blocked":
         if what == "vg1":
