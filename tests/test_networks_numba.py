@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from wgf_core.backends.numba_mlp import ACTIVATIONS, NumbaMLP, supports
 from wgf_core.errors import ParameterError
 from wgf_core.networks import mlp
-from wgf_core.backends.numba_mlp import ACTIVATIONS, NumbaMLP, supports
 
 pytest.importorskip("numba")
 

@@ -20,14 +20,14 @@ Shapes: points ``(..., N, d)``, weights ``(..., N)`` summing to 1 (uniform if om
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import numpy as np
 import torch
 
 from .backends import kernel_sum, witness_sums
-from .kernels import MAX_BLOCK, Kernel, get_kernel, pairwise_distances, uniform_weights
+from .kernels import MAX_BLOCK, Kernel, get_kernel, uniform_weights
+from .validation import check_choice
 
 __all__ = [
     "kernel_energy",

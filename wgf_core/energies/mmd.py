@@ -35,8 +35,8 @@ from typing import Callable, Optional
 
 import torch
 
-from ..errors import ParameterError
 from ..backends import check_backend, kernel_grad_sum
+from ..errors import ParameterError
 from ..kernels import MAX_BLOCK, Kernel
 from ..measures import Particles
 from ..metrics import kernel_energy, mmd2, mmd_witness_terms

@@ -25,12 +25,12 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..backends import kernel_grad_sum, kernel_sum
 from ..divergences import Entropy
 from ..errors import ParameterError
-from ..backends import kernel_grad_sum, kernel_sum
 from ..kernels import Kernel, coefficient_grad_sum, kernel_matrix, pairwise_distances
-from ..moreau import LINE_SEARCHES, MoreauProblem, MoreauSolution, solve_moreau, witness_grad
 from ..measures import Particles
+from ..moreau import LINE_SEARCHES, MoreauProblem, MoreauSolution, solve_moreau, witness_grad
 from ..validation import check_choice, check_int, check_positive
 from .base import CAPABILITIES
 
