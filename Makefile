@@ -30,6 +30,7 @@ install: $(STAMP)
 TEST_JOBS ?= auto
 test: $(STAMP)
 	$(PY) -m ruff check wgf_core scripts tests notebooks benchmarks
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/wgf claims check
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadgroup
 

@@ -11,7 +11,7 @@ the other, for the same number of steps. Steps count as in the paper's plots (on
 
 ``--single``: one run (the issue's unit: one IFT iteration, 2-D, n = 100, one thread), the generic
 path (``IFT(backend="torch")``, today's implementation and the book's) against the fused iteration
-(``IFT(backend="numba")``, :func:`wgf_core.schemes.fused.ift_pgd_gauss`), interleaved three times; prints
+(``IFT(backend="numba")``, :func:`wgf_core.backends.numba_ift.ift_pgd_gauss`), interleaved three times; prints
 ms per iteration (the runner included, logging at the end only), the ratio, the largest difference of
 the final positions and weights, and the first call's compile time.
 """

@@ -9,7 +9,7 @@ Computes :math:`s_i = \sum_j w_j k(x_i, y_j)` and :math:`g_i = \sum_j w_j \nabla
 Backends: ``blocked`` is :func:`reference_blocked` below, a verbatim copy of the torch loop of
 ``wgf_core.kernels.kernel_sum`` / ``kernel_grad_sum`` as of the numba backend's introduction (the
 reference every ratio is taken against, so later changes to the library do not move it);
-``numba`` is ``backend="numba"`` (:mod:`wgf_core.kernels_numba`); ``keops`` where pykeops is installed.
+``numba`` is ``backend="numba"`` (:mod:`wgf_core.backends.numba_sums`); ``keops`` where pykeops is installed.
 
 Columns: Gpair/s = N M / (best of ``--repeats`` wall times); MiB = peak resident memory above the
 resident memory before the timed runs (a fresh subprocess per row, after a small warm-up call that
@@ -20,6 +20,11 @@ same (float32-rounded) points; x blocked = Gpair/s over that of ``blocked`` at t
 
     python benchmarks/bench_kernel_sums.py [--sizes 10000 30000] [--threads 1 2] [--repeats 3]
                                            [--busy] [--json PATH]
+    OMP_NUM_THREADS=2 python benchmarks/bench_kernel_sums.py --default-vs-plain [--sizes 30000] [--repeats 3]
+
+``--default-vs-plain``: ``kernel_grad_sum(..., with_value=True)`` at its default arguments (``backend="auto"``)
+against :func:`plain_loop` (exp of squared distances from the differences, row blocks of 2048), interleaved in one
+process, N = M = the last of ``--sizes``; writes ``benchmarks/results/kernel_sums_default_vs_plain.json``.
 
 ``--busy`` runs a process spinning on one core during every measurement (the other core busy).
 The thread count is set with ``torch.set_num_threads`` in each child; numba follows it.
@@ -106,7 +111,7 @@ def _data(n: int):
 
 def _compute(backend: str, what: str, kernel, x, y, w):
     """``(sums, grads)`` of ``what`` with ``backend``."""
-    from wgf_core.kernels import kernel_grad_sum, kernel_sum
+    from wgf_core.backends import kernel_grad_sum, kernel_sum
 
     if backend == "blocked":
         if what == "vg1":
@@ -215,6 +220,61 @@ def _machine() -> dict:
     return info
 
 
+# --- the default against the plain loop ---------------------------------------------------------------------------
+def plain_loop(x, y, w, s: float = 1.0, block: int = 2048):
+    """The plain blocked torch loop of the Gaussian kernel ``exp(-r^2 / (2 s))``, value and gradient: rows of ``x`` in
+    blocks of ``block``, squared distances from the differences, one ``exp``; ``(sums (N,), grads (N, d))``."""
+    import torch
+
+    vals, grads = [], []
+    wy = w.unsqueeze(-1) * y
+    for i in range(0, x.shape[0], block):
+        xb = x[i:i + block]
+        diff = xb.unsqueeze(1) - y.unsqueeze(0)                  # (b, M, d)
+        k = torch.exp((diff * diff).sum(-1) * (-0.5 / s))        # (b, M)
+        kw = k @ w
+        vals.append(kw)
+        grads.append((k @ wy - xb * kw.unsqueeze(-1)) / s)       # sum_j w_j k_ij (y_j - x_i) / s
+    return torch.cat(vals), torch.cat(grads)
+
+
+def default_vs_plain(n: int = 30_000, rounds: int = 3, out: Optional[Path] = None) -> dict:
+    """``kernel_grad_sum(kernel, x, y, w, with_value=True)`` at its default arguments against :func:`plain_loop`,
+    Gaussian ``s = 1``, 2-D, float32, N = M = ``n``, interleaved ``rounds`` times in this process (threads: torch's,
+    e.g. ``OMP_NUM_THREADS=2``); best times, the ratio, the backend the default chose, and the agreement of the two."""
+    import torch
+
+    from wgf_core import backends
+    from wgf_core.backends import kernel_grad_sum
+    from wgf_core.kernels import get_kernel
+
+    kernel = get_kernel("gauss", 1.0)
+    x, y, w = _data(n)
+    kernel_grad_sum(kernel, x[:256], y[:256], w[:256] * (n / 256), with_value=True)  # warm-up: compiles or loads
+    t_default, t_plain = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        v, g = kernel_grad_sum(kernel, x, y, w, with_value=True)
+        t_default.append(time.perf_counter() - t)
+        chosen = backends.chosen()["kernel_grad_sum"]
+        t = time.perf_counter()
+        vp, gp = plain_loop(x, y, w)
+        t_plain.append(time.perf_counter() - t)
+    rel = max(float((v - vp).abs().max() / vp.abs().max()), float((g - gp).abs().max() / gp.abs().max()))
+    res = {"n": n, "d": 2, "dtype": "float32", "kernel": "gauss s=1", "rounds": rounds,
+           "threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+           "default_backend": chosen, "default_s": t_default, "plain_s": t_plain,
+           "default_gpairs": n * n / min(t_default) / 1e9, "plain_gpairs": n * n / min(t_plain) / 1e9,
+           "speedup": min(t_plain) / min(t_default), "rel_diff": rel, "machine": _machine()}
+    print(f"kernel_grad_sum default ({chosen}) {res['default_gpairs']:.3f} Gpair/s, plain blocked loop "
+          f"{res['plain_gpairs']:.3f} Gpair/s: {res['speedup']:.1f}x (N = M = {n}, {res['threads']} threads, best of "
+          f"{rounds} interleaved; max relative difference {rel:.1e})", flush=True)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000])
@@ -224,10 +284,16 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--busy", action="store_true", help="spin a process on one core during the measurements")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows (and the machine) as JSON here")
+    ap.add_argument("--default-vs-plain", action="store_true",
+                    help="only kernel_grad_sum at its defaults (with_value=True) against the plain blocked loop, "
+                         "N = M = the last --sizes, written to benchmarks/results/kernel_sums_default_vs_plain.json")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child is not None:
         print(json.dumps(_child(json.loads(args.child))))
+        return
+    if args.default_vs_plain:
+        default_vs_plain(args.sizes[-1], args.repeats, ROOT / "benchmarks" / "results" / "kernel_sums_default_vs_plain.json")
         return
     machine = _machine()
     backends = args.backends or (["blocked"] + (["numba"] if machine["numba"] else [])

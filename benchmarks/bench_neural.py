@@ -10,7 +10,7 @@ step starts from the same spread-out cloud; one untimed step warms up (numba's c
 Paths, each timed in this one run, on one thread (as the book's workers):
 
 * ``numba``: ``backend="numba"``: the network's forward pass, backward pass and Adam in numba
-  (:class:`wgf_core.networks_numba.NumbaMLP`), the loss's gradient in the network's output without autograd
+  (:class:`wgf_core.backends.numba_mlp.NumbaMLP`), the loss's gradient in the network's output without autograd
   (:meth:`~wgf_core.energies.MMD.minibatch_value_gradient`; the forward scheme's normalised slope in closed form);
   equal to the other paths to round-off;
 * ``today``: the defaults (the book's path): the network's passes written out
@@ -19,7 +19,7 @@ Paths, each timed in this one run, on one thread (as the book's workers):
   scheme's loss without the energy's value before the last iteration
   (:meth:`~wgf_core.energies.MMD.minibatch_value_surrogate`);
 * ``previous``: the path before issue 17, kept here: Riesz sums on ``backend="torch"``, autograd through the
-  network (the scheme's ``backend="autograd"``), the energy's value at every iteration
+  network (the scheme's ``autograd=True``), the energy's value at every iteration
   (:class:`ValueEveryIteration`), per-tensor Adam (:class:`PerTensorAdam*`).
 
 The three paths draw the same network, latents and batches; their steps agree to round-off (printed: the
@@ -75,7 +75,7 @@ def _scheme(name: str, path: str, iters: int):
     cls = {"neural_backward": NeuralBackward, "neural_forward": NeuralForward}[name]
     cls = _per_tensor(cls) if path == "previous" else cls
     return cls(iters=iters, first_iters=iters, width=64, depth=2, batch_size=100, latent_dim=2, lr=1e-3,
-               backend={"numba": "numba", "today": "auto"}.get(path, "autograd"))
+               backend="numba" if path == "numba" else "torch", autograd=path == "previous")
 
 
 def time_step(name: str, path: str, iters: int, repeats: int, x0: torch.Tensor) -> tuple[float, torch.Tensor]:

@@ -10,7 +10,7 @@ measured in one run of this script:
 * ``blocked`` -- torch, the default row blocks of :func:`wgf_core.kernels.kernel_grad_sum`
   (and ``--block`` rows, default 512);
 * ``numba (default)`` -- ``backend="auto"``, the default of :func:`~wgf_core.flows.riesz.riesz_mmd_energy`
-  when numba is installed: the fused kernel sums of :mod:`wgf_core.kernels_numba` (compiled, or loaded
+  when numba is installed: the fused kernel sums of :mod:`wgf_core.backends.numba_sums` (compiled, or loaded
   from the disk cache, in the warm-up step);
 * ``keops``   -- ``backend="keops"`` when pykeops is installed (compiled in a warm-up step).
 

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from wgf_core import backends
 from wgf_core import riesz as R
 from wgf_core.energies import MMD
 from wgf_core.flows.riesz import SCHEME_CLASSES, riesz_mmd_energy, run_experiment
@@ -126,7 +127,7 @@ def test_bad_parameters():
     with pytest.raises(ParameterError, match="'activation'"):
         NeuralForward(activation="swish")
     with pytest.raises(ParameterError, match="'backend'"):
-        MMD(get_kernel("gauss", 1.0), None, backend="keops")
+        MMD(get_kernel("gauss", 1.0), None, backend="cuda")
 
 
 def test_neural_schemes_refuse_energies_without_what_they_need():
@@ -462,13 +463,13 @@ def _backend_cases():
 @pytest.mark.parametrize("case", ["interaction", "target_scale", "svrg_fourier_standardize", "gauss_elu", "forward",
                                   "forward_coincident"])
 def test_explicit_backend_moves_as_autograd_bit_for_bit(case):
-    # the default (explicit network passes, one flat Adam tensor) is the autograd path, bit for bit, float32
+    # torch training (explicit network passes, one flat Adam tensor) is the autograd path, bit for bit, float32
     cls, energy, x, opts = _backend_cases()[case]
-    a, sa = _steps(cls, energy, x, backend="auto", **opts)
-    b, sb = _steps(cls, energy, x, backend="autograd", **opts)
+    a, sa = _steps(cls, energy, x, backend="torch", **opts)
+    b, sb = _steps(cls, energy, x, backend="torch", autograd=True, **opts)
     assert sa.explicit is not None and sb.explicit is None
     assert torch.equal(a, b) and sa.last_loss == sb.last_loss
-    c, _ = _steps(cls, energy, x, backend="explicit", **dict(opts, lr=opts["lr"] * (1 + 1e-3)))
+    c, _ = _steps(cls, energy, x, backend="torch", **dict(opts, lr=opts["lr"] * (1 + 1e-3)))
     assert not torch.equal(a, c)  # a failing input: the comparison sees a change of the learning rate by 1e-3
 
 
@@ -482,11 +483,11 @@ def test_numba_backend_trains_the_same_network_to_round_off(case):
     if getattr(energy, "target", None) is not None:
         energy = energy.with_target(energy.target.double())
     a, sa = _steps(cls, energy, x, backend="numba", **opts)
-    b, sb = _steps(cls, energy, x, backend="autograd", **opts)
+    b, sb = _steps(cls, energy, x, backend="torch", autograd=True, **opts)
     assert sa.numba is not None
     assert float((a - b).abs().max()) < 1e-9
     assert abs(sa.last_loss - sb.last_loss) < 1e-9 * max(1.0, abs(sb.last_loss))
-    c, _ = _steps(cls, energy, x, backend="autograd", **dict(opts, lr=opts["lr"] * (1 + 1e-3)))
+    c, _ = _steps(cls, energy, x, backend="torch", autograd=True, **dict(opts, lr=opts["lr"] * (1 + 1e-3)))
     assert float((a - c).abs().max()) > 1e-7
 
 
@@ -519,13 +520,17 @@ def test_minibatch_value_gradient_equals_autograd():
 def test_neural_backend_choice_and_refusals():
     with pytest.raises(ParameterError, match="'backend' = 'numba' trains the activations"):
         NeuralBackward(backend="numba", activation="prelu")
-    with pytest.raises(ParameterError, match="'backend' = 'explicit' needs an activation without parameters"):
-        NeuralForward(backend="explicit", activation="prelu")
     with pytest.raises(ParameterError, match="'backend'"):
         NeuralForward(backend="keops")
-    sch = NeuralBackward(activation="prelu")  # auto: autograd where the explicit passes cannot
+    with pytest.raises(ParameterError, match="'autograd'"):
+        NeuralForward(autograd="yes")
+    sch = NeuralBackward(activation="prelu")  # auto: torch with autograd where numba and the explicit passes cannot
     sch.build(2, _gen(0))
     assert sch.explicit is None and sch.numba is None
-    sch = NeuralBackward()
+    sch = NeuralBackward(backend="torch")
     sch.build(2, _gen(0))
-    assert sch.explicit is not None
+    assert sch.explicit is not None and sch.numba is None
+    if backends.resolve("mlp_train", "cpu", torch.float32, 0) == "numba":  # auto: numba on the CPU where installed
+        sch = NeuralBackward()
+        sch.build(2, _gen(0))
+        assert sch.numba is not None

@@ -445,6 +445,6 @@ def test_ift_fused_numba_iteration_follows_the_generic_path():
     fused = IFT(0.1, backend="numba")
     assert fused.fused(energy, mu)
     assert not fused.fused(MMD(get_kernel("imq", 1.0), y, 0.5), mu)
-    assert not IFT(0.1, "qp", backend="numba").fused(energy, mu) and not IFT(0.1).fused(energy, mu)
+    assert not IFT(0.1, "qp", backend="numba").fused(energy, mu) and not IFT(0.1, backend="torch").fused(energy, mu)
     with pytest.raises(ParameterError, match="backend"):
         IFT(0.1, backend="keops")

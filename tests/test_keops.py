@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from wgf_core.kernels import get_kernel, kernel_grad_sum, kernel_sum
+from wgf_core.backends import kernel_grad_sum, kernel_sum
+from wgf_core.kernels import get_kernel
 
 pytest.importorskip("pykeops")
 

@@ -10,8 +10,10 @@ import torch
 
 pytest.importorskip("numba")
 
-from wgf_core import kernels, kernels_numba  # noqa: E402
-from wgf_core.kernels import KERNELS, get_kernel, kernel_grad_sum, kernel_sum  # noqa: E402
+from wgf_core import backends  # noqa: E402
+from wgf_core.backends import kernel_grad_sum, kernel_sum  # noqa: E402
+from wgf_core.backends import numba_sums as kernels_numba  # noqa: E402
+from wgf_core.kernels import KERNELS, get_kernel  # noqa: E402
 from wgf_core.validation import ParameterError  # noqa: E402
 
 D = torch.float64
@@ -45,7 +47,7 @@ def test_numba_equals_torch_value_gradient_both_incl_coincident_points(name, s):
     k = _kernel(name, s)
     for d in (1, 2, 5):
         x, y, w = _points(37, 29, d, seed=d)
-        v_ref, g_ref = kernel_grad_sum(k, x, y, w, with_value=True)
+        v_ref, g_ref = kernel_grad_sum(k, x, y, w, with_value=True, backend="torch")
         v = kernel_sum(k, x, y, w, backend="numba")
         g = kernel_grad_sum(k, x, y, w, backend="numba")
         v2, g2 = kernel_grad_sum(k, x, y, w, backend="numba", with_value=True)
@@ -61,7 +63,7 @@ def test_numba_batched_runs_with_per_run_weights_and_a_shared_target(name):
     _, y, w = _points(40, 31, 2, seed=6, batch=(3,))
     y = y[0]  # shared target (m, d)
     x[:, :3] = y[:3]  # coincident with the shared target
-    v_ref, g_ref = kernel_grad_sum(k, x, y, w, with_value=True)
+    v_ref, g_ref = kernel_grad_sum(k, x, y, w, with_value=True, backend="torch")
     v, g = kernel_grad_sum(k, x, y, w, backend="numba", with_value=True)
     assert v.shape == (3, 40) and g.shape == (3, 40, 2)
     _close(v, v_ref)
@@ -85,7 +87,7 @@ def test_numba_float32_relative_error_below_1e_5(name):
     x32, y32 = torch.randn(2000, 2, generator=g), torch.randn(2000, 2, generator=g)
     y32[:50] = x32[:50]
     w32 = torch.rand(2000, generator=g)
-    v_ref, g_ref = kernel_grad_sum(k, x32.double(), y32.double(), w32.double(), with_value=True)
+    v_ref, g_ref = kernel_grad_sum(k, x32.double(), y32.double(), w32.double(), with_value=True, backend="torch")
     v, gr = kernel_grad_sum(k, x32, y32, w32, backend="numba", with_value=True)
     assert v.dtype == torch.float32 and gr.dtype == torch.float32
     for a, b in ((v, v_ref), (gr, g_ref)):
@@ -111,9 +113,9 @@ def calls(monkeypatch):
 def test_auto_takes_torch_below_the_threshold_and_numba_from_it(calls):
     k = get_kernel("gauss", 1.0)
     x = torch.randn(1, 2, dtype=D)
-    below, at = torch.randn(kernels.AUTO_MIN_PAIRS - 1, 2, dtype=D), torch.randn(kernels.AUTO_MIN_PAIRS, 2, dtype=D)
+    below, at = torch.randn(backends.AUTO_MIN_PAIRS - 1, 2, dtype=D), torch.randn(backends.AUTO_MIN_PAIRS, 2, dtype=D)
     for y in (below, at):
-        ref = kernel_grad_sum(k, x, y, with_value=True)
+        ref = kernel_grad_sum(k, x, y, with_value=True, backend="torch")
         out = kernel_grad_sum(k, x, y, backend="auto", with_value=True)
         for a, b in zip(out, ref):
             _close(a, b)
@@ -123,7 +125,7 @@ def test_auto_takes_torch_below_the_threshold_and_numba_from_it(calls):
     kernel_sum(k, x, at, backend="auto")
     assert calls["numba"] == 2
     # the batch counts: 2 runs of half the pairs
-    half = torch.randn(kernels.AUTO_MIN_PAIRS // 2, 2, dtype=D)
+    half = torch.randn(backends.AUTO_MIN_PAIRS // 2, 2, dtype=D)
     kernel_sum(k, torch.randn(2, 1, 2, dtype=D), half, backend="auto")
     assert calls["numba"] == 3
 
@@ -131,7 +133,7 @@ def test_auto_takes_torch_below_the_threshold_and_numba_from_it(calls):
 def test_auto_takes_torch_when_autograd_records_or_numba_is_missing(calls, monkeypatch):
     k = get_kernel("gauss", 1.0)
     x = torch.randn(1, 2, dtype=D, requires_grad=True)
-    y = torch.randn(kernels.AUTO_MIN_PAIRS, 2, dtype=D)
+    y = torch.randn(backends.AUTO_MIN_PAIRS, 2, dtype=D)
     kernel_sum(k, x, y, backend="auto").sum().backward()  # torch: autograd works
     assert calls["numba"] == 0 and x.grad is not None and torch.isfinite(x.grad).all()
     with torch.no_grad():
@@ -145,7 +147,7 @@ def test_auto_takes_torch_when_autograd_records_or_numba_is_missing(calls, monke
 def test_refusals_name_the_parameter():
     k = get_kernel("gauss", 1.0)
     x = torch.randn(4, 2)
-    with pytest.raises(ParameterError, match="'backend'.*'torch', 'keops', 'numba', 'auto'"):
+    with pytest.raises(ParameterError, match="'backend'.*'auto', 'torch', 'numba', 'keops'"):
         kernel_sum(k, x, x, backend="numbaa")
     with pytest.raises(ParameterError, match="'backend'.*'numba'.*autograd"):
         kernel_grad_sum(k, x.clone().requires_grad_(True), x, backend="numba")
@@ -159,7 +161,7 @@ def test_refusals_name_the_parameter():
         with pytest.raises(ParameterError, match="'numba' runs on CPU tensors only"):
             kernel_sum(k, x.to(dev), x.to(dev), backend="numba")
         if dev != "meta":  # auto falls back to torch there
-            big = torch.randn(kernels.AUTO_MIN_PAIRS, 2, device=dev)
+            big = torch.randn(backends.AUTO_MIN_PAIRS, 2, device=dev)
             assert kernel_sum(k, big[:1], big, backend="auto").device.type == dev
 
 

@@ -1,12 +1,12 @@
-"""wgf_core.networks_numba.NumbaMLP: forward pass, gradients and Adam against torch (autograd, torch.optim.Adam)."""
+"""wgf_core.backends.numba_mlp.NumbaMLP: forward pass, gradients and Adam against torch (autograd, torch.optim.Adam)."""
 
 import pytest
 import torch
 from torch import nn
 
+from wgf_core.backends.numba_mlp import ACTIVATIONS, NumbaMLP, supports
 from wgf_core.errors import ParameterError
 from wgf_core.networks import mlp
-from wgf_core.networks_numba import ACTIVATIONS, NumbaMLP, supports
 
 pytest.importorskip("numba")
 

@@ -75,7 +75,7 @@ def test_adam_rejects_bad_parameters(kw, match):
 
 @pytest.mark.parametrize("scheme", ["neural_backward", "neural_forward"])
 def test_neural_schemes_move_as_with_torch_adam(scheme):
-    """The neural schemes' optimiser (backend="autograd": Adam per parameter) against torch.optim.Adam(foreach=True):
+    """The neural schemes' optimiser (autograd=True: Adam per parameter) against torch.optim.Adam(foreach=True):
     the same particles after two steps."""
     from wgf_core.flows.riesz import riesz_mmd_energy
     from wgf_core.measures import Particles
@@ -93,7 +93,7 @@ def test_neural_schemes_move_as_with_torch_adam(scheme):
     energy = riesz_mmd_energy(None, 1.0)
     out = []
     for cls in (base, WithTorchAdam):
-        s = cls(iters=40, width=16, depth=2, batch_size=50, latent_dim=2, lr=1e-3, backend="autograd")
+        s = cls(iters=40, width=16, depth=2, batch_size=50, latent_dim=2, lr=1e-3, backend="torch", autograd=True)
         g, mu = make_generator(0), Particles.of(x0)
         for k in range(2):
             mu = s.step(energy, mu, 0.05, k, g)

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from wgf_core.backends import kernel_grad_sum
 from wgf_core.divergences import get_entropy
 from wgf_core.energies import MMD, GeneralizedEntropy, JensenShannon, KLDivergence, MoreauFDivergence
 from wgf_core.energies.variational import BoxReference, Interaction, f_entropy, f_entropy_conjugate, gaussian_attraction
 from wgf_core.errors import ParameterError
 from wgf_core.fista import solve_simplex_qp
-from wgf_core.kernels import KERNELS, get_kernel, kernel_grad_sum, kernel_matrix
+from wgf_core.kernels import KERNELS, get_kernel, kernel_matrix
 from wgf_core.measures import Particles
 from wgf_core.metrics import mmd2
 from wgf_core.runner import run

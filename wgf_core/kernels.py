@@ -25,10 +25,9 @@ Shapes: points are ``(..., N, d)`` with any leading batch shape (e.g. ``(runs, n
 weights ``(..., M)``. Kernel sums never form an ``N x M x d`` tensor: they work on row
 blocks of the ``N x M`` coefficient matrix, so peak memory is ``O(block * M)``.
 
-Backends of the kernel sums (``backend=``): ``"torch"`` (the blocked loop, the default),
-``"keops"`` (:mod:`wgf_core.keops`, where pykeops is installed), ``"numba"`` (one fused pass over the
-pairs on the CPU, :mod:`wgf_core.kernels_numba`) and ``"auto"`` (numba for CPU tensors without
-autograd from :data:`AUTO_MIN_PAIRS` pairs on, else torch).
+This module is the math and the blocked torch loops (:func:`torch_kernel_sum`,
+:func:`torch_kernel_grad_sum`, :func:`torch_witness_sums`); it knows no backend. The kernel sums with a
+choice of backend (``"auto"``, ``"torch"``, ``"numba"``, ``"keops"``) are those of :mod:`wgf_core.backends`.
 
 Distances (:func:`pairwise_distances`) are exact at coincident points, ``r = 0``: the plain
 ``|x|^2 + |y|^2 - 2 x.y`` expansion gives ``r ~ 1e-3`` there in float32, which ruins non-smooth
@@ -52,12 +51,13 @@ __all__ = [
     "get_kernel",
     "uniform_weights",
     "pairwise_distances",
-    "kernel_sum",
-    "kernel_grad_sum",
+    "torch_kernel_sum",
+    "torch_kernel_grad_sum",
+    "torch_witness_sums",
     "coefficient_grad_sum",
     "kernel_matrix",
-    "BACKENDS",
-    "AUTO_MIN_PAIRS",
+    "broadcast_batch",
+    "MAX_BLOCK",
 ]
 
 
@@ -110,7 +110,7 @@ def _safe_inv(r: torch.Tensor) -> torch.Tensor:
 
 # --- radial profiles psi(r) and gradient coefficients c(r) = psi'(r) / r -------------------
 # Written with tensor *methods* (r.exp(), (1 - r).relu(), ...) so that the same functions build
-# KeOps LazyTensor formulas (wgf_core.keops); the two with a 1/r at r = 0 have lazy twins there.
+# KeOps LazyTensor formulas (wgf_core.backends.keops); the two with a 1/r at r = 0 have lazy twins there.
 # Each entry: (psi, coeff, default parameter, parameter check). Parameter s is named as in the
 # reference README (``s > 0`` shape parameter; for ``riesz`` the exponent in (0, 2)).
 
@@ -147,46 +147,67 @@ def _gauss_both(r, s):
     return k, k / (-s)
 
 
+# The constants of the profiles, one definition each (the compiled sums of wgf_core.backends use them too).
+def matern_rate(s: float) -> float:
+    r""":math:`a = \sqrt 3 / s` of ``matern``."""
+    return math.sqrt(3.0) / s
+
+
+def matern2_rate(s: float) -> float:
+    r""":math:`a = \sqrt 5 / s` of ``matern2``."""
+    return math.sqrt(5.0) / s
+
+
+def compact_power(s: float) -> float:
+    """The power :math:`q = s + 2` of ``compact``."""
+    return s + 2
+
+
+def compact2_power(s: float) -> float:
+    """The power :math:`p = s + 3` of ``compact2``."""
+    return s + 3
+
+
 def _matern(r, s):
-    a = math.sqrt(3.0) / s
+    a = matern_rate(s)
     return (1 + a * r) * (-a * r).exp()
 
 
 def _matern_c(r, s):
     # psi'(r) = -a^2 r exp(-a r)
-    a = math.sqrt(3.0) / s
+    a = matern_rate(s)
     return -(a * a) * (-a * r).exp()
 
 
 def _matern2(r, s):
-    a = math.sqrt(5.0) / s
+    a = matern2_rate(s)
     return (1 + a * r + (a * r) * (a * r) / 3) * (-a * r).exp()
 
 
 def _matern2_c(r, s):
     # psi'(r) = -(a^2 r / 3)(1 + a r) exp(-a r)
-    a = math.sqrt(5.0) / s
+    a = matern2_rate(s)
     return -(a * a / 3) * (1 + a * r) * (-a * r).exp()
 
 
 def _compact(r, s):
-    return (1 - r).relu() ** (s + 2)
+    return (1 - r).relu() ** compact_power(s)
 
 
 def _compact_c(r, s):
     # psi'(r) = -(s+2)(1-r)_+^(s+1); not differentiable at r = 0 (cone): c(0) := 0.
-    q = s + 2
+    q = compact_power(s)
     return -q * torch.clamp(1 - r, min=0) ** (q - 1) * _safe_inv(r)
 
 
 def _compact2(r, s):
-    p = s + 3
+    p = compact2_power(s)
     return (1 - r).relu() ** p * (p * r + 1)
 
 
 def _compact2_c(r, s):
     # psi'(r) = -p (p+1) r (1-r)_+^(p-1)
-    p = s + 3
+    p = compact2_power(s)
     return -p * (p + 1) * (1 - r).relu() ** (p - 1)
 
 
@@ -207,16 +228,17 @@ def _inv_quad_c(r, s):
     return -2 * s / (1 + s * r * r) ** 2
 
 
-def _student_const(s):
+def student_const(s: float) -> float:
+    r"""The normalising constant :math:`\Gamma((s+1)/2) / (\sqrt{s\pi}\,\Gamma(s/2))` of ``student``."""
     return math.exp(math.lgamma((s + 1) / 2) - math.lgamma(s / 2)) / math.sqrt(s * math.pi)
 
 
 def _student(r, s):
-    return _student_const(s) * (1 + r * r / s) ** (-(s + 1) / 2)
+    return student_const(s) * (1 + r * r / s) ** (-(s + 1) / 2)
 
 
 def _student_c(r, s):
-    return -_student_const(s) * (s + 1) / s * (1 + r * r / s) ** (-(s + 3) / 2)
+    return -student_const(s) * (s + 1) / s * (1 + r * r / s) ** (-(s + 3) / 2)
 
 
 def _riesz(r, s):
@@ -377,14 +399,6 @@ def _weights(y: torch.Tensor, w: Optional[torch.Tensor]) -> torch.Tensor:
     return uniform_weights(y) if w is None else w
 
 
-BACKENDS = ("torch", "keops", "numba", "auto")
-# backend="auto" takes numba from this many pairs (batch x N x M) on. Measured (gauss, d = 2, float32,
-# 1 thread, this project's 2-core CPU; best of repeated calls, us, torch / numba): value 135 / 138 at
-# 1024 pairs, 143 / 141 at 2025, 157 / 144 at 4096, 584 / 238 at 65536; value + gradient and gradient
-# alone: numba faster from 256 pairs on (209 / 144). Each call of numba costs ~140 us, a call of torch ~120 us.
-AUTO_MIN_PAIRS = 2**12
-
-
 def broadcast_batch(*shapes: tuple) -> tuple:
     """The broadcast of batch shapes: ``torch.broadcast_shapes`` (its error for shapes that do not broadcast)
     without its ~50-150 us a call, which it spends in Python, at every kernel sum."""
@@ -402,43 +416,17 @@ def broadcast_batch(*shapes: tuple) -> tuple:
     return tuple(out)
 
 
-def _resolve_backend(backend: str, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> str:
-    """The backend that runs: ``backend`` itself, or for ``"auto"`` numba or torch (see :func:`kernel_sum`).
-
-    Refuses an unknown backend, and ``"numba"`` on non-CPU tensors or with autograd recording, with a
-    :class:`~wgf_core.validation.ParameterError` naming the parameter.
-    """
-    if backend not in BACKENDS:
-        raise ParameterError(f"parameter 'backend' = {backend!r} is not allowed: one of "
-                             + ", ".join(map(repr, BACKENDS)))
-    if backend == "numba":
-        from . import kernels_numba
-
-        kernels_numba.check_inputs(x, y, w)
-    if backend != "auto":
-        return backend
-    pairs = math.prod(broadcast_batch(x.shape[:-2], y.shape[:-2], w.shape[:-1])) * x.shape[-2] * y.shape[-2]
-    if pairs < AUTO_MIN_PAIRS:
-        return "torch"
-    from . import kernels_numba
-
-    try:
-        kernels_numba.check_inputs(x, y, w)
-    except ParameterError:
-        return "torch"
-    return "numba" if kernels_numba.available() else "torch"
-
-
-def kernel_sum(
+def torch_kernel_sum(
     kernel: Kernel,
     x: torch.Tensor,
     y: torch.Tensor,
     w: Optional[torch.Tensor] = None,
     *,
     block_size: Optional[int] = None,
-    backend: str = "torch",
 ) -> torch.Tensor:
-    r"""Kernel sums :math:`s_i = \sum_j w_j k(x_i, y_j)`.
+    r"""Kernel sums :math:`s_i = \sum_j w_j k(x_i, y_j)`, the blocked torch loop (differentiable by autograd).
+
+    The public entry with a choice of backend is :func:`wgf_core.backends.kernel_sum`.
 
     Parameters
     ----------
@@ -450,27 +438,12 @@ def kernel_sum(
     block_size : int, optional
         Rows of ``x`` per block (default: each ``block x M`` temporary about 48 MiB, see
         :func:`_default_block`).
-    backend : {"torch", "keops", "numba", "auto"}
-        ``"torch"``: blocked torch (the default). ``"keops"``: pykeops LazyTensors (must be installed;
-        see :mod:`wgf_core.keops`). ``"numba"``: one fused pass over the pairs on the CPU
-        (:mod:`wgf_core.kernels_numba`; CPU tensors, float32/float64, autograd not recording).
-        ``"auto"``: ``"numba"`` where it can run and the batch has at least :data:`AUTO_MIN_PAIRS`
-        pairs, else ``"torch"``.
 
     Returns
     -------
     Tensor, shape ``(..., N)``
     """
     w = _weights(y, w)
-    backend = _resolve_backend(backend, x, y, w)
-    if backend == "numba":
-        from . import kernels_numba
-
-        return kernels_numba.numba_kernel_sum(kernel, x, y, w)
-    if backend == "keops":
-        from .keops import keops_kernel_sum
-
-        return keops_kernel_sum(kernel, x, y, w)
     n, m = x.shape[-2], y.shape[-2]
     b = block_size or _default_block(n, m, x.element_size())
     out = []
@@ -498,48 +471,34 @@ def coefficient_grad_sum(c: torch.Tensor, x: torch.Tensor, y: torch.Tensor, w: t
     return x * _rowsum(c, w).unsqueeze(-1) - c @ wy
 
 
-def kernel_grad_sum(
+def torch_kernel_grad_sum(
     kernel: Kernel,
     x: torch.Tensor,
     y: torch.Tensor,
     w: Optional[torch.Tensor] = None,
     *,
     block_size: Optional[int] = None,
-    backend: str = "torch",
     with_value: bool = False,
 ):
-    r"""Gradient sums :math:`g_i = \sum_j w_j \nabla_1 k(x_i, y_j)`.
+    r"""Gradient sums :math:`g_i = \sum_j w_j \nabla_1 k(x_i, y_j)`, the blocked torch loop.
+
+    The public entry with a choice of backend is :func:`wgf_core.backends.kernel_grad_sum`.
 
     Uses :math:`\sum_j w_j c_{ij}(x_i - y_j) = x_i (C w)_i - C (w \odot y)` on row blocks of
     :math:`C = (c(|x_i - y_j|))_{ij}`, so no ``N x M x d`` tensor is formed.
 
     Parameters
     ----------
-    kernel, x, y, w, block_size, backend
-        As in :func:`kernel_sum` (``block_size`` is for ``"torch"`` only).
+    kernel, x, y, w, block_size
+        As in :func:`torch_kernel_sum`.
     with_value : bool
-        Also return the kernel sums (computed from the same distance blocks, or with
-        ``"numba"`` in the same pass over the pairs).
+        Also return the kernel sums (computed from the same distance blocks).
 
     Returns
     -------
     Tensor, shape ``(..., N, d)``; or a pair ``(sums (..., N), grads (..., N, d))``.
     """
     w = _weights(y, w)
-    backend = _resolve_backend(backend, x, y, w)
-    if backend == "numba":
-        from . import kernels_numba
-
-        return kernels_numba.numba_kernel_grad_sum(kernel, x, y, w, with_value=with_value)
-    if backend == "keops":
-        from .keops import keops_kernel_grad_sum
-
-        g = keops_kernel_grad_sum(kernel, x, y, w)
-        if with_value:
-            from .keops import keops_kernel_sum
-
-            return keops_kernel_sum(kernel, x, y, w), g
-        return g
     n, m = x.shape[-2], y.shape[-2]
     b = block_size or _default_block(n, m, x.element_size())
     wy = w.unsqueeze(-1) * y  # (..., M, d)
@@ -564,3 +523,64 @@ def kernel_grad_sum(
         v = v + ev
     return v, g
 
+
+
+#: Entries of the ``(batch, rows, N + M)`` kernel block that :func:`torch_witness_sums` forms at once.
+MAX_BLOCK = 2**24
+
+
+def _sq_distances(z: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """``|z_i - p_j|^2`` ``(..., P, M)`` by the ``|z|^2 + |p|^2 - 2 z.p`` expansion, clamped at 0.
+
+    Used only for the Gaussian kernel, which is smooth at 0, so the round-off of the expansion
+    near coincident points (about ``eps * |z|^2``) is harmless there.
+    """
+    zz = (z * z).sum(-1, keepdim=True)
+    pp = (p * p).sum(-1).unsqueeze(-2)
+    return (z @ p.transpose(-1, -2)).mul_(-2.0).add_(zz).add_(pp).clamp_(min=0.0)
+
+
+def _radial_terms(kernel, z, pts, v, with_grad):
+    """``K v`` and ``sum_j v_j grad_1 k(z_i, p_j)`` for a radial kernel, ``(..., P)``, ``(..., P, d)``."""
+    if kernel.name == "gauss":
+        # fast path: k = exp(-r^2 / (2s)) from squared distances (in place, one exp); since
+        # c(r) = -k / s, one product K [v, v * p] gives both h = K v and
+        # g = sum_j v_j c_ij (z_i - p_j) = -(z * (K v) - K (v * p)) / s.
+        s = kernel.param
+        kmat = _sq_distances(z, pts).mul_(-0.5 / s).exp_()
+        if not with_grad:
+            return (kmat @ v.unsqueeze(-1)).squeeze(-1), None
+        out = kmat @ torch.cat([v.unsqueeze(-1), v.unsqueeze(-1) * pts], dim=-1)
+        h = out[..., 0]
+        return h, (out[..., 1:] - z * out[..., :1]) / s
+    r = pairwise_distances(z, pts)
+    h = (kernel.profile(r) @ v.unsqueeze(-1)).squeeze(-1)
+    if not with_grad:
+        return h, None
+    c = kernel.coefficient(r)
+    g = z * (c @ v.unsqueeze(-1)) - c @ (v.unsqueeze(-1) * pts)
+    return h, g
+
+
+def torch_witness_sums(kernel: Kernel, z: torch.Tensor, pts: torch.Tensor, v: torch.Tensor, *, with_grad: bool = True,
+                       max_block: int = MAX_BLOCK, block_size: Optional[int] = None):
+    r"""Signed kernel sums :math:`h_i = \sum_j v_j k(z_i, p_j)` and their gradients, torch.
+
+    ``z`` ``(..., P, d)``, ``pts`` ``(..., M, d)``, ``v`` ``(..., M)`` (signed weights, e.g. :math:`[w^x, -w^y]`).
+    Radial kernels: the ``(batch, rows, M)`` kernel matrix in row blocks of at most ``max_block`` entries
+    (the Gaussian kernel from squared distances and one ``exp``, :math:`c(r) = -k/s`); other kernels:
+    :func:`torch_kernel_sum` / :func:`torch_kernel_grad_sum` with ``block_size``. Returns ``(h, g or None)``.
+    """
+    if not kernel.is_radial:
+        if not with_grad:
+            return torch_kernel_sum(kernel, z, pts, v, block_size=block_size), None
+        return torch_kernel_grad_sum(kernel, z, pts, v, block_size=block_size, with_value=True)
+    batch = math.prod(z.shape[:-2]) if z.dim() > 2 else 1
+    rows = max(1, max_block // max(1, batch * pts.shape[-2]))
+    if rows < z.shape[-2]:
+        hs, gs = [], []
+        for i in range(0, z.shape[-2], rows):
+            h_b, g_b = _radial_terms(kernel, z[..., i:i + rows, :], pts, v, with_grad)
+            hs.append(h_b), gs.append(g_b)
+        return torch.cat(hs, -1), (torch.cat(gs, -2) if with_grad else None)
+    return _radial_terms(kernel, z, pts, v, with_grad)

@@ -20,13 +20,13 @@ Shapes: points ``(..., N, d)``, weights ``(..., N)`` summing to 1 (uniform if om
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import numpy as np
 import torch
 
-from .kernels import Kernel, get_kernel, kernel_grad_sum, kernel_sum, pairwise_distances, uniform_weights
+from .backends import kernel_sum, witness_sums
+from .kernels import MAX_BLOCK, Kernel, get_kernel, uniform_weights
 from .validation import check_choice
 
 __all__ = [
@@ -47,7 +47,7 @@ __all__ = [
 
 def kernel_energy(
     kernel: Kernel, x: torch.Tensor, w: Optional[torch.Tensor] = None, *, block_size: Optional[int] = None,
-    backend: str = "torch",
+    backend: str = "auto",
 ) -> torch.Tensor:
     r""":math:`\iint k\,d\mu\,d\mu = w^\top K_{xx} w` for :math:`\mu = \sum_i w_i \delta_{x_i}`.
 
@@ -59,7 +59,7 @@ def kernel_energy(
     Returns
     -------
     Tensor ``(...)``: the self term of :func:`mmd2` (the interaction energy of :class:`~wgf_core.energies.MMD`
-    without a target is ``scale`` times it). ``backend``: of :func:`~wgf_core.kernels.kernel_sum`.
+    without a target is ``scale`` times it). ``backend``: of :func:`~wgf_core.backends.kernel_sum`.
     """
     w = uniform_weights(x) if w is None else w
     return (kernel_sum(kernel, x, x, w, block_size=block_size, backend=backend) * w).sum(-1)
@@ -99,43 +99,6 @@ def mmd2(
     return torch.clamp(kxx - 2 * kxy + kyy, min=0)
 
 
-#: Entries of the ``(batch, rows, N + M)`` kernel block that :func:`mmd_witness_terms` forms at once.
-MAX_BLOCK = 2**24
-
-
-def _sq_distances(z: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """``|z_i - p_j|^2`` ``(..., P, M)`` by the ``|z|^2 + |p|^2 - 2 z.p`` expansion, clamped at 0.
-
-    Used only for the Gaussian kernel, which is smooth at 0, so the round-off of the expansion
-    near coincident points (about ``eps * |z|^2``) is harmless there.
-    """
-    zz = (z * z).sum(-1, keepdim=True)
-    pp = (p * p).sum(-1).unsqueeze(-2)
-    return (z @ p.transpose(-1, -2)).mul_(-2.0).add_(zz).add_(pp).clamp_(min=0.0)
-
-
-def _radial_terms(kernel, z, pts, v, with_grad):
-    """``K v`` and ``sum_j v_j grad_1 k(z_i, p_j)`` for a radial kernel, ``(..., P)``, ``(..., P, d)``."""
-    if kernel.name == "gauss":
-        # fast path: k = exp(-r^2 / (2s)) from squared distances (in place, one exp); since
-        # c(r) = -k / s, one product K [v, v * p] gives both h = K v and
-        # g = sum_j v_j c_ij (z_i - p_j) = -(z * (K v) - K (v * p)) / s.
-        s = kernel.param
-        kmat = _sq_distances(z, pts).mul_(-0.5 / s).exp_()
-        if not with_grad:
-            return (kmat @ v.unsqueeze(-1)).squeeze(-1), None
-        out = kmat @ torch.cat([v.unsqueeze(-1), v.unsqueeze(-1) * pts], dim=-1)
-        h = out[..., 0]
-        return h, (out[..., 1:] - z * out[..., :1]) / s
-    r = pairwise_distances(z, pts)
-    h = (kernel.profile(r) @ v.unsqueeze(-1)).squeeze(-1)
-    if not with_grad:
-        return h, None
-    c = kernel.coefficient(r)
-    g = z * (c @ v.unsqueeze(-1)) - c @ (v.unsqueeze(-1) * pts)
-    return h, g
-
-
 def mmd_witness_terms(
     kernel: Kernel,
     z: torch.Tensor,
@@ -148,7 +111,7 @@ def mmd_witness_terms(
     with_grad: bool = True,
     max_block: int = MAX_BLOCK,
     block_size: Optional[int] = None,
-    backend: str = "torch",
+    backend: str = "auto",
 ):
     r"""The witness :math:`c\,h(z)` and its gradient :math:`c\,\nabla h(z)`, the one implementation.
 
@@ -167,56 +130,32 @@ def mmd_witness_terms(
     x : Tensor ``(..., N, d)``;  y : Tensor ``(..., M, d)``, optional
     wx : Tensor ``(..., N)``, optional;  wy : Tensor ``(..., M)``, optional (uniform if None)
     scale : float
-        :math:`c` (the first variation of :math:`c\,\mathrm{MMD}^2` is :math:`2c\,h`). Radial kernels apply
-        it to the signed weights before the kernel product, other kernels to the result.
+        :math:`c` (the first variation of :math:`c\,\mathrm{MMD}^2` is :math:`2c\,h`), applied to the signed
+        weights :math:`c\,[w^x, -w^y]` of the points :math:`[x; y]`.
     with_grad : bool
         False: the gradient is not computed (returned as None).
     max_block : int
-        Radial kernels: entries of the ``(batch, rows, N + M)`` kernel block formed at once (row blocks
+        torch, radial kernels: entries of the ``(batch, rows, N + M)`` kernel block formed at once (row blocks
         of ``z`` keep memory at :math:`O(\text{rows}\,(N + M))`); the Gaussian kernel uses squared
         distances and one ``exp`` (:math:`c(r) = -k/s`).
     block_size : int, optional
-        Other kernels: the row block of :func:`~wgf_core.kernels.kernel_sum` / ``kernel_grad_sum``.
-    backend : {"torch", "numba", "auto"}
-        ``"torch"``: the paths above. ``"numba"`` / ``"auto"``: the value and gradient sums of
-        :func:`~wgf_core.kernels.kernel_grad_sum` with that backend (one fused pass over the pairs
-        :math:`(z_i, [x; y]_j)` with the signed weights; ``"auto"`` takes it only where it is faster).
+        torch, other kernels: the row block of :func:`~wgf_core.kernels.torch_kernel_grad_sum`.
+    backend : {"auto", "torch", "numba", "keops"}
+        Of the sums, :func:`wgf_core.backends.witness_sums` (``"auto"``: one fused numba pass over the pairs
+        :math:`(z_i, [x; y]_j)` where it is faster, else the torch paths above).
 
     Returns
     -------
     h : Tensor ``(..., P)``;  g : Tensor ``(..., P, d)`` or None.
     """
     wx = uniform_weights(x) if wx is None else wx
-    if y is not None:
-        wy = uniform_weights(y) if wy is None else wy
-    check_choice("backend", backend, ("torch", "numba", "auto"))
-    if backend != "torch":
-        yy, wyy = (y, wy) if y is not None else (x[..., :0, :], wx[..., :0])
-        pts = torch.cat([x, yy.expand(*x.shape[:-2], *yy.shape[-2:])], dim=-2)
-        v = torch.cat([wx, -wyy.expand(*wx.shape[:-1], wyy.shape[-1])], dim=-1) * scale
-        if not with_grad:
-            return kernel_sum(kernel, z, pts, v, block_size=block_size, backend=backend), None
-        return kernel_grad_sum(kernel, z, pts, v, block_size=block_size, backend=backend, with_value=True)
-    if not kernel.is_radial:
-        h = kernel_sum(kernel, z, x, wx, block_size=block_size)
-        g = kernel_grad_sum(kernel, z, x, wx, block_size=block_size) if with_grad else None
-        if y is not None:
-            h = h - kernel_sum(kernel, z, y, wy, block_size=block_size)
-            g = g - kernel_grad_sum(kernel, z, y, wy, block_size=block_size) if with_grad else None
-        return scale * h, (scale * g if g is not None else None)
     if y is None:
         y, wy = x[..., :0, :], wx[..., :0]
-    pts = torch.cat([x, y], dim=-2)
-    v = torch.cat([wx, -wy], dim=-1) * scale
-    batch = math.prod(z.shape[:-2]) if z.dim() > 2 else 1
-    rows = max(1, max_block // max(1, batch * pts.shape[-2]))
-    if rows < z.shape[-2]:
-        hs, gs = [], []
-        for i in range(0, z.shape[-2], rows):
-            h_b, g_b = _radial_terms(kernel, z[..., i:i + rows, :], pts, v, with_grad)
-            hs.append(h_b), gs.append(g_b)
-        return torch.cat(hs, -1), (torch.cat(gs, -2) if with_grad else None)
-    return _radial_terms(kernel, z, pts, v, with_grad)
+    wy = uniform_weights(y) if wy is None else wy
+    pts = torch.cat([x, y.expand(*x.shape[:-2], *y.shape[-2:])], dim=-2)
+    v = torch.cat([wx, -wy.expand(*wx.shape[:-1], wy.shape[-1])], dim=-1) * scale
+    return witness_sums(kernel, z, pts, v, with_grad=with_grad, max_block=max_block, block_size=block_size,
+                        backend=backend)
 
 
 def mmd_witness(kernel, z, x, y, wx=None, wy=None, *, block_size=None) -> torch.Tensor:

@@ -142,7 +142,7 @@ EXPLICIT_BACKWARDS = {nn.ReLU: _relu_backward, nn.LeakyReLU: _leaky_relu_backwar
 def mlp_layers(net: nn.Module):
     """``(linears, activations)`` of an :func:`mlp`-shaped ``nn.Sequential`` (``Linear, act, ..., Linear``, every
     ``Linear`` with a bias), else None: the networks that :class:`ExplicitMLP` and
-    :class:`wgf_core.networks_numba.NumbaMLP` train."""
+    :class:`wgf_core.backends.numba_mlp.NumbaMLP` train."""
     if not isinstance(net, nn.Sequential) or len(net) % 2 != 1:
         return None
     linears, acts = list(net)[0::2], list(net)[1::2]

@@ -48,7 +48,8 @@ from typing import Optional
 
 import torch
 
-from .kernels import get_kernel, kernel_grad_sum, kernel_sum, pairwise_distances, uniform_weights
+from .backends import kernel_grad_sum, kernel_sum
+from .kernels import get_kernel, pairwise_distances, uniform_weights
 from .metrics import kernel_energy, mmd2
 from .validation import ParameterError, check_int, check_positive, check_range
 
@@ -81,13 +82,13 @@ __all__ = [
 
 
 def interaction_energy(x: torch.Tensor, r: float = 1.0, w: Optional[torch.Tensor] = None, *,
-                       block_size: Optional[int] = None, backend: str = "torch") -> torch.Tensor:
+                       block_size: Optional[int] = None, backend: str = "auto") -> torch.Tensor:
     r"""Interaction energy :math:`-\tfrac12\sum_{i,j} w_i w_j |x_i - x_j|^r`.
 
     Parameters
     ----------
     x : Tensor ``(..., N, d)``; w : Tensor ``(..., N)`` (uniform if None); r : exponent in (0, 2).
-    block_size, backend : of the kernel sums (:func:`wgf_core.kernels.kernel_sum`; here and below).
+    block_size, backend : of the kernel sums (:func:`wgf_core.backends.kernel_sum`; here and below).
 
     Returns
     -------
@@ -97,7 +98,7 @@ def interaction_energy(x: torch.Tensor, r: float = 1.0, w: Optional[torch.Tensor
 
 
 def potential_energy(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, wy=None, *,
-                     block_size: Optional[int] = None, backend: str = "torch") -> torch.Tensor:
+                     block_size: Optional[int] = None, backend: str = "auto") -> torch.Tensor:
     r"""Potential energy :math:`\sum_{i,j} w_i \nu_j |x_i - y_j|^r`, shape ``(...)``."""
     k = get_kernel("riesz", r)
     wx = uniform_weights(x) if wx is None else wx
@@ -106,7 +107,7 @@ def potential_energy(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, 
 
 def riesz_mmd2(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, wy=None, *,
                block_size: Optional[int] = None, target_energy: Optional[torch.Tensor] = None,
-               backend: str = "torch") -> torch.Tensor:
+               backend: str = "auto") -> torch.Tensor:
     r""":math:`\mathrm{MMD}_K^2(\mu,\nu) = 2(\mathcal E_K(\mu) + \mathcal V_{K,\nu}(\mu) + \mathcal E_K(\nu))`
     for :math:`K = -|x-y|^r` (for r = 1 the energy distance), shape ``(...)``; clamped at 0.
 
@@ -121,7 +122,7 @@ def riesz_mmd2(x: torch.Tensor, y: torch.Tensor, r: float = 1.0, wx=None, wy=Non
 
 
 def riesz_energy(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
-                 block_size: Optional[int] = None, backend: str = "torch") -> torch.Tensor:
+                 block_size: Optional[int] = None, backend: str = "auto") -> torch.Tensor:
     r"""The flow's energy: :math:`\mathcal E_K(\mu)` if ``target`` is None, else
     :math:`\mathcal F_\nu(\mu) = \tfrac12\mathrm{MMD}_K^2(\mu, \nu)` (uniform weights)."""
     if target is None:
@@ -130,7 +131,7 @@ def riesz_energy(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: floa
 
 
 def riesz_gradient(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
-                   block_size: Optional[int] = None, backend: str = "torch", unbiased: bool = False) -> torch.Tensor:
+                   block_size: Optional[int] = None, backend: str = "auto", unbiased: bool = False) -> torch.Tensor:
     r"""Wasserstein gradient :math:`\nabla\Phi(x_i)` of :func:`riesz_energy` at the particles.
 
     .. math::
@@ -153,7 +154,7 @@ def riesz_gradient(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: fl
     n = x.shape[-2]
     # kernel_grad_sum averages over all N columns, the own one being 0: the U-statistic divides by N - 1
     wself = 1.0 / max(1, n - 1) if unbiased else 1.0 / n
-    if target is not None and backend != "keops":
+    if target is not None:
         # one pass over the columns [x, target] with signed weights [1/N ..., -1/M ...]: the same sums, half
         # the distance passes (it matters for small clouds in high dimension, e.g. 25 images against 100)
         m = target.shape[-2]
@@ -161,11 +162,7 @@ def riesz_gradient(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: fl
         w = torch.cat([x.new_full(x.shape[:-1], wself), x.new_full((*x.shape[:-2], m), -1.0 / m)], dim=-1)
         return kernel_grad_sum(k, x, ys, w, block_size=block_size, backend=backend)
     g = kernel_grad_sum(k, x, x, block_size=block_size, backend=backend)
-    if unbiased:
-        g = g * (n / max(1, n - 1))
-    if target is not None:
-        g = g - kernel_grad_sum(k, x, target, block_size=block_size, backend=backend)
-    return g
+    return g * (n / max(1, n - 1)) if unbiased else g
 
 
 def _coincident_groups(x: torch.Tensor):
@@ -184,7 +181,7 @@ def _safe_norm(v: torch.Tensor) -> torch.Tensor:
 def riesz_directional_derivative(x: torch.Tensor, v: torch.Tensor, target: Optional[torch.Tensor] = None,
                                  r: float = 1.0, *, block_size: Optional[int] = None,
                                  max_group: int = 4096, parts: Optional[dict] = None,
-                                 backend: str = "torch") -> torch.Tensor:
+                                 backend: str = "auto") -> torch.Tensor:
     r"""Exact one-sided directional derivative :math:`D_v\mathcal F(\mu) = \lim_{h\downarrow0}
     (\mathcal F((x + h v)_\#\mu) - \mathcal F(\mu))/h` for uniform empirical ``x`` (N, d).
 
@@ -222,7 +219,7 @@ def riesz_directional_derivative(x: torch.Tensor, v: torch.Tensor, target: Optio
 
 
 def directional_derivative_parts(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
-                                 block_size: Optional[int] = None, backend: str = "torch") -> dict:
+                                 block_size: Optional[int] = None, backend: str = "auto") -> dict:
     """The ``x``-only pieces of :func:`riesz_directional_derivative`: the one-sided gradient
     (N, d), the groups of coincident particles and the per-particle count of coinciding targets."""
     x = x.detach()
@@ -247,7 +244,7 @@ def directional_derivative_parts(x: torch.Tensor, target: Optional[torch.Tensor]
 
 
 def riesz_energy_gradient(x: torch.Tensor, target: Optional[torch.Tensor] = None, r: float = 1.0, *,
-                          backend: str = "torch") -> torch.Tensor:
+                          backend: str = "auto") -> torch.Tensor:
     r"""The Euclidean gradient :math:`\partial F/\partial x_i = \nabla\Phi(x_i)/N` of :func:`riesz_energy` at
     ``x`` ``(N, d)`` (one-sided at coincident points), shape ``(N, d)``: the backward pass of
     :class:`DifferentiableRieszEnergy`, and the detached factor of
@@ -263,7 +260,7 @@ class DifferentiableRieszEnergy(torch.autograd.Function):
     (optional, default ``"torch"``) of the kernel sums of the value and of the gradient."""
 
     @staticmethod
-    def forward(ctx, x, target, r, backend="torch"):
+    def forward(ctx, x, target, r, backend="auto"):
         ctx.save_for_backward(x, target if target is not None else torch.empty(0))
         ctx.has_target = target is not None
         ctx.r = r

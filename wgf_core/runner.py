@@ -29,6 +29,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from . import backends
 from .errors import FlowDivergedError
 from .measures import Particles
 from .progress import progress
@@ -60,6 +61,9 @@ class Trajectory:
         Scheme iterations done.
     diverged : str or None
         The divergence message when the run stopped early (``on_divergence="stop"``).
+    extra : dict
+        Further records; :func:`run` stores ``"backends"``, the backend each operation ran with
+        (``{operation: [names]}``, :func:`wgf_core.backends.recording`).
     """
 
     steps: np.ndarray
@@ -183,8 +187,11 @@ def run(energy, scheme, mu0: Union[Particles, torch.Tensor], tau: Union[float, S
             want = check_int("num_threads", num_threads)
         torch.set_num_threads(want)
     try:
-        return _loop(energy, scheme, mu, taus, iters, spi, log, log_it, snap_it, chk_it, generator, max_growth,
-                     max_rise, on_divergence, show_progress, desc)
+        with backends.recording() as used:
+            traj = _loop(energy, scheme, mu, taus, iters, spi, log, log_it, snap_it, chk_it, generator, max_growth,
+                         max_rise, on_divergence, show_progress, desc)
+        traj.extra["backends"] = used
+        return traj
     finally:
         torch.set_num_threads(threads_before)
 

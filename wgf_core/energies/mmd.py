@@ -35,10 +35,11 @@ from typing import Callable, Optional
 
 import torch
 
+from ..backends import check_backend, kernel_grad_sum
 from ..errors import ParameterError
-from ..kernels import Kernel, kernel_grad_sum
+from ..kernels import MAX_BLOCK, Kernel
 from ..measures import Particles
-from ..metrics import MAX_BLOCK, kernel_energy, mmd2, mmd_witness_terms
+from ..metrics import kernel_energy, mmd2, mmd_witness_terms
 from ..riesz import (
     DifferentiableRieszEnergy,
     directional_derivative_parts,
@@ -47,7 +48,7 @@ from ..riesz import (
     riesz_gradient,
     riesz_mmd2,
 )
-from ..validation import check_choice, check_int
+from ..validation import check_int
 from .base import CAPABILITIES
 
 __all__ = ["MMD"]
@@ -75,12 +76,11 @@ class MMD:
         Entries (>= 1) of the ``(batch, rows, n + m)`` kernel block formed at once.
     block_size : int (>= 1), optional
         Row block of the kernel sums of the Riesz fast path (None: automatic; see
-        :func:`wgf_core.kernels.kernel_sum`).
-    backend : {"torch", "keops", "numba", "auto"}
-        Back-end of the kernel sums: ``"keops"`` (pykeops, Riesz kernel only) for the Riesz fast path's
-        gradient; ``"numba"`` / ``"auto"`` for the first variation and for every Riesz kernel sum (values,
-        gradients, minibatches, directional derivatives; :func:`wgf_core.kernels.kernel_grad_sum`: fused
-        value and gradient sums on the CPU).
+        :func:`wgf_core.backends.kernel_sum`).
+    backend : {"auto", "torch", "numba", "keops"}
+        Backend of the kernel sums (:mod:`wgf_core.backends`): the first variation and every Riesz kernel sum
+        (values, gradients, minibatches, directional derivatives). ``"auto"``: numba's fused value and gradient
+        sums on the CPU where they are faster, else torch.
 
     The first variation is :math:`2c\,h` with the witness :math:`h(z) = \int k(z,\cdot)\,d(\mu-\nu)`
     and the Wasserstein gradient :math:`2c\,\nabla h(x_i)` (tested against autograd of
@@ -94,7 +94,7 @@ class MMD:
     sampler: Optional[Callable] = dataclasses.field(default=None, compare=False)
     max_block: int = MAX_BLOCK
     block_size: Optional[int] = None
-    backend: str = "torch"
+    backend: str = "auto"
     _cache: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -116,18 +116,10 @@ class MMD:
             raise ParameterError(f"parameter 'scale' = {self.scale!r} is not allowed: a finite number > 0")
         if self.target is not None and (not isinstance(self.target, torch.Tensor) or self.target.dim() not in (2, 3)):
             raise ParameterError("MMD: target must be a tensor (m, d) or (runs, m, d), or None")
-        check_choice("backend", self.backend, ("torch", "keops", "numba", "auto"))
+        check_backend(self.backend)
         check_int("max_block", self.max_block)  # rows = max_block // (n + m): 0 would be a row block of 0
         if self.block_size is not None:
             check_int("block_size", self.block_size)  # a block of <= 0 rows would give an empty kernel sum
-        if self.backend == "keops" and self.kernel.name != "riesz":
-            raise ParameterError(f"parameter 'backend' = 'keops' is implemented for the Riesz kernel only, not "
-                                 f"{self.kernel.name!r}: use 'torch'")
-
-    @property
-    def _sum_backend(self) -> str:
-        """The backend of the Riesz sums other than the full gradient: ``backend``, or torch for keops."""
-        return self.backend if self.backend in ("numba", "auto") else "torch"
 
     @property
     def name(self) -> str:
@@ -183,9 +175,9 @@ class MMD:
         key = ("target_energy", 0 if self.target.dim() == 2 else r)
         if key not in self._cache:  # E_K(nu), once per target sample
             self._cache[key] = interaction_energy(y, self.kernel.param, block_size=self.block_size,
-                                                  backend=self._sum_backend)
+                                                  backend=self.backend)
         return riesz_mmd2(x, y, self.kernel.param, block_size=self.block_size, target_energy=self._cache[key],
-                          backend=self._sum_backend)
+                          backend=self.backend)
 
     def _per_run(self, fn, mu: Particles) -> torch.Tensor:
         out = [fn(mu.x[r], r) for r in range(mu.runs)]
@@ -197,7 +189,8 @@ class MMD:
         if self._riesz(mu):
             f = 2.0 * self.scale  # riesz_energy is F at scale 1/2
             if self.target is None:
-                v = self._per_run(lambda x, r: interaction_energy(x, self.kernel.param, block_size=self.block_size), mu)
+                v = self._per_run(lambda x, r: interaction_energy(x, self.kernel.param, block_size=self.block_size,
+                                                                  backend=self.backend), mu)
                 return v if f == 1.0 else f * v
             return self._per_run(lambda x, r: self.scale * self._riesz_mmd2(x, r), mu)
         w = mu.weights()
@@ -251,7 +244,7 @@ class MMD:
         self._check_batch(x, target)
         if self.kernel.name == "riesz":
             f = 2.0 * self.scale
-            v = DifferentiableRieszEnergy.apply(x, target, self.kernel.param, self._sum_backend)
+            v = DifferentiableRieszEnergy.apply(x, target, self.kernel.param, self.backend)
             return v if f == 1.0 else f * v
         if target is None:
             return self.scale * kernel_energy(self.kernel, x)
@@ -269,7 +262,7 @@ class MMD:
         if self.kernel.name != "riesz":
             return self.minibatch_value(x, target)
         with torch.no_grad():
-            g = riesz_energy_gradient(x, target, self.kernel.param, backend=self._sum_backend)
+            g = riesz_energy_gradient(x, target, self.kernel.param, backend=self.backend)
         f = 2.0 * self.scale
         v = (g * x).sum()
         return v if f == 1.0 else f * v
@@ -283,7 +276,7 @@ class MMD:
         """
         self._check_batch(x, target)
         if self.kernel.name == "riesz":
-            g = riesz_energy_gradient(x.detach(), target, self.kernel.param, backend=self._sum_backend)
+            g = riesz_energy_gradient(x.detach(), target, self.kernel.param, backend=self.backend)
             f = 2.0 * self.scale
             return g if f == 1.0 else f * g
         with torch.enable_grad():
@@ -307,7 +300,7 @@ class MMD:
             raise ParameterError(f"MMD.minibatch_gradient: the kernel {self.kernel.name!r} is not radial")
         f = 2.0 * self.scale
         if self.kernel.name == "riesz":
-            g = riesz_gradient(x, target, self.kernel.param, unbiased=unbiased, backend=self._sum_backend)
+            g = riesz_gradient(x, target, self.kernel.param, unbiased=unbiased, backend=self.backend)
             return g if f == 1.0 else f * g
         n = x.shape[-2]
         w = x.new_full((n,), 1.0 / max(1, n - 1) if unbiased else 1.0 / n)
@@ -315,7 +308,7 @@ class MMD:
         if target is not None:
             pts = torch.cat([x, target.to(x.dtype)], dim=-2)
             w = torch.cat([w, x.new_full((target.shape[-2],), -1.0 / target.shape[-2])])
-        return f * kernel_grad_sum(self.kernel, x, pts, w)
+        return f * kernel_grad_sum(self.kernel, x, pts, w, backend=self.backend)
 
     def directional_derivative_parts(self, mu: Particles) -> dict:
         r"""The ``x``-only pieces of the exact one-sided directional derivative of :math:`F` (Riesz kernel).
@@ -335,7 +328,7 @@ class MMD:
             raise ParameterError(f"the directional derivative needs one run of uniform weights, got runs = {mu.runs}"
                                  + ("" if mu.w is None else " with weights"))
         return directional_derivative_parts(mu.x[0], self._target_run(0), self.kernel.param,
-                                            block_size=self.block_size, backend=self._sum_backend)
+                                            block_size=self.block_size, backend=self.backend)
 
     def first_variation(self, mu: Particles, z: torch.Tensor, *, with_grad: bool = True):
         r"""First variation :math:`\frac{\delta F}{\delta\mu}[\mu](z) = 2c\,h(z)` and its gradient.
@@ -354,5 +347,4 @@ class MMD:
         """
         y, wy = self._y(mu) if self.target is not None else (None, None)
         return mmd_witness_terms(self.kernel, z, mu.x, y, mu.weights(), wy, scale=2.0 * self.scale,
-                                 with_grad=with_grad, max_block=self.max_block,
-                                 backend=self.backend if self.backend in ("numba", "auto") else "torch")
+                                 with_grad=with_grad, max_block=self.max_block, backend=self.backend)

@@ -11,7 +11,7 @@ reproducing kernel Hilbert spaces", arXiv:2402.04613 (2024). For a kernel :math:
 
 with first variation the optimal witness :math:`h^* = (m_\mu - m_{\hat\sigma})/\lambda` and
 Wasserstein gradient :math:`\nabla h^*(x_i)`. The finite problem, its dual, the certified duality gap
-and the solver are those of :mod:`wgf_core.flows.mmd_fdiv` (:class:`MoreauProblem`,
+and the solver are those of :mod:`wgf_core.moreau` (:class:`MoreauProblem`,
 :func:`solve_moreau`); this module holds the solver state of a flow: the solution at the current
 particles, reused by the step and the logs, and the warm start of the next solve.
 """
@@ -25,11 +25,12 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..backends import kernel_grad_sum, kernel_sum
 from ..divergences import Entropy
 from ..errors import ParameterError
-from ..flows.mmd_fdiv import LINE_SEARCHES, MoreauProblem, MoreauSolution, solve_moreau, witness_grad
-from ..kernels import Kernel, coefficient_grad_sum, kernel_grad_sum, kernel_matrix, kernel_sum, pairwise_distances
+from ..kernels import Kernel, coefficient_grad_sum, kernel_matrix, pairwise_distances
 from ..measures import Particles
+from ..moreau import LINE_SEARCHES, MoreauProblem, MoreauSolution, solve_moreau, witness_grad
 from ..validation import check_choice, check_int, check_positive
 from .base import CAPABILITIES
 

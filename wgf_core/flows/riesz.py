@@ -68,7 +68,7 @@ def riesz_mmd_energy(target: Optional[torch.Tensor] = None, r: float = 1.0, *, b
     :math:`\mathcal F_\nu`, with None the interaction energy :math:`\mathcal E_K = -\tfrac12\iint|x-y|^r`.
     ``r`` in (0, 2); ``block_size`` / ``backend`` of the Riesz kernel sums (default ``"auto"``: the fused
     numba sums on the CPU where autograd does not record and there are at least
-    :data:`wgf_core.kernels.AUTO_MIN_PAIRS` pairs, else the blocked torch loop; the same sums to
+    :data:`wgf_core.backends.AUTO_MIN_PAIRS` pairs, else the blocked torch loop; the same sums to
     round-off, 2-4x faster at the book's sizes, ``benchmarks/bench_riesz.py``).
     """
     return MMD(get_kernel("riesz", check_range("r", r, 0.0, 2.0)), target, scale=0.5, block_size=block_size,

@@ -38,19 +38,19 @@ its seed, and a scheme object can be reused for another run.
 Options beyond the paper (off by default): ``fourier_features`` feeds :math:`\sin/\cos(2\pi Bx)`
 to the network; ``standardize`` feeds it the particles in the step's frame (centre and RMS scale).
 
-Training (``backend``): by default the network's forward and backward passes are written out
-(:class:`wgf_core.networks.ExplicitMLP`: the kernels autograd runs for an ``mlp``, without its graph) and
-autograd differentiates only the loss in the network's output; Adam steps one flat parameter buffer. The
-updates are those of autograd and :class:`wgf_core.optim.Adam` on the module's parameters, bit for bit
-(``tests/test_flows_riesz.py``); ``backend="autograd"`` is that path. ``backend="numba"`` trains the network
-with :class:`wgf_core.networks_numba.NumbaMLP` (forward, backward and Adam compiled, two calls per iteration)
-and the loss's gradient in the network's output without autograd
+Training (``backend``, :mod:`wgf_core.backends`, operation ``"mlp_train"``). ``"torch"``: the network's forward
+and backward passes are written out (:class:`wgf_core.networks.ExplicitMLP`: the kernels autograd runs for an
+``mlp``, without its graph) and autograd differentiates only the loss in the network's output; Adam steps one flat
+parameter buffer. The updates are those of autograd and :class:`wgf_core.optim.Adam` on the module's parameters,
+bit for bit (``tests/test_flows_riesz.py``); ``autograd=True`` (or the activation ``"prelu"``) is that path.
+``"numba"`` trains the network with :class:`wgf_core.backends.numba_mlp.NumbaMLP` (forward, backward and Adam
+compiled, two calls per iteration) and the loss's gradient in the network's output without autograd
 (:meth:`~wgf_core.energies.MMD.minibatch_value_gradient`; the forward scheme's slope in closed form): the same
 objective, batches, latents and initialisation, the updates equal to round-off, not bit for bit. It is faster
 for small networks on the CPU (the paper's 64 x 2 network, batch 100: 3.2-3.7x the step before issue 17 in
-three runs of ``benchmarks/bench_neural.py``), slower for wide ones (it does not use the BLAS), and not the
-book's default: float32 training amplifies round-off to seed-level spread, which moves claims that straddle
-their criterion.
+three runs of ``benchmarks/bench_neural.py``), slower for wide ones (it does not use the BLAS); float32 training
+amplifies round-off to seed-level spread. ``"auto"`` (the default): numba on the CPU where the activation is one
+of its :data:`~wgf_core.backends.numba_mlp.ACTIVATIONS` and numba is installed, else torch.
 """
 
 from __future__ import annotations
@@ -62,10 +62,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import backends
+from ..backends.numba_mlp import ACTIVATIONS as NUMBA_ACTIVATIONS
 from ..errors import ParameterError
 from ..measures import Particles
 from ..networks import _ACTIVATIONS, ExplicitMLP, explicit_supported, mlp
-from ..networks_numba import ACTIVATIONS as NUMBA_ACTIVATIONS
 from ..optim import Adam
 from ..riesz import riesz_directional_derivative
 from ..validation import check_choice, check_int, check_positive
@@ -158,12 +159,14 @@ class _NeuralScheme(Scheme):
         Scale :math:`s` of their frequencies.
     standardize : bool
         Feed the network the particles in the step's frame (:meth:`_g`).
-    backend : {"auto", "explicit", "autograd", "numba"}
-        How the network is trained: ``"explicit"`` (:class:`wgf_core.networks.ExplicitMLP`, the network's
-        passes written out, one flat Adam tensor), ``"autograd"`` (a graph through the network, Adam per
-        parameter): the same updates, bit for bit; ``"auto"``: explicit where the network allows it (every
-        activation of ``mlp`` but ``"prelu"``). ``"numba"``: :class:`wgf_core.networks_numba.NumbaMLP` on
-        CPU tensors, equal to round-off (see the module).
+    backend : {"auto", "torch", "numba"}
+        How the network is trained (see the module): ``"torch"`` (:class:`wgf_core.networks.ExplicitMLP`, the
+        network's passes written out, one flat Adam tensor; a graph through the network with ``autograd``),
+        ``"numba"`` (:class:`wgf_core.backends.numba_mlp.NumbaMLP` on CPU tensors, equal to round-off), ``"auto"``:
+        numba where it applies (CPU, an activation of its ``ACTIVATIONS``), else torch.
+    autograd : bool
+        ``"torch"`` training through one autograd graph (Adam per parameter) instead of the written-out passes:
+        the same updates, bit for bit (the reference path; always taken for ``"prelu"``).
     """
 
     _last_scale = 1.0
@@ -171,12 +174,13 @@ class _NeuralScheme(Scheme):
     def __init__(self, *, latent_dim: int = 2, width: int = 64, depth: int = 3, activation: str = "relu",
                  iters: int = 100, first_iters: Optional[int] = None, lr: float = 1e-3,
                  batch_size: Optional[int] = None, fourier_features: int = 0, fourier_scale: float = 10.0,
-                 standardize: bool = False, backend: str = "auto"):
+                 standardize: bool = False, backend: str = "auto", autograd: bool = False):
         self.standardize = check_choice("standardize", standardize, (False, True))
-        self.backend = check_choice("backend", backend, ("auto", "explicit", "autograd", "numba"))
-        if self.backend == "numba" and activation not in NUMBA_ACTIVATIONS:
-            raise ParameterError(f"parameter 'backend' = 'numba' trains the activations {sorted(NUMBA_ACTIVATIONS)}, "
-                                 f"not activation = {activation!r}: use 'auto'")
+        self.backend = backends.check_backend(backend, "mlp_train")
+        self.autograd = check_choice("autograd", autograd, (False, True))
+        backends.refuse_inapplicable(self.backend, "mlp_train", activation in NUMBA_ACTIVATIONS,
+                                     f"trains the activations {sorted(NUMBA_ACTIVATIONS)}, not activation = "
+                                     f"{activation!r}: use 'auto'")
         self._centre, self._scale = None, None
         self.latent_dim = check_int("latent_dim", latent_dim)
         self.width, self.depth = check_int("width", width), check_int("depth", depth)
@@ -187,9 +191,6 @@ class _NeuralScheme(Scheme):
         self.batch_size = None if batch_size is None else check_int("batch_size", batch_size)
         self.fourier_features = check_int("fourier_features", fourier_features, minimum=0)
         self.fourier_scale = check_positive("fourier_scale", fourier_scale)
-        if self.backend == "explicit" and self.activation == "prelu":
-            raise ParameterError("parameter 'backend' = 'explicit' needs an activation without parameters, not "
-                                 "activation = 'prelu': use backend='autograd' or 'auto'")
         self.generator = None
         self.net, self.opt, self.explicit, self.numba = None, None, None, None
         self.last_loss = float("nan")
@@ -207,15 +208,11 @@ class _NeuralScheme(Scheme):
                           scale_last=self._last_scale).to(device=device, dtype=dtype)
         # wgf_core.optim.Adam: torch's Adam updates, bit for bit, with less Python per step
         self.explicit = self.numba = None
-        if self.backend == "numba":
-            from .. import kernels_numba
-            from ..networks_numba import NumbaMLP, supports
-
-            if torch.device(device).type != "cpu" or not kernels_numba.available() or not supports(self.net.net):
-                raise ParameterError(f"parameter 'backend' = 'numba' trains float32/float64 networks on the CPU "
-                                     f"(numba installed), got device {str(device)!r}, dtype {dtype}: use 'auto'")
-            self.numba = self.opt = NumbaMLP(self.net.net, lr=self.lr)  # forward, backward and Adam compiled
-        elif self.backend != "autograd" and explicit_supported(self.net.net):
+        numba_mlp = backends.implementation("mlp_train", self.backend, device, dtype, 0,
+                                            applicable=self.activation in NUMBA_ACTIVATIONS)
+        if numba_mlp is not None:
+            self.numba = self.opt = numba_mlp(self.net.net, lr=self.lr)  # forward, backward and Adam compiled
+        elif not self.autograd and explicit_supported(self.net.net):
             self.explicit = ExplicitMLP(self.net.net)   # the module's parameters become views of its flat buffer
             self.opt = Adam([self.explicit.flat], lr=self.lr)
         else:

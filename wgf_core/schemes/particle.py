@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import torch
 
+from .. import backends
 from ..fista import project_simplex, solve_simplex_qp
 from ..kernels import Kernel, pairwise_distances
 from ..measures import Particles
 from ..random import standard_normal_like
 from ..validation import check_choice, check_int, check_positive
 from .base import Scheme
-from .fused import ift_pgd_gauss
 
 __all__ = ["Euler", "IFT", "WFR", "ift_weight_qp"]
 
@@ -86,46 +86,50 @@ class IFT(Scheme):
     :func:`wgf_core.fista.solve_simplex_qp` to Frank-Wolfe gap ``qp_tol``, warm-started at the
     current weights (needs an :class:`~wgf_core.energies.MMD` energy with uniform target weights).
 
-    ``backend="numba"``: with the PGD weight step, an :class:`~wgf_core.energies.MMD` energy with the
-    Gaussian kernel and a target, and CPU tensors, each iteration is one compiled call
-    (:func:`wgf_core.schemes.fused.ift_pgd_gauss`: the same iteration up to round-off, about 3x faster
-    for n = 100, where the sixty small tensor operations of the generic path cost more than their
-    arithmetic); anything else takes the generic path. ``backend="auto"``: the fused iteration where it applies
-    and the dimension is at most :attr:`AUTO_MAX_DIM` (the compiled loop is per coordinate: at d = 100,
-    n = m = 100 it took 1.3x the generic path's time, whose distances are matrix products). Default ``"torch"``.
+    ``backend`` (:mod:`wgf_core.backends`, operation ``"ift_pgd_gauss"``): ``"numba"`` runs each iteration as one
+    compiled call (:func:`wgf_core.backends.numba_ift.ift_pgd_gauss`: the same iteration up to round-off, about 3x
+    faster for n = 100, where the sixty small tensor operations of the generic path cost more than their
+    arithmetic) where it applies: the PGD weight step, an :class:`~wgf_core.energies.MMD` energy with the
+    Gaussian kernel and a target, CPU tensors; anything else takes the generic path. ``"auto"`` (the default):
+    the fused iteration where it applies and the dimension is at most :attr:`AUTO_MAX_DIM`. ``"torch"``: the
+    generic path. ``"keops"`` is refused (no implementation of the iteration).
     """
 
-    #: Largest dimension at which ``backend="auto"`` takes the fused iteration (measured 3.2x faster at d = 2).
-    AUTO_MAX_DIM = 8
+    #: Largest dimension at which ``backend="auto"`` takes the fused iteration (:data:`wgf_core.backends.IFT_AUTO_MAX_DIM`).
+    AUTO_MAX_DIM = backends.IFT_AUTO_MAX_DIM
 
     name = "ift"
     steps_per_iteration = 2
 
     def __init__(self, eta: float, weight_step: str = "pgd", qp_tol: float = 1e-7, qp_max_iter: int = 1000,
-                 backend: str = "torch"):
+                 backend: str = "auto"):
         self.eta = check_positive("eta", eta)
         self.weight_step = check_choice("weight_step", weight_step, ("pgd", "qp"))
         self.qp_tol = check_positive("qp_tol", qp_tol)
         self.qp_max_iter = check_int("qp_max_iter", qp_max_iter)
-        self.backend = check_choice("backend", backend, ("torch", "numba", "auto"))
+        self.backend = backends.check_backend(backend, "ift_pgd_gauss")
         self.needs = frozenset({"first_variation"} | ({"kernel_quadratic"} if weight_step == "qp" else set()))
 
-    def fused(self, energy, mu) -> bool:
-        """Whether the fused iteration applies to ``energy`` and ``mu``: ``backend="numba"``, or ``"auto"`` at
-        dimension at most :attr:`AUTO_MAX_DIM`, with the PGD weight step, the Gaussian kernel, a target and CPU
-        tensors."""
+    def _fused(self, energy, mu):
+        """The compiled iteration that runs for ``energy`` and ``mu`` (:func:`wgf_core.backends.implementation`),
+        or None for the generic path."""
         kernel = getattr(energy, "kernel", None)
-        wanted = self.backend == "numba" or (self.backend == "auto" and mu.x.shape[-1] <= self.AUTO_MAX_DIM)
-        return (wanted and self.weight_step == "pgd" and isinstance(kernel, Kernel)
-                and kernel.name == "gauss" and getattr(energy, "target", None) is not None
-                and hasattr(energy, "_y") and mu.x.device.type == "cpu")
+        applicable = (self.weight_step == "pgd" and isinstance(kernel, Kernel) and kernel.name == "gauss"
+                      and getattr(energy, "target", None) is not None and hasattr(energy, "_y")
+                      and mu.x.device.type == "cpu")
+        return backends.implementation("ift_pgd_gauss", self.backend, mu.x.device, mu.x.dtype, mu.x.shape[-1],
+                                       applicable=applicable)
+
+    def fused(self, energy, mu) -> bool:
+        """Whether the fused iteration runs for ``energy`` and ``mu`` (see the class)."""
+        return self._fused(energy, mu) is not None
 
     def step(self, energy, mu, tau, k, generator=None):
         w = mu.weights()
-        if self.fused(energy, mu):
+        fused = self._fused(energy, mu)
+        if fused is not None:
             y, wy = energy._y(mu)
-            x, beta = ift_pgd_gauss(mu.x, w, y, wy, s=energy.kernel.param, c=2.0 * energy.scale, tau=float(tau),
-                                    eta=self.eta)
+            x, beta = fused(mu.x, w, y, wy, s=energy.kernel.param, c=2.0 * energy.scale, tau=float(tau), eta=self.eta)
             return Particles(x, beta)
         _, g = energy.first_variation(mu, mu.x)
         x = mu.x - tau * g

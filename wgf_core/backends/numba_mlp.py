@@ -36,9 +36,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import ParameterError
-from .networks import flatten_linears, mlp_layers
-from .validation import check_positive
+from ..errors import ParameterError
+from ..networks import flatten_linears, mlp_layers
+from ..validation import check_positive
+from .numba_sums import _numba
 
 __all__ = ["NumbaMLP", "ACTIVATIONS", "supports"]
 
@@ -91,8 +92,6 @@ def _act_constants(act) -> tuple[int, float, float]:
 
 
 def _build():
-    from .kernels_numba import _numba
-
     nb = _numba()
 
     def act_forward(z, out, code, a, b, one, zero):

@@ -14,7 +14,7 @@ projected-gradient weight step, Gaussian kernel) in one numba call, run by run:
 with :math:`k(z, p) = \exp(-|z - p|^2/(2s))`, :math:`\nabla_1 k(z, p) = -k(z, p)(z - p)/s`, :math:`c` the
 energy's ``2 * scale`` and :math:`P_\Delta` the sort-based projection onto the simplex
 (:func:`wgf_core.fista.project_simplex`). The exponential is the vectorisable one of
-:mod:`wgf_core.kernels_numba` (relative error about 1e-14 in float64); sums are accumulated in float64.
+:mod:`wgf_core.backends.numba_sums` (relative error about 1e-14 in float64); sums are accumulated in float64.
 The same iteration as the generic path up to round-off (tested). Nothing is imported or compiled at
 import time; the first call compiles (seconds, cached on disk).
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import kernels_numba as kn
+from . import numba_sums as kn
 
 __all__ = ["ift_pgd_gauss"]
 

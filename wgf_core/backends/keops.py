@@ -1,4 +1,4 @@
-"""Optional KeOps backend for :func:`wgf_core.kernels.kernel_sum` / ``kernel_grad_sum``.
+"""Optional KeOps backend for :func:`wgf_core.backends.kernel_sum` / ``kernel_grad_sum``.
 
 Used with ``backend="keops"`` when ``pykeops`` is installed (``pip install -e '.[keops]'``).
 The kernel formulas are the same profile functions as the torch backend (written with tensor
@@ -9,12 +9,9 @@ KeOps compiles each formula on first use (seconds on a CPU; cached per host).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
-if TYPE_CHECKING:  # annotations only: no runtime import of .kernels, which imports this module lazily
-    from .kernels import Kernel
+from ..kernels import Kernel, compact_power
 
 
 def _lazy():
@@ -25,6 +22,15 @@ def _lazy():
             "backend='keops' needs pykeops: pip install -c constraints-cpu.txt -e '.[keops]'"
         ) from e
     return LazyTensor
+
+
+def available() -> bool:
+    """True if pykeops can be imported."""
+    try:
+        _lazy()
+    except ImportError:
+        return False
+    return True
 
 
 def _pair(x, y):
@@ -43,7 +49,7 @@ def _lazy_coefficient(kernel: Kernel, r):
     if kernel.name == "riesz":
         return (-r).ifelse(0.0, -s * r ** (s - 2))
     if kernel.name == "compact":
-        q = s + 2
+        q = compact_power(s)
         return (-r).ifelse(0.0, -q * (1 - r).relu() ** (q - 1) / r)
     return kernel.coefficient(r)
 

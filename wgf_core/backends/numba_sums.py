@@ -1,4 +1,4 @@
-r"""Fused CPU kernel sums with numba: :func:`wgf_core.kernels.kernel_sum` / ``kernel_grad_sum``
+r"""Fused CPU kernel sums with numba: :func:`wgf_core.backends.kernel_sum` / ``kernel_grad_sum``
 with ``backend="numba"`` (or ``"auto"``).
 
 One pass over the pairs of each row :math:`i` computes what is asked,
@@ -16,7 +16,8 @@ sums then added to float64 accumulators, so float32 inputs give sums with a rela
 ``1e-7`` (tested: <= 1e-5 against float64). Extra memory is the outputs and a transposed copy of ``y``,
 ``O((N + M) d)``; no ``N x M`` temporary.
 
-The profiles and coefficients are those of :data:`wgf_core.kernels.KERNELS`, rewritten on the
+The profiles and coefficients are those of :data:`wgf_core.kernels.KERNELS` (their constants from the
+same functions: :func:`~wgf_core.kernels.matern_rate`, :func:`~wgf_core.kernels.student_const`, ...), rewritten on the
 squared distance :math:`r^2` (one square root only where the profile needs :math:`r`), with the
 same rule at coincident points: :math:`c(0) = 0` where :math:`\psi` has a kink (``compact``,
 ``riesz``), never NaN. The two non-radial kernels (``W2_1``, ``W2_2``) add their extra term with the
@@ -45,16 +46,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
-from .errors import ParameterError
-from .kernels import broadcast_batch
-
-if TYPE_CHECKING:  # annotations only: .kernels imports this module lazily
-    from .kernels import Kernel
+from ..errors import ParameterError
+from ..kernels import Kernel, broadcast_batch, compact2_power, compact_power, matern2_rate, matern_rate, student_const
 
 __all__ = ["numba_kernel_sum", "numba_kernel_grad_sum", "available", "PARALLEL_MIN_PAIRS"]
 
@@ -125,25 +123,23 @@ def _constants(kernel: Kernel) -> list[float]:
     elif name == "imq":
         c = [s]
     elif name == "matern":
-        a = math.sqrt(3.0) / s
+        a = matern_rate(s)
         c = [-a, a, -a * a]
     elif name == "matern2":
-        a = math.sqrt(5.0) / s
+        a = matern2_rate(s)
         c = [-a, a, a * a / 3, -a * a / 3]
     elif name == "compact":
-        q = s + 2
+        q = compact_power(s)
         c = [q - 1, -q]
     elif name == "compact2":
-        p = s + 3
+        p = compact2_power(s)
         c = [p, p - 1, -p * (p + 1)]
     elif name == "inv_log":
         c = [s]
     elif name == "inv_quad":
         c = [s, -2 * s]
     elif name == "student":
-        from .kernels import _student_const
-
-        k = _student_const(s)
+        k = student_const(s)
         c = [1 / s, -(s + 1) / 2, k, -k * (s + 1) / s]
     else:  # riesz
         c = [s / 2, -s]
