@@ -224,3 +224,19 @@ def test_neural_step_default_equals_torch():
     assert (sa.numba is not None) is HAS_NUMBA and sb.numba is None
     assert float((b - x).abs().max()) > 1e-4
     torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+def test_the_environment_makes_auto_resolve_to_torch_and_runs_are_recorded(monkeypatch):
+    """WGF_AUTO_BACKEND=torch turns every "auto" into torch (explicit backends stay), another value is refused
+    naming the variable, and used() lists every backend that ran."""
+    x = torch.zeros(4, 2)
+    monkeypatch.delenv(backends.AUTO_ENV, raising=False)
+    assert backends.resolve("kernel_sum", "cpu", torch.float32, 10**6) == "numba"
+    assert "numba" in backends.used()["kernel_sum"]
+    monkeypatch.setenv(backends.AUTO_ENV, "torch")
+    assert backends.resolve("kernel_sum", x.device, torch.float32, 10**6) == "torch"
+    assert backends.resolve("kernel_sum", "cpu", torch.float32, 10**6, backend="numba") == "numba"
+    assert backends.used()["kernel_sum"] == ["numba", "torch"]
+    monkeypatch.setenv(backends.AUTO_ENV, "fast")
+    with pytest.raises(ParameterError, match="'WGF_AUTO_BACKEND' = 'fast'"):
+        backends.resolve("kernel_sum", "cpu", torch.float32, 10**6)

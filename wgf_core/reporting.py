@@ -35,6 +35,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
+from . import backends
 from .claims.core import STATUSES
 
 METRICS_MIME = "application/vnd.wgf-compendium.metrics+json"
@@ -67,10 +68,11 @@ def _clean(obj: Any) -> Any:
 def make_record(notebook: str, profile: str, seed: int, claims: Iterable[dict],
                 checks: Optional[Mapping[str, bool]] = None, metrics: Optional[Mapping[str, Any]] = None,
                 timings: Optional[Mapping[str, Any]] = None) -> dict:
-    """The record of one execution; ``claims`` are entries of :func:`wgf_core.claims.assess`."""
+    """The record of one execution; ``claims`` are entries of :func:`wgf_core.claims.assess`; ``backends`` the
+    implementations that ran in this process, per operation (:func:`wgf_core.backends.used`)."""
     rec = {"notebook": notebook, "profile": profile, "seed": int(seed), "claims": _clean(list(claims)),
            "checks": {k: bool(v) for k, v in (checks or {}).items()}, "metrics": _clean(dict(metrics or {})),
-           "timings": _clean(dict(timings or {}))}
+           "timings": _clean(dict(timings or {})), "backends": backends.used()}
     ids = [c.get("id") for c in rec["claims"]]
     if len(set(ids)) != len(ids):
         raise ValueError(f"claims recorded twice: {sorted(i for i in set(ids) if ids.count(i) > 1)}")

@@ -21,7 +21,7 @@ stores them in each run's :attr:`~wgf_core.runner.Trajectory.extra` under ``"bac
 
 The compiled code restates some torch formulas (profiles, the simplex projection, Adam, the MLP); each is
 held equal to its torch definition in float64 by the tests (``tests/test_backends.py``,
-``tests/test_kernels_numba.py``, ``tests/test_networks_numba.py``), and the profiles' constants come from the
+``tests/test_backends_numba_sums.py``, ``tests/test_backends_numba_mlp.py``), and the profiles' constants come from the
 functions of :mod:`wgf_core.kernels`.
 """
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 from typing import Callable, Optional
 
 import torch
@@ -57,6 +58,8 @@ __all__ = [
     "check_backend",
     "refuse_inapplicable",
     "resolve",
+    "used",
+    "AUTO_ENV",
     "implementation",
     "chosen",
     "recording",
@@ -91,6 +94,10 @@ _LOG = logging.getLogger(__name__)
 _NOTICED: set = set()
 _LAST: dict = {}
 _RECORDS: list = []
+#: Every backend that ran, per operation, since the process started (:func:`used`).
+_USED: dict = {}
+#: The environment variable that makes ``"auto"`` resolve to torch everywhere (the fast-versus-generic comparison).
+AUTO_ENV = "WGF_AUTO_BACKEND"
 _AVAILABLE = {"numba": lambda: numba_sums.available(), "keops": lambda: _keops.available()}  # looked up at each call
 _FLOATS = (torch.float32, torch.float64)
 
@@ -210,7 +217,9 @@ def resolve(operation: str, device, dtype, size, *, grad: bool = False, backend:
     """
     check_backend(backend, operation)
     dev = _device_type(device)
-    if backend == "auto":
+    if backend == "auto" and _auto_is_torch():
+        name = "torch"
+    elif backend == "auto":
         lo, hi = AUTO_RANGE[operation]
         name = "torch"
         if applicable and dev == "cpu" and dtype in _FLOATS and not grad and lo <= size <= hi:
@@ -227,6 +236,7 @@ def resolve(operation: str, device, dtype, size, *, grad: bool = False, backend:
             _check_numba(dev, dtype, grad)
         name = backend
     _LAST[operation] = name
+    _USED.setdefault(operation, set()).add(name)
     for rec in _RECORDS:
         names = rec.setdefault(operation, [])
         if name not in names:
@@ -239,6 +249,20 @@ def implementation(operation: str, backend: str, device, dtype, size, *, grad: b
     """``REGISTRY[operation][resolve(...)]``: the implementation that runs (None: the caller's torch path)."""
     return REGISTRY[operation][resolve(operation, device, dtype, size, grad=grad, backend=backend,
                                        applicable=applicable)]
+
+
+def _auto_is_torch() -> bool:
+    """Whether :data:`AUTO_ENV` is ``"torch"`` (unset or ``"auto"``: the rule); another value is refused."""
+    value = os.environ.get(AUTO_ENV, "auto")
+    if value not in ("auto", "torch"):
+        raise ParameterError(f"parameter {AUTO_ENV!r} = {value!r} is not allowed: 'auto' (the rule) or 'torch' "
+                             "(every 'auto' runs the torch code)")
+    return value == "torch"
+
+
+def used() -> dict:
+    """Every backend that ran since the process started: operation -> sorted names (a notebook's record holds it)."""
+    return {op: sorted(names) for op, names in sorted(_USED.items())}
 
 
 def chosen() -> dict:

@@ -24,7 +24,7 @@ module (``net(u)``) always evaluates the trained weights.
 
 The same gradients as autograd and the same Adam updates as torch up to round-off, not bit for bit:
 the products are summed in another order (``fastmath`` reassociation, vectorised; tested against
-autograd and ``torch.optim.Adam`` in ``tests/test_networks_numba.py``). Nothing is imported or compiled at
+autograd and ``torch.optim.Adam`` in ``tests/test_backends_numba_mlp.py``). Nothing is imported or compiled at
 import time; the first use per dtype compiles (seconds; ``cache=True``: later processes load it from disk).
 """
 
