@@ -9,7 +9,8 @@ Runs, each in its own process (so thread settings and compile caches do not leak
 3. ``bench_variational.py --refit``: one JKO step of the OU notebook's ``default`` configuration, the
    closed-form refit of the Gaussian reference against push + fit (the previous implementation, kept there);
 4. ``bench_neural.py``: one step of the Riesz neural backward and forward schemes at the paper's
-   interaction-energy configuration (5000 network iterations), today's path and the network trained in numba against the previous one;
+   interaction-energy configuration (5000 network iterations): the default (compiled) path against the
+   generic torch path and the previous (autograd) one, interleaved;
 5. ``bench_riesz.py``: one Riesz particle-flow step (N = M = 6000), blocked torch against the other backends.
 
 Prints each table, then writes every number, the machine and the date to ``--out`` (default
