@@ -231,9 +231,9 @@ class VariationalJKO(Scheme):
         one ``(d, d)`` product with its gradient in closed form (:class:`ExplicitAffineMap`), one flat Adam tensor
         per network; only autograd of the energy's few elementwise terms is left. It needs map kind "linear", a
         dual without dropout, mode "jko" or "fb" and a variational energy; the same mathematics in another order
-        of float operations (the maps agree to float rounding, ``tests/test_variational_fast.py``). Measured 2.5-3x
-        the torch path on the OU page's default step (d = 2, one thread; ``benchmarks/bench_variational.py
-        --explicit``). "auto": "explicit" where it applies, else "torch".
+        of float operations (in float64 the maps agree to rounding, ``tests/test_variational_fast.py``). Measured
+        1.5x the torch path's training time on the OU page's default step (d = 2, one thread, a shared 2-core CPU;
+        ``benchmarks/bench_variational.py --explicit``). "auto": "explicit" where it applies, else "torch".
 
     Notes
     -----
