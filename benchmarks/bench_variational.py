@@ -59,17 +59,18 @@ class TorchAdamJKO(VariationalJKO):
         return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
-def ou_scheme(d: int, device, map_depth: int, train: TrainConfig, pool: PoolConfig, cls=VariationalJKO):
+def ou_scheme(d: int, device, map_depth: int, train: TrainConfig, pool: PoolConfig, cls=VariationalJKO,
+              backend: str = "auto"):
     """``(log_q, scheme)``: the OU problem of dimension ``d`` (the stream ``(0, "bench/variational/problem", d)``) and
-    a variational JKO (``cls``, the stream ``(0, "bench/variational/flow", d)``) with an affine map (width 64,
-    ``map_depth``) and a 64 x 3 dual."""
+    a variational JKO (``cls``, the stream ``(0, "bench/variational/flow", d)``, ``backend``) with an affine map
+    (width 64, ``map_depth``) and a 64 x 3 dual."""
     g = stream(0, "bench/variational/flow", d, device)
     A, b = pde.random_ou_problem(d, stream(0, "bench/variational/problem", d))
     A32, b32 = A.float().to(device), b.float().to(device)
     log_q = lambda x: -0.5 * (((x - b32) @ A32) * (x - b32)).sum(-1)
     return log_q, cls(d, lambda n, gen: torch.randn(n, d, generator=gen, device=device),
                                  map=MapConfig("linear", 64, map_depth), dual=DualConfig(64, 3), train=train,
-                                 pool=pool, device=device, generator=g)
+                                 pool=pool, device=device, generator=g, backend=backend)
 
 
 def median_step_time(scheme: VariationalJKO, energy, repeats: int) -> float:
@@ -112,16 +113,17 @@ class PushedFitKL(KLDivergence):
         return _PerPointReference(*fit_gaussian(x.detach(), ddof=1))
 
 
-def refit_problem(d: int, device, energy_cls=KLDivergence, cls=VariationalJKO):
+def refit_problem(d: int, device, energy_cls=KLDivergence, cls=VariationalJKO, backend: str = "auto"):
     """``(scheme, energy)``: the OU notebook's default configuration in dimension ``d`` (affine map 64 x 2, dual
-    64 x 3, J1 = 40, J2 = 2, M = 1000, a carried pool of 10^6), ``reference="pushed"``."""
-    log_q, scheme = ou_scheme(d, device, 2, TrainConfig(40, 2, 1000, 5e-3, 5e-3), PoolConfig(10**6, fresh=False), cls)
+    64 x 3, J1 = 40, J2 = 2, M = 1000, a carried pool of 10^6), ``reference="pushed"``, ``backend``."""
+    log_q, scheme = ou_scheme(d, device, 2, TrainConfig(40, 2, 1000, 5e-3, 5e-3), PoolConfig(10**6, fresh=False), cls,
+                              backend)
     return scheme, energy_cls(log_q, reference="pushed")
 
 
-def time_refit_step(d: int, repeats: int, device, energy_cls, cls=VariationalJKO) -> float:
+def time_refit_step(d: int, repeats: int, device, energy_cls, cls=VariationalJKO, backend: str = "auto") -> float:
     """Median wall seconds of one JKO step (steps 1..repeats after a warm-up) of the OU default configuration."""
-    return median_step_time(*refit_problem(d, device, energy_cls, cls), repeats)
+    return median_step_time(*refit_problem(d, device, energy_cls, cls, backend), repeats)
 
 
 def refit_table(dims, repeats, device) -> list:
@@ -131,7 +133,7 @@ def refit_table(dims, repeats, device) -> list:
     rows = []
     for d in dims:
         new = time_refit_step(d, repeats, device, KLDivergence)
-        old = time_refit_step(d, repeats, device, PushedFitKL, TorchAdamJKO)
+        old = time_refit_step(d, repeats, device, PushedFitKL, TorchAdamJKO, "torch")
         rows.append({"d": d, "closed_form_s": new, "push_fit_s": old, "speedup": old / new})
         print(f"{d:4d} | {new:18.3f} | {old:28.3f} | {old / new:7.2f}x", flush=True)
     return rows
@@ -194,12 +196,50 @@ def gemm_floor_table(dims, repeats, device) -> list:
         mu = scheme.initial(10**6)
         calls = record_gemms(lambda: scheme.step(energy, mu, 0.05, len(scheme.maps), scheme.generator))
         alone, flops = replay_seconds(calls)
-        previous = time_refit_step(d, repeats, device, PushedFitKL, TorchAdamJKO)
+        previous = time_refit_step(d, repeats, device, PushedFitKL, TorchAdamJKO, "torch")
         row = {"d": d, "today_s": today, "previous_s": previous, "products": len(calls), "products_alone_s": alone,
                "gflops": flops / alone / 1e9, "target_3x_s": previous / 3, "best_ratio": previous / alone}
         rows.append(row)
         print(f"{d:4d} | {today:8.3f} | {previous:10.3f} | {previous / today:5.2f}x | {alone:16.3f} | {row['gflops']:7.1f} | "
               f"{previous / 3:11.3f} | {previous / alone:9.2f}x", flush=True)
+    return rows
+
+
+def explicit_table(dims, repeats, device) -> list:
+    """The explicit path (``backend="explicit"``, the default) against autograd (``backend="torch"``) on the OU
+    default configuration, one thread: per dimension one scheme per backend (the same seed), a warm-up step each,
+    then ``repeats`` steps of each, interleaved (the order alternating). Per backend the medians of the step's wall
+    time (``time_s``: the whole step, with the pool's subsample draw and push), of the training loop's wall time
+    (``train_s``) and CPU time (``train_cpu_s``); the ratios torch / explicit of the medians and the median of the
+    per-repeat ratios."""
+    keys = ("time_s", "train_s", "train_cpu_s")
+    print(f"OU default configuration, one JKO step, backend='explicit' (default) against 'torch', device={device}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {repeats} interleaved repeats")
+    print(f"{'d':>4} | {'what':>11} | {'torch s':>8} | {'explicit s':>10} | {'ratio of medians':>16} | "
+          f"{'median ratio':>12}")
+    rows = []
+    for d in dims:
+        runs = {}
+        for backend in ("torch", "explicit"):
+            scheme, energy = refit_problem(d, device, backend=backend)
+            mu = scheme.step(energy, scheme.initial(), 0.05, 0, scheme.generator)   # warm-up
+            runs[backend] = [scheme, energy, mu]
+        times = {b: {k: [] for k in keys} for b in runs}
+        for r in range(repeats):
+            for backend in (("torch", "explicit") if r % 2 == 0 else ("explicit", "torch")):
+                scheme, energy, mu = runs[backend]
+                runs[backend][2] = scheme.step(energy, mu, 0.05, len(scheme.maps), scheme.generator)
+                for k in keys:
+                    times[backend][k].append(scheme.history[-1][k])
+        row = {"d": d, "repeats": repeats}
+        for k in keys:
+            t, e = times["torch"][k], times["explicit"][k]
+            row[k] = {"torch": statistics.median(t), "explicit": statistics.median(e),
+                      "ratio": statistics.median(t) / statistics.median(e),
+                      "median_ratio": statistics.median(a / b for a, b in zip(t, e)), "torch_all": t, "explicit_all": e}
+            print(f"{d:4d} | {k:>11} | {row[k]['torch']:8.3f} | {row[k]['explicit']:10.3f} | "
+                  f"{row[k]['ratio']:15.2f}x | {row[k]['median_ratio']:11.2f}x", flush=True)
+        rows.append(row)
     return rows
 
 
@@ -213,10 +253,20 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--refit", action="store_true", help="closed-form refit against push + fit (OU default config)")
     ap.add_argument("--gemm-floor", action="store_true", help="the step's matrix products timed alone (OU default config)")
+    ap.add_argument("--explicit", action="store_true",
+                    help="backend 'explicit' against 'torch', interleaved repeats, one thread (OU default config)")
     args = ap.parse_args()
     device = check_device(args.device)
     if args.dims is None:
-        args.dims = [2] if args.gemm_floor else [2, 4, 8, 16, 32]
+        args.dims = [2] if args.gemm_floor or args.explicit else [2, 4, 8, 16, 32]
+    if args.explicit:
+        torch.set_num_threads(1)
+        rows = explicit_table(args.dims, args.repeats, device)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"args": vars(args), "machine": {"cpu": platform.processor() or platform.machine(),
+                                                           "torch": torch.__version__}, "rows": rows}, f, indent=1)
+        return
     if args.gemm_floor:
         torch.set_num_threads(1)
         rows = gemm_floor_table(args.dims, args.repeats, device)

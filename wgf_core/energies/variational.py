@@ -210,6 +210,13 @@ class VariationalEnergy:
     def value(self, h_ty, h_z, ty, ref) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def dual_grads(self, h_ty, h_z, ty, ref) -> tuple:
+        r"""``(dV/dh_ty (B,), dV/dh_z (B,))``: the gradient of :meth:`value` in the dual's values, by autograd of
+        :meth:`value` (an energy may give it in closed form)."""
+        with torch.enable_grad():
+            a, b = h_ty.detach().requires_grad_(True), h_z.detach().requires_grad_(True)
+            return torch.autograd.grad(self.value(a, b, ty.detach(), ref), (a, b))
+
 
 class KLDivergence(VariationalEnergy):
     r""":math:`D(P\|Q)` for :math:`Q \propto e^{\log q}` (Prop. 1, eq. 10), with ``h = exp(h_raw)``:
@@ -263,6 +270,10 @@ class KLDivergence(VariationalEnergy):
 
     def value(self, h_ty, h_z, ty, ref):
         return 1 + (h_ty + ref.log_prob(ty) - self.log_target(ty)).mean() - torch.exp(h_z).mean()
+
+    def dual_grads(self, h_ty, h_z, ty, ref) -> tuple:
+        r"""``(1/B, -e^{h_z}/B)``: :meth:`value`'s gradient in ``h_ty`` ``(B,)`` and ``h_z`` ``(B,)`` in closed form."""
+        return torch.full_like(h_ty, 1.0 / h_ty.shape[0]), torch.exp(h_z) * (-1.0 / h_z.shape[0])
 
 
 class GeneralizedEntropy(VariationalEnergy):

@@ -47,16 +47,18 @@ from ..errors import ParameterError
 from ..icnn import StronglyConvexICNN
 from ..measures import Particles
 from ..metrics import fit_gaussian
-from ..networks import DualMLP, ResidualMLP
+from ..networks import DualMLP, ExplicitMLP, ResidualMLP, explicit_supported, flatten_linears
 from ..optim import Adam
 from ..random import stream
 from ..validation import check_choice, check_int, check_positive, check_range
 from .base import Scheme
 
-__all__ = ["MapConfig", "DualConfig", "TrainConfig", "PoolConfig", "VariationalJKO", "MODES", "MAPS"]
+__all__ = ["MapConfig", "DualConfig", "TrainConfig", "PoolConfig", "VariationalJKO", "ExplicitAffineMap", "MODES",
+           "MAPS", "BACKENDS"]
 
 MODES = ("jko", "fb", "non_fb")
 MAPS = ("residual", "linear", "icnn")
+BACKENDS = ("auto", "explicit", "torch")
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,71 @@ class PoolConfig:
             raise ParameterError(f"parameter 'fresh' must be True or False, got {self.fresh!r}")
 
 
+class ExplicitAffineMap:
+    r"""An affine residual map (map kind "linear": :class:`~wgf_core.networks.ResidualMLP` with the identity
+    activation) as one ``(d, d)`` product, with its parameters' gradient in closed form.
+
+    The layers :math:`h \mapsto W_l h + b_l`, :math:`l = 1, \dots, L`, compose to :math:`x \mapsto Mx + c`, so the
+    map :math:`T(x) = x + Mx + c` is ``x @ A + c`` for rows ``x`` ``(B, d)``, :math:`A = I + M^\top`. :meth:`form`
+    computes :math:`[M \,|\, c] = H_L` from :math:`H_0 = [I \,|\, 0]`, :math:`H_l = W_l H_{l-1} + [0 \,|\, b_l]`;
+    :meth:`backward` takes :math:`G_L = [\partial\mathcal L/\partial M \,|\, \partial\mathcal L/\partial c]` back:
+    :math:`\partial\mathcal L/\partial W_l = G_l H_{l-1}^\top`, :math:`\partial\mathcal L/\partial b_l` the last
+    column of :math:`G_l`, :math:`G_{l-1} = W_l^\top G_l`. Both in float64 (products of ``(width, d + 1)``
+    matrices), whatever the map's dtype; a batch then costs one ``(B, d) x (d, d)`` product instead of the layers'
+    ``(B, width)`` ones. The map's parameters become views of one flat buffer :attr:`flat` whose ``grad`` is
+    :attr:`grad` (:func:`~wgf_core.networks.flatten_linears`); the module keeps working.
+
+    Parameters
+    ----------
+    net : ResidualMLP
+        With linear layers only (each with a bias).
+    """
+
+    def __init__(self, net: nn.Module):
+        layers = list(net.net) if isinstance(net, ResidualMLP) else []
+        if not layers or not all(type(m) is nn.Linear and m.bias is not None for m in layers):
+            raise ParameterError(f"ExplicitAffineMap takes an affine ResidualMLP (map kind 'linear'), got {net}")
+        self.net, self.linears, self.dim = net, layers, layers[0].in_features
+        self.flat, offsets = flatten_linears(layers)
+        self.grad = torch.zeros_like(self.flat)
+        self._views = [(self.grad[wo:bo].view(lin.weight.shape), self.grad[bo:bo + lin.bias.numel()])
+                       for (wo, bo), lin in zip(offsets, layers)]
+        self.flat.requires_grad_(True)
+        self.flat.grad = self.grad
+        self._eye = torch.eye(self.dim, self.dim + 1, dtype=torch.float64, device=self.flat.device)
+        self._saved = None
+
+    def form(self):
+        """``(A (d, d), c (d,))``, float64, with ``T(x) = x @ A + c``; keeps what :meth:`backward` needs."""
+        d = self.dim
+        with torch.no_grad():
+            H, Hs, Ws = self._eye, [self._eye], []
+            for lin in self.linears:
+                W = lin.weight.double()
+                H = torch.mm(W, H)
+                H[:, d] += lin.bias.double()
+                Hs.append(H)
+                Ws.append(W)
+            A = H[:, :d].t() + self._eye[:, :d]
+        self._saved = (Hs, Ws)
+        return A, H[:, d]
+
+    def backward(self, grad_M: torch.Tensor, grad_c: torch.Tensor) -> None:
+        r"""The parameters' gradient into :attr:`grad` from :math:`\partial\mathcal L/\partial M` ``(d, d)`` (the
+        transpose of :math:`\partial\mathcal L/\partial A`) and :math:`\partial\mathcal L/\partial c` ``(d,)`` at
+        the last :meth:`form`."""
+        Hs, Ws = self._saved
+        d = self.dim
+        with torch.no_grad():
+            G = torch.cat([grad_M.double(), grad_c.double()[:, None]], 1)
+            for l in range(len(self.linears) - 1, -1, -1):
+                gw, gb = self._views[l]
+                gw.copy_(torch.mm(G, Hs[l].t()))
+                gb.copy_(G[:, d])
+                if l > 0:
+                    G = torch.mm(Ws[l].t(), G)
+
+
 class VariationalJKO(Scheme):
     r"""Primal-dual JKO step (Algorithm 1) with stored maps; a :class:`~wgf_core.schemes.Scheme`.
 
@@ -157,6 +224,16 @@ class VariationalJKO(Scheme):
     cpu_threads : int or None
         Torch intra-op threads *during* a step on CPU (restored afterwards); the networks are tiny, and
         on a loaded 2-core machine one thread was measured 8x faster than two. None: unchanged.
+    backend : {"auto", "explicit", "torch"}
+        How a map iteration is differentiated. "torch": autograd through the map and the dual. "explicit"
+        (:meth:`_train_explicit`): the dual's forward and backward passes written out
+        (:class:`~wgf_core.networks.ExplicitMLP`, PReLU included), its two batches in one pass, an affine map as
+        one ``(d, d)`` product with its gradient in closed form (:class:`ExplicitAffineMap`), one flat Adam tensor
+        per network; only autograd of the energy's few elementwise terms is left. It needs map kind "linear", a
+        dual without dropout, mode "jko" or "fb" and a variational energy; the same mathematics in another order
+        of float operations (in float64 the maps agree to rounding, ``tests/test_variational_fast.py``). Measured
+        1.5x the torch path's training time on the OU page's default step (d = 2, one thread, a shared 2-core CPU;
+        ``benchmarks/bench_variational.py --explicit``). "auto": "explicit" where it applies, else "torch".
 
     Notes
     -----
@@ -183,8 +260,9 @@ class VariationalJKO(Scheme):
     def __init__(self, dim: int, sample_p0: Callable, *, mode: str = "jko", map: MapConfig = MapConfig(),
                  dual: DualConfig = DualConfig(), train: TrainConfig = TrainConfig(), pool: PoolConfig = PoolConfig(),
                  device="cpu", dtype=torch.float32, generator: Optional[torch.Generator] = None,
-                 cpu_threads: Optional[int] = 1):
+                 cpu_threads: Optional[int] = 1, backend: str = "auto"):
         self.mode = check_choice("mode", mode, MODES)
+        self.backend = check_choice("backend", backend, BACKENDS)
         for pname, val, cls in (("map", map, MapConfig), ("dual", dual, DualConfig), ("train", train, TrainConfig),
                                 ("pool", pool, PoolConfig)):
             if not isinstance(val, cls):
@@ -203,6 +281,8 @@ class VariationalJKO(Scheme):
         self.clouds: List[Optional[List[torch.Tensor]]] = []  # FB: the forward step's cloud path
         self._affine: List[Optional[tuple]] = []  # map kind "linear": each stored map as (W, c), x @ W + c
         self.history: List[dict] = []
+        self._xmap: Optional[ExplicitAffineMap] = None
+        self._xdual: Optional[ExplicitMLP] = None
         # the initial weights are drawn from a stream derived from ``generator`` (one draw of it); the
         # constructors' own draws from the global generator are undone by fork_rng
         init_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)) \
@@ -212,6 +292,10 @@ class VariationalJKO(Scheme):
             self._current = self._new_map(g_init)
             self.dual = DualMLP(dim, dual.width, dual.depth, dual.activation, dual.dropout,
                                 generator=g_init).to(self.device, dtype)
+        if self.backend == "explicit" and not self._explicit_configured():
+            raise ParameterError(f"parameter 'backend' = 'explicit' is not allowed for map {map.kind!r}, dual "
+                                 f"activation {dual.activation!r}, dropout {dual.dropout}, mode {mode!r}: it needs "
+                                 "map 'linear', a dual without dropout, mode 'jko' or 'fb' (else 'torch' or 'auto')")
 
     # -- networks ------------------------------------------------------------------------------
     def _new_map(self, generator: torch.Generator) -> nn.Module:
@@ -222,6 +306,31 @@ class VariationalJKO(Scheme):
             net = ResidualMLP(self.dim, activation=act, width=self.map_cfg.width, depth=self.map_cfg.depth,
                               generator=generator)
         return net.to(self.device, self.dtype)
+
+    def _explicit_configured(self) -> bool:
+        """Whether the configuration allows ``backend="explicit"``: map kind "linear", mode "jko" or "fb", a dual
+        without dropout whose activation :class:`~wgf_core.networks.ExplicitMLP` differentiates."""
+        return (self.map_type == "linear" and self.mode != "non_fb" and self.dual_cfg.dropout == 0
+                and explicit_supported(self.dual.net, parametric=True))
+
+    def _explicit_for(self, var) -> bool:
+        """Whether a step with the variational energy ``var`` (None: none) takes :meth:`_train_explicit`."""
+        if self.backend == "torch":
+            return False
+        ok = var is not None and self._explicit_configured()
+        if self.backend == "explicit" and not ok:
+            raise ParameterError("parameter 'backend' = 'explicit' is not allowed for a step without a variational "
+                                 "energy: use 'torch' or 'auto'")
+        return ok
+
+    def _schedule(self, opt_T, opt_h, j1: int) -> None:
+        """The learning rates at map iteration ``j1`` (linear decay to the final factors)."""
+        tr = self.train
+        progress_j = j1 / max(1, tr.outer - 1)
+        for opt, lr, fac in ((opt_T, tr.lr_map, tr.lr_final_factor), (opt_h, tr.lr_dual, tr.dual_final_factor)):
+            if opt is not None and fac != 1.0:
+                for group in opt.param_groups:
+                    group["lr"] = lr * (1.0 + (fac - 1.0) * progress_j)
 
     @staticmethod
     def _apply_map(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -347,7 +456,6 @@ class VariationalJKO(Scheme):
     def _step(self, var, inter, mu: Particles, a: float, g) -> Particles:
         k = len(self.maps)
         t_start = time.perf_counter()
-        tr = self.train
         self.interaction = inter if inter is not None else self.interaction
         if self.pool.fresh and k > 0:
             pool = self.sample(self.pool.size, generator=g)
@@ -366,19 +474,46 @@ class VariationalJKO(Scheme):
                 ref_moments = fit_gaussian(ref_points.double(), ddof=1)
         elif var is not None:
             ref = var.reference(pool)
-        T_params = [p for p in T.parameters() if p.requires_grad]
-        opt_T = self.optimizer(T_params, lr=tr.lr_map)
-        opt_h = self.optimizer(self.dual.parameters(), lr=tr.lr_dual) if var is not None else None
+        explicit = self._explicit_for(var)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         t_train, c_train = time.perf_counter(), time.thread_time()
-        finite = True
+        train = self._train_explicit if explicit else self._train_torch
+        loss, transport, v, finite = train(var, inter, T, pool, a, g, ref, ref_points, ref_moments)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        train_s, train_cpu_s = time.perf_counter() - t_train, time.thread_time() - c_train
+        if not finite:
+            self.last_loss = math.inf
+            return Particles(pool[None])
+        frozen = copy.deepcopy(T)
+        for p in frozen.parameters():
+            p.requires_grad_(False)
+        self.maps.append(frozen)
+        self.taus.append(a)
+        self.clouds.append(cloud)
+        self._affine.append(self.affine_form(frozen, self.dim) if self.map_type == "linear" else None)
+        with torch.no_grad():
+            new_pool = self._apply_stage(k, pool)
+        info = {"k": k + 1, "time_s": time.perf_counter() - t_start, "train_s": train_s, "train_cpu_s": train_cpu_s,
+                "loss": float(loss.detach()), "transport": float(transport.detach()),
+                "backend": "explicit" if explicit else "torch"}
+        if var is not None:
+            info["dual_value"] = float(v.detach())
+        self.history.append(info)
+        self.last_loss = info["loss"]
+        return Particles(new_pool[None])
+
+    def _train_torch(self, var, inter, T, pool, a, g, ref, ref_points, ref_moments):
+        """The map iterations of Algorithm 1 through autograd (``backend="torch"``): ``(loss, transport, v, finite)``
+        at the last iteration run (``v`` None without a variational energy)."""
+        tr = self.train
+        T_params = [p for p in T.parameters() if p.requires_grad]
+        opt_T = self.optimizer(T_params, lr=tr.lr_map)
+        opt_h = self.optimizer(self.dual.parameters(), lr=tr.lr_dual) if var is not None else None
+        finite, v = True, None
         for j1 in range(tr.outer):
-            progress_j = j1 / max(1, tr.outer - 1)
-            for opt, lr, fac in ((opt_T, tr.lr_map, tr.lr_final_factor), (opt_h, tr.lr_dual, tr.dual_final_factor)):
-                if opt is not None and fac != 1.0:
-                    for group in opt.param_groups:
-                        group["lr"] = lr * (1.0 + (fac - 1.0) * progress_j)
+            self._schedule(opt_T, opt_h, j1)
             idx = torch.randint(0, pool.shape[0], (tr.batch,), generator=g, device=self.device)
             y = pool[idx]
             # T(y) once per map iteration, with its graph: the dual's steps read it detached (T does not change
@@ -434,25 +569,61 @@ class VariationalJKO(Scheme):
             if (j1 % 50 == 0 or j1 == tr.outer - 1) and not bool(torch.isfinite(loss.detach())):
                 finite = False   # the runner stops the flow at this step (a non-finite training loss)
                 break
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        train_s, train_cpu_s = time.perf_counter() - t_train, time.thread_time() - c_train
-        if not finite:
-            self.last_loss = math.inf
-            return Particles(pool[None])
-        frozen = copy.deepcopy(T)
-        for p in frozen.parameters():
-            p.requires_grad_(False)
-        self.maps.append(frozen)
-        self.taus.append(a)
-        self.clouds.append(cloud)
-        self._affine.append(self.affine_form(frozen, self.dim) if self.map_type == "linear" else None)
-        with torch.no_grad():
-            new_pool = self._apply_stage(k, pool)
-        info = {"k": k + 1, "time_s": time.perf_counter() - t_start, "train_s": train_s, "train_cpu_s": train_cpu_s,
-                "loss": float(loss.detach()), "transport": float(transport.detach())}
-        if var is not None:
-            info["dual_value"] = float(v.detach())
-        self.history.append(info)
-        self.last_loss = info["loss"]
-        return Particles(new_pool[None])
+        return loss, transport, v, finite
+
+    def _train_explicit(self, var, inter, T, pool, a, g, ref, ref_points, ref_moments):
+        r"""The map iterations of Algorithm 1 with the gradients written out (``backend="explicit"``), on the same
+        draws as :meth:`_train_torch`: ``(loss, transport, v, finite)`` at the last iteration run.
+
+        Per map iteration: the affine map's ``(A, c)`` (float64, :class:`ExplicitAffineMap`), the reference,
+        ``ty = y A + c``; ``inner`` dual steps, each one forward and backward pass of the dual
+        (:class:`~wgf_core.networks.ExplicitMLP`) on the batch and the reference samples stacked, the gradient in
+        the dual's values from :meth:`~wgf_core.energies.variational.VariationalEnergy.dual_grads`; then the map's
+        step: the dual at ``ty`` and its input gradient, autograd only through the transport cost and the energy's
+        terms in ``(h(ty), ty)``, the map's gradient in closed form. :math:`h(Z)` is evaluated only where the loss
+        value is read (as :attr:`skip_unread_dual`).
+        """
+        tr, B = self.train, self.train.batch
+        if self._xmap is None or self._xmap.net is not T:
+            self._xmap = ExplicitAffineMap(T)
+        if self._xdual is None:
+            self._xdual = ExplicitMLP(self.dual.net, parametric=True, narrow=True)
+        xT, xh = self._xmap, self._xdual
+        opt_T = self.optimizer([xT.flat], lr=tr.lr_map)
+        opt_h = self.optimizer([xh.flat], lr=tr.lr_dual)
+        finite = True
+        for j1 in range(tr.outer):
+            self._schedule(opt_T, opt_h, j1)
+            idx = torch.randint(0, pool.shape[0], (B,), generator=g, device=self.device)
+            y = pool[idx]
+            A64, c64 = xT.form()
+            A, c = A64.to(pool.dtype), c64.to(pool.dtype)
+            if ref_moments is not None:
+                ref = var.affine_reference(ref_moments, A64, c64, pool.dtype)
+            elif ref_points is not None:
+                ref = var.reference(torch.addmm(c, ref_points, A))
+            z = ref.sample(B, g)
+            ty = torch.addmm(c, y, A)
+            u = torch.cat([ty, z])
+            for _ in range(tr.inner):
+                h = xh.forward(u)[:, 0]
+                d_ty, d_z = var.dual_grads(h[:B], h[B:], ty, ref)
+                xh.backward(torch.cat([d_ty, d_z]).neg_()[:, None])   # ascent on V
+                opt_h.step()
+            read = j1 % 50 == 0 or j1 == tr.outer - 1
+            h_z = xh.forward(z)[:, 0] if read else torch.zeros_like(ty[:, 0])
+            h_ty = xh.forward(ty)[:, 0]
+            with torch.enable_grad():
+                ty.requires_grad_(True)
+                h_ty.requires_grad_(True)
+                transport = ((y - ty) ** 2).sum(-1).mean() / (2 * a)
+                v = var.value(h_ty, h_z, ty, ref)
+                loss = transport + var.weight * v
+                g_ty, g_h = torch.autograd.grad(loss, (ty, h_ty))
+            G = g_ty + xh.input_grad(g_h[:, None])
+            xT.backward(torch.mm(G.t(), y), G.sum(0))
+            opt_T.step()
+            if read and not bool(torch.isfinite(loss.detach())):
+                finite = False   # the runner stops the flow at this step (a non-finite training loss)
+                break
+        return loss.detach(), transport.detach(), v.detach(), finite
