@@ -60,9 +60,9 @@ class TorchAdamJKO(VariationalJKO):
 
 
 def ou_scheme(d: int, device, map_depth: int, train: TrainConfig, pool: PoolConfig, cls=VariationalJKO,
-              backend: str = "auto"):
+              autograd: bool = False):
     """``(log_q, scheme)``: the OU problem of dimension ``d`` (the stream ``(0, "bench/variational/problem", d)``) and
-    a variational JKO (``cls``, the stream ``(0, "bench/variational/flow", d)``, ``backend``) with an affine map
+    a variational JKO (``cls``, the stream ``(0, "bench/variational/flow", d)``, ``autograd``) with an affine map
     (width 64, ``map_depth``) and a 64 x 3 dual."""
     g = stream(0, "bench/variational/flow", d, device)
     A, b = pde.random_ou_problem(d, stream(0, "bench/variational/problem", d))
@@ -70,7 +70,7 @@ def ou_scheme(d: int, device, map_depth: int, train: TrainConfig, pool: PoolConf
     log_q = lambda x: -0.5 * (((x - b32) @ A32) * (x - b32)).sum(-1)
     return log_q, cls(d, lambda n, gen: torch.randn(n, d, generator=gen, device=device),
                                  map=MapConfig("linear", 64, map_depth), dual=DualConfig(64, 3), train=train,
-                                 pool=pool, device=device, generator=g, backend=backend)
+                                 pool=pool, device=device, generator=g, autograd=autograd)
 
 
 def median_step_time(scheme: VariationalJKO, energy, repeats: int) -> float:
@@ -113,17 +113,17 @@ class PushedFitKL(KLDivergence):
         return _PerPointReference(*fit_gaussian(x.detach(), ddof=1))
 
 
-def refit_problem(d: int, device, energy_cls=KLDivergence, cls=VariationalJKO, backend: str = "auto"):
+def refit_problem(d: int, device, energy_cls=KLDivergence, cls=VariationalJKO, autograd: bool = False):
     """``(scheme, energy)``: the OU notebook's default configuration in dimension ``d`` (affine map 64 x 2, dual
-    64 x 3, J1 = 40, J2 = 2, M = 1000, a carried pool of 10^6), ``reference="pushed"``, ``backend``."""
+    64 x 3, J1 = 40, J2 = 2, M = 1000, a carried pool of 10^6), ``reference="pushed"``, ``autograd``."""
     log_q, scheme = ou_scheme(d, device, 2, TrainConfig(40, 2, 1000, 5e-3, 5e-3), PoolConfig(10**6, fresh=False), cls,
-                              backend)
+                              autograd)
     return scheme, energy_cls(log_q, reference="pushed")
 
 
-def time_refit_step(d: int, repeats: int, device, energy_cls, cls=VariationalJKO, backend: str = "auto") -> float:
+def time_refit_step(d: int, repeats: int, device, energy_cls, cls=VariationalJKO, autograd: bool = False) -> float:
     """Median wall seconds of one JKO step (steps 1..repeats after a warm-up) of the OU default configuration."""
-    return median_step_time(*refit_problem(d, device, energy_cls, cls, backend), repeats)
+    return median_step_time(*refit_problem(d, device, energy_cls, cls, autograd), repeats)
 
 
 def refit_table(dims, repeats, device) -> list:
@@ -206,14 +206,14 @@ def gemm_floor_table(dims, repeats, device) -> list:
 
 
 def explicit_table(dims, repeats, device) -> list:
-    """The explicit path (``backend="explicit"``, the default) against autograd (``backend="torch"``) on the OU
+    """The explicit path (``autograd=False``, the default) against autograd (``autograd=True``) on the OU
     default configuration, one thread: per dimension one scheme per backend (the same seed), a warm-up step each,
     then ``repeats`` steps of each, interleaved (the order alternating). Per backend the medians of the step's wall
     time (``time_s``: the whole step, with the pool's subsample draw and push), of the training loop's wall time
     (``train_s``) and CPU time (``train_cpu_s``); the ratios torch / explicit of the medians and the median of the
     per-repeat ratios."""
     keys = ("time_s", "train_s", "train_cpu_s")
-    print(f"OU default configuration, one JKO step, backend='explicit' (default) against 'torch', device={device}, "
+    print(f"OU default configuration, one JKO step, explicit (default) against autograd, device={device}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {repeats} interleaved repeats")
     print(f"{'d':>4} | {'what':>11} | {'torch s':>8} | {'explicit s':>10} | {'ratio of medians':>16} | "
           f"{'median ratio':>12}")
@@ -221,7 +221,7 @@ def explicit_table(dims, repeats, device) -> list:
     for d in dims:
         runs = {}
         for backend in ("torch", "explicit"):
-            scheme, energy = refit_problem(d, device, backend=backend)
+            scheme, energy = refit_problem(d, device, autograd=backend == "torch")
             mu = scheme.step(energy, scheme.initial(), 0.05, 0, scheme.generator)   # warm-up
             runs[backend] = [scheme, energy, mu]
         times = {b: {k: [] for k in keys} for b in runs}

@@ -1,4 +1,4 @@
-"""The variational JKO's explicit path (backend="explicit", the default where it applies) against autograd (backend="torch").
+"""The variational JKO's explicit path (autograd=False, the default where it applies) against autograd (autograd=True).
 
 The two paths compute the same mathematics in another order of float operations: in float64 they agree to rounding
 (maps, duals, losses and the OU driver's metrics); in float32 the training (Adam over hundreds of iterations) amplifies
@@ -37,20 +37,20 @@ def _ou(dtype, seed=0):
     return lambda x: -0.5 * (((x - b) @ A) * (x - b)).sum(-1)
 
 
-def _scheme(backend, dtype=F64, seed=0, outer=15, lr_final_factor=1.0):
+def _scheme(path, dtype=F64, seed=0, outer=15, lr_final_factor=1.0):
     return VariationalJKO(2, lambda n, gen: torch.randn(n, 2, generator=gen, dtype=dtype),
                           map=MapConfig("linear", 16, 2), dual=DualConfig(16, 3),
                           train=TrainConfig(outer, 2, 200, 5e-3, 5e-3, lr_final_factor=lr_final_factor),
                           pool=PoolConfig(4000, fresh=False), generator=stream(seed, "test/variational-fast/flow", 0),
-                          dtype=dtype, backend=backend)
+                          dtype=dtype, autograd=path == "autograd")
 
 
 def _flat(module):
     return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
 
 
-def _two_steps(backend, reference, dtype=F64, seed=0, **kw):
-    scheme, energy = _scheme(backend, dtype, seed, **kw), KLDivergence(_ou(dtype), reference=reference)
+def _two_steps(path, reference, dtype=F64, seed=0, **kw):
+    scheme, energy = _scheme(path, dtype, seed, **kw), KLDivergence(_ou(dtype), reference=reference)
     mu = scheme.initial()
     for k in range(2):
         mu = scheme.step(energy, mu, 0.05, k)
@@ -59,41 +59,37 @@ def _two_steps(backend, reference, dtype=F64, seed=0, **kw):
 
 @pytest.mark.parametrize("reference", ["pushed", "start"])
 def test_explicit_and_torch_paths_agree_in_float64(reference):
-    fast, slow = _two_steps("explicit", reference), _two_steps("torch", reference)
-    assert fast.history[-1]["backend"] == "explicit" and slow.history[-1]["backend"] == "torch"
+    fast, slow = _two_steps("explicit", reference), _two_steps("autograd", reference)
+    assert fast.history[-1]["path"] == "explicit" and slow.history[-1]["path"] == "autograd"
     # the same maps, duals and losses to float64 rounding (30 map iterations, each with 2 Adam steps of the dual)
     assert torch.allclose(_flat(fast._current), _flat(slow._current), rtol=0, atol=1e-10)
     assert torch.allclose(_flat(fast.dual), _flat(slow.dual), rtol=0, atol=1e-10)
     for key in ("loss", "transport", "dual_value"):
         assert fast.history[-1][key] == pytest.approx(slow.history[-1][key], rel=1e-10, abs=1e-12)
     # and the maps did move: another seed's torch path is far from both
-    other = _two_steps("torch", reference, seed=1)
+    other = _two_steps("autograd", reference, seed=1)
     assert float((_flat(other._current) - _flat(slow._current)).abs().max()) > 1e-3
 
 
 def test_explicit_path_follows_the_learning_rate_schedule():
     fast = _two_steps("explicit", "pushed", lr_final_factor=0.1)
-    slow = _two_steps("torch", "pushed", lr_final_factor=0.1)
+    slow = _two_steps("autograd", "pushed", lr_final_factor=0.1)
     assert torch.allclose(_flat(fast._current), _flat(slow._current), rtol=0, atol=1e-10)
     const = _two_steps("explicit", "pushed")
     assert float((_flat(const._current) - _flat(fast._current)).abs().max()) > 1e-4
 
 
-def test_backend_choice_and_refusals():
-    assert _scheme("auto")._explicit_for(KLDivergence(_ou(F64)))
-    assert not _scheme("torch")._explicit_for(KLDivergence(_ou(F64)))
+def test_path_choice_and_refusals():
+    assert _scheme("explicit")._explicit_for(KLDivergence(_ou(F64)))
+    assert not _scheme("autograd")._explicit_for(KLDivergence(_ou(F64)))
+    assert not _scheme("explicit")._explicit_for(None)   # no variational energy: autograd
     residual = VariationalJKO(2, lambda n, g: torch.randn(n, 2, generator=g), map=MapConfig("residual", 8, 1))
-    assert not residual._explicit_for(KLDivergence(_ou(torch.float32)))   # auto: the torch path
-    with pytest.raises(ParameterError, match="parameter 'backend' = 'explicit' is not allowed"):
-        VariationalJKO(2, lambda n, g: torch.randn(n, 2, generator=g), map=MapConfig("residual", 8, 1),
-                       backend="explicit")
-    with pytest.raises(ParameterError, match="parameter 'backend' = 'explicit' is not allowed"):
-        VariationalJKO(2, lambda n, g: torch.randn(n, 2, generator=g), map=MapConfig("linear", 8, 1),
-                       dual=DualConfig(8, 2, dropout=0.1), backend="explicit")
-    with pytest.raises(ParameterError, match="backend"):
-        VariationalJKO(2, lambda n, g: torch.randn(n, 2, generator=g), backend="numba")
-    with pytest.raises(ParameterError, match="without a variational energy"):
-        _scheme("explicit")._explicit_for(None)
+    assert not residual._explicit_for(KLDivergence(_ou(torch.float32)))   # not an affine map: autograd
+    dropout = VariationalJKO(2, lambda n, g: torch.randn(n, 2, generator=g), map=MapConfig("linear", 8, 1),
+                             dual=DualConfig(8, 2, dropout=0.1))
+    assert not dropout._explicit_for(KLDivergence(_ou(torch.float32)))
+    with pytest.raises(ParameterError, match="autograd"):
+        VariationalJKO(2, lambda n, g: torch.randn(n, 2, generator=g), autograd="yes")
 
 
 @pytest.mark.parametrize("act", ["prelu", "tanh"])
@@ -166,30 +162,30 @@ def test_kl_dual_gradients_in_closed_form_match_autograd():
     assert not torch.allclose(got[1], closed[1])   # another energy, another gradient
 
 
-def _ou_run(backend, dtype):
+def _ou_run(path, dtype):
     sz = dict(ev.PROFILES["01_ornstein_uhlenbeck"]["ci"], dims=[2])
 
     def scheme(d, sz, outer, generator, pool, dev):
         return VariationalJKO(d, lambda n, gen: torch.randn(n, d, generator=gen, device=dev),
                               map=MapConfig("linear", sz["width"], sz["depth"]), dual=DualConfig(sz["width"], sz["depth"] + 1),
                               train=TrainConfig(outer, sz["inner"], sz["batch"], 5e-3, 5e-3), pool=PoolConfig(pool, fresh=False),
-                              device=dev, generator=generator, dtype=dtype, backend=backend)
+                              device=dev, generator=generator, dtype=dtype, autograd=path == "autograd")
     return sz, scheme
 
 
 def test_ou_driver_metrics_agree_in_float64(monkeypatch):
     """The OU page's run_ou at ci (d = 2) in float64: the same curve and errors on both paths."""
     got = {}
-    for backend in ("torch", "explicit"):
-        sz, scheme = _ou_run(backend, F64)
+    for path in ("autograd", "explicit"):
+        sz, scheme = _ou_run(path, F64)
         monkeypatch.setattr(ev, "_ou_scheme", scheme)
         monkeypatch.setattr(ev, "_ou_log_q", lambda A, b, dev: (lambda x: -0.5 * (((x - b) @ A) * (x - b)).sum(-1)))
-        got[backend] = ev.run_ou(2, 0, sz, step=0.05, t_eval=(0.5, 0.9))
+        got[path] = ev.run_ou(2, 0, sz, step=0.05, t_eval=(0.5, 0.9))
     for t in (0.5, 0.9):
         for key in ("ours", "to_jko", "ours_exact_law"):
-            a, b = got["torch"]["at"][t][key], got["explicit"]["at"][t][key]
+            a, b = got["autograd"]["at"][t][key], got["explicit"]["at"][t][key]
             assert math.log10(a) == pytest.approx(math.log10(b), abs=1e-6)
-    assert torch.allclose(torch.as_tensor(got["torch"]["curve"]), torch.as_tensor(got["explicit"]["curve"]), rtol=1e-6)
+    assert torch.allclose(torch.as_tensor(got["autograd"]["curve"]), torch.as_tensor(got["explicit"]["curve"]), rtol=1e-6)
 
 
 def test_ou_page_verdicts_at_ci_are_the_same_on_both_paths(monkeypatch):
@@ -197,15 +193,15 @@ def test_ou_page_verdicts_at_ci_are_the_same_on_both_paths(monkeypatch):
     computed (the timing claim measures the machine and is left out)."""
     status = {}
     orig = ev._ou_scheme
-    for backend in ("torch", "explicit"):
-        def scheme(*a, backend=backend, **k):
+    for path in ("autograd", "explicit"):
+        def scheme(*a, path=path, **k):
             s = orig(*a, **k)
-            s.backend = backend
+            s.autograd = path == "autograd"
             return s
         monkeypatch.setattr(ev, "_ou_scheme", scheme)
         with contextlib.redirect_stdout(io.StringIO()):
             st = ev.setup("01_ornstein_uhlenbeck", "ci", "cpu", 0)
             ens = ev.run_ou_ensemble(st)
             entries = ev.ou_verdicts(st, ens)
-        status[backend] = {e["id"]: e["status"] for e in entries if e["id"] != "ou-time-vs-d"}
-    assert len(status["torch"]) == 10 and status["torch"] == status["explicit"]
+        status[path] = {e["id"]: e["status"] for e in entries if e["id"] != "ou-time-vs-d"}
+    assert len(status["autograd"]) == 10 and status["autograd"] == status["explicit"]

@@ -54,11 +54,10 @@ from ..validation import check_choice, check_int, check_positive, check_range
 from .base import Scheme
 
 __all__ = ["MapConfig", "DualConfig", "TrainConfig", "PoolConfig", "VariationalJKO", "ExplicitAffineMap", "MODES",
-           "MAPS", "BACKENDS"]
+           "MAPS"]
 
 MODES = ("jko", "fb", "non_fb")
 MAPS = ("residual", "linear", "icnn")
-BACKENDS = ("auto", "explicit", "torch")
 
 
 @dataclass(frozen=True)
@@ -224,16 +223,17 @@ class VariationalJKO(Scheme):
     cpu_threads : int or None
         Torch intra-op threads *during* a step on CPU (restored afterwards); the networks are tiny, and
         on a loaded 2-core machine one thread was measured 8x faster than two. None: unchanged.
-    backend : {"auto", "explicit", "torch"}
-        How a map iteration is differentiated. "torch": autograd through the map and the dual. "explicit"
-        (:meth:`_train_explicit`): the dual's forward and backward passes written out
+    autograd : bool
+        How a map iteration is differentiated. True: autograd through the map and the dual
+        (:meth:`_train_torch`). False (default): where it applies, :meth:`_train_explicit`: the dual's forward
+        and backward passes written out
         (:class:`~wgf_core.networks.ExplicitMLP`, PReLU included), its two batches in one pass, an affine map as
         one ``(d, d)`` product with its gradient in closed form (:class:`ExplicitAffineMap`), one flat Adam tensor
         per network; only autograd of the energy's few elementwise terms is left. It needs map kind "linear", a
         dual without dropout, mode "jko" or "fb" and a variational energy; the same mathematics in another order
         of float operations (in float64 the maps agree to rounding, ``tests/test_variational_fast.py``). Measured
         1.5x the torch path's training time on the OU page's default step (d = 2, one thread, a shared 2-core CPU;
-        ``benchmarks/bench_variational.py --explicit``). "auto": "explicit" where it applies, else "torch".
+        ``benchmarks/bench_variational.py --explicit``); elsewhere autograd.
 
     Notes
     -----
@@ -260,9 +260,9 @@ class VariationalJKO(Scheme):
     def __init__(self, dim: int, sample_p0: Callable, *, mode: str = "jko", map: MapConfig = MapConfig(),
                  dual: DualConfig = DualConfig(), train: TrainConfig = TrainConfig(), pool: PoolConfig = PoolConfig(),
                  device="cpu", dtype=torch.float32, generator: Optional[torch.Generator] = None,
-                 cpu_threads: Optional[int] = 1, backend: str = "auto"):
+                 cpu_threads: Optional[int] = 1, autograd: bool = False):
         self.mode = check_choice("mode", mode, MODES)
-        self.backend = check_choice("backend", backend, BACKENDS)
+        self.autograd = check_choice("autograd", autograd, (False, True))
         for pname, val, cls in (("map", map, MapConfig), ("dual", dual, DualConfig), ("train", train, TrainConfig),
                                 ("pool", pool, PoolConfig)):
             if not isinstance(val, cls):
@@ -292,10 +292,6 @@ class VariationalJKO(Scheme):
             self._current = self._new_map(g_init)
             self.dual = DualMLP(dim, dual.width, dual.depth, dual.activation, dual.dropout,
                                 generator=g_init).to(self.device, dtype)
-        if self.backend == "explicit" and not self._explicit_configured():
-            raise ParameterError(f"parameter 'backend' = 'explicit' is not allowed for map {map.kind!r}, dual "
-                                 f"activation {dual.activation!r}, dropout {dual.dropout}, mode {mode!r}: it needs "
-                                 "map 'linear', a dual without dropout, mode 'jko' or 'fb' (else 'torch' or 'auto')")
 
     # -- networks ------------------------------------------------------------------------------
     def _new_map(self, generator: torch.Generator) -> nn.Module:
@@ -308,20 +304,14 @@ class VariationalJKO(Scheme):
         return net.to(self.device, self.dtype)
 
     def _explicit_configured(self) -> bool:
-        """Whether the configuration allows ``backend="explicit"``: map kind "linear", mode "jko" or "fb", a dual
+        """Whether the configuration allows the explicit path: map kind "linear", mode "jko" or "fb", a dual
         without dropout whose activation :class:`~wgf_core.networks.ExplicitMLP` differentiates."""
         return (self.map_type == "linear" and self.mode != "non_fb" and self.dual_cfg.dropout == 0
                 and explicit_supported(self.dual.net, parametric=True))
 
     def _explicit_for(self, var) -> bool:
         """Whether a step with the variational energy ``var`` (None: none) takes :meth:`_train_explicit`."""
-        if self.backend == "torch":
-            return False
-        ok = var is not None and self._explicit_configured()
-        if self.backend == "explicit" and not ok:
-            raise ParameterError("parameter 'backend' = 'explicit' is not allowed for a step without a variational "
-                                 "energy: use 'torch' or 'auto'")
-        return ok
+        return not self.autograd and var is not None and self._explicit_configured()
 
     def _schedule(self, opt_T, opt_h, j1: int) -> None:
         """The learning rates at map iteration ``j1`` (linear decay to the final factors)."""
@@ -497,7 +487,7 @@ class VariationalJKO(Scheme):
             new_pool = self._apply_stage(k, pool)
         info = {"k": k + 1, "time_s": time.perf_counter() - t_start, "train_s": train_s, "train_cpu_s": train_cpu_s,
                 "loss": float(loss.detach()), "transport": float(transport.detach()),
-                "backend": "explicit" if explicit else "torch"}
+                "path": "explicit" if explicit else "autograd"}
         if var is not None:
             info["dual_value"] = float(v.detach())
         self.history.append(info)
@@ -505,7 +495,7 @@ class VariationalJKO(Scheme):
         return Particles(new_pool[None])
 
     def _train_torch(self, var, inter, T, pool, a, g, ref, ref_points, ref_moments):
-        """The map iterations of Algorithm 1 through autograd (``backend="torch"``): ``(loss, transport, v, finite)``
+        """The map iterations of Algorithm 1 through autograd (``autograd=True``): ``(loss, transport, v, finite)``
         at the last iteration run (``v`` None without a variational energy)."""
         tr = self.train
         T_params = [p for p in T.parameters() if p.requires_grad]
@@ -572,7 +562,7 @@ class VariationalJKO(Scheme):
         return loss, transport, v, finite
 
     def _train_explicit(self, var, inter, T, pool, a, g, ref, ref_points, ref_moments):
-        r"""The map iterations of Algorithm 1 with the gradients written out (``backend="explicit"``), on the same
+        r"""The map iterations of Algorithm 1 with the gradients written out (``autograd=False``), on the same
         draws as :meth:`_train_torch`: ``(loss, transport, v, finite)`` at the last iteration run.
 
         Per map iteration: the affine map's ``(A, c)`` (float64, :class:`ExplicitAffineMap`), the reference,
