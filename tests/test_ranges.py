@@ -134,7 +134,7 @@ BUILDERS = {
                                                    "fourier_scale", "standardize", "estimator", "refresh", "backend")),
     ("NeuralForward", "max_group"): lambda v: NeuralForward(max_group=v),
     ("VariationalJKO", "dim"): lambda v: VariationalJKO(v, lambda n, g: torch.randn(n, 2, generator=g)),
-    **_keywords("VariationalJKO", _jko, ("mode", "cpu_threads")),
+    **_keywords("VariationalJKO", _jko, ("mode", "cpu_threads", "autograd")),
     **_keywords("MapConfig", MapConfig, ("kind", "width", "depth")),
     **_keywords("DualConfig", DualConfig, ("width", "depth", "dropout")),
     **_keywords("TrainConfig", TrainConfig, ("outer", "inner", "batch", "lr_map", "lr_dual", "lr_final_factor",

@@ -163,114 +163,58 @@ def _build():
     g["_ACT_FWD"] = nb.njit(fastmath=_FASTMATH)(act_forward)
     g["_ACT_BWD"] = nb.njit(fastmath=_FASTMATH)(act_backward)
 
-    def layer_forward(a, flat, wo, bo, ni, no, z, wt):
-        # z = a W^T + b, W = flat[wo:wo + no ni] (no, ni) row-major, b = flat[bo:bo + no]; a (B, ni), z (B, no).
-        # Wide layers: each row of z a sum of the rows of W^T (copied into the workspace wt), vectorised over the
-        # outputs; narrow ones (the last layer): dot products over the inputs.
-        B = a.shape[0]
-        W = flat[wo:wo + no * ni].reshape(no, ni)
-        bias = flat[bo:bo + no]
-        if no >= 8:
-            t = wt[:ni * no].reshape(ni, no)
-            for j in range(no):
-                for k in range(ni):
-                    t[k, j] = W[j, k]
-            for i in range(B):
-                zi = z[i]
-                ai = a[i]
-                for j in range(no):
-                    zi[j] = bias[j]
-                for k in range(ni):
-                    aik = ai[k]
-                    tk = t[k]
-                    for j in range(no):
-                        zi[j] += aik * tk[j]
-        else:
-            for i in range(B):
-                ai = a[i]
-                for j in range(no):
-                    Wj = W[j]
-                    s = bias[j]
-                    for k in range(ni):
-                        s += ai[k] * Wj[k]
-                    z[i, j] = s
+    def mm_nt(a, b, out):
+        # out[i, j] += sum_k a[i, k] b[j, k]: both operands' rows contiguous, a vectorised reduction
+        for i in range(a.shape[0]):
+            for j in range(b.shape[0]):
+                s = out[i, j]
+                for k in range(a.shape[1]):
+                    s += a[i, k] * b[j, k]
+                out[i, j] = s
 
-    def layer_backward(delta, a, flat, grad, wo, bo, ni, no, wt, dprev):
-        # the layer's weight and bias gradients of sum(z * delta) into grad (delta (B, no), a (B, ni) the layer's
-        # input); dprev (B, ni) = delta W where it has rows. Inner loops over the longer of ni, no (vectorised).
-        B = delta.shape[0]
-        gb = grad[bo:bo + no]
-        gW = grad[wo:wo + no * ni].reshape(no, ni)
-        for j in range(no):
-            gb[j] = 0
-        for i in range(B):
-            di = delta[i]
-            for j in range(no):
-                gb[j] += di[j]
-        if ni >= no:
-            for j in range(no):
-                for k in range(ni):
-                    gW[j, k] = 0
-            for i in range(B):
-                ai = a[i]
-                di = delta[i]
-                for j in range(no):
-                    dij = di[j]
-                    gj = gW[j]
-                    for k in range(ni):
-                        gj[k] += dij * ai[k]
-        else:
-            t = wt[:ni * no].reshape(ni, no)
-            for k in range(ni):
-                for j in range(no):
-                    t[k, j] = 0
-            for i in range(B):
-                ai = a[i]
-                di = delta[i]
-                for k in range(ni):
-                    aik = ai[k]
-                    tk = t[k]
-                    for j in range(no):
-                        tk[j] += aik * di[j]
-            for j in range(no):
-                for k in range(ni):
-                    gW[j, k] = t[k, j]
-        if dprev.shape[0] > 0:
-            W = flat[wo:wo + no * ni].reshape(no, ni)
-            for i in range(B):
-                pi = dprev[i]
-                di = delta[i]
-                for k in range(ni):
-                    pi[k] = 0
-                for j in range(no):
-                    dij = di[j]
-                    Wj = W[j]
-                    for k in range(ni):
-                        pi[k] += dij * Wj[k]
+    g["_MM_NT"] = nb.njit(fastmath=_FASTMATH)(mm_nt)
 
-    def forward_impl(flat, meta, u, zs, acts, out, prm, code, wt):
+    def forward_impl(flat, meta, u, zs, acts, out, prm, code):
         # u (B, n_in); zs, acts (L, B, width); out (B, n_out); meta[l] = (w offset, b offset, n_in, n_out)
         # prm = [activation a, activation b, 1, 0] (no float literals: float32 code stays float32)
         nl = meta.shape[0]
+        B = u.shape[0]
         ca, cb, one, zero = prm[0], prm[1], prm[2], prm[3]
         for l in range(nl):
+            wo, bo, ni, no = meta[l, 0], meta[l, 1], meta[l, 2], meta[l, 3]
+            W = flat[wo:wo + no * ni].reshape(no, ni)
             z = out if l == nl - 1 else zs[l]
-            _LAYER_FWD(u if l == 0 else acts[l - 1], flat, meta[l, 0], meta[l, 1], meta[l, 2], meta[l, 3], z,  # noqa: F821
-                       wt)
+            for i in range(B):
+                for j in range(no):
+                    z[i, j] = flat[bo + j]
+            _MM_NT(u if l == 0 else acts[l - 1], W, z)  # noqa: F821 - set by _build
             if l < nl - 1:
                 _ACT_FWD(z, acts[l], code, ca, cb, one, zero)  # noqa: F821
 
-    def backward_adam_impl(flat, grad, m1, m2, meta, u, zs, acts, g_out, prm, code, adam, wt, ds):
-        # gradients of sum(out * g_out) into grad, then Adam on flat with moments m1, m2; ds (2, B, width) the
-        # hidden layers' deltas; adam = [1 - beta1, beta2, 1 - beta2, lr / (1 - beta1^t), sqrt(1 - beta2^t), eps]
+    def backward_adam_impl(flat, grad, m1, m2, meta, u, zs, acts, g_out, prm, code, adam):
+        # gradients of sum(out * g_out) into grad, then Adam on flat with moments m1, m2;
+        # adam = [1 - beta1, beta2, 1 - beta2, lr / (1 - beta1^t), sqrt(1 - beta2^t), eps]
         nl = meta.shape[0]
+        B = u.shape[0]
         ca, cb, one, zero = prm[0], prm[1], prm[2], prm[3]
-        delta = g_out
+        delta = g_out.copy()
         for l in range(nl - 1, -1, -1):
-            nxt = ds[l % 2] if l > 0 else ds[0, :0]
-            _LAYER_BWD(delta, u if l == 0 else acts[l - 1], flat, grad, meta[l, 0], meta[l, 1], meta[l, 2],  # noqa: F821
-                       meta[l, 3], wt, nxt)
+            wo, bo, ni, no = meta[l, 0], meta[l, 1], meta[l, 2], meta[l, 3]
+            dT = np.ascontiguousarray(delta.T)                                   # (no, B)
+            aT = np.ascontiguousarray((u if l == 0 else acts[l - 1]).T)         # (ni, B)
+            gW = grad[wo:wo + no * ni].reshape(no, ni)
+            for j in range(no):
+                sb = zero
+                for i in range(B):
+                    sb += dT[j, i]
+                grad[bo + j] = sb
+                for k in range(ni):
+                    gW[j, k] = zero
+            _MM_NT(dT, aT, gW)  # noqa: F821
             if l > 0:
+                WT = np.ascontiguousarray(flat[wo:wo + no * ni].reshape(no, ni).T)  # (ni, no)
+                nxt = np.zeros((B, ni), flat.dtype)
+                _MM_NT(delta, WT, nxt)  # noqa: F821
                 _ACT_BWD(nxt, zs[l - 1], acts[l - 1], code, ca, cb, one, zero)  # noqa: F821
                 delta = nxt
         w1, b2, w2, step_size, bc2s, eps = adam[0], adam[1], adam[2], adam[3], adam[4], adam[5]
@@ -283,16 +227,14 @@ def _build():
             flat[k] = flat[k] - step_size * (a1 / (np.sqrt(a2) / bc2s + eps))
 
     inner = nb.njit(fastmath=_FASTMATH)
-    g["_LAYER_FWD"] = inner(layer_forward)
-    g["_LAYER_BWD"] = inner(layer_backward)
     g["_FWD_IMPL"] = inner(forward_impl)
     g["_BWD_IMPL"] = inner(backward_adam_impl)
 
-    def forward(flat, meta, u, zs, acts, out, prm, code, wt):
-        _FWD_IMPL(flat, meta, u, zs, acts, out, prm, code, wt)  # noqa: F821
+    def forward(flat, meta, u, zs, acts, out, prm, code):
+        _FWD_IMPL(flat, meta, u, zs, acts, out, prm, code)  # noqa: F821
 
-    def backward_adam(flat, grad, m1, m2, meta, u, zs, acts, g_out, prm, code, adam, wt, ds):
-        _BWD_IMPL(flat, grad, m1, m2, meta, u, zs, acts, g_out, prm, code, adam, wt, ds)  # noqa: F821
+    def backward_adam(flat, grad, m1, m2, meta, u, zs, acts, g_out, prm, code, adam):
+        _BWD_IMPL(flat, grad, m1, m2, meta, u, zs, acts, g_out, prm, code, adam)  # noqa: F821
 
     # one thread (no parallel=True): nothing beside torch's thread pool, safe in forked workers
     jit = nb.njit(nogil=True, fastmath=_FASTMATH, cache=True)
@@ -305,8 +247,7 @@ def _build_train(rows):
     nb = _numba()
     _kernels()
 
-    def train(flat, grad, m1, m2, meta, prm, code, adam, u, x, tgt, a, loss, lprm, rprm, zs, acts, out, wt, ds,
-              yb, yt, wy, maps, out_v, out_g, gout):
+    def train(flat, grad, m1, m2, meta, prm, code, adam, u, x, tgt, a, loss, lprm, rprm, zs, acts, out, yb, yt, wy, maps, out_v, out_g, gout):
         # K iterations k: out = net(u[k]), its loss gradient gout, backward pass and Adam (adam[k]). loss 0 (the
         # JKO step): y = x[k] + s out, gout = s (f gradsum(y; y, tgt[k]) / B + (y - x[k]) / (tau B)); loss 1 (the
         # normalised slope): v = s out, gout = s dL/dv (a[k] the gradient rows). lprm = [s, f, 1 / (tau B), 1 / B].
@@ -315,7 +256,7 @@ def _build_train(rows):
         C = tgt.shape[1]
         s, f, itb, ib = lprm[0], lprm[1], lprm[2], lprm[3]
         for k in range(K):
-            _FWD_IMPL(flat, meta, u[k], zs, acts, out, prm, code, wt)  # noqa: F821
+            _FWD_IMPL(flat, meta, u[k], zs, acts, out, prm, code)  # noqa: F821
             if loss == 0:
                 xk = x[k]
                 for i in range(B):
@@ -352,7 +293,7 @@ def _build_train(rows):
                 for i in range(B):
                     for c in range(d):
                         gout[i, c] = s * (ak[i, c] * c1 - (s * out[i, c]) * c2)
-            _BWD_IMPL(flat, grad, m1, m2, meta, u[k], zs, acts, gout, prm, code, adam[k], wt, ds)  # noqa: F821
+            _BWD_IMPL(flat, grad, m1, m2, meta, u[k], zs, acts, gout, prm, code, adam[k])  # noqa: F821
 
     return nb.njit(nogil=True, fastmath=_FASTMATH, cache=True)(train)
 
@@ -417,15 +358,12 @@ class NumbaMLP:
         return int(self._flat.shape[0])
 
     def _workspace(self, batch: int):
-        """``(zs, acts, wt, ds)``: the pre-activations and activations ``(depth, batch, width)``, a buffer of the
-        largest layer's size (a transposed weight or weight gradient) and the hidden deltas ``(2, batch, width)``."""
+        """``(zs, acts)``: the pre-activations and activations ``(depth, batch, width)``."""
         ws = self._ws.get(batch)
         if ws is None:
             ndt = self._flat.dtype
-            big = int((self.meta[:, 2] * self.meta[:, 3]).max())
             ws = self._ws[batch] = (np.empty((self.depth, batch, self.width), ndt),
-                                    np.empty((self.depth, batch, self.width), ndt), np.empty(big, ndt),
-                                    np.empty((2, batch, self.width), ndt))
+                                    np.empty((self.depth, batch, self.width), ndt))
         return ws
 
     def _adam(self, count: int) -> np.ndarray:
@@ -447,7 +385,7 @@ class NumbaMLP:
         un = u.detach().to(self.dtype).contiguous().numpy()
         ws = self._workspace(un.shape[0])
         out = np.empty((un.shape[0], self.n_out), dtype=self._flat.dtype)
-        fwd(self._flat, self.meta, un, ws[0], ws[1], out, self._prm, self.code, ws[2])
+        fwd(self._flat, self.meta, un, ws[0], ws[1], out, self._prm, self.code)
         self._saved = (un, ws)
         return torch.from_numpy(out)
 
@@ -462,7 +400,7 @@ class NumbaMLP:
                                  f"got {tuple(grad_out.shape)}")
         _, bwd = _kernels()
         bwd(self._flat, self._grad, self._m1, self._m2, self.meta, un, ws[0], ws[1],
-            grad_out.detach().to(self.dtype).contiguous().numpy(), self._prm, self.code, self._adam(1)[0], ws[2], ws[3])
+            grad_out.detach().to(self.dtype).contiguous().numpy(), self._prm, self.code, self._adam(1)[0])
         self._saved = None
 
     def gradient(self) -> torch.Tensor:
