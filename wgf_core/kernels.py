@@ -426,22 +426,9 @@ def torch_kernel_sum(
 ) -> torch.Tensor:
     r"""Kernel sums :math:`s_i = \sum_j w_j k(x_i, y_j)`, the blocked torch loop (differentiable by autograd).
 
-    The public entry with a choice of backend is :func:`wgf_core.backends.kernel_sum`.
-
-    Parameters
-    ----------
-    kernel : Kernel
-    x : Tensor, shape ``(..., N, d)``
-    y : Tensor, shape ``(..., M, d)``
-    w : Tensor, shape ``(..., M)``, optional
-        Weights; uniform ``1/M`` if omitted.
-    block_size : int, optional
-        Rows of ``x`` per block (default: each ``block x M`` temporary about 48 MiB, see
-        :func:`_default_block`).
-
-    Returns
-    -------
-    Tensor, shape ``(..., N)``
+    The arguments and the result are those of :func:`wgf_core.backends.kernel_sum`, the public entry with a
+    choice of backend; ``block_size`` rows of ``x`` per block (default: each ``block x M`` temporary about
+    48 MiB, :func:`_default_block`).
     """
     w = _weights(y, w)
     n, m = x.shape[-2], y.shape[-2]
