@@ -187,27 +187,27 @@ def test_riesz_mmd_default_backend_is_the_torch_sums_to_round_off(r):
 
 @pytest.mark.parametrize("r", [0.5, 1.0, 1.5])
 def test_riesz_mmd_is_the_riesz_functions_bit_for_bit(r):
-    # the fast path: value, mmd2 and gradient are wgf_core.riesz's functions run by run, exactly
+    # the fast path: value, mmd2 and gradient are wgf_core.riesz's functions run by run, exactly (both on torch)
     g = _gen(5)
     target, x = torch.randn(300, 2, generator=g, dtype=F64), torch.randn(2, 200, 2, generator=g, dtype=F64)
     x[0, :10] = x[0, 10:20]  # coincident particles: the one-sided gradient
     e, free = riesz_mmd_energy(target, r, backend="torch"), riesz_mmd_energy(None, r, backend="torch")
     for _ in range(2):  # the cached target self term changes nothing
-        assert torch.equal(e.value(Particles(x)), torch.stack([R.riesz_energy(x[k], target, r) for k in range(2)]))
-        assert torch.equal(e.mmd2(Particles(x)), torch.stack([R.riesz_mmd2(x[k], target, r) for k in range(2)]))
-    assert torch.equal(e.gradient(Particles(x)), torch.stack([R.riesz_gradient(x[k], target, r) for k in range(2)]))
-    assert torch.equal(free.value(Particles(x)), torch.stack([R.riesz_energy(x[k], None, r) for k in range(2)]))
-    assert torch.equal(free.gradient(Particles(x)), torch.stack([R.riesz_gradient(x[k], None, r) for k in range(2)]))
+        assert torch.equal(e.value(Particles(x)), torch.stack([R.riesz_energy(x[k], target, r, backend="torch") for k in range(2)]))
+        assert torch.equal(e.mmd2(Particles(x)), torch.stack([R.riesz_mmd2(x[k], target, r, backend="torch") for k in range(2)]))
+    assert torch.equal(e.gradient(Particles(x)), torch.stack([R.riesz_gradient(x[k], target, r, backend="torch") for k in range(2)]))
+    assert torch.equal(free.value(Particles(x)), torch.stack([R.riesz_energy(x[k], None, r, backend="torch") for k in range(2)]))
+    assert torch.equal(free.gradient(Particles(x)), torch.stack([R.riesz_gradient(x[k], None, r, backend="torch") for k in range(2)]))
     # per-run targets (runs, m, d) are each run's own
     y2 = torch.stack([target, target + 1])
     e2 = riesz_mmd_energy(y2, r, backend="torch")
-    assert torch.equal(e2.mmd2(Particles(x))[1], R.riesz_mmd2(x[1], target + 1, r))
+    assert torch.equal(e2.mmd2(Particles(x))[1], R.riesz_mmd2(x[1], target + 1, r, backend="torch"))
     assert torch.allclose(e2.mmd2(Particles(x))[1], mmd2(get_kernel("riesz", r), x[1], target + 1))
     with pytest.raises(ParameterError, match="needs a target"):
         free.mmd2(Particles(x))
     res = run_experiment("particle", x[0], target, r=r, tau=0.1, steps=2, backend="torch")
-    assert res.metrics["energy"][0, -1] == float(R.riesz_energy(res.x[0], target, r))
-    assert res.metrics["mmd"][0, -1] == float(R.riesz_mmd2(res.x[0], target, r).sqrt())
+    assert res.metrics["energy"][0, -1] == float(R.riesz_energy(res.x[0], target, r, backend="torch"))
+    assert res.metrics["mmd"][0, -1] == float(R.riesz_mmd2(res.x[0], target, r, backend="torch").sqrt())
     draws = [torch.randn(200, 2, generator=g, dtype=F64) for _ in range(3)]
     fine = get_kernel("gauss", 0.05)
     assert R.null_mmds(lambda k: draws[k], target, draws=3) == [float(R.riesz_mmd2(d, target).sqrt()) for d in draws]

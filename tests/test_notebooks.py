@@ -10,7 +10,8 @@ Every notebook is executed **twice** with the same seed: the two records must be
 (:func:`wgf_core.reporting.comparable`: everything but wall-clock times), which is the
 same-machine determinism promised in ``book/conventions.md``. A third run with every ``backend="auto"`` resolving
 to torch (``WGF_AUTO_BACKEND=torch``) must decide the same verdicts, with every metric within
-:data:`FAST_VS_TORCH_RTOL`: the fast defaults and the generic code agree. The record must decide exactly the
+:data:`FAST_VS_TORCH_RTOL` (a neural scheme's within :data:`NEURAL_RTOL`): the fast defaults and the generic
+code agree. The record must decide exactly the
 claims the registry (:mod:`wgf_core.claims`) assigns to the notebook. A notebook that
 ``notebooks/pages.toml`` executes into several book pages is run once per page, with that page's
 parameters, and must decide the claims of that page's key. Run one paper's notebooks with
@@ -93,9 +94,10 @@ def _live_panels_ok(out: Path) -> int:
     return -1
 
 
-#: The relative tolerance of a metric between the fast defaults and the torch code at ci: float32 round-off of the
-#: compiled kernel sums and network steps grows through training (measured up to 4e-4 at ci).
-FAST_VS_TORCH_RTOL = 1e-2
+#: The relative tolerance of a metric between the fast defaults and the torch code at ci (measured at most 2e-6
+#: outside the neural schemes), and of a metric of a neural scheme (a key holding "neural"): float32 round-off of
+#: the compiled network step grows through the training (measured up to 2.4 % at ci, Max und Moritz's fine-scale MMD).
+FAST_VS_TORCH_RTOL, NEURAL_RTOL = 1e-4, 5e-2
 
 
 def _verdicts(rec: dict) -> dict:
@@ -104,13 +106,15 @@ def _verdicts(rec: dict) -> dict:
 
 
 def _metric_differences(a, b, path="metrics") -> list:
-    """The numeric leaves of two records' metrics that differ beyond FAST_VS_TORCH_RTOL (or 1e-6 absolute)."""
+    """The numeric leaves of two records' metrics that differ beyond FAST_VS_TORCH_RTOL (NEURAL_RTOL for a neural
+    scheme's) or 1e-6 absolute."""
     if isinstance(a, dict) and isinstance(b, dict):
         return [d for k in sorted(set(a) | set(b)) for d in _metric_differences(a.get(k), b.get(k), f"{path}.{k}")]
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         return [d for i, (x, y) in enumerate(zip(a, b)) for d in _metric_differences(x, y, f"{path}[{i}]")]
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        close = a == b or abs(a - b) <= max(1e-6, FAST_VS_TORCH_RTOL * max(abs(a), abs(b)))
+        rtol = NEURAL_RTOL if "neural" in path else FAST_VS_TORCH_RTOL
+        close = a == b or abs(a - b) <= max(1e-6, rtol * max(abs(a), abs(b)))
         return [] if close else [f"{path}: {a!r} vs {b!r}"]
     return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
 
@@ -178,7 +182,7 @@ def test_notebook_runs_at_ci(page, tmp_path, monkeypatch):
     a, b = comparable(rec), comparable(rec2)
     assert a == b, f"{key}: two runs with the same seed gave different records: {_first_difference(a, b)}"
     # the fast defaults against the generic torch code (every backend="auto" resolving to torch): the same verdicts,
-    # and every metric within FAST_VS_TORCH_RTOL (or 1e-6 absolute)
+    # and every metric within FAST_VS_TORCH_RTOL (a neural scheme's within NEURAL_RTOL, or 1e-6 absolute)
     monkeypatch.setenv("WGF_AUTO_BACKEND", "torch")
     generic = tmp_path / ("torch_" + path.name)
     papermill.execute_notebook(str(path), str(generic), **run)

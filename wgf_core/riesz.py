@@ -502,7 +502,7 @@ def sample_atoms(atoms: torch.Tensor, n: int, *, weights: Optional[torch.Tensor]
 
 
 def null_mmds(draw, target: torch.Tensor, *, draws: int = 19, r: float = 1.0, kernel=None,
-              block_size: Optional[int] = None) -> list:
+              block_size: Optional[int] = None, backend: str = "auto") -> list:
     r"""The noise floor of an MMD to ``target``: the MMDs of ``draws`` independent samples of the
     target law (``draw(k)`` returns the k-th, (n, d)) to ``target``.
 
@@ -511,17 +511,17 @@ def null_mmds(draw, target: torch.Tensor, *, draws: int = 19, r: float = 1.0, ke
     at most the largest of 19 such values passes a Monte Carlo two-sample test at level 1/20.
     For i.i.d. samples of size n of a law :math:`\nu` and r = 1,
     :math:`\mathbb E\,\mathrm{MMD}^2(\hat\nu_n, \nu) = \mathbb E|Y - Y'| / n` (V-statistic), which the
-    tests check.
+    tests check. ``backend`` runs the Riesz sums (:mod:`wgf_core.backends`).
     """
     out = []
     if kernel is None:
-        ey = interaction_energy(target, r, block_size=block_size)
+        ey = interaction_energy(target, r, block_size=block_size, backend=backend)
     else:  # the target's self term of metrics.mmd2, once
         kyy = kernel_energy(kernel, target, block_size=block_size)
     for k in range(check_int("draws", draws)):
         x = draw(k).to(dtype=target.dtype, device=target.device)
         if kernel is None:
-            v = riesz_mmd2(x, target, r, block_size=block_size, target_energy=ey)
+            v = riesz_mmd2(x, target, r, block_size=block_size, target_energy=ey, backend=backend)
         else:
             v = mmd2(kernel, x, target, block_size=block_size, target_term=kyy)
         out.append(float(v.sqrt()))

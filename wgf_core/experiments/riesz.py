@@ -439,7 +439,8 @@ def null_draws(notebook: str, n: int, draws: int = REFERENCE_DRAWS) -> dict:
       after the 100 targets: their :math:`\mathrm{MMD}_K` to the targets (``"mmd"``) and their mean
       distance to the nearest target (``"nearest"``).
 
-    Returns ``{quantity: [draws values]}`` (cached per process).
+    Returns ``{quantity: [draws values]}`` (cached per process). The Riesz sums run on ``backend="torch"``, the
+    reference implementation, so that a reference does not depend on the backend a run resolves to.
     """
     check_choice("notebook", notebook, NOTEBOOKS[1:])
     n, draws = check_int("n", n), check_int("draws", draws)
@@ -448,7 +449,7 @@ def null_draws(notebook: str, n: int, draws: int = REFERENCE_DRAWS) -> dict:
         digits = mnist_digits(100 + MNIST_POOL, dtype=torch.float64)
         target, pool = digits[:100], digits[100:]
         sets = [pool[torch.randperm(len(pool), generator=g)[:n]] for g in gens]
-        return {"mmd": rz.null_mmds(lambda k: sets[k], target, draws=draws),
+        return {"mmd": rz.null_mmds(lambda k: sets[k], target, draws=draws, backend="torch"),
                 "nearest": [rz.mean_nearest_distance(x, target) for x in sets]}
     fine = get_kernel("gauss", FINE_SIGMA**2) if notebook == "04_max_und_moritz" else None
     out = {"riesz": []} if fine is None else {"riesz": [], "fine": []}
@@ -456,7 +457,7 @@ def null_draws(notebook: str, n: int, draws: int = REFERENCE_DRAWS) -> dict:
     for g in gens:
         target = exact if notebook == "02_diracs" else _law_sample(notebook, n, g)
         x = _law_sample(notebook, n, g)
-        out["riesz"].append(float(rz.riesz_mmd2(x, target).clamp_min(0).sqrt()))
+        out["riesz"].append(float(rz.riesz_mmd2(x, target, backend="torch").clamp_min(0).sqrt()))
         if fine is not None:
             out["fine"].append(float(mmd2(fine, x, target).clamp_min(0).sqrt()))
     return out
