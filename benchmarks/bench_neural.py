@@ -23,7 +23,7 @@ The paths draw the same network, latents and batches; their steps agree to round
 difference of the moved particles from the torch path's; float32 training amplifies round-off over the
 iterations). The table goes to ``benchmarks/results/neural_step.json``.
 
-    python benchmarks/bench_neural.py [--iters 5000] [--repeats 3] [--json out.json]
+    python benchmarks/bench_neural.py [--iters 5000] [--repeats 3] [--batch 100] [--lr 1e-3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -77,16 +77,17 @@ def _energy(path: str) -> MMD:
     return ValueEveryIteration(e.kernel, None, scale=e.scale, backend="torch")
 
 
-def _scheme(name: str, path: str, iters: int):
+def _scheme(name: str, path: str, iters: int, batch: int = 100, lr: float = 1e-3):
     cls = {"neural_backward": NeuralBackward, "neural_forward": NeuralForward}[name]
     cls = _per_tensor(cls) if path == "previous" else cls
     opts = {} if path == "default" else dict(backend="torch", autograd=path == "previous")
-    return cls(iters=iters, first_iters=iters, width=64, depth=2, batch_size=100, latent_dim=2, lr=1e-3, **opts)
+    return cls(iters=iters, first_iters=iters, width=64, depth=2, batch_size=batch, latent_dim=2, lr=lr, **opts)
 
 
-def one_step(name: str, path: str, iters: int, x0: torch.Tensor) -> tuple[float, torch.Tensor]:
+def one_step(name: str, path: str, iters: int, x0: torch.Tensor, batch: int = 100,
+             lr: float = 1e-3) -> tuple[float, torch.Tensor]:
     """Wall seconds of one step (k = 1, from ``x0`` and a fresh network from one stream) and its particles."""
-    energy, scheme = _energy(path), _scheme(name, path, iters)
+    energy, scheme = _energy(path), _scheme(name, path, iters, batch, lr)
     g = stream(0, "benchmarks/bench_neural/network")
     scheme.build(2, g)
     t = time.perf_counter()
@@ -98,20 +99,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=5000, help="network iterations per step (paper: 5000)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=100, help="minibatch (paper: 100; the book's default profile: 400)")
+    ap.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (paper: 1e-3; the book's: 3e-3)")
     ap.add_argument("--json", default=str(Path(__file__).parent / "results" / "neural_step.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     x0 = 0.05 * torch.randn(2000, 2, generator=stream(0, "benchmarks/bench_neural/x0"))
-    print(f"one Riesz neural step, interaction energy, N = 2000, d = 2, 64 x 2 network, batch 100, "
+    print(f"one Riesz neural step, interaction energy, N = 2000, d = 2, 64 x 2 network, batch {args.batch}, "
           f"{args.iters} iterations, 1 thread, {args.repeats} interleaved repeats (best), torch {torch.__version__}, "
           f"{platform.machine()}")
     combos = [(name, path) for name in ("neural_backward", "neural_forward") for path in PATHS]
     for name, path in combos:   # warm-up: numba's compile or cache load
-        one_step(name, path, 20, x0)
+        one_step(name, path, 20, x0, args.batch, args.lr)
     best, out = {c: float("inf") for c in combos}, {}
     for rep in range(args.repeats):
         for c in combos[rep % len(combos):] + combos[:rep % len(combos)]:
-            t, out[c] = one_step(*c, args.iters, x0)
+            t, out[c] = one_step(*c, args.iters, x0, args.batch, args.lr)
             best[c] = min(best[c], t)
     print(f"{'scheme':16s} | {'path':8s} | {'s/step':>7} | {'default speed-up':>16} | max |dx| vs torch")
     rows = []

@@ -117,3 +117,70 @@ def test_a_nan_reaches_the_weights():
     m.forward(torch.randn(4, 2))
     m.step(torch.full((4, 2), float("nan")))
     assert torch.isnan(m.flat).any()
+
+
+def _neural_step(cls, backend, energy_backend, tau=0.05, target=None, lr=1e-2, **opts):
+    """One float64 step (k = 0) of a neural Riesz scheme on 40 particles: its particles and trained weights (one
+    vector), and the iterations each call of NumbaMLP.train_riesz (the fused loop) ran."""
+    from wgf_core.flows.riesz import riesz_mmd_energy
+    from wgf_core.measures import Particles
+
+    x = 0.1 * torch.randn(40, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    scheme = cls(iters=6, width=8, depth=2, batch_size=12, latent_dim=2, lr=lr, backend=backend, **opts)
+    calls = []
+    if backend == "numba":
+        real = NumbaMLP.train_riesz
+
+        def spy(self, *a, **k):
+            calls.append(a[1].shape[0])
+            return real(self, *a, **k)
+
+        NumbaMLP.train_riesz = spy
+    try:
+        energy = riesz_mmd_energy(target, 1.0, backend=energy_backend)
+        out = scheme.step(energy, Particles.of(x), tau, 0, torch.Generator().manual_seed(4)).x[0]
+    finally:
+        if backend == "numba":
+            NumbaMLP.train_riesz = real
+    return torch.cat([out.flatten()] + [p.detach().flatten() for p in scheme.net.parameters()]), calls
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+@pytest.mark.parametrize("with_target", [False, True])
+def test_fused_backward_loop_equals_the_torch_path(standardize, with_target):
+    # NumbaMLP.train_riesz runs 5 of the 6 iterations of the step (the last one reads the loss: per iteration); the
+    # torch path (ExplicitMLP, torch sums) on the same draws gives the same particles in float64
+    from wgf_core.schemes import NeuralBackward
+
+    target = (None if not with_target
+              else 0.3 * torch.randn(30, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64))
+    fused, calls = _neural_step(NeuralBackward, "numba", "numba", target=target, standardize=standardize)
+    ref, _ = _neural_step(NeuralBackward, "torch", "torch", target=target, standardize=standardize)
+    assert calls == [5]
+    assert float((fused - ref).abs().max()) < 1e-10
+    # a failing input: another step size moves the particles elsewhere
+    other, _ = _neural_step(NeuralBackward, "torch", "torch", tau=0.07, target=target, standardize=standardize)
+    assert float((fused - other).abs().max()) > 1e-6
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_fused_forward_loop_equals_the_torch_path(standardize):
+    from wgf_core.schemes import NeuralForward
+
+    fused, calls = _neural_step(NeuralForward, "numba", "numba", standardize=standardize)
+    ref, _ = _neural_step(NeuralForward, "torch", "torch", standardize=standardize)
+    assert calls == [6]
+    assert float((fused - ref).abs().max()) < 1e-10
+    other, _ = _neural_step(NeuralForward, "torch", "torch", standardize=standardize, lr=1.1e-2)
+    assert float((fused - other).abs().max()) > 1e-6
+
+
+def test_train_riesz_refuses_a_bad_call():
+    m = NumbaMLP(mlp(4, 2, 8, 2, "relu").to(torch.float64))
+    from wgf_core.kernels import get_kernel
+
+    with pytest.raises(ParameterError, match="train_riesz"):
+        m.train_riesz(get_kernel("riesz", 1.0), torch.zeros(3, 5, 4, dtype=torch.float64))  # neither x nor grad_rows
+    with pytest.raises(ParameterError, match="train_riesz"):
+        m.train_riesz(get_kernel("riesz", 1.0), torch.zeros(3, 5, 3, dtype=torch.float64),
+                      grad_rows=torch.zeros(3, 5, 2, dtype=torch.float64))

@@ -1,4 +1,4 @@
-r"""Training of a small multilayer perceptron in numba: forward pass, backward pass and Adam in two calls.
+r"""Training of a small multilayer perceptron in numba: forward pass, backward pass and Adam.
 
 The neural schemes (:mod:`wgf_core.schemes.neural`) train a :func:`wgf_core.networks.mlp` of a few
 thousand weights on batches of a few hundred points, thousands of times per step. With autograd an
@@ -7,7 +7,9 @@ network, batch 100: ~1.8 ms an iteration on the 2-core reference CPU, of which ~
 products). :class:`NumbaMLP` does an iteration's network work in two compiled calls, on one thread:
 :meth:`NumbaMLP.forward` (keeping the pre-activations) and :meth:`NumbaMLP.step` (the backward pass of
 :math:`\sum_{b,o} \mathrm{out}_{bo} G_{bo}` for a given :math:`G = \partial\mathcal L/\partial\,\mathrm{out}`,
-then Adam). The loss's own gradient :math:`G` is the caller's (a few small tensor operations).
+then Adam). The loss's own gradient :math:`G` is the caller's (a few small tensor operations). For the neural
+Riesz schemes, :meth:`NumbaMLP.train_riesz` runs many iterations in one call, with the loss's gradient compiled
+too (the Riesz gradient sums with the compiled profile of :mod:`~wgf_core.backends.numba_sums`).
 
 For the layers :math:`a_0 = u`, :math:`z_l = a_{l-1}W_l^\top + b_l`, :math:`a_l = \sigma(z_l)`
 (:math:`l = 1..L`), :math:`\mathrm{out} = a_L W_{L+1}^\top + b_{L+1}`, the backward pass is
@@ -31,6 +33,7 @@ import time; the first use per dtype compiles (seconds; ``cache=True``: later pr
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 import torch
@@ -39,6 +42,7 @@ from torch import nn
 from ..errors import ParameterError
 from ..networks import flatten_linears, mlp_layers
 from ..validation import check_positive
+from . import numba_sums
 from .numba_sums import _numba
 
 __all__ = ["NumbaMLP", "ACTIVATIONS", "supports"]
@@ -164,13 +168,39 @@ def _build():
     g["_ACT_BWD"] = nb.njit(fastmath=_FASTMATH)(act_backward)
 
     def mm_nt(a, b, out):
-        # out[i, j] += sum_k a[i, k] b[j, k]: both operands' rows contiguous, a vectorised reduction
-        for i in range(a.shape[0]):
-            for j in range(b.shape[0]):
-                s = out[i, j]
-                for k in range(a.shape[1]):
-                    s += a[i, k] * b[j, k]
-                out[i, j] = s
+        # out[i, j] += sum_k a[i, k] b[j, k]: both operands' rows contiguous, vectorised reductions, four rows of a
+        # at a time (each row of b loaded once for the four)
+        n, m, kk = a.shape[0], b.shape[0], a.shape[1]
+        n4 = n - n % 4
+        for i in range(0, n4, 4):
+            a0 = a[i]
+            a1 = a[i + 1]
+            a2 = a[i + 2]
+            a3 = a[i + 3]
+            for j in range(m):
+                bj = b[j]
+                s0 = out[i, j]
+                s1 = out[i + 1, j]
+                s2 = out[i + 2, j]
+                s3 = out[i + 3, j]
+                for k in range(kk):
+                    bk = bj[k]
+                    s0 += a0[k] * bk
+                    s1 += a1[k] * bk
+                    s2 += a2[k] * bk
+                    s3 += a3[k] * bk
+                out[i, j] = s0
+                out[i + 1, j] = s1
+                out[i + 2, j] = s2
+                out[i + 3, j] = s3
+        for i in range(n4, n):
+            a0 = a[i]
+            for j in range(m):
+                bj = b[j]
+                s0 = out[i, j]
+                for k in range(kk):
+                    s0 += a0[k] * bj[k]
+                out[i, j] = s0
 
     g["_MM_NT"] = nb.njit(fastmath=_FASTMATH)(mm_nt)
 
@@ -241,20 +271,37 @@ def _build():
     return jit(forward), jit(backward_adam)
 
 
-def _build_train(rows):
-    """Compile the fused training loop around ``rows``, the compiled row loop of the Riesz kernel's gradient sums
-    (:func:`wgf_core.backends.numba_sums._rows_fn`, value and gradient)."""
+def _build_train(kid: int, dtype: np.dtype):
+    """Compile the fused training loop of :meth:`NumbaMLP.train_riesz` for the kernel id ``kid`` of
+    :mod:`~wgf_core.backends.numba_sums` (its profile ``_profile``, the same formulas as the kernel sums) and ``dtype``."""
     nb = _numba()
     _kernels()
+    numba_sums._jit_helpers()
+    globals()["_PROFILE"] = numba_sums._STATE["profile"]
+    KID, DEG, TILE = kid, numba_sums._POLY_DEGREE[dtype.name], numba_sums._TILE
+    ZERO, ONE, LOG2E, LO, POLY = (numba_sums._ZERO, numba_sums._ONE, numba_sums._LOG2E, numba_sums._EXP_LO,
+                                  numba_sums._POLY)
 
-    def train(flat, grad, m1, m2, meta, prm, code, adam, u, x, tgt, a, loss, lprm, rprm, zs, acts, out, yb, yt, wy, maps, out_v, out_g, gout):
+    def train(flat, grad, m1, m2, meta, prm, code, adam, u, x, tgt, a, loss, lprm, rprm, zs, acts, out, yb, yt, wy,
+              gsum, gout):
         # K iterations k: out = net(u[k]), its loss gradient gout, backward pass and Adam (adam[k]). loss 0 (the
-        # JKO step): y = x[k] + s out, gout = s (f gradsum(y; y, tgt[k]) / B + (y - x[k]) / (tau B)); loss 1 (the
-        # normalised slope): v = s out, gout = s dL/dv (a[k] the gradient rows). lprm = [s, f, 1 / (tau B), 1 / B].
+        # JKO step): y = x[k] + s out, gout = s (f gsum / B + (y - x[k]) / (tau B)), gsum_i = sum_j wy_j
+        # grad_1 K(y_i, col_j) over the columns [y, tgt[k]] (yt, transposed; the row loop of numba_sums: tiles of
+        # TILE columns summed in the dtype, the tiles in float64); loss 1 (the normalised slope): v = s out,
+        # gout = s dL/dv (a[k] the gradient rows). lprm = [s, f, 1 / (tau B), 1 / B]; rprm: numba_sums' constants.
         K, B = u.shape[0], u.shape[1]
         d = out.shape[1]
         C = tgt.shape[1]
+        M = B + C
         s, f, itb, ib = lprm[0], lprm[1], lprm[2], lprm[3]
+        p0, p1, p2, p3 = rprm[0], rprm[1], rprm[2], rprm[3]
+        zero, one, log2e, lo = rprm[ZERO], rprm[ONE], rprm[LOG2E], rprm[LO]
+        q = (rprm[POLY], rprm[POLY + 1], rprm[POLY + 2], rprm[POLY + 3], rprm[POLY + 4], rprm[POLY + 5],
+             rprm[POLY + 6], rprm[POLY + 7], rprm[POLY + 8], rprm[POLY + 9], rprm[POLY + 10], rprm[POLY + 11],
+             rprm[POLY + 12], rprm[POLY + 13])
+        r2 = np.empty(TILE, yt.dtype)
+        cw = np.empty(TILE, yt.dtype)
+        acc = np.empty(d, np.float64)
         for k in range(K):
             _FWD_IMPL(flat, meta, u[k], zs, acts, out, prm, code)  # noqa: F821
             if loss == 0:
@@ -262,16 +309,41 @@ def _build_train(rows):
                 for i in range(B):
                     for c in range(d):
                         y = xk[i, c] + s * out[i, c]
-                        yb[0, i, c] = y
-                        yt[0, c, i] = y
+                        yb[i, c] = y
+                        yt[c, i] = y
                 tk = tgt[k]
                 for j in range(C):
                     for c in range(d):
-                        yt[0, c, B + j] = tk[j, c]
-                rows(yb, maps, yt, maps, wy, maps, rprm, out_v, out_g, 0, B)
+                        yt[c, B + j] = tk[j, c]
                 for i in range(B):
                     for c in range(d):
-                        gout[i, c] = s * ((out_g[0, i, c] * ib) * f + (yb[0, i, c] - xk[i, c]) * itb)
+                        acc[c] = 0.0
+                    for j0 in range(0, M, TILE):
+                        nt = min(TILE, M - j0)
+                        for jj in range(nt):
+                            r2[jj] = zero
+                        for c in range(d):
+                            yic = yb[i, c]
+                            col = yt[c, j0:j0 + nt]
+                            for jj in range(nt):
+                                dc = yic - col[jj]
+                                r2[jj] += dc * dc
+                        wt = wy[j0:j0 + nt]
+                        for jj in range(nt):
+                            psi, cc = _PROFILE(KID, r2[jj], p0, p1, p2, p3, zero, one, log2e, lo, q, DEG)  # noqa: F821
+                            cw[jj] = wt[jj] * cc
+                        for c in range(d):
+                            yic = yb[i, c]
+                            col = yt[c, j0:j0 + nt]
+                            sg = zero
+                            for jj in range(nt):
+                                sg += cw[jj] * (yic - col[jj])
+                            acc[c] += sg
+                    for c in range(d):
+                        gsum[i, c] = acc[c]
+                for i in range(B):
+                    for c in range(d):
+                        gout[i, c] = s * ((gsum[i, c] * ib) * f + (yb[i, c] - xk[i, c]) * itb)
             else:
                 ak = a[k]
                 dv = 0.0
@@ -295,7 +367,7 @@ def _build_train(rows):
                         gout[i, c] = s * (ak[i, c] * c1 - (s * out[i, c]) * c2)
             _BWD_IMPL(flat, grad, m1, m2, meta, u[k], zs, acts, gout, prm, code, adam[k])  # noqa: F821
 
-    return nb.njit(nogil=True, fastmath=_FASTMATH, cache=True)(train)
+    return nb.njit(nogil=True, fastmath=numba_sums._FASTMATH, cache=True)(train)
 
 
 def _kernels():
@@ -401,6 +473,47 @@ class NumbaMLP:
         _, bwd = _kernels()
         bwd(self._flat, self._grad, self._m1, self._m2, self.meta, un, ws[0], ws[1],
             grad_out.detach().to(self.dtype).contiguous().numpy(), self._prm, self.code, self._adam(1)[0])
+        self._saved = None
+
+    def train_riesz(self, kernel, u: torch.Tensor, *, x: Optional[torch.Tensor] = None,
+                    target: Optional[torch.Tensor] = None, grad_rows: Optional[torch.Tensor] = None,
+                    frame_scale: float = 1.0, factor: float = 1.0, tau: float = 1.0) -> None:
+        r"""``K`` training iterations of a neural Riesz scheme in one compiled call: for each ``k`` the forward pass
+        on ``u[k]`` ``(B, n_in)``, the loss's gradient :math:`G` in the output, the backward pass and Adam.
+
+        With ``x`` ``(K, B, d)`` (the backward scheme's JKO loss, :class:`wgf_core.schemes.NeuralBackward`):
+        :math:`y = x_k + s\,\mathrm{out}`, :math:`G = s\,(f\,g(y)/B + (y - x_k)/(\tau B))` with
+        :math:`g(y_i) = \frac1B\sum_j\nabla_1K(y_i, y_j) - \frac1C\sum_j\nabla_1K(y_i, t_{k,j})` the kernel
+        gradient sums of :func:`wgf_core.riesz.riesz_gradient` (summed as the row loop of
+        :mod:`~wgf_core.backends.numba_sums` sums them, with its compiled profile), ``target`` ``(K, C, d)`` or None. With ``grad_rows`` ``(K, B, d)``
+        (the forward scheme's normalised slope, :class:`wgf_core.schemes.NeuralForward`, no coincident
+        particles): :math:`v = s\,\mathrm{out}`, :math:`G = s\,\partial\mathcal L/\partial v` in closed form
+        (:meth:`wgf_core.schemes.NeuralForward._loss_gradient`) with :math:`\nabla\Phi` rows ``grad_rows[k]``.
+        ``s = frame_scale``, ``f = factor``, ``kernel`` the Riesz kernel. The same updates as ``K`` calls of
+        :meth:`forward` and :meth:`step` with these gradients, to round-off (``tests/test_backends_numba_mlp.py``).
+        """
+        if (x is None) == (grad_rows is None) or u.dim() != 3 or u.shape[2] != self.n_in:
+            raise ParameterError(f"NumbaMLP.train_riesz: u of shape (K, B, {self.n_in}) and one of x, grad_rows, "
+                                 f"got u {tuple(u.shape)}")
+        K, B = u.shape[0], u.shape[1]
+        ndt = self._flat.dtype
+        d = self.n_out
+        key = ("train", numba_sums._kid(kernel), ndt.char)
+        fn = _COMPILED.get(key)
+        if fn is None:
+            fn = _COMPILED[key] = _build_train(key[1], ndt)
+
+        def arr(t, shape):
+            return np.zeros(shape, ndt) if t is None else np.ascontiguousarray(t.detach().numpy(), dtype=ndt)
+
+        C = 0 if target is None else target.shape[1]
+        wy = np.concatenate([np.full(B, 1.0 / B), np.full(C, -1.0 / max(C, 1))]).astype(ndt)
+        zs, acts = self._workspace(B)
+        lprm = np.asarray([frame_scale, factor, 1.0 / (tau * B), 1.0 / B], dtype=ndt)
+        fn(self._flat, self._grad, self._m1, self._m2, self.meta, self._prm, self.code, self._adam(K),
+           arr(u, None), arr(x, (K, B, d)), arr(target, (K, 0, d)), arr(grad_rows, (K, B, d)), 0 if x is not None else 1,
+           lprm, numba_sums._prm(kernel, ndt), zs, acts, np.empty((B, d), ndt), np.empty((B, d), ndt),
+           np.empty((d, B + C), ndt), wy, np.empty((B, d), ndt), np.empty((B, d), ndt))
         self._saved = None
 
     def gradient(self) -> torch.Tensor:

@@ -44,9 +44,14 @@ and backward passes are written out (:class:`wgf_core.networks.ExplicitMLP`: the
 parameter buffer. The updates are those of autograd and :class:`wgf_core.optim.Adam` on the module's parameters,
 bit for bit (``tests/test_flows_riesz.py``); ``autograd=True`` (or the activation ``"prelu"``) is that path.
 ``"numba"`` trains the network with :class:`wgf_core.backends.numba_mlp.NumbaMLP` (forward, backward and Adam
-compiled, two calls per iteration) and the loss's gradient in the network's output without autograd
+compiled) and the loss's gradient in the network's output without autograd
 (:meth:`~wgf_core.energies.MMD.minibatch_value_gradient`; the forward scheme's slope in closed form): the same
-objective, batches, latents and initialisation, the updates equal to round-off, not bit for bit. It is faster
+objective, batches, latents and initialisation, the updates equal to round-off, not bit for bit. With an
+:class:`~wgf_core.energies.MMD` of the Riesz kernel whose sums run on numba (the backward scheme's
+``"minibatch"`` estimator; the forward scheme without coincident particles), a step's iterations run in one
+compiled loop (:meth:`~wgf_core.backends.numba_mlp.NumbaMLP.train_riesz`) on the minibatches and latents drawn
+beforehand in the order the iterations draw them (the same draws); the backward scheme's last iteration, whose
+loss value is read, runs on its own. It is faster
 for small networks on the CPU (the paper's 64 x 2 network, batch 100: 3.2-3.7x the step before issue 17 in
 three runs of ``benchmarks/bench_neural.py``), slower for wide ones (it does not use the BLAS); float32 training
 amplifies round-off to seed-level spread. ``"auto"`` (the default): numba on the CPU where the activation is one
@@ -64,6 +69,7 @@ from torch import nn
 
 from .. import backends
 from ..backends.numba_mlp import ACTIVATIONS as NUMBA_ACTIVATIONS
+from ..energies import MMD
 from ..errors import ParameterError
 from ..measures import Particles
 from ..networks import _ACTIVATIONS, ExplicitMLP, explicit_supported, mlp
@@ -313,6 +319,41 @@ class _NeuralScheme(Scheme):
     def _n_iters(self, k: int) -> int:
         return self.first_iters if k == 0 else self.iters
 
+    def _draws(self, x: torch.Tensor, target: Optional[torch.Tensor], n_iters: int, parts: Optional[dict] = None):
+        """The minibatches and latents of ``n_iters`` iterations, drawn as the iterations draw them one by one, in
+        chunks of iterations ``(xs (K, B, d), ts (K, C, d) or None, zs (K, B, d_z))``; with ``parts`` (the forward
+        scheme, no target) ``(xs, gradient rows (K, B, d), zs)`` from :meth:`NeuralForward._sub_parts`."""
+        rows = min(x.shape[0], self.batch_size or x.shape[0])
+        chunk = max(1, 2**18 // (rows * (x.shape[1] + self.latent_dim)))
+        for start in range(0, n_iters, chunk):
+            xs, ts, zs = [], [], []
+            for _ in range(min(chunk, n_iters - start)):
+                if parts is None:
+                    xs.append(self._batch(x))
+                    if target is not None:
+                        ts.append(self._batch(target))
+                else:
+                    sub, xb = self._sub_parts(parts, x)
+                    xs.append(xb)
+                    ts.append(sub["grad"])
+                zs.append(self._z(xs[-1].shape[0], x))
+            xs, zs = torch.stack(xs), torch.stack(zs)
+            ts = torch.stack(ts) if ts else None
+            yield xs, ts, zs
+
+    def _fused_backward(self, energy, x: torch.Tensor, target: Optional[torch.Tensor], n_iters: int) -> bool:
+        """Whether the backward scheme's training runs in :meth:`NumbaMLP.train_riesz`: numba trains the network,
+        the energy is an :class:`~wgf_core.energies.MMD` of the Riesz kernel with its own loss gradient, and its
+        gradient sums resolve to numba (``kernel_grad_sum`` over the loop's pairs)."""
+        if (self.numba is None or not isinstance(energy, MMD) or energy.kernel.name != "riesz"
+                or type(energy).minibatch_value_gradient is not MMD.minibatch_value_gradient
+                or energy.target_weights is not None or n_iters < 2):
+            return False
+        rows = min(x.shape[0], self.batch_size or x.shape[0])
+        cols = rows + (0 if target is None else min(target.shape[0], self.batch_size or target.shape[0]))
+        return backends.resolve("kernel_grad_sum", x.device, x.dtype, (n_iters - 1) * rows * cols,
+                                backend=energy.backend) == "numba"
+
 
 class NeuralBackward(_NeuralScheme):
     r"""Neural backward (JKO) scheme with a generative residual network :math:`T(x,z) = x + g(x,z)`.
@@ -375,7 +416,14 @@ class NeuralBackward(_NeuralScheme):
         surrogate = getattr(energy, "minibatch_value_surrogate", energy.minibatch_value)
         grad_f = getattr(energy, "minibatch_value_gradient", None) or (
             lambda y, tb: _autograd_of(energy.minibatch_value, y, tb))
-        for it in range(n_iters):
+        # numba with the Riesz kernel's numba sums: every iteration but the last (whose loss value is read) in one
+        # compiled loop on the same draws (NumbaMLP.train_riesz)
+        fused = n_iters - 1 if self._fused_backward(energy, x, target, n_iters) else 0
+        for xs, ts, zs in self._draws(x, target, fused):
+            self.numba.train_riesz(energy.kernel, self._inputs(xs, zs), x=xs, target=ts, tau=tau,
+                                   frame_scale=1.0 if self._scale is None else float(self._scale),
+                                   factor=2.0 * energy.scale)
+        for it in range(fused, n_iters):
             xb = self._batch(x)
             tb = None if target is None else self._batch(target)
             value = energy.minibatch_value if it == n_iters - 1 else surrogate
@@ -505,10 +553,20 @@ class NeuralForward(_NeuralScheme):
         """Train the velocity network on the normalised slope, then take the normalised step (see the module)."""
         x = self._start(mu, k, generator)
         parts = energy.directional_derivative_parts(mu)
+        if self.numba is not None and not parts["groups"] and parts["hits"] is None:
+            # numba, no coincident particles: the closed-form loss gradient, all iterations in one compiled loop
+            for xs, grads, zs in self._draws(x, None, self._n_iters(k), parts):
+                self.numba.train_riesz(energy.kernel, self._inputs(xs, zs), grad_rows=grads,
+                                       frame_scale=1.0 if self._scale is None else float(self._scale))
+            return self._forward_move(energy, parts, x, tau)
         for _ in range(self._n_iters(k)):
             sub, xb = self._sub_parts(parts, x)
             self._train(xb, self._z(xb.shape[0], xb), lambda v, sub=sub: self._loss(sub, v),
                         lambda v, sub=sub: self._loss_gradient(sub, v), want_loss=False)
+        return self._forward_move(energy, parts, x, tau)
+
+    def _forward_move(self, energy, parts, x, tau):
+        """The normalised step with the trained network (see the module)."""
         with torch.no_grad():
             v = self._g(x, self._z(x.shape[0], x))
             slope = -self._loss(parts, v)
