@@ -133,7 +133,7 @@ def refit_table(dims, repeats, device) -> list:
     rows = []
     for d in dims:
         new = time_refit_step(d, repeats, device, KLDivergence)
-        old = time_refit_step(d, repeats, device, PushedFitKL, TorchAdamJKO, "torch")
+        old = time_refit_step(d, repeats, device, PushedFitKL, TorchAdamJKO, autograd=True)
         rows.append({"d": d, "closed_form_s": new, "push_fit_s": old, "speedup": old / new})
         print(f"{d:4d} | {new:18.3f} | {old:28.3f} | {old / new:7.2f}x", flush=True)
     return rows
@@ -196,7 +196,7 @@ def gemm_floor_table(dims, repeats, device) -> list:
         mu = scheme.initial(10**6)
         calls = record_gemms(lambda: scheme.step(energy, mu, 0.05, len(scheme.maps), scheme.generator))
         alone, flops = replay_seconds(calls)
-        previous = time_refit_step(d, repeats, device, PushedFitKL, TorchAdamJKO, "torch")
+        previous = time_refit_step(d, repeats, device, PushedFitKL, TorchAdamJKO, autograd=True)
         row = {"d": d, "today_s": today, "previous_s": previous, "products": len(calls), "products_alone_s": alone,
                "gflops": flops / alone / 1e9, "target_3x_s": previous / 3, "best_ratio": previous / alone}
         rows.append(row)
