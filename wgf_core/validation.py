@@ -298,6 +298,11 @@ LOG_ENTRY_BYTES = 200
 #: Copies of the particles that a flow's step holds at once (positions, weights, gradients, temporaries).
 STATE_COPIES = 10
 
+#: Floating-point operations per particle pair and coordinate of one kernel sum with its gradient (a lower bound:
+#: differences, squares and the gradient's products; the kernel's profile is not counted).
+PAIR_FLOPS = 4
+#: Floating-point operations per weight and sample of one training iteration (forward, backward, update: 3 x 2).
+NET_FLOPS = 6
 #: Bytes of the kernel sums' blocks live at once (4 blocks of 48 MiB, wgf_core.kernels._default_block).
 KERNEL_BLOCK_BYTES = 4 * (48 << 20)
 

@@ -13,10 +13,18 @@ from typing import Optional
 
 from .. import claims
 from ..claims import MIN_SEEDS
-from ..validation import KERNEL_BLOCK_BYTES, check_device, check_int, check_sizes, flow_memory, select_profile
+from ..validation import (
+    KERNEL_BLOCK_BYTES,
+    PAIR_FLOPS,
+    check_device,
+    check_int,
+    check_sizes,
+    flow_memory,
+    select_profile,
+)
 from .grid import ENERGIES, SCHEMES
 
-__all__ = ["PROFILES", "CHECK", "PAIR_FLOPS", "KERNEL_BLOCK_BYTES", "cost", "setup"]
+__all__ = ["PROFILES", "CHECK", "cost", "setup"]
 
 #: The page's sizes by profile: particles (and target points), steps of every scheme, the yardstick's sample.
 PROFILES = {"ci": dict(n=30, steps=20, reference=300),
@@ -24,8 +32,6 @@ PROFILES = {"ci": dict(n=30, steps=20, reference=300),
             "paper": dict(n=300, steps=1000, reference=10000)}
 #: The check whose seed plan sets the members (:func:`wgf_core.claims.get`).
 CHECK = "api-every-pair-dissipates"
-#: Floating-point operations per particle pair and coordinate of one kernel sum with its gradient (a lower bound).
-PAIR_FLOPS = 4
 
 
 def cost(z: dict) -> tuple:

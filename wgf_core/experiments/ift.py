@@ -46,6 +46,7 @@ from ..kernels import KERNELS, Kernel, get_kernel
 from ..random import numpy_stream
 from ..validation import (
     KERNEL_BLOCK_BYTES,
+    PAIR_FLOPS,
     check_choice,
     check_device,
     check_int,
@@ -123,9 +124,6 @@ _CONVENTION_FIELDS = ("bandwidth", "step_scale", "energy", "target_mode")
 # The size caps of runs, n, steps and dim (wgf_core.validation.check_sizes) come from :func:`_estimate`: each
 # method's flow of runs x n particles (wgf_core.validation.flow_memory: snapshots, logs, steps), the kernel sums in
 # blocks of about 48 MiB (wgf_core.kernels), and the floating-point operations of the kernel sums.
-#: Floating-point operations per particle pair and coordinate of one kernel sum with its gradient (a lower bound:
-#: differences, squares and the gradient's products; the exponential is not counted).
-PAIR_FLOPS = 4
 #: The 2-D page's QP extra (:func:`qp_vs_pgd`): copies of the n x n QP matrix per run (the matrix, FISTA's
 #: temporaries) and the FISTA iterations per step (its qp_max_iter).
 QP_COPIES, QP_ITERS = 4, 100

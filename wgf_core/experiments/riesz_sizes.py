@@ -24,18 +24,22 @@ from typing import Optional
 from ..claims import MIN_SEEDS
 from ..claims.riesz import REFERENCE_DRAWS
 from ..flows.riesz import paper_mnist_tau, paper_mnist_taus
-from ..validation import KERNEL_BLOCK_BYTES, check_choice, check_positive, check_sizes, check_step_count, flow_memory
+from ..validation import (
+    KERNEL_BLOCK_BYTES,
+    NET_FLOPS,
+    PAIR_FLOPS,
+    check_choice,
+    check_positive,
+    check_sizes,
+    check_step_count,
+    flow_memory,
+)
 
-__all__ = ["cost", "check", "DIMENSION", "PAIR_FLOPS", "NET_FLOPS", "NET_BYTES", "ACTIVATION_COPIES",
-           "KERNEL_BLOCK_BYTES", "SELECTOR_FLOWS", "NEURAL_ITERATION_WEIGHT"]
+__all__ = ["cost", "check", "DIMENSION", "NET_BYTES", "ACTIVATION_COPIES", "SELECTOR_FLOWS",
+           "NEURAL_ITERATION_WEIGHT"]
 
 #: The dimension of the particles of each notebook (2 but for MNIST's 28 x 28 images).
 DIMENSION = {"05_mnist": 784}
-#: Floating-point operations per particle pair and coordinate of one Riesz kernel sum with its gradient (a lower
-#: bound: differences, squares, the gradient's products).
-PAIR_FLOPS = 4
-#: Floating-point operations per weight and sample of one training iteration (forward, backward, update: 3 x 2).
-NET_FLOPS = 6
 #: Bytes per weight of a network in training: float32 weights, gradients and Adam's two moments.
 NET_BYTES = 16
 #: float32 activations per unit and sample a training iteration keeps (forward values and their gradients).

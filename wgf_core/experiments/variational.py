@@ -75,6 +75,7 @@ from ..reporting import record_metrics
 from ..runner import Trajectory, run
 from ..schemes.variational import DualConfig, MapConfig, PoolConfig, TrainConfig, VariationalJKO
 from ..validation import (
+    NET_FLOPS,
     check_choice,
     check_device,
     check_int,
@@ -203,8 +204,6 @@ OU_MAX_DIM_TIME = 256
 # wgf_core.validation.check_sizes) come from :func:`_cost`: every JKO step trains a map and a dual network
 # (outer x (inner + 1) iterations on batches) and pushes the sample pool, the scheme keeps every step's map, and
 # the aggregation page's finite volumes hold fv_cells^2 densities per reference time.
-#: Floating-point operations per weight and sample of a training iteration (forward, backward, update: 3 x 2).
-NET_FLOPS = 6
 #: Bytes per weight of a network in training (float32 weights, gradients and Adam's two moments) and of a stored map.
 NET_BYTES, MAP_BYTES = 16, 4
 #: float32 activations per unit and sample one training iteration keeps, and floats per sample of a pool

@@ -9,32 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..moreau import (
-    LINE_SEARCHES,
-    EnvelopeValue,
-    MoreauProblem,
-    MoreauSolution,
-    dual_value,
-    envelope_along,
-    moreau_envelope,
-    primal_value,
-    solve_moreau,
-    witness_grad,
-)
+from .. import moreau
+from ..moreau import *  # noqa: F403  (the solver and its measurements, re-exported: moreau.__all__)
 
-__all__ = [
-    "MoreauProblem",
-    "MoreauSolution",
-    "solve_moreau",
-    "moreau_envelope",
-    "EnvelopeValue",
-    "envelope_along",
-    "primal_value",
-    "dual_value",
-    "witness_grad",
-    "lambda_schedule",
-    "LINE_SEARCHES",
-]
+__all__ = [*moreau.__all__, "lambda_schedule"]
 
 
 def lambda_schedule(lambd: float, n_steps: int, *, annealing: bool, factor: float = 10.0, stages: int = 2) -> np.ndarray:
