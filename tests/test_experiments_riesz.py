@@ -244,3 +244,20 @@ def test_interaction_page_at_the_ends_of_r_runs_within_the_ci_accuracy(r, monkey
     assert abs(acc["mean_error_percent"]) <= 5 and abs(acc["radius_error_percent"]) <= 5
     assert all(math.isfinite(x) for k in rx.SCHEMES for x in record["metrics"][f"{k}_mean_norm"])
     plt.close("all")
+
+
+def test_interaction_step_figures_reuse_the_ensembles_run_at_the_pages_steps(monkeypatch):
+    """At r != 1 the step selector shows a quarter, half and all of the particle flow's steps; the last is the
+    ensemble's own run (its error in the title is the page's), so only two flows run again."""
+    monkeypatch.setenv("WGF_NO_PROGRESS", "1")
+    S = rx.setup_page("interaction_energy", "ci", r=1.5)
+    E = rx.run_ensemble(S)
+    calls = []
+    real = rx.run_experiment
+    monkeypatch.setattr(rx, "run_experiment", lambda *a, **k: calls.append(len(k["taus"])) or real(*a, **k))
+    figs = rx.step_size_figures(S, E)
+    n = len(S.taus["particle"])
+    assert list(figs) == [f"{k} steps" for k in (n // 4, n // 2, n)] and sorted(calls) == [n // 4, n // 2]
+    err = 100 * (float(E.traj["particle"][0].x[0].norm(dim=-1).mean()) / E.values["exact_mean"] - 1)
+    assert f"mean |x| error {err:+.2f} %" in figs[f"{n} steps"].axes[0].get_title()
+    plt.close("all")
